@@ -1,0 +1,1 @@
+pub mod queue_log; pub mod ami;

@@ -1,0 +1,88 @@
+//! Command-line surface (DESIGN.md "CLI"). Each subcommand lives in its own file.
+
+mod check_config;
+mod parse;
+mod replay;
+mod run;
+mod simulate;
+mod status;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Default config location of the packaged daemon.
+pub const DEFAULT_CONFIG: &str = "/etc/queuecast/queuecast.toml";
+
+/// sysexits.h: successful termination.
+pub const EX_OK: u8 = 0;
+/// sysexits.h EX_UNAVAILABLE: a required service is unreachable (only with fail-fast).
+pub const EX_UNAVAILABLE: u8 = 69;
+/// sysexits.h EX_CONFIG: bad configuration.
+pub const EX_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(name = "queuecast", version, about = "Live Asterisk queue state (queue_log + AMI) published to Redis")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Run {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Validate the config and print the effective config with secrets masked (exit 0 or 78).
+    CheckConfig {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Parse queue_log or AMI capture files and print one JSON object per item.
+    Parse {
+        #[command(subcommand)]
+        what: ParseWhat,
+    },
+    /// Apply inputs to the end and print the final state (or write it to Redis).
+    Replay(replay::ReplayArgs),
+    /// Show the live state from Redis as terminal tables.
+    Status(status::StatusArgs),
+    /// Play a simulated call center into a queue_log file and a fake AMI endpoint (demo).
+    Simulate(simulate::SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ParseWhat {
+    /// queue_log files: one JSON object per line.
+    QueueLog {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Raw AMI captures (bytes Asterisk sent): one JSON object per message.
+    Ami {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => run::run(&config),
+        Command::CheckConfig { config } => check_config::run(&config),
+        Command::Parse { what: ParseWhat::QueueLog { files } } => parse::queue_log(&files),
+        Command::Parse { what: ParseWhat::Ami { files } } => parse::ami(&files),
+        Command::Replay(args) => replay::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Simulate(args) => simulate::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("queuecast: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

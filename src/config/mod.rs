@@ -1,0 +1,1 @@
+//! Configuration (TOML), validation and secret handling.

@@ -1,0 +1,1 @@
+//! Lifecycle owner of `queuecast run`: tasks, cancellation, systemd notify, signals.

@@ -1,0 +1,1 @@
+//! AMI message → engine events.

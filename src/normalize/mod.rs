@@ -1,0 +1,5 @@
+//! Translation of parsed feed items (`parsers::queue_log`, `parsers::ami`) into `engine::Event`s.
+//! Pure functions; the sources call them, and so does `replay`.
+
+pub mod ami;
+pub mod queue_log;

@@ -1,0 +1,51 @@
+//! The edges that read Asterisk: the queue_log tail and the AMI client. They translate what they read into
+//! `engine::Event`s (through `crate::normalize`) and send them, with their own health, to the engine task.
+
+use crate::engine::Event;
+
+/// What a source tells the engine task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceMsg {
+    /// Events in the order they were read.
+    Events(Vec<Event>),
+    /// The start-up replay of queue_log is complete: publish one `resync` instead of the replayed deltas.
+    ReplayDone,
+    QueueLog(QueueLogHealth),
+    Ami(AmiHealth),
+}
+
+/// `meta.queue_log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueLogHealth {
+    Following,
+    Missing,
+    Off,
+}
+
+/// `meta.ami`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmiHealth {
+    Connected,
+    Disconnected,
+    Off,
+}
+
+impl QueueLogHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Following => "following",
+            Self::Missing => "missing",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl AmiHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Off => "off",
+        }
+    }
+}
