@@ -1,1 +1,2 @@
-pub mod queue_log; pub mod ami;
+pub mod ami;
+pub mod queue_log;

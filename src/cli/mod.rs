@@ -22,7 +22,11 @@ pub const EX_UNAVAILABLE: u8 = 69;
 pub const EX_CONFIG: u8 = 78;
 
 #[derive(Debug, Parser)]
-#[command(name = "queuecast", version, about = "Live Asterisk queue state (queue_log + AMI) published to Redis")]
+#[command(
+    name = "queuecast",
+    version,
+    about = "Live Asterisk queue state (queue_log + AMI) published to Redis"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

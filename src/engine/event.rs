@@ -59,7 +59,9 @@ impl MemberRef {
 pub fn looks_like_interface(value: &str) -> bool {
     match value.split_once('/') {
         Some((tech, rest)) => {
-            !tech.is_empty() && !rest.is_empty() && tech.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            !tech.is_empty()
+                && !rest.is_empty()
+                && tech.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         }
         None => false,
     }
@@ -148,12 +150,29 @@ pub enum EventKind {
         membership: Option<String>,
     },
     /// Member left a queue (REMOVEMEMBER, QueueMemberRemoved).
-    MemberRemoved { queue: String, member: MemberRef },
+    MemberRemoved {
+        queue: String,
+        member: MemberRef,
+    },
     /// Pause state in one queue, or in every queue of the member when `queue` is None.
-    MemberPause { queue: Option<String>, member: MemberRef, paused: bool, reason: Option<String> },
-    MemberPenalty { queue: String, member: MemberRef, penalty: i64 },
+    MemberPause {
+        queue: Option<String>,
+        member: MemberRef,
+        paused: bool,
+        reason: Option<String>,
+    },
+    MemberPenalty {
+        queue: String,
+        member: MemberRef,
+        penalty: i64,
+    },
     /// Device state of the member (QueueMemberStatus). `queue` None = applies to the device everywhere.
-    MemberDevice { queue: Option<String>, member: MemberRef, device: DeviceState, in_call: Option<bool> },
+    MemberDevice {
+        queue: Option<String>,
+        member: MemberRef,
+        device: DeviceState,
+        in_call: Option<bool>,
+    },
     /// Caller entered a queue (ENTERQUEUE, QueueCallerJoin / Join).
     CallerJoined {
         queue: String,
@@ -163,10 +182,19 @@ pub enum EventKind {
         position: Option<u32>,
     },
     /// A member starts ringing for a caller (AgentCalled).
-    AgentRinging { queue: String, uniqueid: String, member: MemberRef },
+    AgentRinging {
+        queue: String,
+        uniqueid: String,
+        member: MemberRef,
+    },
     /// A member stopped ringing without answering: `missed` for RINGNOANSWER/AgentRingNoAnswer (counts in
     /// `calls_missed`), not missed for RINGCANCELED (the caller went away).
-    RingStopped { queue: String, uniqueid: String, member: MemberRef, missed: bool },
+    RingStopped {
+        queue: String,
+        uniqueid: String,
+        member: MemberRef,
+        missed: bool,
+    },
     /// Member answered and is bridged (CONNECT, AgentConnect).
     CallConnected {
         queue: String,
@@ -194,12 +222,22 @@ pub enum EventKind {
     },
     /// Caller left the waiting list for any reason, including being connected (QueueCallerLeave / Leave).
     /// Says nothing about the outcome; only removes the caller from `waiting`.
-    CallerDequeued { queue: String, uniqueid: String },
+    CallerDequeued {
+        queue: String,
+        uniqueid: String,
+    },
     /// Member hung up during the announcement (AGENTDUMP, AgentDump); the caller keeps waiting.
-    AgentDump { queue: String, uniqueid: String, member: MemberRef },
+    AgentDump {
+        queue: String,
+        uniqueid: String,
+        member: MemberRef,
+    },
     /// app_agent_pool / chan_agent session (AGENTLOGIN/AGENTLOGOFF, AgentLogin/AgentLogoff). Informational:
     /// queue membership does not change.
-    AgentSession { agent: String, logged_in: bool },
+    AgentSession {
+        agent: String,
+        logged_in: bool,
+    },
     /// The authoritative answer to AMI `QueueStatus`: reconcile membership, pause and waiting callers with it.
     StatusSnapshot(StatusSnapshot),
     /// Time passed (wrap-up ends, day rollover); the daemon sends one every second, replay one at the end.
@@ -209,11 +247,28 @@ pub enum EventKind {
 /// A complete `QueueStatus` answer (QueueParams + QueueMember + QueueEntry items up to QueueStatusComplete).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct StatusSnapshot {
-    /// The `Queue:` filter of the action, when one was given: only that queue is authoritative.
-    pub queue_filter: Option<String>,
+    /// What the answer is authoritative for: what the client asked (`Queue:`/`Member:` filters).
+    pub scope: SnapshotScope,
     pub queues: Vec<QueueParams>,
     pub members: Vec<MemberStatus>,
     pub entries: Vec<QueueEntry>,
+}
+
+/// Which part of the state a `QueueStatus` answer covers. Members and callers inside the scope that the
+/// answer does not list are gone; outside the scope nothing may be removed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum SnapshotScope {
+    /// `Action: QueueStatus` without filters: the whole truth.
+    All,
+    /// `Queue: X`.
+    Queue { queue: String },
+    /// `Member: IFACE` (optionally with `Queue: X`): only that member's rows (and no callers).
+    Member { queue: Option<String>, interface: String },
+    /// The request is unknown (e.g. a capture without the client's bytes): add and update what is listed,
+    /// remove nothing.
+    #[default]
+    Partial,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
