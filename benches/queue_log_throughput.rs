@@ -1,1 +1,210 @@
-fn main() {}
+//! queue_log parser throughput against `wc -l` on the same file (the floor any line-oriented reader pays).
+//!
+//! Generates a realistic queue_log of at least `TARGET_FILE_BYTES` (call flows with ring-no-answers,
+//! abandons, pauses whose reasons contain `|`, UTF-8 member names) in a temp dir, then prints MB/s, lines/s
+//! and the ratio to `wc -l`, best of `RUNS` each. Single-threaded on both sides, so the rates are per core.
+//! Run: `cargo bench --bench queue_log_throughput`.
+
+use parsers::queue_log::{Parsed, parse_final, parse_line, records};
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Size of the generated file: large enough that timings are not dominated by start-up (≥ 100 MB).
+const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
+/// Timed runs per contender; the best is reported (least disturbed by other processes).
+const RUNS: usize = 3;
+/// Read size of the streaming run, the same as `queuecast parse queue-log` uses.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+const QUEUES: [&str; 4] = ["support", "sales", "billing", "vip-support"];
+const AGENTS: [(&str, &str); 6] = [
+    ("Local/1001@agents/n", "Alice Smith"),
+    ("Local/1002@agents/n", "Bob Jones"),
+    ("PJSIP/1003", "Carol White"),
+    ("PJSIP/1004", "José Pérez"),
+    ("Local/1005@from-queue/n", "Dave Brown"),
+    ("SIP/1006", "Zoë Ng"),
+];
+const PAUSE_REASONS: [&str; 4] = ["Lunch", "Break|coffee", "Training (2h)|room 4", "Auto-Pause"];
+
+/// Deterministic xorshift: the same file on every run and machine.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn generate(path: &Path) -> std::io::Result<(u64, u64)> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut bytes, mut lines, mut now, mut seq) = (0u64, 0u64, 1_795_382_800i64, 0u64);
+    let mut emit = |out: &mut BufWriter<File>, line: String| -> std::io::Result<()> {
+        out.write_all(line.as_bytes())?;
+        bytes += line.len() as u64;
+        lines += 1;
+        Ok(())
+    };
+    writeln_to(&mut emit, &mut out, format!("{now}|NONE|NONE|NONE|QUEUESTART|"))?;
+    while bytes < TARGET_FILE_BYTES {
+        now += rng.below(4) as i64;
+        seq += 2;
+        let queue = QUEUES[rng.below(QUEUES.len())];
+        let (interface, name) = AGENTS[rng.below(AGENTS.len())];
+        let uid = format!("{now}.{seq}");
+        let pos = 1 + rng.below(5);
+        let head = format!("{now}|{uid}|{queue}");
+        writeln_to(
+            &mut emit,
+            &mut out,
+            format!("{head}|NONE|ENTERQUEUE||555{:04}|{pos}", rng.below(10_000)),
+        )?;
+        for _ in 0..rng.below(3) {
+            let (_, missed) = AGENTS[rng.below(AGENTS.len())];
+            writeln_to(
+                &mut emit,
+                &mut out,
+                format!("{head}|{missed}|RINGNOANSWER|{}", 1000 * rng.below(16)),
+            )?;
+        }
+        match rng.below(10) {
+            0 => {
+                writeln_to(&mut emit, &mut out, format!("{head}|NONE|ABANDON|{pos}|{pos}|{}", rng.below(90)))?
+            }
+            1 => writeln_to(&mut emit, &mut out, format!("{head}|NONE|EXITWITHTIMEOUT|{pos}|{pos}|300"))?,
+            _ => {
+                let (hold, talk) = (rng.below(60), rng.below(900));
+                let connect = format!("{head}|{name}|CONNECT|{hold}|{now}.{}|{}", seq + 1, rng.below(20));
+                writeln_to(&mut emit, &mut out, connect)?;
+                let who = if rng.below(2) == 0 { "COMPLETECALLER" } else { "COMPLETEAGENT" };
+                writeln_to(&mut emit, &mut out, format!("{head}|{name}|{who}|{hold}|{talk}|{pos}"))?;
+            }
+        }
+        if rng.below(8) == 0 {
+            let reason = PAUSE_REASONS[rng.below(PAUSE_REASONS.len())];
+            writeln_to(&mut emit, &mut out, format!("{now}|NONE|NONE|{name}|PAUSEALL|{reason}"))?;
+            writeln_to(&mut emit, &mut out, format!("{now}|NONE|{queue}|{name}|PAUSE|{reason}"))?;
+            writeln_to(&mut emit, &mut out, format!("{now}|NONE|{queue}|{interface}|UNPAUSE|"))?;
+        }
+    }
+    out.flush()?;
+    Ok((bytes, lines))
+}
+
+fn writeln_to(
+    emit: &mut impl FnMut(&mut BufWriter<File>, String) -> std::io::Result<()>,
+    out: &mut BufWriter<File>,
+    mut line: String,
+) -> std::io::Result<()> {
+    line.push('\n');
+    emit(out, line)
+}
+
+fn best_of(mut run: impl FnMut() -> u64) -> (Duration, u64) {
+    let mut best = Duration::MAX;
+    let mut result = 0;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        result = black_box(run());
+        best = best.min(start.elapsed());
+    }
+    (best, result)
+}
+
+fn wc_l(path: &Path) -> u64 {
+    let output =
+        Command::new("wc").arg("-l").arg(path).output().unwrap_or_else(|error| panic!("wc: {error}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace()
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("wc: {text}"))
+}
+
+/// Parses the file the way the CLI and the tail do: fixed-size reads, unfinished line carried over.
+fn parse_streaming(path: &Path) -> u64 {
+    let mut file = File::open(path).unwrap_or_else(|error| panic!("{error}"));
+    let mut buf = Vec::with_capacity(READ_CHUNK_BYTES * 2);
+    let (mut records, mut errors) = (0u64, 0u64);
+    loop {
+        let filled = buf.len();
+        buf.resize(filled + READ_CHUNK_BYTES, 0);
+        let read = file.read(&mut buf[filled..]).unwrap_or_else(|error| panic!("{error}"));
+        buf.truncate(filled + read);
+        let mut start = 0;
+        loop {
+            let step = if read == 0 { parse_final(&buf[start..]) } else { parse_line(&buf[start..]) };
+            match step {
+                Ok(Parsed::Complete { record, consumed, .. }) => {
+                    black_box(&record);
+                    records += 1;
+                    start += consumed;
+                }
+                Err(error) => {
+                    errors += 1;
+                    start += error.consumed;
+                }
+                Ok(Parsed::Incomplete) => break,
+            }
+        }
+        if read == 0 {
+            assert_eq!(errors, 0, "generated file must parse cleanly");
+            return records;
+        }
+        buf.drain(..start);
+    }
+}
+
+fn parse_in_memory(buf: &[u8]) -> u64 {
+    records(buf).map(|item| black_box(item).map_or(0, |_| 1)).sum()
+}
+
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info.lines().find(|line| line.starts_with("model name"));
+    model.and_then(|line| line.split_once(':')).map_or("unknown".into(), |(_, model)| model.trim().to_owned())
+}
+
+fn report(what: &str, time: Duration, bytes: u64, lines: u64, baseline: Duration) {
+    let secs = time.as_secs_f64();
+    println!(
+        "{what:<34} {:>8.1} ms  {:>8.1} MB/s  {:>6.2} M lines/s  {:>6.1}% of wc -l",
+        secs * 1e3,
+        bytes as f64 / secs / 1e6,
+        lines as f64 / secs / 1e6,
+        100.0 * baseline.as_secs_f64() / secs
+    );
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let path = dir.path().join("queue_log");
+    let (bytes, lines) = generate(&path).unwrap_or_else(|error| panic!("generate: {error}"));
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("queue_log throughput — CPU: {} ({nproc} logical CPUs), single-threaded", cpu_model());
+    println!(
+        "file: {:.1} MB, {lines} lines, {:.1} bytes/line (best of {RUNS})",
+        bytes as f64 / 1e6,
+        bytes as f64 / lines as f64
+    );
+
+    let buf = std::fs::read(&path).unwrap_or_else(|error| panic!("{error}")); // also warms the page cache
+    let (wc, wc_lines) = best_of(|| wc_l(&path));
+    assert_eq!(wc_lines, lines);
+    let (streaming, parsed) = best_of(|| parse_streaming(&path));
+    assert_eq!(parsed, lines);
+    let (memory, parsed) = best_of(|| parse_in_memory(&buf));
+    assert_eq!(parsed, lines);
+
+    report("wc -l", wc, bytes, lines, wc);
+    report("parse (streaming 256 KiB reads)", streaming, bytes, lines, wc);
+    report("parse (in memory)", memory, bytes, lines, wc);
+}

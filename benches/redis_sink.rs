@@ -1,1 +1,159 @@
-fn main() {}
+//! Redis sink figures against a private `redis-server` this bench starts (TCP loopback, no persistence):
+//! 1. changes/s written (each change = hash rewrite + XADD + PUBLISH inside MULTI/EXEC batches);
+//! 2. latency from `SinkHandle::send` to a pub/sub subscriber receiving the message, at 1k updates/s.
+//!
+//! Run: `cargo bench --bench redis_sink`. Needs `redis-server` on PATH.
+
+use queuecast::sink::{self, RedisSettings, SinkMsg, Update};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Distinct entities so the inbox cannot coalesce them: every change is really written.
+const THROUGHPUT_CHANGES: u64 = 200_000;
+/// Changes per `send`, like one engine batch after a burst of events.
+const THROUGHPUT_BATCH: u64 = 100;
+const LATENCY_RATE_PER_S: u64 = 1_000;
+const LATENCY_SECONDS: u64 = 10;
+
+struct Server(Child, u16, tempfile::TempDir);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server on PATH");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server(child, port, dir)
+}
+
+fn call(i: u64, t_ns: u64) -> Update {
+    let fields = json!({"queue": "sales", "caller_id": "5551234", "joined_at": 1_732_300_000_000_i64,
+                        "agent": format!("PJSIP/{}", i % 500), "outcome": "answered", "t_ns": t_ns});
+    Update::Call {
+        uniqueid: format!("1732300000.{i}"),
+        fields: fields.as_object().cloned().unwrap_or_default(),
+    }
+}
+
+async fn throughput(settings: RedisSettings) {
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
+    handle.send(SinkMsg::Resync(Vec::new()));
+    assert!(handle.flushed(Duration::from_secs(10)).await);
+    let start = Instant::now();
+    for batch in 0..THROUGHPUT_CHANGES / THROUGHPUT_BATCH {
+        let updates = (0..THROUGHPUT_BATCH).map(|j| call(batch * THROUGHPUT_BATCH + j, 0)).collect();
+        handle.send(SinkMsg::Updates(updates));
+        // Let the sink run between engine batches, as the engine task would.
+        tokio::task::yield_now().await;
+    }
+    assert!(handle.flushed(Duration::from_secs(120)).await, "flush");
+    let elapsed = start.elapsed();
+    let rate = THROUGHPUT_CHANGES as f64 / elapsed.as_secs_f64();
+    println!(
+        "throughput: {THROUGHPUT_CHANGES} changes (hash + XADD + PUBLISH each) in {:.2} s = {:.0} changes/s",
+        elapsed.as_secs_f64(),
+        rate
+    );
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
+
+async fn latency(settings: RedisSettings) {
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
+    handle.send(SinkMsg::Resync(Vec::new()));
+    assert!(handle.flushed(Duration::from_secs(10)).await);
+    let client = redis::Client::open(settings.url.as_str()).expect("client");
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+    pubsub.subscribe(settings.keys().events()).await.expect("subscribe");
+    let origin = Instant::now();
+    let total = LATENCY_RATE_PER_S * LATENCY_SECONDS;
+    let receiver = tokio::spawn(async move {
+        let mut samples = Vec::with_capacity(total as usize);
+        let mut stream = pubsub.on_message();
+        while (samples.len() as u64) < total {
+            let Some(msg) = futures::StreamExt::next(&mut stream).await else { break };
+            let now_ns = origin.elapsed().as_nanos() as u64;
+            let payload: String = msg.get_payload().unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+            if let Some(t) = v["data"]["t_ns"].as_u64() {
+                samples.push(now_ns.saturating_sub(t));
+            }
+        }
+        samples
+    });
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / LATENCY_RATE_PER_S));
+    for i in 0..total {
+        tick.tick().await;
+        handle.send(SinkMsg::Updates(vec![call(i, origin.elapsed().as_nanos() as u64)]));
+    }
+    let mut samples =
+        tokio::time::timeout(Duration::from_secs(30), receiver).await.expect("receive").expect("join");
+    samples.sort_unstable();
+    let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
+    println!(
+        "latency at {LATENCY_RATE_PER_S}/s send → subscriber: n={} p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        samples.len(),
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let redis = Command::new("redis-server").arg("--version").output().ok();
+    let redis =
+        redis.map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().nth(2).unwrap_or("").to_owned());
+    format!(
+        "{cpu}, {} cores, redis-server {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        redis.unwrap_or_default()
+    )
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    println!("redis_sink bench on {}", machine());
+    let server = start_server();
+    let mut settings = RedisSettings::new(format!("redis://127.0.0.1:{}", server.1));
+    settings.pbx_id = "bench".into();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(throughput(settings.clone()));
+    settings.pbx_id = "bench-latency".into();
+    runtime.block_on(latency(settings));
+}

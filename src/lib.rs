@@ -7,6 +7,8 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod normalize;
+pub mod replay;
 pub mod simulate;
 pub mod sink;
 pub mod sources;
+pub mod telemetry;

@@ -1,3 +1,8 @@
+use anyhow::Context as _;
+use queuecast::config::queues_conf;
+use queuecast::engine::EngineConfig;
+use queuecast::replay::{self, Inputs};
+use std::io::Write as _;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -14,8 +19,57 @@ pub struct ReplayArgs {
     /// Write the final state to this Redis instead.
     #[arg(long)]
     pub redis: Option<String>,
+    /// Asterisk queues.conf: wrap-up and service-level seconds per queue, and static members.
+    #[arg(long)]
+    pub queues_conf: Option<PathBuf>,
+    /// Time of the final tick (epoch seconds, fractions allowed); default the last input time. Use it to
+    /// compare with a live daemon at the same moment (wrap-ups end by then).
+    #[arg(long, value_name = "EPOCH")]
+    pub until: Option<f64>,
 }
 
-pub fn run(_args: ReplayArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`replay` is being built (issue 3)")
+pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
+    let mut config = EngineConfig::default();
+    let mut static_members = Vec::new();
+    if let Some(path) = &args.queues_conf {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        config.queues = queues_conf::parse(&text);
+        static_members = queues_conf::static_members(&text);
+        for member in &static_members {
+            if let Some(name) = &member.name {
+                config.members.entry(name.clone()).or_insert_with(|| member.interface.clone());
+            }
+        }
+    }
+    let inputs = Inputs {
+        queue_log: args.queue_log,
+        ami_capture: args.ami_capture,
+        static_members,
+        until_ms: args.until.map(|s| (s * 1000.0).round() as i64),
+    };
+    let replayed = replay::replay(config, &inputs)?;
+    if replayed.bad_lines > 0 || replayed.bad_messages > 0 {
+        eprintln!(
+            "queuecast: skipped {} bad queue_log line(s) and {} bad AMI message(s)",
+            replayed.bad_lines, replayed.bad_messages
+        );
+    }
+    if let Some(url) = &args.redis {
+        return write_redis(url, &replayed.engine);
+    }
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, &replayed.engine.snapshot()).context("writing JSON")?;
+    writeln!(out).context("writing JSON")?;
+    Ok(crate::cli::EX_OK)
+}
+
+/// `--redis`: the final state with the daemon's layout and messages (PBX id = host name), then a `resync`.
+fn write_redis(url: &str, engine: &queuecast::engine::Engine) -> anyhow::Result<u8> {
+    use queuecast::sink;
+    let settings = sink::RedisSettings::new(url);
+    let updates = sink::render_all(engine);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let seq = runtime.block_on(sink::write_snapshot(&settings, &updates, sink::Health::default()))?;
+    eprintln!("queuecast: wrote {} entities to {} (PBX {}, seq {seq})", updates.len(), sink::redact_url(url), settings.pbx_id);
+    Ok(crate::cli::EX_OK)
 }

@@ -1,1 +1,5 @@
-//! Lifecycle owner of `queuecast run`: tasks, cancellation, systemd notify, signals.
+//! Lifecycle owner of `queuecast run`: one root `CancellationToken`, every task tracked, a graceful deadline,
+//! systemd notify, signals.
+
+pub mod signals;
+pub mod systemd;

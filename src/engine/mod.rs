@@ -5,14 +5,30 @@
 //! - `Engine::agent_fields(id)`, `queue_fields(name)`, `queue_waiting(name)`, `call_fields(uniqueid)`:
 //!   the rendered hash content (DESIGN.md field names), as JSON values.
 //! - `Engine::snapshot() -> Snapshot` (what `replay --json` prints).
+//!
+//! How it stays idempotent: every handler compares before it writes and records a `Change` only when a
+//! rendered value really moves; derived values (agent status, per-queue member counts) are recomputed for the
+//! agents an event touched; daily counters are the sum of per-call contributions (`calls::recount`), so a
+//! fact reported by both feeds, or twice by one, never counts twice.
 
+mod calls;
+mod clock;
+mod counters;
 pub mod event;
+mod identity;
+mod members;
+mod reconcile;
+mod render;
+mod state;
+#[cfg(test)]
+mod tests;
 pub mod view;
 
 pub use event::*;
 pub use view::{Change, Fields, Snapshot};
 
-use std::collections::BTreeMap;
+use state::{Agents, Calls, Queue, Queues};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Per-queue settings Asterisk does not report over AMI (queues.conf `wrapuptime`, `servicelevel`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,11 +67,40 @@ impl Default for EngineConfig {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
+    agents: Agents,
+    /// Keyed by lower-cased name.
+    queues: Queues,
+    /// Keyed by the caller's uniqueid.
+    calls: Calls,
+    /// Member name → interface, learned from AMI (both spellings in one message).
+    names: HashMap<String, String>,
+    /// Latest event time seen; never goes backwards (feeds interleave out of order by a second or so).
+    now: TsMs,
+    day: Option<clock::Day>,
+    /// Pending wrap-up ends: (end time, agent id).
+    wrapups: BTreeSet<(TsMs, String)>,
+    /// Changes of the event being applied.
+    out: Vec<Change>,
+    /// Agents whose derived status must be recomputed before `apply` returns.
+    touched: Vec<String>,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
-        Self { config }
+        // Configured queues exist from the start, so a wallboard lists them before their first call.
+        let queues = config.queues.keys().map(|key| (key.clone(), Queue::new(key))).collect();
+        Self {
+            config,
+            agents: HashMap::new(),
+            queues,
+            calls: HashMap::new(),
+            names: HashMap::new(),
+            now: TsMs::MIN,
+            day: None,
+            wrapups: BTreeSet::new(),
+            out: Vec::new(),
+            touched: Vec::new(),
+        }
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -63,28 +108,163 @@ impl Engine {
     }
 
     /// Applies one event and returns the entities whose rendered state really changed.
-    pub fn apply(&mut self, _event: &Event) -> Vec<Change> {
-        Vec::new()
+    pub fn apply(&mut self, event: &Event) -> Vec<Change> {
+        self.advance_clock(event.ts_ms);
+        let src = event.source;
+        match &event.kind {
+            EventKind::AsteriskStarted => self.asterisk_started(),
+            EventKind::MemberAdded {
+                queue,
+                member,
+                paused,
+                pause_reason,
+                penalty,
+                device,
+                in_call: _,
+                wrapup_s,
+                membership: _,
+            } => self.member_added(
+                queue,
+                member,
+                members::AddedDetails {
+                    paused: *paused,
+                    pause_reason: pause_reason.as_deref(),
+                    penalty: *penalty,
+                    device: *device,
+                    wrapup_s: *wrapup_s,
+                },
+            ),
+            EventKind::MemberRemoved { queue, member } => self.member_removed(queue, member),
+            EventKind::MemberPause { queue, member, paused, reason } => {
+                self.member_pause(queue.as_deref(), member, *paused, reason.as_deref())
+            }
+            EventKind::MemberPenalty { queue, member, penalty } => {
+                self.member_penalty(queue, member, *penalty)
+            }
+            EventKind::MemberDevice { queue, member, device, in_call: _ } => {
+                self.member_device(queue.as_deref(), member, *device)
+            }
+            EventKind::CallerJoined { queue, uniqueid, caller_id, caller_name: _, position } => {
+                self.caller_joined(queue, uniqueid, caller_id.as_deref(), *position)
+            }
+            EventKind::AgentRinging { queue, uniqueid, member } => {
+                self.agent_ringing(queue, uniqueid, member)
+            }
+            EventKind::RingStopped { queue, uniqueid, member, missed } => {
+                self.ring_stopped(queue, uniqueid, member, *missed, src)
+            }
+            EventKind::CallConnected { queue, uniqueid, member, hold_s, ring_s: _ } => {
+                self.call_connected(queue, uniqueid, member, *hold_s, src)
+            }
+            EventKind::CallEnded { queue, uniqueid, member, hold_s, talk_s, reason } => self.call_ended(
+                queue,
+                uniqueid,
+                member.as_ref(),
+                calls::EndDetails { hold_s: *hold_s, talk_s: *talk_s, reason: *reason, source: src },
+            ),
+            EventKind::CallerLeft { queue, uniqueid, reason, position: _, wait_s: _ } => {
+                self.caller_left(queue, uniqueid, *reason, src)
+            }
+            EventKind::CallerDequeued { queue, uniqueid } => self.caller_dequeued(queue, uniqueid),
+            EventKind::AgentDump { queue, uniqueid, member } => self.agent_dump(queue, uniqueid, member),
+            // Informational (DESIGN): an app_agent_pool session does not change queue membership, and the
+            // agent id (`7001`) is not the member interface; device state arrives via QueueMemberStatus.
+            EventKind::AgentSession { .. } => {}
+            EventKind::StatusSnapshot(snapshot) => self.status_snapshot(snapshot),
+            EventKind::Tick => {}
+        }
+        self.refresh_touched();
+        let mut out = std::mem::take(&mut self.out);
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
-    pub fn agent_fields(&self, _id: &str) -> Option<Fields> {
-        None
+    pub fn agent_fields(&self, id: &str) -> Option<Fields> {
+        self.agents.get(id).map(render::agent)
     }
 
-    pub fn queue_fields(&self, _name: &str) -> Option<Fields> {
-        None
+    pub fn queue_fields(&self, name: &str) -> Option<Fields> {
+        self.queues.get(&queue_key(name)).map(render::queue)
     }
 
     /// Waiting callers of a queue: caller uniqueid → `{uniqueid, caller_id, position, joined_at}`.
-    pub fn queue_waiting(&self, _name: &str) -> Vec<(String, serde_json::Value)> {
-        Vec::new()
+    pub fn queue_waiting(&self, name: &str) -> Vec<(String, serde_json::Value)> {
+        self.queues.get(&queue_key(name)).map(render::waiting).unwrap_or_default()
     }
 
-    pub fn call_fields(&self, _uniqueid: &str) -> Option<Fields> {
-        None
+    pub fn call_fields(&self, uniqueid: &str) -> Option<Fields> {
+        self.calls.get(uniqueid).map(render::call)
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::default()
+        let agents = self.agents.values().map(|a| (a.id.clone(), render::agent(a))).collect();
+        let queues = self
+            .queues
+            .values()
+            .map(|q| (q.name.clone(), render::queue(q)))
+            .collect();
+        Snapshot { agents, queues }
     }
+
+    /// Ids of all agents, queues (display names) and live calls, for a sink's full write.
+    pub fn ids(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        (
+            self.agents.keys().cloned().collect(),
+            self.queues.values().map(|q| q.name.clone()).collect(),
+            self.calls.keys().cloned().collect(),
+        )
+    }
+
+    /// Service-level threshold of a queue: queues.conf, then QueueStatus, then the default.
+    fn service_level_s(&self, key: &str) -> u32 {
+        self.config
+            .queues
+            .get(key)
+            .and_then(|s| s.service_level_s)
+            .or_else(|| self.queues.get(key).and_then(|q| q.service_level_s))
+            .unwrap_or(self.config.default_service_level_s)
+    }
+
+    /// Wrap-up seconds after a call in a queue: the member's override (non-zero), else queues.conf.
+    fn wrapup_s(&self, agent: &str, key: &str) -> u32 {
+        let member = self
+            .agents
+            .get(agent)
+            .and_then(|a| a.queues.get(key))
+            .and_then(|m| m.wrapup_s)
+            .filter(|s| *s > 0);
+        member.or_else(|| self.config.queues.get(key).and_then(|s| s.wrapup_s)).unwrap_or(0)
+    }
+
+    /// Creates the queue on first mention and returns its key.
+    fn ensure_queue(&mut self, name: &str) -> String {
+        let key = queue_key(name);
+        if !self.queues.contains_key(&key) {
+            self.queues.insert(key.clone(), Queue::new(name));
+            self.out.push(Change::Queue(name.to_owned()));
+        }
+        key
+    }
+
+    fn queue_changed(&mut self, key: &str) {
+        if let Some(q) = self.queues.get(key) {
+            self.out.push(Change::Queue(q.name.clone()));
+        }
+    }
+
+    fn agent_changed(&mut self, id: &str) {
+        self.out.push(Change::Agent(id.to_owned()));
+    }
+
+    fn touch(&mut self, id: &str) {
+        if !self.touched.iter().any(|t| t == id) {
+            self.touched.push(id.to_owned());
+        }
+    }
+}
+
+/// app_queue compares queue names case-insensitively; so do all lookups here.
+pub(crate) fn queue_key(name: &str) -> String {
+    name.to_ascii_lowercase()
 }

@@ -1,0 +1,54 @@
+//! Arbitrary bytes through the streaming queue_log API, fed in two pieces the way a file tail sees them.
+//! Must never panic, every step must make progress within the buffer, and the split must not change the
+//! result compared with parsing the whole input at once.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use parsers::queue_log::{Parsed, parse_final, parse_line, records};
+
+/// Consumes every complete line of `buf` (all of it when `at_eof`); returns bytes done and a summary of
+/// each item (event name or error text).
+fn drain(buf: &[u8], at_eof: bool, out: &mut Vec<String>) -> usize {
+    let mut start = 0;
+    loop {
+        let rest = &buf[start..];
+        let step = if at_eof { parse_final(rest) } else { parse_line(rest) };
+        let (summary, consumed) = match step {
+            Ok(Parsed::Incomplete) => return start,
+            Ok(Parsed::Complete { record, consumed, lines }) => {
+                assert!(lines >= 1);
+                (format!("{record:?}"), consumed)
+            }
+            Err(error) => {
+                assert!(error.lines >= 1);
+                (error.to_string(), error.consumed)
+            }
+        };
+        assert!(consumed > 0, "no progress");
+        assert!(consumed <= rest.len(), "consumed past the end");
+        out.push(summary);
+        start += consumed;
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let split = data.first().map_or(0, |&byte| usize::from(byte)) % (data.len() + 1);
+    let mut pending = data[..split].to_vec();
+    let mut streamed = Vec::new();
+    let done = drain(&pending, false, &mut streamed);
+    pending.drain(..done);
+    pending.extend_from_slice(&data[split..]);
+    let done = drain(&pending, false, &mut streamed);
+    pending.drain(..done);
+    let done = drain(&pending, true, &mut streamed);
+    assert!(pending[done..].iter().all(|&byte| byte == b'\n' || byte == b'\r'));
+
+    let whole: Vec<String> = records(data)
+        .map(|item| match item {
+            Ok(record) => format!("{record:?}"),
+            Err(error) => error.to_string(),
+        })
+        .collect();
+    assert_eq!(streamed, whole);
+});

@@ -1,0 +1,290 @@
+//! Event name + data part → `QlEvent`, one function per layout family. Version variants are told apart by
+//! field count (QUEUE_LOG.md §2); free-text fields absorb surplus `|`.
+
+use super::error::{ErrorKind, snippet};
+use super::fields::{Data, is_number, split_once};
+use super::record::QlEvent;
+use crate::text::decode;
+
+type Result<T> = std::result::Result<T, ErrorKind>;
+
+/// Types the data of event `name`; unknown names become `QlEvent::Unknown`.
+pub(crate) fn parse_event<'a>(name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<'a>> {
+    Ok(match name {
+        b"ENTERQUEUE" => enter_queue(Data::new("ENTERQUEUE", data))?,
+        b"ABANDON" => {
+            let (position, orig_position, wait_s) = left(Data::new("ABANDON", data))?;
+            QlEvent::Abandon { position, orig_position, wait_s }
+        }
+        b"EXITEMPTY" => {
+            let (position, orig_position, wait_s) = left(Data::new("EXITEMPTY", data))?;
+            QlEvent::ExitEmpty { position, orig_position, wait_s }
+        }
+        b"EXITWITHTIMEOUT" => exit_with_timeout(Data::new("EXITWITHTIMEOUT", data))?,
+        b"EXITWITHKEY" => exit_with_key(Data::new("EXITWITHKEY", data))?,
+        b"WITHDRAW" => withdraw(Data::new("WITHDRAW", data))?,
+        b"CONNECT" => connect(Data::new("CONNECT", data))?,
+        b"COMPLETECALLER" => {
+            let (hold_s, talk_s, orig_position) = complete(Data::new("COMPLETECALLER", data))?;
+            QlEvent::CompleteCaller { hold_s, talk_s, orig_position }
+        }
+        b"COMPLETEAGENT" => {
+            let (hold_s, talk_s, orig_position) = complete(Data::new("COMPLETEAGENT", data))?;
+            QlEvent::CompleteAgent { hold_s, talk_s, orig_position }
+        }
+        b"BLINDTRANSFER" => blind_transfer(Data::new("BLINDTRANSFER", data))?,
+        b"ATTENDEDTRANSFER" => attended_transfer(Data::new("ATTENDEDTRANSFER", data))?,
+        b"TRANSFER" => transfer(Data::new("TRANSFER", data))?,
+        b"AGENTDUMP" => QlEvent::AgentDump,
+        b"SYSCOMPAT" => QlEvent::SysCompat,
+        b"RINGNOANSWER" => QlEvent::RingNoAnswer { ring_ms: ring_ms(Data::new("RINGNOANSWER", data))? },
+        b"RINGCANCELED" => QlEvent::RingCanceled { ring_ms: ring_ms(Data::new("RINGCANCELED", data))? },
+        b"ADDMEMBER" => add_member(data)?,
+        b"REMOVEMEMBER" => QlEvent::RemoveMember,
+        b"PAUSE" => QlEvent::Pause { reason: decode(data) },
+        b"UNPAUSE" => QlEvent::Unpause { reason: decode(data) },
+        b"PAUSEALL" => QlEvent::PauseAll { reason: decode(data) },
+        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: decode(data) },
+        b"PENALTY" => {
+            let data = Data::new("PENALTY", data);
+            QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? }
+        }
+        b"RINGINUSE" => {
+            let data = Data::new("RINGINUSE", data);
+            QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 }
+        }
+        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: decode(data) },
+        b"AGENTLOGOFF" => {
+            let (channel, login_s, reason) = logoff(Data::new("AGENTLOGOFF", data))?;
+            QlEvent::AgentLogoff { channel, login_s, reason }
+        }
+        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: decode(data) },
+        b"AGENTCALLBACKLOGOFF" => {
+            let (location, login_s, reason) = logoff(Data::new("AGENTCALLBACKLOGOFF", data))?;
+            QlEvent::AgentCallbackLogoff { location, login_s, reason }
+        }
+        b"OUTCALL" => out_call(Data::new("OUTCALL", data))?,
+        b"QUEUESTART" => QlEvent::QueueStart,
+        b"CONFIGRELOAD" => QlEvent::ConfigReload,
+        b"DID" => QlEvent::Did { did: decode(data) },
+        _ => QlEvent::Unknown { name: decode(name), data: Data::new("", data).all() },
+    })
+}
+
+/// `url|callerid|origpos|callerid_name`, `url|callerid|origpos` or `url|callerid`. The URL (first) is
+/// free text, so longer lines are read from the end: the 4-field layout when its `origpos` slot holds a
+/// number, the 3-field one otherwise. (A URL containing `|` followed by a numeric caller ID without the
+/// 4th field is inherently ambiguous; URLs are almost always empty in practice.)
+fn enter_queue(data: Data<'_>) -> Result<QlEvent<'_>> {
+    match data.count {
+        2 => {
+            let [url, caller_id] = data.front::<2>();
+            Ok(QlEvent::EnterQueue {
+                url: decode(url),
+                caller_id: decode(caller_id),
+                position: None,
+                caller_name: None,
+            })
+        }
+        3 => {
+            let [url, caller_id, position] = data.front::<3>();
+            let position = data.opt_num(position, 3, "origpos")?;
+            Ok(QlEvent::EnterQueue {
+                url: decode(url),
+                caller_id: decode(caller_id),
+                position,
+                caller_name: None,
+            })
+        }
+        count if count >= 4 => {
+            let (url, [caller_id, position, caller_name]) = data.back::<3>();
+            if is_number(position) {
+                let position = data.opt_num(position, count - 1, "origpos")?;
+                let caller_name = Some(decode(caller_name));
+                return Ok(QlEvent::EnterQueue {
+                    url: decode(url),
+                    caller_id: decode(caller_id),
+                    position,
+                    caller_name,
+                });
+            }
+            let (url, [caller_id, position]) = data.back::<2>();
+            let position = data.opt_num(position, count, "origpos")?;
+            Ok(QlEvent::EnterQueue {
+                url: decode(url),
+                caller_id: decode(caller_id),
+                position,
+                caller_name: None,
+            })
+        }
+        _ => Err(data.wrong_count("2 to 4")),
+    }
+}
+
+type Left = (Option<i64>, Option<i64>, Option<i64>);
+
+/// `pos|origpos|waittime` (ABANDON, EXITEMPTY).
+fn left(data: Data<'_>) -> Result<Left> {
+    if data.count != 3 {
+        return Err(data.wrong_count("3"));
+    }
+    let [position, orig, wait] = data.front::<3>();
+    Ok((
+        data.opt_num(position, 1, "pos")?,
+        data.opt_num(orig, 2, "origpos")?,
+        data.opt_num(wait, 3, "waittime")?,
+    ))
+}
+
+fn exit_with_timeout(data: Data<'_>) -> Result<QlEvent<'_>> {
+    let (position, orig_position, wait_s) = match data.count {
+        0 | 1 => (data.opt_num(data.bytes, 1, "pos")?, None, None),
+        3 => left(data)?,
+        _ => return Err(data.wrong_count("1 or 3")),
+    };
+    Ok(QlEvent::ExitWithTimeout { position, orig_position, wait_s })
+}
+
+fn exit_with_key(data: Data<'_>) -> Result<QlEvent<'_>> {
+    let [key, position, orig, wait] = data.front::<4>();
+    let (orig_position, wait_s) = match data.count {
+        2 => (None, None),
+        4 => (data.opt_num(orig, 3, "origpos")?, data.opt_num(wait, 4, "waittime")?),
+        _ => return Err(data.wrong_count("2 or 4")),
+    };
+    let position = data.opt_num(position, 2, "pos")?;
+    Ok(QlEvent::ExitWithKey { key: decode(key), position, orig_position, wait_s })
+}
+
+/// `pos|origpos|waittime|withdraw_info`; the info is free text and optional.
+fn withdraw(data: Data<'_>) -> Result<QlEvent<'_>> {
+    if data.count < 3 {
+        return Err(data.wrong_count("4"));
+    }
+    let [position, orig, wait, info] = data.front::<4>();
+    Ok(QlEvent::Withdraw {
+        position: data.opt_num(position, 1, "pos")?,
+        orig_position: data.opt_num(orig, 2, "origpos")?,
+        wait_s: data.opt_num(wait, 3, "waittime")?,
+        info: decode(info),
+    })
+}
+
+fn connect(data: Data<'_>) -> Result<QlEvent<'_>> {
+    if !(1..=3).contains(&data.count) {
+        return Err(data.wrong_count("1 to 3"));
+    }
+    let [hold, uniqueid, ring] = data.front::<3>();
+    Ok(QlEvent::Connect {
+        hold_s: data.opt_num(hold, 1, "holdtime")?,
+        agent_uniqueid: (data.count >= 2).then(|| decode(uniqueid)),
+        ring_s: data.opt_num(ring, 3, "ringtime")?,
+    })
+}
+
+/// `holdtime|calltime|origpos` (COMPLETECALLER, COMPLETEAGENT).
+fn complete(data: Data<'_>) -> Result<Left> {
+    if data.count != 3 {
+        return Err(data.wrong_count("3"));
+    }
+    let [hold, talk, orig] = data.front::<3>();
+    Ok((
+        data.opt_num(hold, 1, "holdtime")?,
+        data.opt_num(talk, 2, "calltime")?,
+        data.opt_num(orig, 3, "origpos")?,
+    ))
+}
+
+fn blind_transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
+    if data.count != 5 {
+        return Err(data.wrong_count("5"));
+    }
+    let [exten, context, hold, talk, orig] = data.front::<5>();
+    Ok(QlEvent::BlindTransfer {
+        exten: decode(exten),
+        context: decode(context),
+        hold_s: data.opt_num(hold, 3, "holdtime")?,
+        talk_s: data.opt_num(talk, 4, "calltime")?,
+        orig_position: data.opt_num(orig, 5, "origpos")?,
+    })
+}
+
+/// `method|target[|peer]|holdtime|calltime|origpos`: numbers read from the end, method from the front,
+/// what is between is the method's data (two channel names for `LINK`).
+fn attended_transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
+    let count = data.count;
+    if count < 5 {
+        return Err(data.wrong_count("5 or 6"));
+    }
+    let (head, [hold, talk, orig]) = data.back::<3>();
+    let (method, middle) = split_once(head).unwrap_or((head, &[]));
+    let (target, peer) = match split_once(middle) {
+        Some((target, peer)) if method == b"LINK" => (target, Some(decode(peer))),
+        _ => (middle, None),
+    };
+    Ok(QlEvent::AttendedTransfer {
+        method: decode(method),
+        target: decode(target),
+        peer,
+        hold_s: data.opt_num(hold, count - 2, "holdtime")?,
+        talk_s: data.opt_num(talk, count - 1, "calltime")?,
+        orig_position: data.opt_num(orig, count, "origpos")?,
+    })
+}
+
+fn transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
+    if !matches!(data.count, 2 | 4 | 5) {
+        return Err(data.wrong_count("2, 4 or 5"));
+    }
+    let [exten, context, hold, talk, orig] = data.front::<5>();
+    Ok(QlEvent::Transfer {
+        exten: decode(exten),
+        context: decode(context),
+        hold_s: data.opt_num(hold, 3, "holdtime")?,
+        talk_s: data.opt_num(talk, 4, "calltime")?,
+        orig_position: data.opt_num(orig, 5, "origpos")?,
+    })
+}
+
+fn ring_ms(data: Data<'_>) -> Result<Option<i64>> {
+    if data.count > 1 {
+        return Err(data.wrong_count("1"));
+    }
+    data.opt_num(data.bytes, 1, "ringtime_ms")
+}
+
+fn add_member(data: &[u8]) -> Result<QlEvent<'_>> {
+    match data {
+        b"" => Ok(QlEvent::AddMember { paused: false }),
+        b"PAUSED" => Ok(QlEvent::AddMember { paused: true }),
+        other => Err(ErrorKind::BadValue {
+            event: "ADDMEMBER",
+            field: 1,
+            name: "paused flag",
+            expected: "empty or PAUSED",
+            value: snippet(other),
+        }),
+    }
+}
+
+type Logoff<'a> = (std::borrow::Cow<'a, str>, Option<i64>, Option<std::borrow::Cow<'a, str>>);
+
+/// `channel|logintime|reason` with the later fields optional; reason is free text.
+fn logoff(data: Data<'_>) -> Result<Logoff<'_>> {
+    let [channel, login, reason] = data.front::<3>();
+    let login_s = data.opt_num(login, 2, "logintime")?;
+    Ok((decode(channel), login_s, (data.count >= 3).then(|| decode(reason))))
+}
+
+/// `status|talktime|params`; params is free text (conventionally `totaltime|callednumber`).
+fn out_call(data: Data<'_>) -> Result<QlEvent<'_>> {
+    if data.count < 3 {
+        return Err(data.wrong_count("3"));
+    }
+    let [status, talk, params] = data.front::<3>();
+    Ok(QlEvent::OutCall {
+        status: decode(status),
+        talk_s: data.opt_num(talk, 2, "talktime")?,
+        params: decode(params),
+    })
+}

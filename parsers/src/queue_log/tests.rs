@@ -1,0 +1,335 @@
+//! Unit tests: one per layout, taken from QUEUE_LOG.md §2 and the Asterisk 22 captures.
+
+use super::*;
+use std::borrow::Cow;
+
+fn event(line: &str) -> QlEvent<'_> {
+    match parse_record(line.as_bytes()) {
+        Ok(record) => record.event,
+        Err(error) => panic!("{line:?}: {error}"),
+    }
+}
+
+fn error(line: &str) -> ErrorKind {
+    match parse_record(line.as_bytes()) {
+        Ok(record) => panic!("{line:?} parsed as {record:?}"),
+        Err(error) => error,
+    }
+}
+
+fn c(text: &str) -> Cow<'_, str> {
+    Cow::Borrowed(text)
+}
+
+#[test]
+fn fixed_fields() {
+    let record = parse_record(b"1546015425|1546015415.757927|201|Paty Marin|CONNECT|10|1546015415.757936|9");
+    let record = record.unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(record.time, 1546015425);
+    assert_eq!(record.callid, "1546015415.757927");
+    assert_eq!(record.queue, "201");
+    assert_eq!(record.agent, "Paty Marin");
+    assert_eq!(
+        record.event,
+        QlEvent::Connect { hold_s: Some(10), agent_uniqueid: Some(c("1546015415.757936")), ring_s: Some(9) }
+    );
+    assert_eq!(record.event.name(), "CONNECT");
+}
+
+#[test]
+fn enter_queue_layouts() {
+    let two = event("1|u|q|NONE|ENTERQUEUE|url|5551");
+    assert_eq!(
+        two,
+        QlEvent::EnterQueue { url: c("url"), caller_id: c("5551"), position: None, caller_name: None }
+    );
+    let three = event("1|u|q|NONE|ENTERQUEUE||5552001|1");
+    assert_eq!(
+        three,
+        QlEvent::EnterQueue { url: c(""), caller_id: c("5552001"), position: Some(1), caller_name: None }
+    );
+    let four = event("1|u|q|NONE|ENTERQUEUE||5552001|2|John_Doe");
+    let name = Some(c("John_Doe"));
+    assert_eq!(
+        four,
+        QlEvent::EnterQueue { url: c(""), caller_id: c("5552001"), position: Some(2), caller_name: name }
+    );
+    let restricted = event("1|u|q|NONE|ENTERQUEUE|||3");
+    assert_eq!(
+        restricted,
+        QlEvent::EnterQueue { url: c(""), caller_id: c(""), position: Some(3), caller_name: None }
+    );
+    let piped_url = event("1|u|q|NONE|ENTERQUEUE|http://x/?a|b|anonymous|4");
+    let expected = QlEvent::EnterQueue {
+        url: c("http://x/?a|b"),
+        caller_id: c("anonymous"),
+        position: Some(4),
+        caller_name: None,
+    };
+    assert_eq!(piped_url, expected);
+    assert!(matches!(error("1|u|q|NONE|ENTERQUEUE|"), ErrorKind::FieldCount { found: 0, .. }));
+    assert!(matches!(error("1|u|q|NONE|ENTERQUEUE||555|x"), ErrorKind::BadNumber { field: 3, .. }));
+}
+
+#[test]
+fn caller_leaves() {
+    let positions = (Some(1), Some(2), Some(10));
+    assert_eq!(
+        event("1|u|q|NONE|ABANDON|1|2|10"),
+        QlEvent::Abandon { position: positions.0, orig_position: positions.1, wait_s: positions.2 }
+    );
+    assert_eq!(
+        event("1|u|q|NONE|EXITEMPTY|1|2|10"),
+        QlEvent::ExitEmpty { position: Some(1), orig_position: Some(2), wait_s: Some(10) }
+    );
+    assert_eq!(
+        event("1|u|q|NONE|EXITWITHTIMEOUT|1|2|10"),
+        QlEvent::ExitWithTimeout { position: Some(1), orig_position: Some(2), wait_s: Some(10) }
+    );
+    assert_eq!(
+        event("1|u|q|NONE|EXITWITHTIMEOUT|3"),
+        QlEvent::ExitWithTimeout { position: Some(3), orig_position: None, wait_s: None }
+    );
+    assert_eq!(
+        event("1|u|q|NONE|EXITWITHKEY|1|1|1|5"),
+        QlEvent::ExitWithKey { key: c("1"), position: Some(1), orig_position: Some(1), wait_s: Some(5) }
+    );
+    assert_eq!(
+        event("1|u|q|NONE|EXITWITHKEY|*9|2"),
+        QlEvent::ExitWithKey { key: c("*9"), position: Some(2), orig_position: None, wait_s: None }
+    );
+    assert_eq!(
+        event("1|u|q|NONE|WITHDRAW|3|3|5|moved|by supervisor"),
+        QlEvent::Withdraw {
+            position: Some(3),
+            orig_position: Some(3),
+            wait_s: Some(5),
+            info: c("moved|by supervisor")
+        }
+    );
+    assert!(matches!(
+        error("1|u|q|NONE|ABANDON|1|2"),
+        ErrorKind::FieldCount { event: "ABANDON", found: 2, .. }
+    ));
+    assert!(matches!(error("1|u|q|NONE|EXITWITHTIMEOUT|1|2"), ErrorKind::FieldCount { found: 2, .. }));
+    assert!(matches!(error("1|u|q|NONE|EXITWITHKEY|1|1|1"), ErrorKind::FieldCount { found: 3, .. }));
+}
+
+#[test]
+fn connect_layouts() {
+    assert_eq!(
+        event("1|u|q|a|CONNECT|5"),
+        QlEvent::Connect { hold_s: Some(5), agent_uniqueid: None, ring_s: None }
+    );
+    assert_eq!(
+        event("1|u|q|a|CONNECT|5|9.1"),
+        QlEvent::Connect { hold_s: Some(5), agent_uniqueid: Some(c("9.1")), ring_s: None }
+    );
+    assert!(matches!(
+        error("1|u|q|a|CONNECT|5|9.1|x"),
+        ErrorKind::BadNumber { event: "CONNECT", field: 3, name: "ringtime", .. }
+    ));
+    assert!(matches!(error("1|u|q|a|CONNECT|1|2|3|4"), ErrorKind::FieldCount { found: 4, .. }));
+    // An empty statistic (QueueLog() with an empty variable) is None, not a lost line.
+    assert_eq!(
+        event("1|u|q|a|CONNECT||9.1|"),
+        QlEvent::Connect { hold_s: None, agent_uniqueid: Some(c("9.1")), ring_s: None }
+    );
+}
+
+#[test]
+fn completes_and_transfers() {
+    assert_eq!(
+        event("1|u|q|a|COMPLETECALLER|10|122|1"),
+        QlEvent::CompleteCaller { hold_s: Some(10), talk_s: Some(122), orig_position: Some(1) }
+    );
+    assert_eq!(
+        event("1|u|q|a|COMPLETEAGENT|-1|8|1"),
+        QlEvent::CompleteAgent { hold_s: Some(-1), talk_s: Some(8), orig_position: Some(1) }
+    );
+    assert_eq!(
+        event("1|u|q|a|BLINDTRANSFER|200|from-internal|4|30|1"),
+        QlEvent::BlindTransfer {
+            exten: c("200"),
+            context: c("from-internal"),
+            hold_s: Some(4),
+            talk_s: Some(30),
+            orig_position: Some(1)
+        }
+    );
+    assert_eq!(
+        event("1|u|q|a|ATTENDEDTRANSFER|BRIDGE|5a1b-22|4|30|1"),
+        QlEvent::AttendedTransfer {
+            method: c("BRIDGE"),
+            target: c("5a1b-22"),
+            peer: None,
+            hold_s: Some(4),
+            talk_s: Some(30),
+            orig_position: Some(1)
+        }
+    );
+    assert_eq!(
+        event("1|u|q|a|ATTENDEDTRANSFER|LINK|PJSIP/1-01|PJSIP/2-02|4|30|2"),
+        QlEvent::AttendedTransfer {
+            method: c("LINK"),
+            target: c("PJSIP/1-01"),
+            peer: Some(c("PJSIP/2-02")),
+            hold_s: Some(4),
+            talk_s: Some(30),
+            orig_position: Some(2)
+        }
+    );
+    assert!(matches!(
+        error("1|u|q|a|ATTENDEDTRANSFER|LINK|x|y|4|z|2"),
+        ErrorKind::BadNumber { field: 5, .. }
+    ));
+    let transfer = |hold, talk, orig| QlEvent::Transfer {
+        exten: c("200"),
+        context: c("ctx"),
+        hold_s: hold,
+        talk_s: talk,
+        orig_position: orig,
+    };
+    assert_eq!(event("1|u|q|a|TRANSFER|200|ctx"), transfer(None, None, None));
+    assert_eq!(event("1|u|q|a|TRANSFER|200|ctx|3|40"), transfer(Some(3), Some(40), None));
+    assert_eq!(event("1|u|q|a|TRANSFER|200|ctx|3|40|1"), transfer(Some(3), Some(40), Some(1)));
+    assert!(matches!(error("1|u|q|a|TRANSFER|200|ctx|3"), ErrorKind::FieldCount { found: 3, .. }));
+}
+
+#[test]
+fn ringing_and_dataless_events() {
+    assert_eq!(event("1|u|q|a|RINGNOANSWER|15000"), QlEvent::RingNoAnswer { ring_ms: Some(15000) });
+    assert_eq!(event("1|u|q|a|RINGCANCELED|1017"), QlEvent::RingCanceled { ring_ms: Some(1017) });
+    assert!(matches!(
+        error("1|u|q|a|RINGNOANSWER|soon"),
+        ErrorKind::BadNumber { event: "RINGNOANSWER", field: 1, .. }
+    ));
+    assert_eq!(event("1|u|q|a|AGENTDUMP|"), QlEvent::AgentDump);
+    assert_eq!(event("1|u|q|a|SYSCOMPAT|"), QlEvent::SysCompat);
+    assert_eq!(event("1|NONE|NONE|NONE|QUEUESTART|"), QlEvent::QueueStart);
+    assert_eq!(event("1|NONE|NONE|NONE|QUEUESTART"), QlEvent::QueueStart);
+    assert_eq!(event("1|NONE|NONE|NONE|CONFIGRELOAD|"), QlEvent::ConfigReload);
+}
+
+#[test]
+fn membership_and_pause() {
+    assert_eq!(event("1|CLI|q|Local/1@a/n|ADDMEMBER|"), QlEvent::AddMember { paused: false });
+    assert_eq!(event("1|MANAGER|q|Local/1@a/n|ADDMEMBER|PAUSED"), QlEvent::AddMember { paused: true });
+    assert!(matches!(error("1|MANAGER|q|x|ADDMEMBER|maybe"), ErrorKind::BadValue { event: "ADDMEMBER", .. }));
+    assert_eq!(event("1|CLI|q|Local/1@a/n|REMOVEMEMBER|"), QlEvent::RemoveMember);
+    assert_eq!(
+        event("1|NONE|q|Bob|PAUSE|Break (10 min)|back|soon"),
+        QlEvent::Pause { reason: c("Break (10 min)|back|soon") }
+    );
+    assert_eq!(event("1|NONE|q|Bob|UNPAUSE|"), QlEvent::Unpause { reason: c("") });
+    assert_eq!(event("1|NONE|NONE|Bob|PAUSEALL|Lunch"), QlEvent::PauseAll { reason: c("Lunch") });
+    assert_eq!(event("1|NONE|NONE|Bob|UNPAUSEALL|"), QlEvent::UnpauseAll { reason: c("") });
+    assert_eq!(event("1|NONE|q|PJSIP/1|PENALTY|5"), QlEvent::Penalty { penalty: 5 });
+    assert!(matches!(error("1|NONE|q|PJSIP/1|PENALTY|"), ErrorKind::BadNumber { event: "PENALTY", .. }));
+    assert_eq!(event("1|NONE|q|PJSIP/1|RINGINUSE|1"), QlEvent::RingInUse { enabled: true });
+    assert_eq!(event("1|NONE|q|PJSIP/1|RINGINUSE|0"), QlEvent::RingInUse { enabled: false });
+}
+
+#[test]
+fn agent_sessions_and_others() {
+    assert_eq!(
+        event("1795383326|1795383326.1|NONE|7001|AGENTLOGIN|Local/7001@agent-login-00000000;2"),
+        QlEvent::AgentLogin { channel: c("Local/7001@agent-login-00000000;2") }
+    );
+    assert_eq!(
+        event("1|u|NONE|7001|AGENTLOGOFF|Local/7001@agent-login-00000000;2|20"),
+        QlEvent::AgentLogoff {
+            channel: c("Local/7001@agent-login-00000000;2"),
+            login_s: Some(20),
+            reason: None
+        }
+    );
+    assert_eq!(
+        event("1|u|NONE|Agent/1|AGENTCALLBACKLOGIN|hint:1127@default"),
+        QlEvent::AgentCallbackLogin { location: c("hint:1127@default") }
+    );
+    assert_eq!(
+        event("1|u|NONE|Agent/1|AGENTCALLBACKLOGOFF|1127@default|3600|Autologoff"),
+        QlEvent::AgentCallbackLogoff {
+            location: c("1127@default"),
+            login_s: Some(3600),
+            reason: Some(c("Autologoff"))
+        }
+    );
+    assert_eq!(
+        event("1|u|q|Bob|OUTCALL|ANSWER|42|50|5551234"),
+        QlEvent::OutCall { status: c("ANSWER"), talk_s: Some(42), params: c("50|5551234") }
+    );
+    assert_eq!(event("1|u|201|NONE|DID|+15556667775"), QlEvent::Did { did: c("+15556667775") });
+    assert_eq!(
+        event("1|NONE|support|Local/1004@agents/n|CUSTOMNOTE|hello from AMI|with a pipe"),
+        QlEvent::Unknown { name: c("CUSTOMNOTE"), data: vec![c("hello from AMI"), c("with a pipe")] }
+    );
+    assert_eq!(event("1|NONE|q||HEARTBEAT|"), QlEvent::Unknown { name: c("HEARTBEAT"), data: vec![] });
+}
+
+#[test]
+fn fixed_field_errors() {
+    assert_eq!(error("garbage"), ErrorKind::TooFewFields { found: 1 });
+    assert_eq!(error("1|u|q|a"), ErrorKind::TooFewFields { found: 4 });
+    assert!(matches!(error("2024-05-02 10:11:12|u|q|a|PAUSE|"), ErrorKind::BadEpoch { .. }));
+    assert_eq!(error("1|u|q|a||x"), ErrorKind::EmptyEvent);
+    let message = error("x|u|q|a|PAUSE|").to_string();
+    assert!(message.contains("bad epoch \"x\""), "{message}");
+}
+
+#[test]
+fn latin1_text_is_decoded() {
+    let record = parse_record(b"1|NONE|q|Jos\xe9 P\xe9rez|PAUSE|D\xe9jeuner")
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(record.agent, "José Pérez");
+    assert_eq!(record.event, QlEvent::Pause { reason: Cow::Owned("Déjeuner".to_owned()) });
+}
+
+#[test]
+fn framing() {
+    let buf = b"\n\r\n1|NONE|NONE|NONE|QUEUESTART|\r\n2|NONE|NONE|NONE|CONFIG";
+    let Ok(Parsed::Complete { record, consumed, lines }) = parse_line(buf) else { panic!("first line") };
+    assert_eq!((record.time, consumed, lines), (1, 33, 3));
+    let rest = &buf[consumed..];
+    assert_eq!(parse_line(rest), Ok(Parsed::Incomplete));
+    let Ok(Parsed::Complete { record, consumed, lines }) = parse_final(rest) else { panic!("last line") };
+    assert_eq!(
+        (record.event, consumed, lines),
+        (QlEvent::Unknown { name: c("CONFIG"), data: vec![] }, rest.len(), 1)
+    );
+    assert_eq!(parse_line(b"\n\n"), Ok(Parsed::Incomplete));
+    assert_eq!(parse_final(b"\n\r\n"), Ok(Parsed::Incomplete));
+    assert_eq!(parse_line(b""), Ok(Parsed::Incomplete));
+}
+
+#[test]
+fn bad_line_is_skipped() {
+    let buf = b"1|NONE|NONE|NONE|QUEUESTART|\nnot a line\n2|NONE|NONE|NONE|CONFIGRELOAD|\n";
+    let items: Vec<_> = records(buf).collect();
+    assert_eq!(items.len(), 3);
+    assert!(items[0].is_ok() && items[2].is_ok());
+    let Err(error) = &items[1] else { panic!("second line must fail") };
+    assert_eq!((error.consumed, error.lines), (11, 1));
+}
+
+#[test]
+fn long_lines_are_parsed() {
+    let reason = "x|".repeat(10_000);
+    let line = format!("1|NONE|q|Bob|PAUSE|{reason}\n");
+    let Ok(Parsed::Complete { record, consumed, .. }) = parse_line(line.as_bytes()) else {
+        panic!("long line")
+    };
+    assert_eq!(consumed, line.len());
+    assert_eq!(record.event, QlEvent::Pause { reason: c(&reason) });
+}
+
+#[test]
+fn serializes_flat_json() {
+    let record = parse_record(b"1|u|q|Bob|RINGNOANSWER|15000").unwrap_or_else(|error| panic!("{error}"));
+    let json = serde_json::to_string(&record).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        json,
+        r#"{"time":1,"callid":"u","queue":"q","agent":"Bob","event":"RINGNOANSWER","ring_ms":15000}"#
+    );
+}

@@ -1,0 +1,118 @@
+use super::*;
+use std::io::Write;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new("/etc/queuecast/queuecast.toml"))
+}
+
+fn err(text: &str) -> String {
+    load(text).expect_err("config should be rejected").to_string()
+}
+
+#[test]
+fn empty_file_is_queue_log_only_with_defaults() {
+    let c = load("").unwrap();
+    assert!(c.queue_log.enabled);
+    assert!(!c.ami.enabled);
+    assert_eq!(c.queue_log.rotated_glob, "/var/log/asterisk/queue_log.*");
+    assert!(!c.redis.pbx_id.is_empty());
+    assert_eq!(c.redis.stream_maxlen, DEFAULT_STREAM_MAXLEN);
+    assert_eq!(c.engine.service_level_s, 20);
+}
+
+#[test]
+fn ami_section_enables_ami() {
+    let c = load("[ami]\nusername = \"qc\"\nsecret = \"s3cr3t\"\n").unwrap();
+    assert!(c.ami.enabled);
+    assert_eq!(c.ami.port, 5038);
+    assert_eq!(c.ami.secret().map(Secret::expose), Some("s3cr3t"));
+}
+
+#[test]
+fn unknown_key_is_named_with_position() {
+    let e = err("[ami]\nusername = \"qc\"\nsecert = \"x\"\n");
+    assert!(e.contains("secert"), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+    assert!(e.starts_with("/etc/queuecast/queuecast.toml: "), "{e}");
+    let e = err("[redis]\nurl = \"redis://h\"\n[bogus]\n");
+    assert!(e.contains("bogus"), "{e}");
+}
+
+#[test]
+fn bad_values_name_section_and_key() {
+    let cases = [
+        ("[ami]\nusername = \"u\"\nsecret = \"s\"\nport = 0\n", "[ami] port:"),
+        ("[ami]\nsecret = \"s\"\n", "[ami] username:"),
+        ("[ami]\nusername = \"u\"\n", "[ami] secret:"),
+        ("[ami]\nusername = \"u\"\nsecret = \"s\"\nsecret_file = \"/x\"\n", "[ami] secret:"),
+        (
+            "[ami]\nusername = \"u\"\nsecret = \"s\"\nbackoff_min_ms = 10\nbackoff_max_ms = 5\n",
+            "[ami] backoff_max_ms:",
+        ),
+        ("[redis]\nurl = \"http://h\"\n", "[redis] url:"),
+        ("[redis]\npbx_id = \"a{b}\"\n", "[redis] pbx_id:"),
+        ("[redis]\nurl = \"redis://:p@h\"\npassword = \"q\"\n", "[redis] password:"),
+        ("[log]\nlevel = \"info,=\"\n", "[log] level:"),
+        ("[engine]\ntimezone = \"Mars/Olympus\"\n", "[engine] timezone:"),
+        ("[engine.members]\nalice = \"1001\"\n", "[engine] members:"),
+    ];
+    for (text, expected) in cases {
+        let e = err(text);
+        assert!(e.contains(expected), "{text:?} → {e}");
+    }
+}
+
+#[test]
+fn type_errors_keep_toml_position() {
+    let e = err("[queue_log]\nday_starts_at = \"25:00\"\n");
+    assert!(e.contains("line 2") && e.contains("HH:MM"), "{e}");
+    let e = err("[ami]\nport = 70000\n");
+    assert!(e.contains("port"), "{e}");
+    let e = err("[log]\nformat = \"xml\"\n");
+    assert!(e.contains("xml") || e.contains("format"), "{e}");
+}
+
+#[test]
+fn no_source_is_an_error() {
+    assert!(err("[queue_log]\nenabled = false\n").contains("enable at least one source"));
+}
+
+#[test]
+fn secret_file_is_read_trimmed_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_path = dir.path().join("ami.secret");
+    std::fs::File::create(&secret_path).unwrap().write_all(b"topsecret-42\n").unwrap();
+    let cfg_path = dir.path().join("queuecast.toml");
+    let text =
+        "[ami]\nusername = \"qc\"\nsecret_file = \"ami.secret\"\n[redis]\nurl = \"redis://u:urlpass-7@h\"\n";
+    let c = Config::from_toml(text, &cfg_path).unwrap();
+    assert_eq!(c.ami.secret().unwrap().expose(), "topsecret-42");
+    assert_eq!(c.ami.secret_file.as_deref(), Some(secret_path.as_path()));
+    let shown = format!("{}{:?}", c.to_masked_toml(), c);
+    assert!(!shown.contains("topsecret-42") && !shown.contains("urlpass-7"), "{shown}");
+}
+
+#[test]
+fn unreadable_secret_file_names_the_file() {
+    let e = err("[ami]\nusername = \"qc\"\nsecret_file = \"/nonexistent/ami.secret\"\n");
+    assert!(e.contains("[ami] secret_file: cannot read /nonexistent/ami.secret"), "{e}");
+}
+
+#[test]
+fn masked_output_round_trips() {
+    let text = "[ami]\nusername = \"qc\"\nsecret = \"pw\"\n[engine.members]\nalice = \"PJSIP/1001\"\n";
+    let c = load(text).unwrap();
+    let again = load(&c.to_masked_toml()).unwrap();
+    // Same config except the secret, which the output only shows as the mask.
+    assert_eq!(again.ami.secret().unwrap().expose(), MASK);
+    assert_eq!(again.engine.members, c.engine.members);
+    assert_eq!(again.queue_log, c.queue_log);
+    assert_eq!(again.redis.pbx_id, c.redis.pbx_id);
+}
+
+#[test]
+fn shipped_default_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/queuecast.toml");
+    let c = Config::load(&path).unwrap();
+    assert!(c.queue_log.enabled);
+}

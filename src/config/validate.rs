@@ -1,0 +1,142 @@
+//! Checks serde cannot express: ranges, required-when-enabled keys, cross-key rules.
+
+use super::{Config, ConfigError, SYSTEM_TIMEZONE};
+use std::path::Path;
+
+/// Shortest sensible AMI ping period: below this, pings add load on a busy Asterisk for no benefit.
+const MIN_PING_INTERVAL_MS: u64 = 100;
+
+pub(super) fn check(config: &Config, origin: &Path) -> Result<(), ConfigError> {
+    let invalid = |section, key, reason: &str| ConfigError::Invalid {
+        file: origin.to_owned(),
+        section,
+        key,
+        reason: reason.to_owned(),
+    };
+    if !config.queue_log.enabled && !config.ami.enabled {
+        return Err(ConfigError::Inconsistent {
+            file: origin.to_owned(),
+            reason: "both [queue_log] and [ami] are disabled: enable at least one source".to_owned(),
+        });
+    }
+    if let Some((section, key, reason)) = check_queue_log(config)
+        .or_else(|| check_ami(config))
+        .or_else(|| check_redis(config))
+        .or_else(|| check_log(config))
+        .or_else(|| check_engine(config))
+    {
+        return Err(invalid(section, key, &reason));
+    }
+    Ok(())
+}
+
+type Problem = Option<(&'static str, &'static str, String)>;
+
+fn problem(section: &'static str, key: &'static str, reason: impl Into<String>) -> Problem {
+    Some((section, key, reason.into()))
+}
+
+fn check_queue_log(config: &Config) -> Problem {
+    let q = &config.queue_log;
+    if q.enabled && q.path.as_os_str().is_empty() {
+        return problem("queue_log", "path", "must not be empty");
+    }
+    None
+}
+
+fn check_ami(config: &Config) -> Problem {
+    let a = &config.ami;
+    if !a.enabled {
+        return None;
+    }
+    if a.host.trim().is_empty() {
+        return problem("ami", "host", "must not be empty");
+    }
+    if a.port == 0 {
+        return problem("ami", "port", "must be 1–65535");
+    }
+    if a.username.is_empty() {
+        return problem("ami", "username", "required when AMI is enabled (manager.conf user)");
+    }
+    if a.secret().is_none_or(|s| s.is_empty()) {
+        return problem("ami", "secret", "required when AMI is enabled: set `secret` or `secret_file`");
+    }
+    if a.ca_file.is_some() && !a.tls {
+        return problem("ami", "ca_file", "only meaningful with `tls = true`");
+    }
+    if a.ping_interval_ms < MIN_PING_INTERVAL_MS {
+        return problem("ami", "ping_interval_ms", format!("must be at least {MIN_PING_INTERVAL_MS}"));
+    }
+    if a.ping_timeout_ms == 0 || a.ping_timeout_ms > a.ping_interval_ms {
+        return problem("ami", "ping_timeout_ms", "must be between 1 and ping_interval_ms");
+    }
+    if a.backoff_min_ms == 0 {
+        return problem("ami", "backoff_min_ms", "must be at least 1");
+    }
+    if a.backoff_max_ms < a.backoff_min_ms {
+        return problem("ami", "backoff_max_ms", "must not be below backoff_min_ms");
+    }
+    None
+}
+
+fn check_redis(config: &Config) -> Problem {
+    let r = &config.redis;
+    let url = r.url.expose();
+    let known = ["redis://", "rediss://", "unix://", "redis+unix://"];
+    if !(known.iter().any(|scheme| url.starts_with(scheme)) || url.starts_with('/')) {
+        // The URL is not echoed: it may carry a password.
+        return problem(
+            "redis",
+            "url",
+            "must start with redis://, rediss://, unix:// or be an absolute socket path",
+        );
+    }
+    if r.url.has_password() && r.password().is_some() {
+        return problem("redis", "password", "the url already carries a password; give it in one place");
+    }
+    if r.username.as_deref().is_some_and(str::is_empty) {
+        return problem("redis", "username", "must not be empty when given");
+    }
+    // `{` and `}` would break the `{PBX}` cluster hash tag that keeps one PBX's keys in one slot.
+    for (key, value) in [("prefix", &r.prefix), ("pbx_id", &r.pbx_id)] {
+        if value.is_empty() {
+            return problem("redis", key, "must not be empty");
+        }
+        if value.contains(['{', '}']) {
+            return problem("redis", key, "must not contain '{' or '}'");
+        }
+    }
+    if r.stream_maxlen == 0 {
+        return problem("redis", "stream_maxlen", "must be at least 1");
+    }
+    if r.call_ttl_s == 0 {
+        return problem("redis", "call_ttl_s", "must be at least 1");
+    }
+    None
+}
+
+fn check_log(config: &Config) -> Problem {
+    match tracing_subscriber::EnvFilter::builder().parse(&config.log.level) {
+        Ok(_) => None,
+        Err(err) => problem("log", "level", format!("not a valid filter ({err})")),
+    }
+}
+
+fn check_engine(config: &Config) -> Problem {
+    let e = &config.engine;
+    if e.timezone != SYSTEM_TIMEZONE {
+        if let Err(err) = jiff::tz::TimeZone::get(&e.timezone) {
+            return problem("engine", "timezone", format!("unknown time zone {:?}: {err}", e.timezone));
+        }
+    }
+    for (name, interface) in &e.members {
+        if name.is_empty() || !interface.contains('/') {
+            return problem(
+                "engine",
+                "members",
+                format!("{name:?} = {interface:?}: expected name = \"TECH/resource\""),
+            );
+        }
+    }
+    None
+}

@@ -1,0 +1,349 @@
+//! Queue calls, keyed by the caller's uniqueid, and the daily counters derived from them.
+//!
+//! Both feeds report most call facts (ENTERQUEUE/QueueCallerJoin, CONNECT/AgentConnect, …). Each fact is
+//! merged into the one call record; timestamps keep the earliest report (queue_log's whole seconds are
+//! earlier than AMI's receive time), durations prefer queue_log, and a precise queue_log leave reason
+//! replaces AMI's `Unspecified` in either arrival order. Counters are then re-derived from the record.
+
+use super::state::{Call, Contribution, Ending, Waiting, is_timed_out};
+use super::{Change, Engine, EndReason, LeaveReason, MemberRef, Source, TsMs};
+
+#[derive(Debug, Clone, Copy)]
+pub struct EndDetails {
+    pub hold_s: Option<u32>,
+    pub talk_s: Option<u32>,
+    pub reason: EndReason,
+    pub source: Source,
+}
+
+fn set_min(slot: &mut Option<TsMs>, ts: TsMs) -> bool {
+    match slot {
+        Some(old) if *old <= ts => false,
+        _ => {
+            *slot = Some(ts);
+            true
+        }
+    }
+}
+
+/// Sets a duration when unknown, or when queue_log gives it (queue_log wins over AMI).
+fn set_duration(slot: &mut Option<u32>, from_queue_log: &mut bool, value: Option<u32>, src: Source) -> bool {
+    let Some(value) = value else { return false };
+    let is_ql = src == Source::QueueLog;
+    if slot.is_none() || (is_ql && !*from_queue_log) {
+        *from_queue_log = is_ql;
+        let changed = *slot != Some(value);
+        *slot = Some(value);
+        return changed;
+    }
+    false
+}
+
+impl Engine {
+    /// The call record, created on first mention (a feed may report a call whose join we never saw).
+    fn ensure_call(&mut self, queue: &str, uniqueid: &str) -> String {
+        let key = self.ensure_queue(queue);
+        if !self.calls.contains_key(uniqueid) {
+            let name = self.queues.get(&key).map(|q| q.name.clone()).unwrap_or_else(|| queue.to_owned());
+            let call = Call { queue_key: key.clone(), queue: name, ..Call::default() };
+            self.calls.insert(uniqueid.to_owned(), call);
+            self.out.push(Change::Call(uniqueid.to_owned()));
+        }
+        key
+    }
+
+    pub(super) fn call_changed(&mut self, uniqueid: &str) {
+        self.out.push(Change::Call(uniqueid.to_owned()));
+    }
+
+    pub(super) fn caller_joined(
+        &mut self,
+        queue: &str,
+        uniqueid: &str,
+        caller_id: Option<&str>,
+        position: Option<u32>,
+    ) {
+        let key = self.ensure_call(queue, uniqueid);
+        let now = self.now;
+        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let mut changed = set_min(&mut call.joined_at, now);
+        if call.caller_id.is_none() && caller_id.is_some_and(|c| !c.is_empty()) {
+            call.caller_id = caller_id.map(str::to_owned);
+            changed = true;
+        }
+        let over = is_over(call);
+        let (joined_at, caller) = (call.joined_at.unwrap_or(now), call.caller_id.clone());
+        if changed {
+            self.call_changed(uniqueid);
+        }
+        if over {
+            return; // a late duplicate of a call that already left the queue
+        }
+        self.put_waiting(&key, uniqueid, Waiting { caller_id: caller, position, joined_at });
+    }
+
+    /// Adds or refreshes a waiting entry; keeps a known position when the new report has none.
+    pub(super) fn put_waiting(&mut self, key: &str, uniqueid: &str, entry: Waiting) {
+        let Some(queue) = self.queues.get_mut(key) else { return };
+        let changed = match queue.waiting.get_mut(uniqueid) {
+            None => {
+                queue.waiting.insert(uniqueid.to_owned(), entry);
+                true
+            }
+            Some(old) => {
+                let joined = old.joined_at.min(entry.joined_at);
+                let caller = old.caller_id.clone().or(entry.caller_id);
+                let position = old.position.or(entry.position);
+                let changed = (joined, &caller, position) != (old.joined_at, &old.caller_id, old.position);
+                *old = Waiting { caller_id: caller, position, joined_at: joined };
+                changed
+            }
+        };
+        if changed {
+            self.queue_changed(key);
+        }
+    }
+
+    /// Removes a caller from the waiting list; callers behind it move up one position.
+    pub(super) fn dequeue(&mut self, key: &str, uniqueid: &str) {
+        let Some(queue) = self.queues.get_mut(key) else { return };
+        let Some(left) = queue.waiting.remove(uniqueid) else { return };
+        if let Some(pos) = left.position {
+            for entry in queue.waiting.values_mut() {
+                if let Some(p) = entry.position.as_mut().filter(|p| **p > pos) {
+                    *p -= 1;
+                }
+            }
+        }
+        self.queue_changed(key);
+    }
+
+    /// Every member ringing for this caller stops ringing.
+    fn stop_all_rings(&mut self, uniqueid: &str) {
+        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        for id in std::mem::take(&mut call.ringing) {
+            if let Some(agent) = self.agents.get_mut(&id) {
+                agent.ringing.retain(|u| u != uniqueid);
+            }
+            self.touch(&id);
+        }
+    }
+
+    fn stop_ring(&mut self, uniqueid: &str, id: &str) {
+        if let Some(call) = self.calls.get_mut(uniqueid) {
+            call.ringing.retain(|a| a != id);
+        }
+        if let Some(agent) = self.agents.get_mut(id) {
+            agent.ringing.retain(|u| u != uniqueid);
+        }
+        self.touch(id);
+    }
+
+    pub(super) fn agent_ringing(&mut self, queue: &str, uniqueid: &str, member: &MemberRef) {
+        let key = self.ensure_call(queue, uniqueid);
+        let Some(id) = self.resolve(member, Some(&key)) else { return };
+        self.ensure_membership(&id, &key);
+        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        if is_over(call) || call.agent.is_some() || call.ringing.contains(&id) {
+            return;
+        }
+        call.ringing.push(id.clone());
+        if let Some(agent) = self.agents.get_mut(&id) {
+            agent.ringing.push(uniqueid.to_owned());
+        }
+        self.touch(&id);
+    }
+
+    pub(super) fn ring_stopped(&mut self, queue: &str, uniqueid: &str, member: &MemberRef, missed: bool, src: Source) {
+        let key = self.ensure_call(queue, uniqueid);
+        let Some(id) = self.resolve(member, Some(&key)) else { return };
+        self.ensure_membership(&id, &key);
+        self.stop_ring(uniqueid, &id);
+        let now = self.now;
+        if let Some(call) = self.calls.get_mut(uniqueid).filter(|_| missed) {
+            let report = (id, src, now);
+            if !call.misses.contains(&report) {
+                call.misses.push(report);
+                self.recount(uniqueid);
+            }
+        }
+    }
+
+    pub(super) fn call_connected(
+        &mut self,
+        queue: &str,
+        uniqueid: &str,
+        member: &MemberRef,
+        hold_s: Option<u32>,
+        src: Source,
+    ) {
+        let key = self.ensure_call(queue, uniqueid);
+        let Some(id) = self.resolve(member, Some(&key)) else { return };
+        self.ensure_membership(&id, &key);
+        let now = self.now;
+        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let mut changed = set_min(&mut call.connected_at, now);
+        if call.agent.is_none() {
+            call.agent = Some(id.clone());
+            changed = true;
+        }
+        changed |= set_duration(&mut call.hold_s, &mut call.hold_from_queue_log, hold_s, src);
+        let ended = call.ended_at.is_some();
+        let credited = call.agent.clone();
+        if changed {
+            self.call_changed(uniqueid);
+        }
+        self.dequeue(&key, uniqueid);
+        self.stop_all_rings(uniqueid);
+        if !ended && credited.as_deref() == Some(id.as_str()) {
+            if let Some(agent) = self.agents.get_mut(&id).filter(|a| !a.talking.iter().any(|u| u == uniqueid)) {
+                agent.talking.push(uniqueid.to_owned());
+            }
+            self.touch(&id);
+        }
+        self.recount(uniqueid);
+    }
+
+    pub(super) fn call_ended(&mut self, queue: &str, uniqueid: &str, member: Option<&MemberRef>, end: EndDetails) {
+        let key = self.ensure_call(queue, uniqueid);
+        let named = member.and_then(|m| self.resolve(m, Some(&key)));
+        let now = self.now;
+        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let mut changed = false;
+        if call.agent.is_none() && named.is_some() {
+            call.agent = named;
+            changed = true;
+        }
+        let first_end = call.ended_at.is_none();
+        changed |= set_min(&mut call.ended_at, now);
+        changed |= set_duration(&mut call.hold_s, &mut call.hold_from_queue_log, end.hold_s, end.source);
+        changed |= set_duration(&mut call.talk_s, &mut call.talk_from_queue_log, end.talk_s, end.source);
+        let ending = if end.reason == EndReason::Transfer { Ending::Transferred } else { Ending::Completed };
+        if call.ending != Some(Ending::Transferred) && call.ending != Some(ending) {
+            call.ending = Some(ending);
+            changed = true;
+        }
+        let agent = call.agent.clone();
+        let ended_at = call.ended_at.unwrap_or(now);
+        if changed {
+            self.call_changed(uniqueid);
+        }
+        self.dequeue(&key, uniqueid);
+        self.stop_all_rings(uniqueid);
+        if let Some(id) = agent {
+            if let Some(a) = self.agents.get_mut(&id) {
+                a.talking.retain(|u| u != uniqueid);
+            }
+            if first_end {
+                self.start_wrapup(&id, &key, ended_at);
+            }
+            self.touch(&id);
+        }
+        self.recount(uniqueid);
+    }
+
+    fn start_wrapup(&mut self, id: &str, key: &str, ended_at: TsMs) {
+        let wrapup_s = self.wrapup_s(id, key);
+        if wrapup_s == 0 {
+            return;
+        }
+        let until = ended_at.saturating_add(i64::from(wrapup_s) * 1000);
+        let Some(agent) = self.agents.get_mut(id) else { return };
+        if agent.wrapup_until.is_none_or(|u| u < until) {
+            agent.wrapup_until = Some(until);
+            self.wrapups.insert((until, id.to_owned()));
+        }
+    }
+
+    pub(super) fn caller_left(&mut self, queue: &str, uniqueid: &str, reason: LeaveReason, src: Source) {
+        let key = self.ensure_call(queue, uniqueid);
+        let now = self.now;
+        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let mut changed = false;
+        let refine = match call.leave {
+            None => true,
+            Some(LeaveReason::Unspecified) => reason != LeaveReason::Unspecified,
+            Some(old) => src == Source::QueueLog && old != reason && reason != LeaveReason::Unspecified,
+        };
+        if refine {
+            call.leave = Some(reason);
+            changed = true;
+        }
+        changed |= set_min(&mut call.ended_at, now);
+        if changed {
+            self.call_changed(uniqueid);
+        }
+        self.dequeue(&key, uniqueid);
+        self.stop_all_rings(uniqueid);
+        self.recount(uniqueid);
+    }
+
+    pub(super) fn caller_dequeued(&mut self, queue: &str, uniqueid: &str) {
+        self.dequeue(&super::queue_key(queue), uniqueid);
+    }
+
+    /// The member hung up during the announcement: it is no longer ringing; the caller keeps waiting.
+    pub(super) fn agent_dump(&mut self, queue: &str, uniqueid: &str, member: &MemberRef) {
+        let key = super::queue_key(queue);
+        if let Some(id) = self.resolve_existing(member, Some(&key)) {
+            self.stop_ring(uniqueid, &id);
+        }
+    }
+
+    /// Re-derives what the call adds to today's counters and applies the difference.
+    pub(super) fn recount(&mut self, uniqueid: &str) {
+        let today = self.today();
+        let Some(call) = self.calls.get(uniqueid) else { return };
+        let sl = self.service_level_s(&call.queue_key);
+        let wanted = contribution(call, sl);
+        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        if wanted == call.contributed {
+            return;
+        }
+        match call.counted_day {
+            None if wanted.is_empty() => return,
+            None => call.counted_day = Some(today),
+            // Counters of that day were reset: a late fact about an old call changes only the record.
+            Some(day) if day != today => {
+                call.contributed = wanted;
+                return;
+            }
+            Some(_) => {}
+        }
+        let old = std::mem::replace(&mut call.contributed, wanted.clone());
+        let key = call.queue_key.clone();
+        self.apply_contribution(&key, &old, &wanted);
+    }
+}
+
+/// The call left the waiting list for good (answered, left or ended).
+fn is_over(call: &Call) -> bool {
+    call.ended_at.is_some() || call.leave.is_some() || call.agent.is_some()
+}
+
+fn contribution(call: &Call, service_level_s: u32) -> Contribution {
+    let answered = call.agent.is_some() || call.connected_at.is_some();
+    let unanswered = call.leave.filter(|_| !answered);
+    let hold_s = call.hold_s.filter(|_| answered);
+    let mut misses: Vec<(String, u32)> = Vec::new();
+    for (agent, _, _) in &call.misses {
+        if misses.iter().any(|(a, _)| a == agent) {
+            continue;
+        }
+        // Each feed reports each missed ring once; the feed that saw more of them is the count.
+        let count = |src: Source| call.misses.iter().filter(|(a, s, _)| a == agent && *s == src).count();
+        let n = count(Source::QueueLog).max(count(Source::Ami)).max(count(Source::Clock));
+        misses.push((agent.clone(), u32::try_from(n).unwrap_or(u32::MAX)));
+    }
+    Contribution {
+        answered,
+        abandoned: unanswered.is_some_and(|r| !is_timed_out(r)),
+        timed_out: unanswered.is_some_and(is_timed_out),
+        transferred: answered && call.ending == Some(Ending::Transferred),
+        hold_s,
+        sl_within: hold_s.is_some_and(|h| h <= service_level_s),
+        talk_s: call.talk_s.filter(|_| answered && call.ended_at.is_some()),
+        agent: call.agent.clone().filter(|_| answered),
+        misses,
+    }
+}

@@ -1,0 +1,172 @@
+//! Time in the engine: event time only. Day rollover of the daily counters, wrap-up ends, and the derived
+//! agent status (which depends on "now" through wrap-up).
+
+use super::state::{Agent, MemberCounts, QueueCounters, Status};
+use super::{Change, Engine, TsMs};
+use jiff::{Timestamp, civil, tz::TimeZone};
+
+/// Ended calls are kept this long past the start of a new day, so a feed's late report of a call that
+/// ended just before the rollover is recognised as a duplicate instead of counting as a new call.
+const DEDUPE_GRACE_MS: TsMs = 10 * 60 * 1000;
+
+/// One counting day: `[start, end)` in ms; `index` orders days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day {
+    pub index: i64,
+    pub start: TsMs,
+    pub end: TsMs,
+}
+
+/// The counting day that contains `ts` in `tz`, days starting at local `starts_at`.
+pub fn day_of(ts: TsMs, tz: &TimeZone, starts_at: civil::Time) -> Day {
+    let instant = Timestamp::from_millisecond(ts).unwrap_or(Timestamp::UNIX_EPOCH);
+    let local = instant.to_zoned(tz.clone()).datetime();
+    let mut date = local.date();
+    if local.time() < starts_at {
+        date = date.yesterday().unwrap_or(date);
+    }
+    let start_of = |d: civil::Date| {
+        d.to_datetime(starts_at).to_zoned(tz.clone()).map(|z| z.timestamp().as_millisecond()).ok()
+    };
+    let start = start_of(date).unwrap_or(ts);
+    let end = date.tomorrow().ok().and_then(start_of).filter(|e| *e > ts).unwrap_or(ts.saturating_add(1));
+    // Only order and equality matter: year and day of year identify a civil date.
+    let index = i64::from(date.year()) * 1000 + i64::from(date.day_of_year());
+    Day { index, start, end }
+}
+
+impl Engine {
+    /// Moves "now" forward (never back), rolls the day over and ends expired wrap-ups.
+    pub(super) fn advance_clock(&mut self, ts: TsMs) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        let now = self.now;
+        match self.day {
+            None => self.day = Some(day_of(now, &self.config.tz, self.config.day_starts_at)),
+            Some(day) if now >= day.end => {
+                let next = day_of(now, &self.config.tz, self.config.day_starts_at);
+                self.day = Some(next);
+                self.roll_over(next);
+            }
+            Some(_) => {}
+        }
+        while let Some((until, id)) = self.wrapups.first().cloned() {
+            if until > now {
+                break;
+            }
+            self.wrapups.pop_first();
+            self.touch(&id);
+        }
+    }
+
+    pub(super) fn today(&self) -> i64 {
+        self.day.map(|d| d.index).unwrap_or(0)
+    }
+
+    /// New day: today's counters restart at zero; ended calls are forgotten after a grace period.
+    fn roll_over(&mut self, day: Day) {
+        for agent in self.agents.values_mut() {
+            if agent.calls_answered != 0 || agent.calls_missed != 0 || agent.talk_seconds != 0 {
+                agent.calls_answered = 0;
+                agent.calls_missed = 0;
+                agent.talk_seconds = 0;
+                self.out.push(Change::Agent(agent.id.clone()));
+            }
+        }
+        for queue in self.queues.values_mut() {
+            if queue.counters != QueueCounters::default() {
+                queue.counters = QueueCounters::default();
+                self.out.push(Change::Queue(queue.name.clone()));
+            }
+        }
+        let keep_after = day.start.saturating_sub(DEDUPE_GRACE_MS);
+        self.calls.retain(|_, call| match call.ended_at {
+            Some(ended) => ended >= keep_after,
+            None => true,
+        });
+    }
+
+    /// Recomputes the derived status of every touched agent and the member counts of its queues.
+    pub(super) fn refresh_touched(&mut self) {
+        let touched = std::mem::take(&mut self.touched);
+        for id in &touched {
+            self.refresh_agent(id);
+        }
+    }
+
+    fn refresh_agent(&mut self, id: &str) {
+        let now = self.now;
+        let Some(agent) = self.agents.get_mut(id) else { return };
+        let activity = Activity::of(agent, now);
+        let all_paused = !agent.queues.is_empty() && agent.queues.values().all(|m| m.paused);
+        let status = activity.status(agent.queues.is_empty(), all_paused);
+        if status != agent.status {
+            agent.status = status;
+            agent.status_since = now;
+            self.out.push(Change::Agent(id.to_owned()));
+        }
+        for (key, membership) in agent.queues.iter_mut() {
+            let counted = (activity.status(false, membership.paused), membership.paused);
+            if membership.counted == Some(counted) {
+                continue;
+            }
+            if let Some(queue) = self.queues.get_mut(key) {
+                let before: MemberCounts = queue.counts;
+                if let Some(old) = membership.counted {
+                    queue.counts.adjust(old, -1);
+                }
+                queue.counts.adjust(counted, 1);
+                if queue.counts != before {
+                    self.out.push(Change::Queue(queue.name.clone()));
+                }
+            }
+            membership.counted = Some(counted);
+        }
+    }
+}
+
+/// What the agent is doing, independent of queue membership and pause.
+#[derive(Debug, Clone, Copy)]
+struct Activity {
+    talking: bool,
+    ringing: bool,
+    unavailable: bool,
+    wrapup: bool,
+}
+
+impl Activity {
+    fn of(agent: &Agent, now: TsMs) -> Self {
+        use super::DeviceState as D;
+        let ringing = !agent.ringing.is_empty() || agent.device == D::Ringing;
+        // A `Local/` member's device reads "in use" while the queue is only ringing it; a known queue ring
+        // outranks that reading. A bridged queue call or a busy device without a queue ring is talking.
+        let device_busy = matches!(agent.device, D::InUse | D::Busy | D::OnHold | D::RingInUse);
+        let talking = !agent.talking.is_empty() || (device_busy && agent.ringing.is_empty());
+        Self {
+            talking,
+            ringing,
+            unavailable: matches!(agent.device, D::Unavailable | D::Invalid),
+            wrapup: agent.wrapup_until.is_some_and(|until| until > now),
+        }
+    }
+
+    /// DESIGN.md status table, highest rule first.
+    fn status(self, no_queues: bool, paused: bool) -> Status {
+        if no_queues {
+            Status::LoggedOut
+        } else if self.talking {
+            Status::Talking
+        } else if self.ringing {
+            Status::Ringing
+        } else if paused {
+            Status::Paused
+        } else if self.unavailable {
+            Status::Unavailable
+        } else if self.wrapup {
+            Status::Wrapup
+        } else {
+            Status::Available
+        }
+    }
+}

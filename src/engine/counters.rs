@@ -1,0 +1,101 @@
+//! Applying the difference between a call's old and new contribution to the daily counters.
+
+use super::state::{Contribution, QueueCounters};
+use super::{Change, Engine};
+
+fn flag(counter: &mut u64, old: bool, new: bool) {
+    match (old, new) {
+        (false, true) => *counter += 1,
+        (true, false) => *counter = counter.saturating_sub(1),
+        _ => {}
+    }
+}
+
+/// Removes `old` and adds `new` to a running sum with its sample count.
+fn sample(sum: &mut u64, count: &mut u64, old: Option<u32>, new: Option<u32>) {
+    if let Some(old) = old {
+        *sum = sum.saturating_sub(u64::from(old));
+        *count = count.saturating_sub(1);
+    }
+    if let Some(new) = new {
+        *sum += u64::from(new);
+        *count += 1;
+    }
+}
+
+impl Engine {
+    pub(super) fn apply_contribution(&mut self, key: &str, old: &Contribution, new: &Contribution) {
+        self.apply_queue_delta(key, old, new);
+        self.apply_agent_delta(old, new);
+    }
+
+    fn apply_queue_delta(&mut self, key: &str, old: &Contribution, new: &Contribution) {
+        let Some(queue) = self.queues.get_mut(key) else { return };
+        let before = queue.counters;
+        let c: &mut QueueCounters = &mut queue.counters;
+        flag(&mut c.answered, old.answered, new.answered);
+        flag(&mut c.abandoned, old.abandoned, new.abandoned);
+        flag(&mut c.timed_out, old.timed_out, new.timed_out);
+        flag(&mut c.transferred, old.transferred, new.transferred);
+        flag(&mut c.sl_within, old.sl_within, new.sl_within);
+        sample(&mut c.hold_sum_s, &mut c.hold_count, old.hold_s, new.hold_s);
+        sample(&mut c.talk_sum_s, &mut c.talk_count, old.talk_s, new.talk_s);
+        let max_lowered = old.hold_s.is_some_and(|h| h >= c.hold_max_s) && new.hold_s < old.hold_s;
+        if let Some(h) = new.hold_s {
+            c.hold_max_s = c.hold_max_s.max(h);
+        }
+        let changed = queue.counters != before;
+        if max_lowered {
+            self.recompute_hold_max(key);
+        }
+        if changed || max_lowered {
+            self.queue_changed(key);
+        }
+    }
+
+    /// The longest hold among today's counted calls of a queue (rare: only when a report lowers one).
+    fn recompute_hold_max(&mut self, key: &str) {
+        let today = self.today();
+        let max = self
+            .calls
+            .values()
+            .filter(|c| c.queue_key == key && c.counted_day == Some(today))
+            .filter_map(|c| c.contributed.hold_s)
+            .max()
+            .unwrap_or(0);
+        if let Some(queue) = self.queues.get_mut(key) {
+            queue.counters.hold_max_s = max;
+        }
+    }
+
+    fn apply_agent_delta(&mut self, old: &Contribution, new: &Contribution) {
+        if old.agent != new.agent || old.talk_s != new.talk_s {
+            if let Some(id) = &old.agent {
+                self.credit(id, -1, old.talk_s.map_or(0, i64::from).saturating_neg(), 0);
+            }
+            if let Some(id) = &new.agent {
+                self.credit(id, 1, new.talk_s.map_or(0, i64::from), 0);
+            }
+        }
+        if old.misses != new.misses {
+            for (id, n) in &old.misses {
+                self.credit(id, 0, 0, -i64::from(*n));
+            }
+            for (id, n) in &new.misses {
+                self.credit(id, 0, 0, i64::from(*n));
+            }
+        }
+    }
+
+    fn credit(&mut self, id: &str, answered: i64, talk_s: i64, missed: i64) {
+        let Some(agent) = self.agents.get_mut(id) else { return };
+        let add = |v: &mut u64, d: i64| *v = v.saturating_add_signed(d);
+        let before = (agent.calls_answered, agent.talk_seconds, agent.calls_missed);
+        add(&mut agent.calls_answered, answered);
+        add(&mut agent.talk_seconds, talk_s);
+        add(&mut agent.calls_missed, missed);
+        if before != (agent.calls_answered, agent.talk_seconds, agent.calls_missed) {
+            self.out.push(Change::Agent(id.to_owned()));
+        }
+    }
+}

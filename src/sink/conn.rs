@@ -1,0 +1,160 @@
+//! Connecting to Redis: single node (TCP, TLS, unix socket) or Cluster, ACL user/password from the URL or the
+//! settings, timeouts so that a dead server surfaces as an error instead of a hang.
+
+use super::{RedisSettings, SinkError};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+use std::time::Duration;
+
+/// Giving up on a TCP/TLS handshake after this long lets the reconnect backoff take over.
+pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// A reply slower than this means the server is gone or wedged; the sink reconnects. Generous because a
+/// full rewrite after an outage is one large MULTI.
+pub const RESPONSE_TIMEOUT_MS: u64 = 3_000;
+
+/// One connection to a single node or to a cluster; both speak the same commands because every key shares
+/// one hash slot.
+#[derive(Clone)]
+pub enum RedisConn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl RedisConn {
+    /// Opens a connection as `settings` say. Errors name the URL without its password.
+    pub async fn connect(settings: &RedisSettings) -> Result<Self, SinkError> {
+        let info = connection_info(settings)?;
+        let url = redact_url(&settings.url);
+        let connect_err = |source| SinkError::Connect { url: url.clone(), source };
+        if settings.cluster {
+            let client = redis::cluster::ClusterClient::builder(vec![info])
+                .connection_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
+                .response_timeout(Duration::from_millis(RESPONSE_TIMEOUT_MS))
+                .build()
+                .map_err(connect_err)?;
+            Ok(RedisConn::Cluster(client.get_async_connection().await.map_err(connect_err)?))
+        } else {
+            let client = redis::Client::open(info).map_err(connect_err)?;
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(CONNECT_TIMEOUT_MS)))
+                .set_response_timeout(Some(Duration::from_millis(RESPONSE_TIMEOUT_MS)));
+            let conn =
+                client.get_multiplexed_async_connection_with_config(&config).await.map_err(connect_err)?;
+            Ok(RedisConn::Single(conn))
+        }
+    }
+}
+
+/// Parses the URL and applies the separate ACL user/password fields (they win over the URL's).
+pub fn connection_info(settings: &RedisSettings) -> Result<redis::ConnectionInfo, SinkError> {
+    let info = settings
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(|source| SinkError::Url { url: redact_url(&settings.url), source })?;
+    let mut redis_info = info.redis_settings().clone();
+    if let Some(user) = &settings.username {
+        redis_info = redis_info.set_username(user);
+    }
+    if let Some(password) = &settings.password {
+        redis_info = redis_info.set_password(password);
+    }
+    Ok(info.set_redis_settings(redis_info))
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisConn::Single(c) => c.req_packed_command(cmd),
+            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisConn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            RedisConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConn::Single(c) => c.get_db(),
+            RedisConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The URL with any password replaced by `***`, safe for logs, errors and `check-config`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // Userinfo ends at the last '@' before the path; a password may itself contain '@' or ':'.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return redact_query(url);
+    };
+    let (userinfo, host) = authority.split_at(at);
+    // Without ':' the userinfo is a user name (redis crate semantics), not a secret.
+    let user = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => userinfo.to_owned(),
+    };
+    redact_query(&format!("{scheme}://{user}{host}{path}"))
+}
+
+/// Unix-socket URLs carry the password as a query parameter (`?pass=…` / `?password=…`).
+fn redact_query(url: &str) -> String {
+    let Some((head, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") => {
+                format!("{k}=***")
+            }
+            _ => p.to_owned(),
+        })
+        .collect();
+    format!("{head}?{}", params.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_survive_redaction() {
+        assert_eq!(redact_url("redis://u:p%40ss@h:6379/0"), "redis://u:***@h:6379/0");
+        assert_eq!(redact_url("rediss://:s3cr@t@h"), "rediss://:***@h");
+        assert_eq!(redact_url("redis://user@h"), "redis://user@h");
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        assert_eq!(
+            redact_url("unix:///run/redis.sock?db=1&pass=s3cret"),
+            "unix:///run/redis.sock?db=1&pass=***"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn separate_credentials_override_url() {
+        let mut s = RedisSettings::new("redis://a:b@127.0.0.1:1/2");
+        s.username = Some("queuecast".into());
+        s.password = Some("pw".into());
+        let info = connection_info(&s).unwrap();
+        assert_eq!(info.redis_settings().username(), Some("queuecast"));
+        assert_eq!(info.redis_settings().password(), Some("pw"));
+        assert_eq!(info.redis_settings().db(), 2);
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("pw") && !dbg.contains(":b@"), "{dbg}");
+    }
+}

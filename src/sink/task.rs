@@ -1,0 +1,379 @@
+//! The sink task: takes updates from a never-blocking inbox, keeps a mirror of the whole state, coalesces
+//! queue updates, writes batches, heartbeats, and after any Redis failure reconnects (capped exponential
+//! backoff with jitter), rewrites everything and publishes `resync`.
+
+use super::message::ResyncReason;
+use super::writer::Writer;
+use super::{Entity, Health, RedisConn, RedisSettings, SinkError, Update, redact_url};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// `meta.heartbeat_at` cadence (DESIGN: every second).
+const HEARTBEAT_INTERVAL_MS: u64 = 1_000;
+/// First reconnect delay; doubles per failure up to the cap.
+const RECONNECT_MIN_MS: u64 = 100;
+/// Cap of the reconnect delay: an outage is noticed and repaired within ~5 s of Redis coming back.
+const RECONNECT_MAX_MS: u64 = 5_000;
+/// After cancellation, time left to write what is pending (systemd stop budget is 5 s in total).
+const SHUTDOWN_FLUSH_MS: u64 = 1_500;
+/// Call hashes expire in Redis after `call_ttl`; the mirror forgets them on the same schedule.
+const CALL_PRUNE_INTERVAL_MS: u64 = 60_000;
+
+/// What the daemon tells the sink.
+#[derive(Debug, Clone)]
+pub enum SinkMsg {
+    /// Entities that changed (rendered in the engine task).
+    Updates(Vec<Update>),
+    /// The complete state after an engine rebuild: replaces agents and queues, adds calls; written whole
+    /// with a `resync`.
+    Resync(Vec<Update>),
+    /// Source health for `meta`.
+    Health(Health),
+}
+
+/// Latest updates per entity not yet taken by the task; bounded by the number of entities.
+#[derive(Default)]
+struct Inbox {
+    resync: Option<Vec<Update>>,
+    updates: BTreeMap<Entity, Update>,
+    health: Option<Health>,
+    /// Number of `send`s so far; the task reports how many of them are in Redis.
+    submitted: u64,
+}
+
+struct Shared {
+    inbox: Mutex<Inbox>,
+    wake: Notify,
+    /// Generation (`Inbox::submitted`) fully written to Redis.
+    written: watch::Sender<u64>,
+    connected: watch::Sender<bool>,
+}
+
+/// Cheap to clone; `send` never blocks and never fails.
+#[derive(Clone)]
+pub struct SinkHandle {
+    shared: Arc<Shared>,
+}
+
+impl SinkHandle {
+    /// Hands `msg` to the sink. A burst while Redis is slow or down collapses to the latest state per entity.
+    pub fn send(&self, msg: SinkMsg) {
+        {
+            let mut inbox = self.shared.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+            inbox.submitted += 1;
+            match msg {
+                SinkMsg::Updates(updates) => {
+                    for update in updates {
+                        inbox.updates.insert(update.entity(), update);
+                    }
+                }
+                SinkMsg::Resync(state) => {
+                    // The rebuilt state supersedes every update taken before it.
+                    inbox.updates.clear();
+                    inbox.resync = Some(state);
+                }
+                SinkMsg::Health(health) => inbox.health = Some(health),
+            }
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Waits until everything sent before this call is in Redis (queue updates may wait for their
+    /// coalescing interval). False on timeout.
+    pub async fn flushed(&self, timeout: Duration) -> bool {
+        let target = self.shared.inbox.lock().unwrap_or_else(PoisonError::into_inner).submitted;
+        let mut rx = self.shared.written.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|w| *w >= target)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// Whether the last Redis operation succeeded.
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.shared.connected.subscribe()
+    }
+}
+
+/// Starts the sink task on `tracker`. It runs until `cancel`, then flushes within `SHUTDOWN_FLUSH_MS`.
+pub fn spawn(settings: RedisSettings, cancel: CancellationToken, tracker: &TaskTracker) -> SinkHandle {
+    let shared = Arc::new(Shared {
+        inbox: Mutex::new(Inbox::default()),
+        wake: Notify::new(),
+        written: watch::Sender::new(0),
+        connected: watch::Sender::new(false),
+    });
+    let task = SinkTask::new(settings, Arc::clone(&shared));
+    tracker.spawn(task.run(cancel));
+    SinkHandle { shared }
+}
+
+struct SinkTask {
+    settings: RedisSettings,
+    shared: Arc<Shared>,
+    writer: Writer,
+    conn: Option<RedisConn>,
+    /// Every live entity as last given; source of full rewrites.
+    mirror: BTreeMap<Entity, Update>,
+    /// Entities changed since their last successful write.
+    dirty: BTreeSet<Entity>,
+    queue_sent: HashMap<String, Instant>,
+    call_seen: HashMap<String, Instant>,
+    health: Health,
+    /// A full state arrived (deleting what Redis has beyond the mirror is then correct).
+    authoritative: bool,
+    needs_rewrite: Option<ResyncReason>,
+    taken: u64,
+    reconnect_at: Instant,
+    reconnect_delay_ms: u64,
+    heartbeat_at: Instant,
+    prune_at: Instant,
+}
+
+impl SinkTask {
+    fn new(settings: RedisSettings, shared: Arc<Shared>) -> Self {
+        let now = Instant::now();
+        Self {
+            writer: Writer::new(&settings),
+            settings,
+            shared,
+            conn: None,
+            mirror: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            queue_sent: HashMap::new(),
+            call_seen: HashMap::new(),
+            health: Health::default(),
+            authoritative: false,
+            needs_rewrite: Some(ResyncReason::Startup),
+            taken: 0,
+            reconnect_at: now,
+            reconnect_delay_ms: RECONNECT_MIN_MS,
+            heartbeat_at: now,
+            prune_at: now + Duration::from_millis(CALL_PRUNE_INTERVAL_MS),
+        }
+    }
+
+    async fn run(mut self, cancel: CancellationToken) {
+        tracing::info!(url = %redact_url(&self.settings.url), pbx = %self.settings.pbx_id, "Redis sink started");
+        loop {
+            self.absorb();
+            self.step(false).await;
+            let wake_at = self.next_wake();
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                () = self.shared.wake.notified() => {}
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Final flush: everything pending, queue coalescing ignored, bounded by `SHUTDOWN_FLUSH_MS`.
+    async fn shutdown(mut self) {
+        self.absorb();
+        let deadline = Duration::from_millis(SHUTDOWN_FLUSH_MS);
+        self.reconnect_at = Instant::now();
+        let flushed = tokio::time::timeout(deadline, async {
+            self.step(true).await;
+            self.dirty.is_empty() && self.needs_rewrite.is_none()
+        })
+        .await;
+        match flushed {
+            Ok(true) => tracing::info!(seq = self.writer.seq(), "Redis sink flushed and stopped"),
+            _ => tracing::warn!(pending = self.dirty.len(), "Redis sink stopped with unwritten changes"),
+        }
+    }
+
+    /// Takes the inbox into the mirror and the dirty set.
+    fn absorb(&mut self) {
+        let inbox = {
+            let mut guard = self.shared.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+            let taken = std::mem::take(&mut *guard);
+            // `submitted` counts on across takes.
+            guard.submitted = taken.submitted;
+            taken
+        };
+        self.taken = inbox.submitted;
+        if let Some(state) = inbox.resync {
+            self.mirror.retain(|entity, _| matches!(entity, Entity::Call(_)));
+            for update in state {
+                self.put(update);
+            }
+            self.authoritative = true;
+            self.needs_rewrite = Some(ResyncReason::Rebuild);
+        }
+        for (_, update) in inbox.updates {
+            self.dirty.insert(update.entity());
+            self.put(update);
+        }
+        if let Some(health) = inbox.health
+            && health != self.health
+        {
+            self.health = health;
+            self.heartbeat_at = Instant::now();
+        }
+    }
+
+    fn put(&mut self, update: Update) {
+        let entity = update.entity();
+        match update {
+            Update::AgentRemoved { .. } => {
+                self.mirror.remove(&entity);
+            }
+            update => {
+                if let Update::Call { uniqueid, .. } = &update {
+                    self.call_seen.insert(uniqueid.clone(), Instant::now());
+                }
+                self.mirror.insert(entity, update);
+            }
+        }
+    }
+
+    /// Does whatever is due: connect, full rewrite, delta batch, heartbeat.
+    async fn step(&mut self, force: bool) {
+        let now = Instant::now();
+        if self.conn.is_none() && now >= self.reconnect_at {
+            self.connect().await;
+        }
+        let Some(mut conn) = self.conn.clone() else { return };
+        let result = self.write_due(&mut conn, force).await;
+        if let Err(err) = result {
+            self.fail(&err);
+            return;
+        }
+        if self.dirty.is_empty() && self.needs_rewrite.is_none() {
+            self.shared.written.send_replace(self.taken);
+        }
+        if now >= self.prune_at {
+            self.prune_calls();
+        }
+    }
+
+    async fn write_due(&mut self, conn: &mut RedisConn, force: bool) -> Result<(), SinkError> {
+        if let Some(reason) = self.needs_rewrite {
+            self.rewrite(conn, reason).await?;
+        }
+        let ready = self.ready(force);
+        if !ready.is_empty() {
+            let updates: Vec<Update> = ready.iter().filter_map(|e| self.pending_update(e)).collect();
+            let refs: Vec<&Update> = updates.iter().collect();
+            self.writer.write_batch(conn, &refs).await?;
+            let now = Instant::now();
+            for entity in &ready {
+                self.dirty.remove(entity);
+                if let Entity::Queue(name) = entity {
+                    self.queue_sent.insert(name.clone(), now);
+                }
+            }
+        }
+        if Instant::now() >= self.heartbeat_at {
+            self.writer.heartbeat(conn, self.health).await?;
+            self.heartbeat_at = Instant::now() + Duration::from_millis(HEARTBEAT_INTERVAL_MS);
+        }
+        Ok(())
+    }
+
+    async fn rewrite(&mut self, conn: &mut RedisConn, reason: ResyncReason) -> Result<(), SinkError> {
+        // With nothing to write yet and no full state, only `meta` and the `resync` go out: existing hashes
+        // of a previous run stay readable until the engine's first full state replaces them.
+        self.writer.rewrite_all(conn, self.mirror.values(), self.authoritative, self.health, reason).await?;
+        let now = Instant::now();
+        self.dirty.clear();
+        for entity in self.mirror.keys() {
+            if let Entity::Queue(name) = entity {
+                self.queue_sent.insert(name.clone(), now);
+            }
+        }
+        self.needs_rewrite = None;
+        self.heartbeat_at = now + Duration::from_millis(HEARTBEAT_INTERVAL_MS);
+        Ok(())
+    }
+
+    /// Dirty entities that may be written now: all but queues still inside their coalescing interval.
+    fn ready(&self, force: bool) -> Vec<Entity> {
+        let interval = Duration::from_millis(self.settings.queue_update_interval_ms);
+        let now = Instant::now();
+        self.dirty
+            .iter()
+            .filter(|entity| match entity {
+                Entity::Queue(name) => {
+                    force || self.queue_sent.get(name).is_none_or(|t| now >= *t + interval)
+                }
+                Entity::Agent(_) | Entity::Call(_) => true,
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The write for a dirty entity: its mirrored state, or removal for an agent no longer mirrored.
+    fn pending_update(&self, entity: &Entity) -> Option<Update> {
+        match (self.mirror.get(entity), entity) {
+            (Some(update), _) => Some(update.clone()),
+            (None, Entity::Agent(id)) => Some(Update::AgentRemoved { id: id.clone() }),
+            (None, Entity::Queue(_) | Entity::Call(_)) => None,
+        }
+    }
+
+    async fn connect(&mut self) {
+        let attempt = async {
+            let mut conn = RedisConn::connect(&self.settings).await?;
+            self.writer.sync_seq(&mut conn).await?;
+            Ok::<_, SinkError>(conn)
+        };
+        match attempt.await {
+            Ok(conn) => {
+                tracing::info!(url = %redact_url(&self.settings.url), seq = self.writer.seq(), "connected to Redis");
+                self.conn = Some(conn);
+                self.reconnect_delay_ms = RECONNECT_MIN_MS;
+                self.shared.connected.send_replace(true);
+            }
+            Err(err) => self.fail(&err),
+        }
+    }
+
+    /// Drops the connection and schedules a reconnect; the next successful connect rewrites everything.
+    fn fail(&mut self, err: &SinkError) {
+        if self.conn.take().is_some() {
+            tracing::warn!(error = %err, "Redis write failed; keeping changes and reconnecting");
+            // A pending startup/rebuild rewrite writes everything anyway and keeps its reason.
+            self.needs_rewrite.get_or_insert(ResyncReason::Reconnect);
+        } else {
+            tracing::debug!(error = %err, delay_ms = self.reconnect_delay_ms, "Redis still unreachable");
+        }
+        self.shared.connected.send_replace(false);
+        let jittered = self.reconnect_delay_ms / 2 + rand::random_range(0..=self.reconnect_delay_ms / 2);
+        self.reconnect_at = Instant::now() + Duration::from_millis(jittered);
+        self.reconnect_delay_ms = (self.reconnect_delay_ms * 2).min(RECONNECT_MAX_MS);
+    }
+
+    fn next_wake(&self) -> Instant {
+        if self.conn.is_none() {
+            return self.reconnect_at.min(self.prune_at);
+        }
+        let mut at = self.heartbeat_at.min(self.prune_at);
+        let interval = Duration::from_millis(self.settings.queue_update_interval_ms);
+        for entity in &self.dirty {
+            if let Entity::Queue(name) = entity
+                && let Some(sent) = self.queue_sent.get(name)
+            {
+                at = at.min(*sent + interval);
+            }
+        }
+        at
+    }
+
+    fn prune_calls(&mut self) {
+        let ttl = Duration::from_secs(self.settings.call_ttl_s);
+        let now = Instant::now();
+        let expired: Vec<String> =
+            self.call_seen.iter().filter(|(_, seen)| now >= **seen + ttl).map(|(id, _)| id.clone()).collect();
+        for uniqueid in expired {
+            self.call_seen.remove(&uniqueid);
+            self.mirror.remove(&Entity::Call(uniqueid));
+        }
+        self.prune_at = now + Duration::from_millis(CALL_PRUNE_INTERVAL_MS);
+    }
+}

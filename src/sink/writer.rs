@@ -1,0 +1,193 @@
+//! Sequencing and the three kinds of writes: a delta batch, a full rewrite (start, resync, reconnect,
+//! replay) and the heartbeat. Shared by the sink task and `replay --redis`.
+
+use super::batch::{self, Limits};
+use super::message::{Envelope, Message, ResyncReason};
+use super::{Health, Keys, RedisConn, RedisSettings, SinkError, Update, VERSION, now_ms};
+use redis::AsyncCommands;
+use std::collections::BTreeSet;
+
+/// Owns `seq` and `epoch` of one sink instance.
+pub(crate) struct Writer {
+    keys: Keys,
+    limits: Limits,
+    epoch: String,
+    started_at: i64,
+    /// Last seq known to be written.
+    seq: u64,
+}
+
+impl Writer {
+    pub fn new(settings: &RedisSettings) -> Self {
+        Self {
+            keys: settings.keys(),
+            limits: Limits { stream_maxlen: settings.stream_maxlen, call_ttl_s: settings.call_ttl_s },
+            epoch: new_epoch(),
+            started_at: now_ms(),
+            seq: 0,
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Continues the sequence: the highest of what we wrote, `meta.seq` and the stream's last id (the latter
+    /// guards against a lost `meta` — an `XADD` with a smaller id would fail inside the transaction).
+    pub async fn sync_seq(&mut self, conn: &mut RedisConn) -> Result<u64, SinkError> {
+        let meta_seq: Option<String> = conn
+            .hget(self.keys.meta(), "seq")
+            .await
+            .map_err(|source| SinkError::Command { what: "HGET meta seq", source })?;
+        let last: Vec<(String, redis::Value)> = redis::cmd("XREVRANGE")
+            .arg(self.keys.stream())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(conn)
+            .await
+            .map_err(|source| SinkError::Command { what: "XREVRANGE stream", source })?;
+        let stream_seq = last.first().and_then(|(id, _)| id.split('-').next()?.parse::<u64>().ok());
+        let meta_seq = meta_seq.and_then(|s| s.parse::<u64>().ok());
+        self.seq = self.seq.max(meta_seq.unwrap_or(0)).max(stream_seq.unwrap_or(0));
+        Ok(self.seq)
+    }
+
+    fn envelope(&self, ts: i64) -> Envelope<'_> {
+        Envelope { epoch: &self.epoch, ts, pbx: self.keys.pbx() }
+    }
+
+    /// One MULTI/EXEC with the hashes of `updates`, one message each, and `meta.seq`.
+    pub async fn write_batch(&mut self, conn: &mut RedisConn, updates: &[&Update]) -> Result<(), SinkError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let env = self.envelope(now_ms());
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut seq = self.seq;
+        for update in updates {
+            seq += 1;
+            batch::write_entity(&mut pipe, &self.keys, self.limits, seq, update);
+            batch::publish(&mut pipe, &self.keys, self.limits, &Message::for_update(env, seq, update));
+        }
+        pipe.cmd("HSET").arg(self.keys.meta()).arg("seq").arg(seq).ignore();
+        pipe.query_async::<()>(conn)
+            .await
+            .map_err(|source| SinkError::Command { what: "MULTI batch", source })?;
+        self.seq = seq;
+        Ok(())
+    }
+
+    /// Writes the whole state and `meta` in one MULTI, then one `resync` message. With `authoritative`,
+    /// agents and queues in Redis but not in `state` are deleted (the state is complete); otherwise they are
+    /// left alone (the engine has not sent its first full state yet).
+    pub async fn rewrite_all<'a>(
+        &mut self,
+        conn: &mut RedisConn,
+        state: impl Iterator<Item = &'a Update>,
+        authoritative: bool,
+        health: Health,
+        reason: ResyncReason,
+    ) -> Result<(), SinkError> {
+        let state: Vec<&Update> = state.collect();
+        let (stale_agents, stale_queues) =
+            if authoritative { self.stale_entities(conn, &state).await? } else { Default::default() };
+        let seq = self.seq + 1;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for id in &stale_agents {
+            batch::write_entity(
+                &mut pipe,
+                &self.keys,
+                self.limits,
+                seq,
+                &Update::AgentRemoved { id: id.clone() },
+            );
+        }
+        for name in &stale_queues {
+            batch::delete_queue(&mut pipe, &self.keys, name);
+        }
+        for update in &state {
+            batch::write_entity(&mut pipe, &self.keys, self.limits, seq, update);
+        }
+        let now = now_ms();
+        pipe.cmd("HSET")
+            .arg(self.keys.meta())
+            .arg(&[
+                ("epoch", self.epoch.clone()),
+                ("seq", seq.to_string()),
+                ("started_at", self.started_at.to_string()),
+                ("heartbeat_at", now.to_string()),
+                ("ami", health.ami.as_str().to_owned()),
+                ("queue_log", health.queue_log.as_str().to_owned()),
+                ("version", VERSION.to_owned()),
+            ])
+            .ignore();
+        batch::publish(&mut pipe, &self.keys, self.limits, &Message::resync(self.envelope(now), seq, reason));
+        pipe.query_async::<()>(conn)
+            .await
+            .map_err(|source| SinkError::Command { what: "MULTI rewrite", source })?;
+        self.seq = seq;
+        Ok(())
+    }
+
+    async fn stale_entities(
+        &self,
+        conn: &mut RedisConn,
+        state: &[&Update],
+    ) -> Result<(BTreeSet<String>, BTreeSet<String>), SinkError> {
+        let mut agents: BTreeSet<String> = conn
+            .smembers(self.keys.agents())
+            .await
+            .map_err(|source| SinkError::Command { what: "SMEMBERS agents", source })?;
+        let mut queues: BTreeSet<String> = conn
+            .smembers(self.keys.queues())
+            .await
+            .map_err(|source| SinkError::Command { what: "SMEMBERS queues", source })?;
+        for update in state {
+            match update {
+                Update::Agent { id, .. } => {
+                    agents.remove(id);
+                }
+                Update::Queue { name, .. } => {
+                    queues.remove(name);
+                }
+                Update::AgentRemoved { .. } | Update::Call { .. } => {}
+            }
+        }
+        Ok((agents, queues))
+    }
+
+    /// `meta.heartbeat_at` and source health; not a message (consumers watch `heartbeat_at` for liveness).
+    pub async fn heartbeat(&self, conn: &mut RedisConn, health: Health) -> Result<(), SinkError> {
+        let fields = [
+            ("heartbeat_at", now_ms().to_string()),
+            ("ami", health.ami.as_str().to_owned()),
+            ("queue_log", health.queue_log.as_str().to_owned()),
+        ];
+        conn.hset_multiple::<_, _, _, ()>(self.keys.meta(), &fields)
+            .await
+            .map_err(|source| SinkError::Command { what: "HSET meta heartbeat", source })
+    }
+}
+
+/// A fresh random epoch (64 bits, hex): consumers seeing a new one take a new snapshot.
+fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// One-shot write of a complete state (`queuecast replay --redis`): the same layout and messages the daemon
+/// writes, followed by a `resync`. Returns the last seq written.
+pub async fn write_snapshot(
+    settings: &RedisSettings,
+    updates: &[Update],
+    health: Health,
+) -> Result<u64, SinkError> {
+    let mut conn = RedisConn::connect(settings).await?;
+    let mut writer = Writer::new(settings);
+    writer.sync_seq(&mut conn).await?;
+    writer.rewrite_all(&mut conn, updates.iter(), true, health, ResyncReason::Replay).await?;
+    Ok(writer.seq())
+}

@@ -1,0 +1,182 @@
+//! The AMI client: connect (optionally TLS), log in, resync with `QueueStatus`, stream events, keep the
+//! connection alive with `Ping`, and reconnect with capped, jittered backoff for as long as the daemon runs.
+//!
+//! One task owns one connection at a time (`session`); this module owns the reconnect policy. Health goes
+//! to the engine task as `SourceMsg::Ami(Connected/Disconnected)`; events as `SourceMsg::Events`.
+
+pub mod backoff;
+pub mod codec;
+mod session;
+mod tls;
+
+use crate::config::Secret;
+use crate::normalize::ami::AmiNormalizer;
+use crate::sources::{AmiHealth, SourceMsg};
+use backoff::Backoff;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Keep-alive period (the PBX or a NAT box in between may silently drop an idle TCP connection).
+pub const DEFAULT_PING_INTERVAL_MS: u64 = 10_000;
+/// A Pong later than this means the connection is dead even though TCP has not noticed.
+pub const DEFAULT_PING_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_BACKOFF_MIN_MS: u64 = 500;
+pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
+/// `agent` carries every queue/member/caller event, `system` FullyBooted/Shutdown/Reload, `call` the
+/// ≤11 Join/Leave (protocol/AMI.md §2.1).
+pub const DEFAULT_EVENT_MASK: &str = "system,call,agent";
+
+/// How to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// `Action: Challenge` then `Key: md5(challenge + secret)`: the secret never crosses the wire.
+    #[default]
+    Md5,
+    /// `Secret:` in clear (needed only if a proxy in front of Asterisk does not pass Challenge through).
+    Plain,
+}
+
+#[derive(Debug, Clone)]
+pub struct AmiSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// Masked in every Debug/Display output.
+    pub secret: Secret,
+    pub auth: AuthMethod,
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub ping_interval_ms: u64,
+    pub ping_timeout_ms: u64,
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    /// `Events:` value of the Login action.
+    pub events: String,
+}
+
+impl AmiSettings {
+    pub fn new(host: impl Into<String>, port: u16, username: impl Into<String>, secret: Secret) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            username: username.into(),
+            secret,
+            auth: AuthMethod::default(),
+            tls: false,
+            ca_file: None,
+            ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
+            ping_timeout_ms: DEFAULT_PING_TIMEOUT_MS,
+            backoff_min_ms: DEFAULT_BACKOFF_MIN_MS,
+            backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
+            events: DEFAULT_EVENT_MASK.to_owned(),
+        }
+    }
+}
+
+/// Why a connection ended or could not be made. Never contains the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AmiError {
+    #[error("cannot connect to AMI at {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("AMI connection to {addr} timed out")]
+    ConnectTimeout { addr: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error(
+        "AMI authentication failed for user {username:?} (check username/secret and manager.conf permit/deny)"
+    )]
+    AuthFailed { username: String },
+    #[error("AMI login rejected: {0}")]
+    LoginRejected(String),
+    #[error("AMI server did not answer {what} within {ms} ms")]
+    Timeout { what: &'static str, ms: u64 },
+    #[error("AMI connection closed by the server{}", if *.after_shutdown { " (Asterisk is shutting down)" } else { "" })]
+    Closed { after_shutdown: bool },
+    #[error("AMI I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the engine task is gone")]
+    EngineGone,
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Starts the client task.
+pub fn spawn(
+    settings: AmiSettings,
+    normalizer: AmiNormalizer,
+    tx: mpsc::Sender<SourceMsg>,
+    cancel: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    tracker.spawn(run(settings, normalizer, tx, cancel));
+}
+
+/// A connection that stayed up this long was a success: later failures start the backoff from the minimum.
+const STABLE_CONNECTION: Duration = Duration::from_secs(30);
+
+/// Connects, runs sessions and reconnects until cancelled or the engine task is gone.
+pub async fn run(
+    settings: AmiSettings,
+    mut normalizer: AmiNormalizer,
+    tx: mpsc::Sender<SourceMsg>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Backoff::new(settings.backoff_min_ms, settings.backoff_max_ms);
+    let tls = match settings.tls.then(|| tls::connector(settings.ca_file.as_deref())).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!(error = %e, "AMI disabled: TLS cannot be set up");
+            let _ = tx.send(SourceMsg::Ami(AmiHealth::Disconnected)).await;
+            return;
+        }
+    };
+    let mut reported = None;
+    loop {
+        let started = Instant::now();
+        let mut session = session::Session::new(&settings, &mut normalizer, &tx, &cancel);
+        let result = session.run(tls.as_ref()).await;
+        if matches!(result, Err(AmiError::Cancelled | AmiError::EngineGone)) {
+            return;
+        }
+        let was_connected = session.was_connected();
+        if was_connected || reported != Some(AmiHealth::Disconnected) {
+            reported = Some(AmiHealth::Disconnected);
+            if send_health(&tx, &cancel, AmiHealth::Disconnected).await.is_err() {
+                return;
+            }
+        }
+        let delay = match result {
+            Err(AmiError::Cancelled | AmiError::EngineGone) | Ok(()) => return,
+            Err(e @ AmiError::AuthFailed { .. }) => {
+                tracing::error!(error = %e, "AMI login failed; retrying at the maximum backoff");
+                backoff.auth_failure_delay()
+            }
+            Err(e) => {
+                if was_connected && started.elapsed() >= STABLE_CONNECTION {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "AMI disconnected");
+                delay
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+async fn send_health(
+    tx: &mpsc::Sender<SourceMsg>,
+    cancel: &CancellationToken,
+    health: AmiHealth,
+) -> Result<(), AmiError> {
+    tokio::select! {
+        _ = cancel.cancelled() => Err(AmiError::Cancelled),
+        sent = tx.send(SourceMsg::Ami(health)) => sent.map_err(|_| AmiError::EngineGone),
+    }
+}

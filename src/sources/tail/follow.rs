@@ -1,0 +1,388 @@
+//! The synchronous core of the queue_log tail: follows one path across every way a log file gets replaced.
+//!
+//! It never trusts a single signal. On every poll it compares the path's (device, inode) with the open
+//! handle's, the path's size with how far we have read, and the first bytes of the file with what they were
+//! when we read them. That catches:
+//! - rename + create (Asterisk `logger rotate`, logrotate without copytruncate): the old handle is read to
+//!   EOF before switching, and kept readable for a grace period because a writer that has not reopened yet
+//!   still appends to it;
+//! - copytruncate / truncation: restart at offset 0 (lines written between logrotate's copy and its
+//!   truncate never reach the live file — that is logrotate's loss, not ours);
+//! - deletion: the path is missing, the last handle is still read, and a re-created file is picked up from 0;
+//! - partial lines: bytes after the last `\n` wait in a buffer until the line is complete.
+//!
+//! No clock reads: the caller passes `now`, so tests drive time.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Bytes of the file head remembered to recognise "truncated and rewritten past our offset" between polls.
+const FINGERPRINT_BYTES: usize = 64;
+/// One read syscall's buffer.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Upper bound of bytes read in one poll, so a huge backlog is delivered in bounded batches (the async side
+/// sends each batch, with backpressure, before asking for more).
+pub const MAX_BYTES_PER_POLL: u64 = 4 * 1024 * 1024;
+/// Asterisk truncates a queue_log line at 8191 bytes; a "line" 1 MiB long is not queue_log (binary junk or
+/// a file without newlines), and buffering it further would only grow memory.
+const MAX_PARTIAL_BYTES: usize = 1024 * 1024;
+/// After a rename rotation a writer that has not reopened the path yet (external logrotate whose
+/// postrotate `logger reload` runs a moment later) still appends to the old file: keep reading it this long.
+pub const RETIRED_GRACE: Duration = Duration::from_secs(30);
+
+/// Identity of an open file: the same path can name another file after a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self { dev: meta.dev(), ino: meta.ino() }
+    }
+}
+
+/// Something the follower noticed, for logs, health and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// The path now names another file (rename rotation, delete + re-create).
+    Rotated,
+    /// The same file became shorter than our offset, or its head changed (copytruncate, `> queue_log`).
+    Truncated,
+    /// The path does not exist (deleted, or not created yet).
+    Missing,
+    /// The path exists again after being missing.
+    Appeared,
+    /// Bytes without a final `\n` were dropped: a file was truncated or retired mid-line, or a line grew
+    /// beyond any sane length.
+    DroppedPartial { bytes: usize },
+}
+
+/// Result of one poll besides the lines.
+#[derive(Debug, Default)]
+pub struct Poll {
+    pub notes: Vec<Note>,
+    /// The byte budget ran out with data left: poll again without waiting.
+    pub more: bool,
+    /// The path is missing right now.
+    pub missing: bool,
+}
+
+/// One open file and how far it has been consumed.
+#[derive(Debug)]
+struct Reader {
+    file: File,
+    id: FileId,
+    /// Bytes consumed from the start of the file (complete lines plus `partial`).
+    offset: u64,
+    /// The first bytes of the file as read, up to `FINGERPRINT_BYTES`.
+    fingerprint: Vec<u8>,
+    /// Bytes after the last `\n`.
+    partial: Vec<u8>,
+}
+
+impl Reader {
+    fn open(path: &Path, offset: u64) -> io::Result<Self> {
+        let mut file = File::open(path)?;
+        let id = FileId::of(&file.metadata()?);
+        file.seek(SeekFrom::Start(offset))?;
+        let mut reader = Self { file, id, offset, fingerprint: Vec::new(), partial: Vec::new() };
+        reader.refresh_fingerprint()?;
+        Ok(reader)
+    }
+
+    /// Grows the fingerprint to cover what we have consumed (bounded), reading with pread so the position
+    /// of the stream is untouched.
+    fn refresh_fingerprint(&mut self) -> io::Result<()> {
+        let want = usize::try_from(self.offset).unwrap_or(usize::MAX).min(FINGERPRINT_BYTES);
+        if self.fingerprint.len() < want {
+            let mut head = vec![0; want];
+            let got = read_at_most(&self.file, &mut head, 0)?;
+            head.truncate(got);
+            self.fingerprint = head;
+        }
+        Ok(())
+    }
+
+    /// True when the file no longer holds what we read: shorter than our offset, or a different head.
+    fn was_truncated(&self, len: u64) -> io::Result<bool> {
+        if len < self.offset {
+            return Ok(true);
+        }
+        if self.fingerprint.is_empty() {
+            return Ok(false);
+        }
+        let mut head = vec![0; self.fingerprint.len()];
+        let got = read_at_most(&self.file, &mut head, 0)?;
+        Ok(got < head.len() || head != self.fingerprint)
+    }
+
+    fn restart(&mut self) -> io::Result<usize> {
+        self.file.seek(SeekFrom::Start(0))?;
+        self.offset = 0;
+        self.fingerprint.clear();
+        Ok(std::mem::take(&mut self.partial).len())
+    }
+
+    /// Reads up to `budget` bytes and hands every completed line (with its `\n`) to `line`.
+    /// Returns the number of bytes read; fewer than `budget` means EOF was reached.
+    fn drain(&mut self, budget: u64, notes: &mut Vec<Note>, line: &mut dyn FnMut(&[u8])) -> io::Result<u64> {
+        let mut buf = vec![0; READ_CHUNK_BYTES];
+        let mut total = 0u64;
+        while total < budget {
+            let n = match self.file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            total += n as u64;
+            self.offset += n as u64;
+            self.split_lines(buf.get(..n).unwrap_or_default(), notes, line);
+        }
+        self.refresh_fingerprint()?;
+        Ok(total)
+    }
+
+    fn split_lines(&mut self, mut chunk: &[u8], notes: &mut Vec<Note>, line: &mut dyn FnMut(&[u8])) {
+        while let Some(pos) = memchr_newline(chunk) {
+            let (head, rest) = chunk.split_at(pos + 1);
+            if self.partial.is_empty() {
+                line(head);
+            } else {
+                self.partial.extend_from_slice(head);
+                line(&self.partial);
+                self.partial.clear();
+            }
+            chunk = rest;
+        }
+        self.partial.extend_from_slice(chunk);
+        if self.partial.len() > MAX_PARTIAL_BYTES {
+            notes.push(Note::DroppedPartial { bytes: self.partial.len() });
+            self.partial.clear();
+        }
+    }
+}
+
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+fn read_at_most(file: &File, buf: &mut [u8], mut pos: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let Some(rest) = buf.get_mut(got..) else { break };
+        match file.read_at(rest, pos) {
+            Ok(0) => break,
+            Ok(n) => {
+                got += n;
+                pos += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// A rotated-away file still being read until its grace period ends.
+#[derive(Debug)]
+struct Retired {
+    reader: Reader,
+    until: Instant,
+}
+
+/// Follows one path. Feed it polls; it hands out complete lines exactly once.
+#[derive(Debug)]
+pub struct Follower {
+    path: PathBuf,
+    /// Where copytruncate puts the copy (`queue_log.*`): lines we had not read yet when the live file was
+    /// truncated are recovered from it.
+    rotated_glob: Option<String>,
+    current: Option<Reader>,
+    retired: Vec<Retired>,
+    was_missing: bool,
+}
+
+impl Follower {
+    /// Follows `path` from `offset` of the file it names now; a missing path is followed from 0 once it
+    /// appears (a file created after we started is read from its beginning).
+    pub fn new(path: impl Into<PathBuf>, offset: u64) -> Self {
+        let path = path.into();
+        let current = Reader::open(&path, offset).ok();
+        Self { path, rotated_glob: None, was_missing: current.is_none(), current, retired: Vec::new() }
+    }
+
+    /// Continues with a file the caller already opened and read up to `offset` (the start-up replay), so
+    /// nothing between the replay and the follow is lost even if the path is rotated in between.
+    pub fn from_open(path: impl Into<PathBuf>, file: File, offset: u64) -> io::Result<Self> {
+        let id = FileId::of(&file.metadata()?);
+        let mut reader = Reader { file, id, offset, fingerprint: Vec::new(), partial: Vec::new() };
+        reader.file.seek(SeekFrom::Start(offset))?;
+        reader.refresh_fingerprint()?;
+        Ok(Self {
+            path: path.into(),
+            rotated_glob: None,
+            current: Some(reader),
+            retired: Vec::new(),
+            was_missing: false,
+        })
+    }
+
+    /// Enables recovery of unread lines from the copy after a copytruncate rotation.
+    pub fn with_rotated_glob(mut self, glob: Option<String>) -> Self {
+        self.rotated_glob = glob.filter(|g| !g.is_empty());
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Identity and offset of the file being followed (for tests and diagnostics).
+    pub fn position(&self) -> Option<(FileId, u64)> {
+        self.current.as_ref().map(|r| (r.id, r.offset))
+    }
+
+    /// Checks the path, reads what is new, and calls `line` for each complete line (ending in `\n`)
+    /// in file order.
+    pub fn poll(&mut self, now: Instant, line: &mut dyn FnMut(&[u8])) -> io::Result<Poll> {
+        let mut poll = Poll::default();
+        let mut budget = MAX_BYTES_PER_POLL;
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => self.check_path(&meta, now, &mut poll.notes, line)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                poll.missing = true;
+                if !self.was_missing {
+                    poll.notes.push(Note::Missing);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        self.was_missing = poll.missing;
+        if let Some(reader) = self.current.as_mut() {
+            let read = reader.drain(budget, &mut poll.notes, line)?;
+            budget = budget.saturating_sub(read);
+            poll.more = budget == 0;
+        }
+        self.drain_retired(now, &mut poll.notes, line)?;
+        Ok(poll)
+    }
+
+    fn check_path(
+        &mut self,
+        meta: &std::fs::Metadata,
+        now: Instant,
+        notes: &mut Vec<Note>,
+        line: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<()> {
+        if self.was_missing {
+            notes.push(Note::Appeared);
+        }
+        let id = FileId::of(meta);
+        match self.current.as_mut() {
+            Some(reader) if reader.id == id => {
+                if reader.was_truncated(meta.len())? {
+                    notes.push(Note::Truncated);
+                    if let Some(glob) = self.rotated_glob.as_deref() {
+                        recover_from_copy(reader, glob, &self.path, notes, line)?;
+                    }
+                    let dropped = reader.restart()?;
+                    if dropped > 0 {
+                        notes.push(Note::DroppedPartial { bytes: dropped });
+                    }
+                }
+            }
+            _ => self.switch_to_new_file(now, notes, line)?,
+        }
+        Ok(())
+    }
+
+    /// The path names another file: finish the old one (and keep it readable for a while), then start
+    /// the new one at 0.
+    fn switch_to_new_file(
+        &mut self,
+        now: Instant,
+        notes: &mut Vec<Note>,
+        line: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<()> {
+        let fresh = match Reader::open(&self.path, 0) {
+            Ok(reader) => reader,
+            // Vanished between stat and open: the next poll sees it missing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if let Some(mut old) = self.current.take() {
+            notes.push(Note::Rotated);
+            old.drain(u64::MAX, notes, line)?;
+            self.retired.push(Retired { reader: old, until: now + RETIRED_GRACE });
+        }
+        self.current = Some(fresh);
+        Ok(())
+    }
+
+    fn drain_retired(
+        &mut self,
+        now: Instant,
+        notes: &mut Vec<Note>,
+        line: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<()> {
+        for retired in &mut self.retired {
+            retired.reader.drain(u64::MAX, notes, line)?;
+        }
+        self.retired.retain(|retired| {
+            let keep = retired.until > now;
+            if !keep && !retired.reader.partial.is_empty() {
+                notes.push(Note::DroppedPartial { bytes: retired.reader.partial.len() });
+            }
+            keep
+        });
+        Ok(())
+    }
+}
+
+/// copytruncate copies the live file and then truncates it: whatever we had not read yet is only in the
+/// copy. Find the rotated file that starts with the bytes we read (same fingerprint, at least as long as
+/// our offset) and read the rest of it from our offset. Lines appended between the copy and the truncate
+/// are in neither file — that window is logrotate's, not ours.
+fn recover_from_copy(
+    reader: &mut Reader,
+    glob: &str,
+    live: &Path,
+    notes: &mut Vec<Note>,
+    line: &mut dyn FnMut(&[u8]),
+) -> io::Result<()> {
+    if reader.fingerprint.is_empty() {
+        return Ok(());
+    }
+    let candidates = crate::sources::tail::startup::rotated_files(glob, live).unwrap_or_default();
+    for path in candidates.iter().take(crate::sources::tail::startup::MAX_ROTATED_FILES) {
+        let Ok(file) = File::open(path) else { continue };
+        let len = file.metadata()?.len();
+        let mut head = vec![0; reader.fingerprint.len()];
+        if len < reader.offset
+            || read_at_most(&file, &mut head, 0)? < head.len()
+            || head != reader.fingerprint
+        {
+            continue;
+        }
+        let mut copy = Reader {
+            file,
+            id: reader.id,
+            offset: reader.offset,
+            fingerprint: Vec::new(),
+            partial: std::mem::take(&mut reader.partial),
+        };
+        copy.file.seek(SeekFrom::Start(reader.offset))?;
+        copy.drain(u64::MAX, notes, line)?;
+        if !copy.partial.is_empty() {
+            notes.push(Note::DroppedPartial { bytes: copy.partial.len() });
+        }
+        return Ok(());
+    }
+    Ok(())
+}

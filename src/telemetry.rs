@@ -1,0 +1,246 @@
+//! Logging setup (journald under systemd, text on a terminal) and rate-limited logging of bad input.
+//!
+//! Under systemd, logs go to journald natively so that structured fields (`queue`, `agent`, `uniqueid` …)
+//! stay queryable (`journalctl -u queuecast F_QUEUE=support`) instead of being flattened into text.
+//! `RUST_LOG`, when set, wins over the configured level so an operator can debug without editing config.
+
+use crate::config::LogFormat;
+use std::io::IsTerminal;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
+
+/// Name under which the journal files our lines (`journalctl -t queuecast`).
+const SYSLOG_IDENTIFIER: &str = "queuecast";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("log level {level:?}: {reason}")]
+    BadLevel { level: String, reason: String },
+    #[error("RUST_LOG: {0}")]
+    BadEnv(String),
+    #[error("log format journald: cannot reach the journal: {0}")]
+    Journald(std::io::Error),
+    #[error("logging is already initialised")]
+    AlreadyInitialised,
+    #[error("cannot change the log level: {0}")]
+    Reload(String),
+}
+
+/// Where log lines actually go after `auto` was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Journald,
+    Text,
+    Json,
+}
+
+/// Keeps the filter reloadable, so SIGHUP can apply a new `[log] level`.
+pub struct LogHandle {
+    filter: reload::Handle<EnvFilter, Registry>,
+    env_override: bool,
+    output: Output,
+}
+
+impl LogHandle {
+    /// Applies a new configured level; ignored while `RUST_LOG` is set (it wins, as at start).
+    pub fn set_level(&self, level: &str) -> Result<(), TelemetryError> {
+        if self.env_override {
+            return Ok(());
+        }
+        let filter = parse_level(level)?;
+        self.filter.reload(filter).map_err(|err| TelemetryError::Reload(err.to_string()))
+    }
+
+    pub fn output(&self) -> Output {
+        self.output
+    }
+}
+
+/// Installs the global subscriber. Call once, before anything logs.
+pub fn init(level: &str, format: LogFormat) -> Result<LogHandle, TelemetryError> {
+    let (filter, env_override) = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.trim().is_empty() => {
+            (EnvFilter::builder().parse(&env).map_err(|err| TelemetryError::BadEnv(err.to_string()))?, true)
+        }
+        _ => (parse_level(level)?, false),
+    };
+    let (filter, handle) = reload::Layer::new(filter);
+    let mut output = resolve_output(format);
+    let journald = match output {
+        Output::Journald => match tracing_journald::layer() {
+            Ok(layer) => Some(layer.with_syslog_identifier(SYSLOG_IDENTIFIER.to_owned())),
+            Err(err) if format == LogFormat::Journald => return Err(TelemetryError::Journald(err)),
+            // `auto` guessed systemd but the journal socket is not there (container): fall back to text.
+            Err(_) => {
+                output = Output::Text;
+                None
+            }
+        },
+        _ => None,
+    };
+    let ansi = std::io::stderr().is_terminal();
+    let text = (output == Output::Text)
+        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi));
+    let json = (output == Output::Json).then(|| {
+        tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).with_current_span(false)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(journald)
+        .with(text)
+        .with(json)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInitialised)?;
+    Ok(LogHandle { filter: handle, env_override, output })
+}
+
+fn parse_level(level: &str) -> Result<EnvFilter, TelemetryError> {
+    EnvFilter::builder()
+        .parse(level)
+        .map_err(|err| TelemetryError::BadLevel { level: level.to_owned(), reason: err.to_string() })
+}
+
+/// `auto`: journald when systemd connected our stderr to the journal (or started us with stderr elsewhere
+/// than a terminal); text otherwise. A terminal always gets text: shells inside a desktop session inherit
+/// `INVOCATION_ID`/`JOURNAL_STREAM` from their own systemd unit.
+pub fn resolve_output(format: LogFormat) -> Output {
+    match format {
+        LogFormat::Journald => Output::Journald,
+        LogFormat::Text => Output::Text,
+        LogFormat::Json => Output::Json,
+        LogFormat::Auto => {
+            let stderr_is_terminal = std::io::stderr().is_terminal();
+            if !stderr_is_terminal
+                && (stderr_is_journal_stream() || std::env::var_os("INVOCATION_ID").is_some())
+            {
+                Output::Journald
+            } else {
+                Output::Text
+            }
+        }
+    }
+}
+
+/// systemd sets `JOURNAL_STREAM=<dev>:<inode>` of the stream it connected; it only means "our stderr is the
+/// journal" when stderr is still that very stream (it is inherited by children whose stderr was redirected).
+fn stderr_is_journal_stream() -> bool {
+    let Some((dev, ino)) = std::env::var("JOURNAL_STREAM").ok().and_then(|v| parse_journal_stream(&v)) else {
+        return false;
+    };
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else { return false };
+    std::fs::File::from(fd).metadata().is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
+
+fn parse_journal_stream(value: &str) -> Option<(u64, u64)> {
+    let (dev, ino) = value.split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
+}
+
+/// Decision of [`RateLimited::admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Log this one. `suppressed_before` is how many were dropped in the previous window (log it with the
+    /// line so the reader knows the log is incomplete).
+    Log { suppressed_before: u64 },
+    /// Drop this one; it is counted.
+    Suppress,
+}
+
+/// A burst limiter for logs about bad input: a corrupt queue_log or a misbehaving AMI peer can produce
+/// thousands of identical warnings a second, which would flood the journal and hide everything else.
+/// Logs the first `burst` per window, then counts; the count is reported with the next logged line or by
+/// [`RateLimited::take_summary`]. Time is passed in, so the limiter is testable and never reads a clock.
+#[derive(Debug, Clone)]
+pub struct RateLimited {
+    burst: u32,
+    window: Duration,
+    window_start: Option<Instant>,
+    passed: u32,
+    suppressed: u64,
+}
+
+impl RateLimited {
+    /// Default for bad-input warnings: 10 lines a minute per kind of problem.
+    pub const BAD_INPUT_BURST: u32 = 10;
+    pub const BAD_INPUT_WINDOW: Duration = Duration::from_secs(60);
+
+    pub const fn new(burst: u32, window: Duration) -> Self {
+        Self { burst, window, window_start: None, passed: 0, suppressed: 0 }
+    }
+
+    /// 10 per minute.
+    pub const fn bad_input() -> Self {
+        Self::new(Self::BAD_INPUT_BURST, Self::BAD_INPUT_WINDOW)
+    }
+
+    pub fn admit(&mut self, now: Instant) -> Admit {
+        let mut suppressed_before = 0;
+        if self.window_start.is_none_or(|start| now.saturating_duration_since(start) >= self.window) {
+            suppressed_before = std::mem::take(&mut self.suppressed);
+            self.window_start = Some(now);
+            self.passed = 0;
+        }
+        if self.passed < self.burst {
+            self.passed += 1;
+            Admit::Log { suppressed_before }
+        } else {
+            self.suppressed += 1;
+            Admit::Suppress
+        }
+    }
+
+    /// Once the window in which lines were dropped is over, returns their count (once), for a periodic
+    /// "N similar messages suppressed" line when no new bad input arrives to carry it.
+    pub fn take_summary(&mut self, now: Instant) -> Option<u64> {
+        let start = self.window_start?;
+        if self.suppressed == 0 || now.saturating_duration_since(start) < self.window {
+            return None;
+        }
+        self.window_start = None;
+        self.passed = 0;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_burst_passes_then_counts() {
+        let t0 = Instant::now();
+        let mut rl = RateLimited::new(3, Duration::from_secs(60));
+        for _ in 0..3 {
+            assert_eq!(rl.admit(t0), Admit::Log { suppressed_before: 0 });
+        }
+        for _ in 0..5 {
+            assert_eq!(rl.admit(t0 + Duration::from_secs(10)), Admit::Suppress);
+        }
+        assert_eq!(rl.take_summary(t0 + Duration::from_secs(59)), None);
+        assert_eq!(rl.admit(t0 + Duration::from_secs(61)), Admit::Log { suppressed_before: 5 });
+        assert_eq!(rl.admit(t0 + Duration::from_secs(62)), Admit::Log { suppressed_before: 0 });
+    }
+
+    #[test]
+    fn summary_reported_once_when_quiet() {
+        let t0 = Instant::now();
+        let mut rl = RateLimited::new(1, Duration::from_secs(60));
+        assert_eq!(rl.admit(t0), Admit::Log { suppressed_before: 0 });
+        assert_eq!(rl.admit(t0), Admit::Suppress);
+        assert_eq!(rl.admit(t0), Admit::Suppress);
+        assert_eq!(rl.take_summary(t0 + Duration::from_secs(60)), Some(2));
+        assert_eq!(rl.take_summary(t0 + Duration::from_secs(120)), None);
+        assert_eq!(rl.admit(t0 + Duration::from_secs(121)), Admit::Log { suppressed_before: 0 });
+    }
+
+    #[test]
+    fn journal_stream_value() {
+        assert_eq!(parse_journal_stream("8:12345"), Some((8, 12345)));
+        assert_eq!(parse_journal_stream("garbage"), None);
+        assert_eq!(resolve_output(LogFormat::Json), Output::Json);
+    }
+}

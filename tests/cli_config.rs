@@ -1,0 +1,132 @@
+//! `queuecast check-config` as an operator runs it: the built binary, real files, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EX_CONFIG: i32 = 78;
+
+fn check_config(path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_queuecast"))
+        .args(["check-config", "--config"])
+        .arg(path)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run queuecast")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    path
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn good_config_passes_and_masks_every_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ami.secret", "ami-file-secret-9f3\n");
+    write(dir.path(), "redis.secret", "redis-file-secret-77\n");
+    let config = write(
+        dir.path(),
+        "queuecast.toml",
+        r#"
+[queue_log]
+path = "/var/log/asterisk/queue_log"
+day_starts_at = "06:00"
+
+[ami]
+host = "127.0.0.1"
+username = "queuecast"
+secret_file = "ami.secret"
+
+[redis]
+url = "redis://alice:url-secret-5d1@127.0.0.1:6390/0"
+pbx_id = "pbx-test"
+
+[engine.members]
+"Alice Smith" = "PJSIP/1001"
+"#,
+    );
+    let out = check_config(&config);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    for secret in ["ami-file-secret-9f3", "url-secret-5d1"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked:\n{stdout}{stderr}");
+    }
+    assert!(stdout.contains("day_starts_at = \"06:00\""), "{stdout}");
+    assert!(stdout.contains("stream_maxlen = 100000"), "defaults filled in: {stdout}");
+    assert!(stdout.contains("redis://alice:***@127.0.0.1:6390/0"), "{stdout}");
+
+    // An inline secret and a password file.
+    let config = write(
+        dir.path(),
+        "inline.toml",
+        "[ami]\nusername = \"qc\"\nsecret = \"inline-secret-31\"\n[redis]\npassword_file = \"redis.secret\"\n",
+    );
+    let out = check_config(&config);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for secret in ["inline-secret-31", "redis-file-secret-77"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked:\n{stdout}{stderr}");
+    }
+    assert!(stdout.contains("secret = \"***\""), "{stdout}");
+}
+
+#[test]
+fn unknown_key_is_78_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "queuecast.toml", "[redis]\nurl = \"redis://h\"\nprefixx = \"q\"\n");
+    let out = check_config(&config);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stdout}{stderr}");
+    assert!(stderr.contains("prefixx") && stderr.contains("line 3"), "{stderr}");
+    assert!(stderr.contains("queuecast.toml"), "{stderr}");
+}
+
+#[test]
+fn bad_value_is_78_and_never_shows_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "queuecast.toml",
+        "[ami]\nusername = \"qc\"\nsecret = \"bad-value-secret-8\"\nport = 0\n",
+    );
+    let out = check_config(&config);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stdout}{stderr}");
+    assert!(stderr.contains("[ami] port:"), "{stderr}");
+    assert!(!stdout.contains("bad-value-secret-8") && !stderr.contains("bad-value-secret-8"));
+
+    let config = write(dir.path(), "tz.toml", "[queue_log]\nday_starts_at = \"7am\"\n");
+    let out = check_config(&config);
+    assert_eq!(out.status.code(), Some(EX_CONFIG));
+    assert!(text(&out).1.contains("HH:MM"));
+}
+
+#[test]
+fn missing_files_are_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = check_config(&dir.path().join("absent.toml"));
+    assert_eq!(out.status.code(), Some(EX_CONFIG));
+    assert!(text(&out).1.contains("absent.toml"));
+
+    let config =
+        write(dir.path(), "queuecast.toml", "[ami]\nusername = \"qc\"\nsecret_file = \"nope.secret\"\n");
+    let out = check_config(&config);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stderr}");
+    assert!(stderr.contains("[ami] secret_file") && stderr.contains("nope.secret"), "{stderr}");
+}
+
+#[test]
+fn shipped_default_config_passes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/queuecast.toml");
+    let out = check_config(&path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}

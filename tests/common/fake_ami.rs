@@ -1,0 +1,291 @@
+//! An in-process fake Asterisk Manager Interface that replays real capture bytes
+//! (tests/fixtures/asterisk-22/*/ami.raw): banner, Login (plain or MD5 challenge, key checked), the captured
+//! QueueStatus answer rewritten to the client's ActionID, Ping, then the captured asynchronous events.
+//!
+//! Fault injection: drop the connection in the middle of an event (once), write in 1-byte chunks, reject
+//! every login. The event cursor survives reconnects, so after a drop the stream resumes with the event that
+//! was cut — what the client saw is then exactly the uninterrupted stream plus one more resync.
+
+#![allow(dead_code)]
+
+use parsers::ami::{AmiDecoder, Message, MessageKind, Parsed};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// The challenge Asterisk 22 sent in ami-actions/ami-md5.raw (the capture's key matches it and `s3cret`).
+pub const CHALLENGE: &str = "66136831";
+pub const USERNAME: &str = "monitor";
+pub const SECRET: &str = "s3cret";
+
+/// What one capture provides, cut into whole messages.
+#[derive(Debug, Clone, Default)]
+pub struct Capture {
+    pub banner: Vec<u8>,
+    /// `Response: Success` … `Authentication accepted` (ActionID rewritten per login).
+    pub login_ok: Vec<u8>,
+    /// Events after login, up to the first list answer (FullyBooted first).
+    pub events: Vec<Vec<u8>>,
+    /// The captured `QueueStatus` answer: response, items, QueueStatusComplete (ActionID `final-status`).
+    pub status_answer: Vec<Vec<u8>>,
+}
+
+impl Capture {
+    /// Splits `dir/ami.raw` of an asterisk-22 scenario.
+    pub fn load(dir: &Path) -> Capture {
+        let raw = std::fs::read(dir.join("ami.raw")).expect("ami.raw is readable");
+        let mut decoder = AmiDecoder::new();
+        let mut rest = raw.as_slice();
+        let mut capture = Capture::default();
+        let mut lists_started = false;
+        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(rest) {
+            let bytes = rest[..consumed].to_vec();
+            let action_id = message.action_id().map(|id| id.into_owned());
+            match (message.kind, action_id.as_deref()) {
+                (MessageKind::Banner { .. }, _) => capture.banner = bytes,
+                (MessageKind::Response { .. }, Some("login-1")) => capture.login_ok = bytes,
+                (_, Some("final-status")) => capture.status_answer.push(bytes),
+                (_, Some(_)) => lists_started = true,
+                (MessageKind::Event { .. }, None) if !lists_started => capture.events.push(bytes),
+                _ => {}
+            }
+            rest = &rest[consumed..];
+        }
+        assert!(
+            !capture.banner.is_empty() && !capture.login_ok.is_empty() && !capture.status_answer.is_empty()
+        );
+        capture
+    }
+}
+
+/// How the server misbehaves.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Cut the connection after this many bytes of event number `.0` (once).
+    pub drop_in_event: Option<(usize, usize)>,
+    /// Write every byte separately (flushed), so the client sees messages split at every boundary.
+    pub one_byte_chunks: bool,
+    /// Answer every Login with `Authentication failed` and close, like Asterisk.
+    pub reject_auth: bool,
+    /// After the last event send `Event: Reload` (once): the client answers with a QueueStatus, which tells
+    /// the test that every earlier message has been handled.
+    pub end_with_reload: bool,
+}
+
+/// Asterisk's Reload event (manager.c `manager_event(EVENT_FLAG_SYSTEM, "Reload", …)`, 22 layout).
+const RELOAD_EVENT: &[u8] =
+    b"Event: Reload\r\nPrivilege: system,all\r\nModule: app_queue.so\r\nStatus: 0\r\nMessage: Reload Requested\r\n\r\n";
+
+/// What happened, for assertions.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub connections: usize,
+    /// Action names in arrival order, across connections.
+    pub actions: Vec<String>,
+    pub logins_ok: usize,
+    pub dropped: bool,
+    pub reload_sent: bool,
+    /// Next event to stream (survives reconnects).
+    pub next_event: usize,
+}
+
+pub struct FakeAmi {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Seen>>,
+    stop: CancellationToken,
+}
+
+impl Drop for FakeAmi {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl FakeAmi {
+    pub async fn start(capture: Capture, faults: Faults) -> FakeAmi {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let stop = CancellationToken::new();
+        let server = Server { capture: Arc::new(capture), faults, seen: seen.clone() };
+        tokio::spawn(server.accept_loop(listener, stop.clone()));
+        FakeAmi { addr, seen, stop }
+    }
+
+    pub fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.seen.lock().expect("fake AMI state")
+    }
+}
+
+#[derive(Clone)]
+struct Server {
+    capture: Arc<Capture>,
+    faults: Faults,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Server {
+    async fn accept_loop(self, listener: TcpListener, stop: CancellationToken) {
+        loop {
+            let socket = tokio::select! {
+                _ = stop.cancelled() => return,
+                accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => return },
+            };
+            self.seen.lock().unwrap().connections += 1;
+            let server = self.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = server.serve(socket) => {}
+                }
+            });
+        }
+    }
+
+    async fn write(&self, socket: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+        if self.faults.one_byte_chunks {
+            for byte in bytes {
+                socket.write_all(std::slice::from_ref(byte)).await?;
+                socket.flush().await?;
+            }
+            Ok(())
+        } else {
+            socket.write_all(bytes).await
+        }
+    }
+
+    /// One connection. Returns when the client goes away or a fault ends it.
+    async fn serve(self, mut socket: TcpStream) -> std::io::Result<()> {
+        socket.set_nodelay(true)?;
+        self.write(&mut socket, &self.capture.banner).await?;
+        let mut buf = Vec::new();
+        let mut decoder = AmiDecoder::new().without_banner();
+        let mut logged_in = false;
+        loop {
+            let mut chunk = [0u8; 4096];
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&buf) {
+                let reply = self.answer(&message, &mut logged_in);
+                buf.drain(..consumed);
+                match reply {
+                    Reply::Bytes(bytes) => self.write(&mut socket, &bytes).await?,
+                    Reply::Close(bytes) => {
+                        self.write(&mut socket, &bytes).await?;
+                        return Ok(());
+                    }
+                    Reply::StatusThenEvents(bytes) => {
+                        self.write(&mut socket, &bytes).await?;
+                        if !self.stream_events(&mut socket).await? {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn answer(&self, action: &Message<'_>, logged_in: &mut bool) -> Reply {
+        let name = action.get("Action").map(|n| n.into_owned()).unwrap_or_default();
+        let id = action.action_id().map(|id| id.into_owned()).unwrap_or_default();
+        self.seen.lock().unwrap().actions.push(name.clone());
+        match name.to_ascii_lowercase().as_str() {
+            "challenge" => Reply::Bytes(response(&id, &format!("Challenge: {CHALLENGE}\r\n"))),
+            "login" if !self.faults.reject_auth && login_valid(action) => {
+                *logged_in = true;
+                self.seen.lock().unwrap().logins_ok += 1;
+                let mut bytes = with_action_id(&self.capture.login_ok, "login-1", &id);
+                bytes.extend(self.capture.events.first().cloned().unwrap_or_default()); // FullyBooted
+                Reply::Bytes(bytes)
+            }
+            "login" => Reply::Close(error(&id, "Authentication failed")),
+            _ if !*logged_in => Reply::Bytes(error(&id, "Permission denied")),
+            "ping" => Reply::Bytes(response(&id, "Ping: Pong\r\nTimestamp: 1795383001.369318\r\n")),
+            "queuestatus" => {
+                let answer: Vec<u8> = self
+                    .capture
+                    .status_answer
+                    .iter()
+                    .flat_map(|m| with_action_id(m, "final-status", &id))
+                    .collect();
+                Reply::StatusThenEvents(answer)
+            }
+            _ => Reply::Bytes(error(&id, "Invalid/unknown command")),
+        }
+    }
+
+    /// Streams the remaining events; false when a drop fault ended the connection.
+    async fn stream_events(&self, socket: &mut TcpStream) -> std::io::Result<bool> {
+        loop {
+            let (index, drop_now) = {
+                let seen = self.seen.lock().unwrap();
+                let drop_now = !seen.dropped
+                    && self.faults.drop_in_event.is_some_and(|(event, _)| event == seen.next_event);
+                (seen.next_event, drop_now)
+            };
+            // Event 0 (FullyBooted) was sent with the login answer.
+            let Some(event) = self.capture.events.get(index.max(1)) else {
+                let reload = self.faults.end_with_reload
+                    && !std::mem::replace(&mut self.seen.lock().unwrap().reload_sent, true);
+                if reload {
+                    self.write(socket, RELOAD_EVENT).await?;
+                }
+                return Ok(true);
+            };
+            if drop_now {
+                let cut = self.faults.drop_in_event.map_or(0, |(_, bytes)| bytes).min(event.len() - 1);
+                self.write(socket, &event[..cut]).await?;
+                self.seen.lock().unwrap().dropped = true;
+                return Ok(false);
+            }
+            self.write(socket, event).await?;
+            self.seen.lock().unwrap().next_event = index.max(1) + 1;
+        }
+    }
+}
+
+enum Reply {
+    Bytes(Vec<u8>),
+    Close(Vec<u8>),
+    StatusThenEvents(Vec<u8>),
+}
+
+fn login_valid(action: &Message<'_>) -> bool {
+    let user_ok = action.get("Username").is_some_and(|u| u == USERNAME);
+    let key_ok = match action.get("Key") {
+        Some(key) => key == md5_hex(&format!("{CHALLENGE}{SECRET}")),
+        None => action.get("Secret").is_some_and(|s| s == SECRET),
+    };
+    user_ok && key_ok
+}
+
+fn md5_hex(text: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn response(id: &str, body: &str) -> Vec<u8> {
+    format!("Response: Success\r\nActionID: {id}\r\n{body}\r\n").into_bytes()
+}
+
+fn error(id: &str, message: &str) -> Vec<u8> {
+    format!("Response: Error\r\nActionID: {id}\r\nMessage: {message}\r\n\r\n").into_bytes()
+}
+
+/// The captured message with its `ActionID: from` line naming `to` instead.
+fn with_action_id(message: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let needle = format!("ActionID: {from}\r\n").into_bytes();
+    match message.windows(needle.len()).position(|w| w == needle.as_slice()) {
+        Some(at) => {
+            [&message[..at], format!("ActionID: {to}\r\n").as_bytes(), &message[at + needle.len()..]].concat()
+        }
+        None => message.to_vec(),
+    }
+}

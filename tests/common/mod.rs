@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests; each file is one concern.
+
+pub mod fake_ami;
+pub mod redis;
