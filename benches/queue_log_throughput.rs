@@ -43,69 +43,59 @@ impl Rng {
     }
 }
 
-fn generate(path: &Path) -> std::io::Result<(u64, u64)> {
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut bytes, mut lines, mut now, mut seq) = (0u64, 0u64, 1_795_382_800i64, 0u64);
-    let mut emit = |out: &mut BufWriter<File>, line: String| -> std::io::Result<()> {
-        out.write_all(line.as_bytes())?;
-        bytes += line.len() as u64;
-        lines += 1;
+/// Counts what it writes so the generator knows when the file is big enough.
+struct Sink {
+    out: BufWriter<File>,
+    bytes: u64,
+    lines: u64,
+}
+
+impl Sink {
+    fn line(&mut self, mut line: String) -> std::io::Result<()> {
+        line.push('\n');
+        self.out.write_all(line.as_bytes())?;
+        self.bytes += line.len() as u64;
+        self.lines += 1;
         Ok(())
-    };
-    writeln_to(&mut emit, &mut out, format!("{now}|NONE|NONE|NONE|QUEUESTART|"))?;
-    while bytes < TARGET_FILE_BYTES {
+    }
+}
+
+fn generate(path: &Path) -> std::io::Result<(u64, u64)> {
+    let mut sink = Sink { out: BufWriter::with_capacity(1 << 20, File::create(path)?), bytes: 0, lines: 0 };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut now, mut seq) = (1_795_382_800i64, 0u64);
+    sink.line(format!("{now}|NONE|NONE|NONE|QUEUESTART|"))?;
+    while sink.bytes < TARGET_FILE_BYTES {
         now += rng.below(4) as i64;
         seq += 2;
         let queue = QUEUES[rng.below(QUEUES.len())];
         let (interface, name) = AGENTS[rng.below(AGENTS.len())];
-        let uid = format!("{now}.{seq}");
         let pos = 1 + rng.below(5);
-        let head = format!("{now}|{uid}|{queue}");
-        writeln_to(
-            &mut emit,
-            &mut out,
-            format!("{head}|NONE|ENTERQUEUE||555{:04}|{pos}", rng.below(10_000)),
-        )?;
+        let head = format!("{now}|{now}.{seq}|{queue}");
+        sink.line(format!("{head}|NONE|ENTERQUEUE||555{:04}|{pos}", rng.below(10_000)))?;
         for _ in 0..rng.below(3) {
             let (_, missed) = AGENTS[rng.below(AGENTS.len())];
-            writeln_to(
-                &mut emit,
-                &mut out,
-                format!("{head}|{missed}|RINGNOANSWER|{}", 1000 * rng.below(16)),
-            )?;
+            sink.line(format!("{head}|{missed}|RINGNOANSWER|{}", 1000 * rng.below(16)))?;
         }
         match rng.below(10) {
-            0 => {
-                writeln_to(&mut emit, &mut out, format!("{head}|NONE|ABANDON|{pos}|{pos}|{}", rng.below(90)))?
-            }
-            1 => writeln_to(&mut emit, &mut out, format!("{head}|NONE|EXITWITHTIMEOUT|{pos}|{pos}|300"))?,
+            0 => sink.line(format!("{head}|NONE|ABANDON|{pos}|{pos}|{}", rng.below(90)))?,
+            1 => sink.line(format!("{head}|NONE|EXITWITHTIMEOUT|{pos}|{pos}|300"))?,
             _ => {
                 let (hold, talk) = (rng.below(60), rng.below(900));
-                let connect = format!("{head}|{name}|CONNECT|{hold}|{now}.{}|{}", seq + 1, rng.below(20));
-                writeln_to(&mut emit, &mut out, connect)?;
+                sink.line(format!("{head}|{name}|CONNECT|{hold}|{now}.{}|{}", seq + 1, rng.below(20)))?;
                 let who = if rng.below(2) == 0 { "COMPLETECALLER" } else { "COMPLETEAGENT" };
-                writeln_to(&mut emit, &mut out, format!("{head}|{name}|{who}|{hold}|{talk}|{pos}"))?;
+                sink.line(format!("{head}|{name}|{who}|{hold}|{talk}|{pos}"))?;
             }
         }
         if rng.below(8) == 0 {
             let reason = PAUSE_REASONS[rng.below(PAUSE_REASONS.len())];
-            writeln_to(&mut emit, &mut out, format!("{now}|NONE|NONE|{name}|PAUSEALL|{reason}"))?;
-            writeln_to(&mut emit, &mut out, format!("{now}|NONE|{queue}|{name}|PAUSE|{reason}"))?;
-            writeln_to(&mut emit, &mut out, format!("{now}|NONE|{queue}|{interface}|UNPAUSE|"))?;
+            sink.line(format!("{now}|NONE|NONE|{name}|PAUSEALL|{reason}"))?;
+            sink.line(format!("{now}|NONE|{queue}|{name}|PAUSE|{reason}"))?;
+            sink.line(format!("{now}|NONE|{queue}|{interface}|UNPAUSE|"))?;
         }
     }
-    out.flush()?;
-    Ok((bytes, lines))
-}
-
-fn writeln_to(
-    emit: &mut impl FnMut(&mut BufWriter<File>, String) -> std::io::Result<()>,
-    out: &mut BufWriter<File>,
-    mut line: String,
-) -> std::io::Result<()> {
-    line.push('\n');
-    emit(out, line)
+    sink.out.flush()?;
+    Ok((sink.bytes, sink.lines))
 }
 
 fn best_of(mut run: impl FnMut() -> u64) -> (Duration, u64) {

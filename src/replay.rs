@@ -8,14 +8,14 @@
 use crate::config::queues_conf::StaticMember;
 use crate::engine::{Engine, EngineConfig, Event, EventKind, MemberRef, Source, TsMs};
 use crate::normalize;
+use crate::normalize::ami::AmiNormalizer;
+use parsers::ami::{AmiDecoder, Message, Parsed};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("{path}: cannot read: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("AMI captures cannot be replayed yet: the AMI normalizer is not built in")]
-    AmiUnsupported,
 }
 
 /// What was replayed.
@@ -65,7 +65,7 @@ pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayE
             let sent = sibling(path, "sent").map(|p| read(&p)).transpose()?;
             let chunks = sibling(path, "chunks.tsv").map(|p| read(&p)).transpose()?;
             let chunks = chunks.map(|c| String::from_utf8_lossy(&c).into_owned());
-            ami_events(&raw, sent.as_deref(), chunks.as_deref())?
+            ami_events(&raw, sent.as_deref(), chunks.as_deref())
         }
         None => (Vec::new(), 0),
     };
@@ -167,11 +167,48 @@ pub fn time_at(times: &[(usize, TsMs)], end: usize) -> Option<TsMs> {
     times.get(i).or(times.last()).map(|(_, ts)| *ts)
 }
 
-/// Every engine event of one AMI capture, and the number of undecodable byte runs skipped.
-pub fn ami_events(
-    _raw: &[u8],
-    _sent: Option<&[u8]>,
-    _chunks_tsv: Option<&str>,
-) -> Result<(Vec<Event>, usize), ReplayError> {
-    Err(ReplayError::AmiUnsupported)
+/// Every engine event of one AMI capture, and the number of undecodable messages skipped. Messages are
+/// stamped with the receive time of the chunk that completed them (`chunks_tsv`); without it, only events
+/// with a `Timestamp:` header have a time, and the others take the time of the event before them.
+pub fn ami_events(raw: &[u8], sent: Option<&[u8]>, chunks_tsv: Option<&str>) -> (Vec<Event>, usize) {
+    let mut normalizer = AmiNormalizer::new();
+    if let Some(sent) = sent {
+        decode_all(sent, AmiDecoder::new().without_banner(), |msg, _| normalizer.observe_sent(msg));
+    }
+    let times = chunks_tsv.map(receive_times).unwrap_or_default();
+    let mut events: Vec<Event> = Vec::new();
+    let mut bad = 0;
+    let mut last_ts: TsMs = 0;
+    bad += decode_all(raw, AmiDecoder::new(), |msg, end| {
+        let ts = time_at(&times, end).unwrap_or(last_ts);
+        match normalizer.push_checked(msg, ts) {
+            Ok(new) => {
+                last_ts = new.last().map_or(ts, |e| e.ts_ms);
+                events.extend(new);
+            }
+            Err(_) => bad += 1,
+        }
+    });
+    (events, bad)
+}
+
+/// Decodes every message of a complete capture; `each` gets the message and the offset just past it.
+/// Returns how many undecodable byte runs were skipped.
+fn decode_all(bytes: &[u8], mut decoder: AmiDecoder, mut each: impl FnMut(&Message<'_>, usize)) -> usize {
+    let mut at = 0usize;
+    let mut bad = 0;
+    while let Some(rest) = bytes.get(at..).filter(|r| !r.is_empty()) {
+        match decoder.decode(rest) {
+            Ok(Parsed::Complete { message, consumed }) => {
+                at += consumed.max(1);
+                each(&message, at);
+            }
+            Ok(Parsed::Incomplete) => break,
+            Err(err) => {
+                bad += 1;
+                at += err.skip().max(1);
+            }
+        }
+    }
+    bad
 }

@@ -1,5 +1,49 @@
+//! `queuecast run`: load the config (exit 78 when bad), set up logging, run the daemon until stopped.
+
+use super::{EX_CONFIG, EX_OK, EX_UNAVAILABLE};
+use queuecast::config::Config;
+use queuecast::daemon::{self, DaemonError};
 use std::path::Path;
 
-pub fn run(_config: &Path) -> anyhow::Result<u8> {
-    anyhow::bail!("`run` is being built (issue 4/6)")
+/// Worker threads of the runtime: the engine is one task and the I/O is light; two threads keep the sink's
+/// Redis round-trips from delaying the engine without competing with Asterisk for the PBX's cores.
+const WORKER_THREADS: usize = 2;
+
+pub fn run(config_path: &Path) -> anyhow::Result<u8> {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("queuecast: {err}");
+            return Ok(EX_CONFIG);
+        }
+    };
+    let log = match queuecast::telemetry::init(&config.log.level, config.log.format) {
+        Ok(handle) => Some(handle),
+        Err(err) => {
+            eprintln!("queuecast: logging: {err}");
+            return Ok(EX_CONFIG);
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config_path.display(),
+        pbx = %config.redis.pbx_id,
+        redis = %config.redis.url.masked(),
+        ami = config.ami.enabled,
+        queue_log = config.queue_log.enabled,
+        "starting"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(WORKER_THREADS).enable_all().build()?;
+    match runtime.block_on(daemon::run(config_path, config, log)) {
+        Ok(()) => Ok(EX_OK),
+        Err(err @ DaemonError::Unavailable { .. }) => {
+            tracing::error!(error = %err, "giving up (fail_fast)");
+            Ok(EX_UNAVAILABLE)
+        }
+        Err(err @ DaemonError::Config(_)) => {
+            tracing::error!(error = %err, "bad configuration");
+            Ok(EX_CONFIG)
+        }
+        Err(err) => Err(err.into()),
+    }
 }

@@ -1,1 +1,463 @@
 //! AMI message → engine events.
+//!
+//! Most events translate one to one (see [`AmiNormalizer::push`]). The exception is the `QueueStatus`
+//! answer: its QueueParams/QueueMember/QueueEntry items are collected per ActionID and become a single
+//! [`EventKind::StatusSnapshot`] at `QueueStatusComplete`, because the engine may only reconcile (remove what
+//! is not listed) against a whole answer. How much of the state the answer covers depends on what was asked,
+//! which only the client knows: it registers each request ([`AmiNormalizer::expect_queue_status`], or
+//! [`AmiNormalizer::observe_sent`] for recorded client bytes); an answer nobody registered is `Partial`.
+//!
+//! Connection control (FullyBooted → ask for QueueStatus, Shutdown/Reload → expect a disconnect or resync) is
+//! not engine input: the client reads it with [`control`] from the same message.
+
+use std::collections::HashMap;
+
+use parsers::ami::Message;
+use parsers::ami::events::{self, AgentCall, CallerEvent, EventError, MemberEvent, QueueEvent};
+
+use crate::engine::{
+    self, DeviceState, EndReason, Event, EventKind, LeaveReason, MemberRef, SnapshotScope, Source,
+    StatusSnapshot,
+};
+
+/// Answers collected at once. A client has one or two QueueStatus requests in flight; anything beyond this
+/// is a peer answering what nobody asked, and the oldest collection is dropped to keep memory bounded.
+const MAX_PENDING_ANSWERS: usize = 64;
+
+/// Placeholders Asterisk writes for a missing caller number/name (§1 of protocol/AMI.md).
+const UNKNOWN_PLACEHOLDERS: &[&str] = &["<unknown>", "unknown", ""];
+
+/// Stateful translator for one AMI connection (or one capture). Pure: no I/O, no clock.
+#[derive(Debug, Default)]
+pub struct AmiNormalizer {
+    /// Scopes of the QueueStatus requests in flight, by ActionID (`""` = sent without ActionID).
+    expected: HashMap<String, SnapshotScope>,
+    /// Answers being collected, by ActionID, in arrival order of their first item.
+    pending: Vec<(String, StatusSnapshot)>,
+}
+
+/// Connection-level events the AMI client acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Login done and Asterisk fully booted: send QueueStatus now.
+    FullyBooted,
+    /// Asterisk stops (or restarts); the connection closes next, without Goodbye.
+    Shutdown { restart: bool },
+    /// Configuration reloaded (`module` None = everything): queues may have changed, resync.
+    Reload { module: Option<String> },
+}
+
+/// The connection-control meaning of `msg`, if any.
+pub fn control(msg: &Message<'_>) -> Option<Control> {
+    match events::parse_event(msg).ok()?? {
+        QueueEvent::FullyBooted => Some(Control::FullyBooted),
+        QueueEvent::Shutdown(s) => Some(Control::Shutdown { restart: s.restart.unwrap_or(false) }),
+        QueueEvent::Reload(r) => Some(Control::Reload { module: r.module.map(|m| m.into_owned()) }),
+        _ => None,
+    }
+}
+
+impl AmiNormalizer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forget requests and half-collected answers: call on every (re)connect, since answers to requests of a
+    /// dead connection never complete.
+    pub fn reset(&mut self) {
+        self.expected.clear();
+        self.pending.clear();
+    }
+
+    /// The client sent `Action: QueueStatus` with this ActionID and these filters (`Queue:`, `Member:`).
+    pub fn expect_queue_status(&mut self, action_id: &str, queue: Option<&str>, member: Option<&str>) {
+        let queue = queue.filter(|q| !q.is_empty()).map(str::to_owned);
+        let scope = match member.filter(|m| !m.is_empty()) {
+            Some(interface) => SnapshotScope::Member { queue, interface: interface.to_owned() },
+            None => match queue {
+                Some(queue) => SnapshotScope::Queue { queue },
+                None => SnapshotScope::All,
+            },
+        };
+        if self.expected.len() >= MAX_PENDING_ANSWERS {
+            self.expected.clear();
+        }
+        self.expected.insert(action_id.to_owned(), scope);
+    }
+
+    /// Register a client-side message (e.g. read back from an `ami.sent` capture); only
+    /// `Action: QueueStatus` matters.
+    pub fn observe_sent(&mut self, msg: &Message<'_>) {
+        if let parsers::ami::MessageKind::Action { name } = msg.kind
+            && name.eq_ignore_ascii_case(b"QueueStatus")
+        {
+            let action_id = msg.action_id().unwrap_or_default();
+            self.expect_queue_status(&action_id, msg.get("Queue").as_deref(), msg.get("Member").as_deref());
+        }
+    }
+
+    /// Engine events for one server message stamped `ts_ms` (receive time). A `Timestamp:` header
+    /// (manager.conf `timestampevents=yes`) takes precedence. Malformed known events are dropped; use
+    /// [`Self::push_checked`] to see why.
+    pub fn push(&mut self, msg: &Message<'_>, ts_ms: engine::TsMs) -> Vec<Event> {
+        self.push_checked(msg, ts_ms).unwrap_or_default()
+    }
+
+    /// Like [`Self::push`], but a known event missing a required field is an error (for logging).
+    pub fn push_checked(&mut self, msg: &Message<'_>, ts_ms: engine::TsMs) -> Result<Vec<Event>, EventError> {
+        let Some(event) = events::parse_event(msg)? else { return Ok(Vec::new()) };
+        let ts_ms = header_timestamp_ms(msg).unwrap_or(ts_ms);
+        let kind = match event {
+            QueueEvent::QueueParams(_) | QueueEvent::QueueMember(_) | QueueEvent::QueueEntry(_) => {
+                self.collect(&event);
+                None
+            }
+            QueueEvent::QueueStatusComplete { action_id } => {
+                Some(self.complete(action_id.as_deref().unwrap_or("")))
+            }
+            other => translate(other),
+        };
+        Ok(kind.map(|kind| Event { ts_ms, source: Source::Ami, kind }).into_iter().collect())
+    }
+
+    fn collect(&mut self, event: &QueueEvent<'_>) {
+        let action_id = match event {
+            QueueEvent::QueueParams(p) => p.action_id.as_deref(),
+            QueueEvent::QueueMember(m) => m.action_id.as_deref(),
+            QueueEvent::QueueEntry(e) => e.action_id.as_deref(),
+            _ => return,
+        }
+        .unwrap_or("");
+        let snapshot = self.pending_for(action_id);
+        match event {
+            QueueEvent::QueueParams(p) => snapshot.queues.push(engine::QueueParams {
+                queue: p.queue.to_string(),
+                strategy: p.strategy.as_deref().map(str::to_owned),
+                service_level_s: p.service_level_s,
+                calls: p.calls,
+            }),
+            QueueEvent::QueueMember(m) => snapshot.members.push(member_status(m)),
+            QueueEvent::QueueEntry(e) => snapshot.entries.push(engine::QueueEntry {
+                queue: e.queue.to_string(),
+                uniqueid: e.uniqueid.to_string(),
+                caller_id: known(e.caller_id_num.as_deref()),
+                caller_name: known(e.caller_id_name.as_deref()),
+                position: e.position,
+                wait_s: e.wait_s,
+            }),
+            _ => {}
+        }
+    }
+
+    fn pending_for(&mut self, action_id: &str) -> &mut StatusSnapshot {
+        let index = match self.pending.iter().position(|(id, _)| id == action_id) {
+            Some(index) => index,
+            None => {
+                if self.pending.len() >= MAX_PENDING_ANSWERS {
+                    self.pending.remove(0);
+                }
+                self.pending.push((action_id.to_owned(), StatusSnapshot::default()));
+                self.pending.len() - 1
+            }
+        };
+        &mut self.pending[index].1
+    }
+
+    /// The whole answer: scope from the registered request, `Partial` if nobody registered it.
+    fn complete(&mut self, action_id: &str) -> EventKind {
+        let mut snapshot = match self.pending.iter().position(|(id, _)| id == action_id) {
+            Some(index) => self.pending.remove(index).1,
+            None => StatusSnapshot::default(),
+        };
+        snapshot.scope = self.expected.remove(action_id).unwrap_or(SnapshotScope::Partial);
+        EventKind::StatusSnapshot(snapshot)
+    }
+}
+
+fn translate(event: QueueEvent<'_>) -> Option<EventKind> {
+    Some(match event {
+        QueueEvent::MemberAdded(m) => EventKind::MemberAdded {
+            queue: m.queue.to_string(),
+            member: member_ref(&m),
+            paused: m.paused,
+            pause_reason: pause_reason(&m),
+            penalty: m.penalty,
+            device: m.status.map(DeviceState::from_code),
+            in_call: m.in_call,
+            wrapup_s: m.wrapup_s,
+            membership: m.membership.as_deref().map(str::to_owned),
+        },
+        QueueEvent::MemberRemoved(m) => {
+            EventKind::MemberRemoved { queue: m.queue.to_string(), member: member_ref(&m) }
+        }
+        QueueEvent::MemberPause(m) => EventKind::MemberPause {
+            queue: Some(m.queue.to_string()),
+            member: member_ref(&m),
+            paused: m.paused?,
+            reason: pause_reason(&m),
+        },
+        QueueEvent::MemberPenalty(m) => EventKind::MemberPenalty {
+            queue: m.queue.to_string(),
+            member: member_ref(&m),
+            penalty: m.penalty?,
+        },
+        QueueEvent::MemberStatus(m) => EventKind::MemberDevice {
+            queue: Some(m.queue.to_string()),
+            member: member_ref(&m),
+            device: DeviceState::from_code(m.status?),
+            in_call: m.in_call,
+        },
+        QueueEvent::CallerJoin(c) => caller_joined(&c),
+        QueueEvent::CallerLeave(c) => {
+            EventKind::CallerDequeued { queue: c.queue.to_string(), uniqueid: c.uniqueid.to_string() }
+        }
+        QueueEvent::CallerAbandon(c) => EventKind::CallerLeft {
+            queue: c.queue.to_string(),
+            uniqueid: c.uniqueid.to_string(),
+            reason: LeaveReason::Unspecified,
+            position: c.position,
+            wait_s: c.hold_time_s,
+        },
+        QueueEvent::AgentCalled(a) => EventKind::AgentRinging {
+            queue: a.queue.to_string(),
+            uniqueid: a.uniqueid.to_string(),
+            member: agent_ref(&a),
+        },
+        QueueEvent::AgentRingNoAnswer(a) => EventKind::RingStopped {
+            queue: a.queue.to_string(),
+            uniqueid: a.uniqueid.to_string(),
+            member: agent_ref(&a),
+            missed: true,
+        },
+        QueueEvent::AgentConnect(a) => EventKind::CallConnected {
+            queue: a.queue.to_string(),
+            uniqueid: a.uniqueid.to_string(),
+            member: agent_ref(&a),
+            hold_s: a.hold_time_s,
+            // AgentConnect RingTime is seconds (AgentRingNoAnswer's is milliseconds).
+            ring_s: a.ring_time,
+        },
+        QueueEvent::AgentComplete(a) => EventKind::CallEnded {
+            queue: a.queue.to_string(),
+            uniqueid: a.uniqueid.to_string(),
+            member: Some(agent_ref(&a)),
+            hold_s: a.hold_time_s,
+            talk_s: a.talk_time_s,
+            reason: end_reason(a.reason.as_deref()),
+        },
+        QueueEvent::AgentDump(a) => EventKind::AgentDump {
+            queue: a.queue.to_string(),
+            uniqueid: a.uniqueid.to_string(),
+            member: agent_ref(&a),
+        },
+        QueueEvent::AgentSession(s) => {
+            EventKind::AgentSession { agent: s.agent.to_string(), logged_in: s.logged_in }
+        }
+        _ => return None,
+    })
+}
+
+fn caller_joined(c: &CallerEvent<'_>) -> EventKind {
+    EventKind::CallerJoined {
+        queue: c.queue.to_string(),
+        uniqueid: c.uniqueid.to_string(),
+        caller_id: known(c.caller_id_num.as_deref()),
+        caller_name: known(c.caller_id_name.as_deref()),
+        position: c.position,
+    }
+}
+
+fn member_ref(m: &MemberEvent<'_>) -> MemberRef {
+    MemberRef { interface: Some(m.interface.to_string()), name: m.name.as_deref().map(str::to_owned) }
+}
+
+fn agent_ref(a: &AgentCall<'_>) -> MemberRef {
+    MemberRef { interface: Some(a.interface.to_string()), name: a.member_name.as_deref().map(str::to_owned) }
+}
+
+/// 13.8+ `PausedReason`, else the 12–17 / ≤11 `Reason`; empty means none.
+fn pause_reason(m: &MemberEvent<'_>) -> Option<String> {
+    [m.paused_reason.as_deref(), m.reason.as_deref()]
+        .into_iter()
+        .flatten()
+        .find(|r| !r.is_empty())
+        .map(str::to_owned)
+}
+
+fn member_status(m: &MemberEvent<'_>) -> engine::MemberStatus {
+    engine::MemberStatus {
+        queue: m.queue.to_string(),
+        interface: m.interface.to_string(),
+        name: m.name.as_deref().map(str::to_owned),
+        state_interface: m.state_interface.as_deref().map(str::to_owned),
+        membership: m.membership.as_deref().map(str::to_owned),
+        penalty: m.penalty,
+        calls_taken: m.calls_taken,
+        paused: m.paused.unwrap_or(false),
+        pause_reason: pause_reason(m),
+        device: m.status.map(DeviceState::from_code),
+        in_call: m.in_call,
+        wrapup_s: m.wrapup_s,
+    }
+}
+
+/// Asterisk writes only `caller`, `agent` or `transfer`; anything else is read as the caller hanging up.
+fn end_reason(reason: Option<&str>) -> EndReason {
+    match reason.map(str::to_ascii_lowercase).as_deref() {
+        Some("agent") => EndReason::Agent,
+        Some("transfer") => EndReason::Transfer,
+        _ => EndReason::Caller,
+    }
+}
+
+fn known(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !UNKNOWN_PLACEHOLDERS.contains(v)).map(str::to_owned)
+}
+
+/// `Timestamp: 1795382851.269373` (seconds.microseconds) → milliseconds.
+fn header_timestamp_ms(msg: &Message<'_>) -> Option<engine::TsMs> {
+    if !matches!(msg.kind, parsers::ami::MessageKind::Event { .. }) {
+        return None;
+    }
+    let value = msg.get("Timestamp")?;
+    let (secs, frac) = value.trim().split_once('.').unwrap_or((value.trim(), "0"));
+    let secs: i64 = secs.parse().ok()?;
+    let millis: i64 = format!("{:0<3}", frac.get(..3).unwrap_or(frac)).parse().ok()?;
+    secs.checked_mul(1000)?.checked_add(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use parsers::ami::{AmiDecoder, Parsed};
+
+    use super::*;
+
+    fn capture(scenario: &str, file: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/asterisk-22")
+            .join(scenario)
+            .join(file);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn each_message(bytes: &[u8], mut f: impl FnMut(&Message<'_>)) {
+        let mut decoder = AmiDecoder::new();
+        let mut at = 0;
+        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&bytes[at..]) {
+            f(&message);
+            at += consumed;
+        }
+    }
+
+    /// Replays a scenario the way `replay --ami-capture` does: client bytes registered, server bytes pushed.
+    fn replay(scenario: &str) -> Vec<Event> {
+        let mut normalizer = AmiNormalizer::new();
+        each_message(&capture(scenario, "ami.sent"), |msg| normalizer.observe_sent(msg));
+        let mut out = Vec::new();
+        each_message(&capture(scenario, "ami.raw"), |msg| out.extend(normalizer.push(msg, 0)));
+        out
+    }
+
+    fn final_snapshot(events: &[Event]) -> &StatusSnapshot {
+        events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::StatusSnapshot(s) => Some(s),
+                _ => None,
+            })
+            .expect("a QueueStatus answer")
+    }
+
+    #[test]
+    fn final_status_gives_readme_membership() {
+        let events = replay("login-pause-unpause");
+        let snapshot = final_snapshot(&events);
+        assert_eq!(snapshot.scope, SnapshotScope::All, "ami.sent asked QueueStatus without filters");
+        let mut rows: Vec<(&str, &str, Option<i64>, bool, Option<&str>)> = snapshot
+            .members
+            .iter()
+            .map(|m| (m.queue.as_str(), m.interface.as_str(), m.penalty, m.paused, m.pause_reason.as_deref()))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            vec![
+                ("billing", "Local/1009@agents/n", Some(0), false, None),
+                ("sales", "Local/1001@agents/n", Some(1), true, Some("Lunch")),
+                ("sales", "Local/1002@agents/n", Some(0), true, None),
+                ("support", "Local/1001@agents/n", Some(0), true, Some("Lunch")),
+                ("support", "Local/1003@agents/n", Some(5), true, Some("Break (10 min)")),
+            ]
+        );
+        assert!(snapshot.entries.is_empty());
+        assert!(snapshot.queues.iter().any(|q| q.queue == "support"));
+    }
+
+    #[test]
+    fn member_events_carry_reasons_and_membership() {
+        let events = replay("login-pause-unpause");
+        let dave_added = events.iter().find_map(|e| match &e.kind {
+            EventKind::MemberAdded { member, paused, pause_reason, .. }
+                if member.interface.as_deref() == Some("Local/1004@agents/n") =>
+            {
+                Some((*paused, pause_reason.clone()))
+            }
+            _ => None,
+        });
+        assert_eq!(dave_added, Some((Some(true), Some("Training".to_owned()))));
+        let lunch = events.iter().filter(|e| {
+            matches!(&e.kind, EventKind::MemberPause { paused: true, reason: Some(r), .. } if r == "Lunch")
+        });
+        assert_eq!(lunch.count(), 2, "Lunch pause in support and in sales");
+    }
+
+    #[test]
+    fn unregistered_answer_is_partial() {
+        let mut normalizer = AmiNormalizer::new();
+        let mut out = Vec::new();
+        each_message(&capture("login-pause-unpause", "ami.raw"), |msg| out.extend(normalizer.push(msg, 0)));
+        let snapshot = final_snapshot(&out);
+        assert_eq!(snapshot.scope, SnapshotScope::Partial);
+        assert_eq!(snapshot.members.len(), 5);
+    }
+
+    #[test]
+    fn ringnoanswer_call_flow() {
+        let events = replay("ringnoanswer");
+        let count = |pred: fn(&EventKind) -> bool| events.iter().filter(|e| pred(&e.kind)).count();
+        assert_eq!(count(|k| matches!(k, EventKind::AgentRinging { .. })), 12);
+        assert_eq!(count(|k| matches!(k, EventKind::RingStopped { missed: true, .. })), 6);
+        assert_eq!(count(|k| matches!(k, EventKind::CallConnected { .. })), 3);
+        assert_eq!(count(|k| matches!(k, EventKind::CallEnded { reason: EndReason::Agent, .. })), 3);
+        assert_eq!(count(|k| matches!(k, EventKind::CallerLeft { reason: LeaveReason::Unspecified, .. })), 1);
+        assert_eq!(count(|k| matches!(k, EventKind::CallerJoined { .. })), 4);
+    }
+
+    #[test]
+    fn scopes_from_filters() {
+        let mut n = AmiNormalizer::new();
+        n.expect_queue_status("a", None, None);
+        n.expect_queue_status("q", Some("support"), None);
+        n.expect_queue_status("m", Some(""), Some("PJSIP/101"));
+        assert_eq!(n.expected.get("a"), Some(&SnapshotScope::All));
+        assert_eq!(n.expected.get("q"), Some(&SnapshotScope::Queue { queue: "support".into() }));
+        assert_eq!(
+            n.expected.get("m"),
+            Some(&SnapshotScope::Member { queue: None, interface: "PJSIP/101".into() })
+        );
+    }
+
+    #[test]
+    fn control_messages() {
+        let raw = b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\nRestart: True\r\n\r\n";
+        let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(raw) else { panic!("parse") };
+        assert_eq!(control(&message), Some(Control::Shutdown { restart: true }));
+        let raw = b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\nTimestamp: 1795382851.269373\r\n\r\n";
+        let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(raw) else { panic!("parse") };
+        assert_eq!(control(&message), Some(Control::FullyBooted));
+        assert_eq!(header_timestamp_ms(&message), Some(1_795_382_851_269));
+    }
+}

@@ -49,3 +49,6 @@ impl AmiHealth {
         }
     }
 }
+
+pub mod ami;
+pub mod tail;

@@ -1,11 +1,8 @@
 //! Stateless framing: find where a message ends, split its lines into fields, classify it.
 
 use memchr::{memchr, memmem, memrchr};
-use nom::bytes::complete::{tag, take_till};
+use nom::IResult;
 use nom::character::complete::space0;
-use nom::combinator::opt;
-use nom::sequence::preceded;
-use nom::{IResult, Parser};
 
 use super::message::{Field, Message, MessageKind};
 use super::{AmiError, Limit, Limits, Parsed};
@@ -59,25 +56,25 @@ pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<M
     Ok(Parsed::Complete { message: Message { kind, fields }, consumed: at })
 }
 
-/// The banner line, if `buf` starts with one. `None`: these bytes are not a banner (a proxy may omit it).
+/// The banner line, if `buf` starts with one (after stray empty lines). `None`: these bytes are not a
+/// banner (a proxy may omit it).
 pub fn parse_banner(buf: &[u8]) -> Option<Parsed<Message<'_>>> {
-    let shared = buf.len().min(BANNER_PREFIX.len());
-    if buf[..shared] != BANNER_PREFIX[..shared] {
+    let start = skip_empty_lines(buf);
+    let line = &buf[start..];
+    let shared = line.len().min(BANNER_PREFIX.len());
+    if line[..shared] != BANNER_PREFIX[..shared] {
         return None;
     }
-    if buf.len() < BANNER_PREFIX.len() {
+    if line.len() < BANNER_PREFIX.len() {
         return Some(Parsed::Incomplete);
     }
-    let Some(nl) = memchr(b'\n', buf) else {
+    let Some(nl) = memchr(b'\n', line) else {
         // A banner is ~30 bytes; a longer unterminated "banner" is something else, let the caller decide.
-        return (buf.len() <= Limits::default().max_message_bytes).then_some(Parsed::Incomplete);
+        return (line.len() <= Limits::default().max_message_bytes).then_some(Parsed::Incomplete);
     };
-    let line = strip_eol(&buf[..nl]);
-    let version = line.get(BANNER_PREFIX.len()..).unwrap_or_default();
-    Some(Parsed::Complete {
-        message: Message { kind: MessageKind::Banner { version }, fields: Vec::new() },
-        consumed: nl + 1,
-    })
+    let version = strip_eol(&line[..nl]).get(BANNER_PREFIX.len()..).unwrap_or_default();
+    let message = Message { kind: MessageKind::Banner { version }, fields: Vec::new() };
+    Some(Parsed::Complete { message, consumed: start + nl + 1 })
 }
 
 /// Bytes up to and including the next empty line (the end of the message `buf` is inside), or `None` if it
@@ -221,16 +218,20 @@ fn strip_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// A key and, when the line has one, the `:` with the blanks after it.
-type KeyAndColon<'a> = (&'a [u8], Option<&'a [u8]>);
-
 /// `Key: Value` → key and value with leading blanks stripped; a line without `:` is all key, empty value.
 pub(super) fn split_field(line: &[u8]) -> Field<'_> {
-    let parsed: IResult<&[u8], KeyAndColon<'_>> =
-        (take_till(|b| b == b':'), opt(preceded(tag(&b":"[..]), space0))).parse(line);
-    match parsed {
-        Ok((value, (key, Some(_)))) => Field { key, value },
-        _ => Field { key: line, value: &[] },
+    match memchr(b':', line) {
+        Some(colon) => Field { key: &line[..colon], value: strip_blanks(&line[colon + 1..]) },
+        None => Field { key: line, value: &[] },
+    }
+}
+
+/// The server's reader skips every leading space and tab after the colon; so do we.
+fn strip_blanks(value: &[u8]) -> &[u8] {
+    let blanks: IResult<&[u8], &[u8]> = space0(value);
+    match blanks {
+        Ok((rest, _)) => rest,
+        Err(_) => value,
     }
 }
 

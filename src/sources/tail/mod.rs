@@ -12,7 +12,7 @@ use crate::engine::EngineConfig;
 use crate::sources::{QueueLogHealth, SourceMsg};
 use decode::Decoder;
 use follow::{Follower, Note};
-use startup::ReplayMode;
+pub use startup::ReplayMode;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;

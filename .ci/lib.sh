@@ -1,0 +1,26 @@
+# Shared by .ci/run, test.sh and demo.sh: install what a fresh Debian/Ubuntu machine lacks, quietly and
+# only when it is missing (no apt-get update otherwise).
+
+# as_root CMD…: run as root (directly, or through sudo).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=""
+# need_apt PACKAGE…: apt-get install the packages (non-interactive; update once per run).
+need_apt() {
+    if ! command -v apt-get >/dev/null; then
+        echo "missing: $* — install it with your package manager" >&2
+        return 1
+    fi
+    if [ -z "$APT_UPDATED" ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# ensure_redis: the tests and the demo start private redis-server instances (never the system one).
+ensure_redis() {
+    command -v redis-server >/dev/null || need_apt redis-server
+}

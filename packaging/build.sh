@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the .deb and .rpm into target/packages/ and checks the .deb with lintian.
+#   packaging/build.sh            # build both, lint the .deb
+# Needs: cargo-deb, cargo-generate-rpm (installed here if missing), lintian (apt-get, if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo-deb >/dev/null || ! command -v cargo-generate-rpm >/dev/null; then
+    cargo install --locked cargo-deb cargo-generate-rpm
+fi
+if ! command -v lintian >/dev/null && command -v apt-get >/dev/null; then
+    SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian
+fi
+
+out=target/packages
+mkdir -p "$out"
+cargo build --release --locked --bin queuecast
+# The binary above is reused: cargo-deb would otherwise build again with its own settings.
+cargo deb --no-build --output "$out/"
+cargo generate-rpm --output "$out/"
+
+deb=$(ls -t "$out"/queuecast_*.deb | head -n1)
+rpm=$(ls -t "$out"/queuecast-*.rpm | head -n1)
+echo "built: $deb"
+echo "built: $rpm"
+if command -v lintian >/dev/null; then
+    # Errors fail the build; warnings and info are shown for review.
+    lintian --fail-on error --suppress-tags-from-file packaging/debian/lintian-suppressed "$deb"
+fi

@@ -1,0 +1,140 @@
+//! The engine task: the single owner of the state. Source messages in, rendered updates out to the sink.
+//! Time comes from the events; this edge adds one `Tick` per second (wrap-up ends, day rollover) from the
+//! wall clock.
+
+use crate::engine::{Change, Engine, Event, EventKind, Source, TsMs};
+use crate::sink::{AmiState, Health, QueueLogState, SinkHandle, SinkMsg};
+use crate::sources::{AmiHealth, QueueLogHealth, SourceMsg};
+use std::collections::HashMap;
+
+/// What the lifecycle owner must act on after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Milestone {
+    /// The start-up replay is applied and its final state handed to the sink.
+    ReplayDone,
+}
+
+/// Counters for the systemd status line and logs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub events: u64,
+    pub updates: u64,
+}
+
+pub struct EngineLoop {
+    engine: Engine,
+    sink: SinkHandle,
+    /// False during the start-up replay: its deltas are not published, one `resync` follows instead.
+    publishing: bool,
+    health: Health,
+    stats: Stats,
+}
+
+impl EngineLoop {
+    pub fn new(engine: Engine, sink: SinkHandle, health: Health) -> Self {
+        sink.send(SinkMsg::Health(health));
+        Self { engine, sink, publishing: false, health, stats: Stats::default() }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Publishes the whole current state with a `resync` and starts publishing deltas.
+    pub fn resync(&mut self) {
+        let state = crate::sink::render_all(&self.engine);
+        self.stats.updates += state.len() as u64;
+        self.sink.send(SinkMsg::Resync(state));
+        self.publishing = true;
+    }
+
+    pub fn handle(&mut self, msg: SourceMsg) -> Option<Milestone> {
+        match msg {
+            SourceMsg::Events(events) => self.apply(&events),
+            SourceMsg::ReplayDone => {
+                self.resync();
+                return Some(Milestone::ReplayDone);
+            }
+            SourceMsg::QueueLog(health) => self.set_health(None, Some(queue_log_state(health))),
+            SourceMsg::Ami(health) => self.set_health(Some(ami_state(health)), None),
+        }
+        None
+    }
+
+    /// Time passing: ends wrap-ups and rolls the day over even when Asterisk is quiet.
+    pub fn tick(&mut self, now_ms: TsMs) {
+        self.apply(&[Event { ts_ms: now_ms, source: Source::Clock, kind: EventKind::Tick }]);
+    }
+
+    fn apply(&mut self, events: &[Event]) {
+        let mut changes = Vec::new();
+        for event in events {
+            changes.extend(self.engine.apply(event));
+        }
+        self.stats.events += events.len() as u64;
+        if !self.publishing || changes.is_empty() {
+            return;
+        }
+        let changes = coalesce(&self.engine, changes);
+        let updates = crate::sink::render(&self.engine, &changes);
+        self.stats.updates += updates.len() as u64;
+        self.sink.send(SinkMsg::Updates(updates));
+    }
+
+    fn set_health(&mut self, ami: Option<AmiState>, queue_log: Option<QueueLogState>) {
+        let before = self.health;
+        if let Some(ami) = ami {
+            self.health.ami = ami;
+        }
+        if let Some(queue_log) = queue_log {
+            self.health.queue_log = queue_log;
+        }
+        if self.health != before {
+            self.sink.send(SinkMsg::Health(self.health));
+        }
+    }
+}
+
+/// One change per entity, in order of its last occurrence. An agent both removed and (re)created in one
+/// batch is written as what the engine holds now, so the sink never deletes a live agent.
+fn coalesce(engine: &Engine, changes: Vec<Change>) -> Vec<Change> {
+    let mut last: HashMap<Change, usize> = HashMap::with_capacity(changes.len());
+    let normalized: Vec<Change> = changes
+        .into_iter()
+        .map(|change| match change {
+            Change::AgentRemoved(id) | Change::Agent(id) => {
+                if engine.agent_fields(&id).is_some() { Change::Agent(id) } else { Change::AgentRemoved(id) }
+            }
+            other => other,
+        })
+        .collect();
+    for (index, change) in normalized.iter().enumerate() {
+        last.insert(change.clone(), index);
+    }
+    normalized.into_iter().enumerate().filter(|(index, change)| last.get(change) == Some(index)).map(|(_, c)| c).collect()
+}
+
+pub fn queue_log_state(health: QueueLogHealth) -> QueueLogState {
+    match health {
+        QueueLogHealth::Following => QueueLogState::Following,
+        QueueLogHealth::Missing => QueueLogState::Missing,
+        QueueLogHealth::Off => QueueLogState::Off,
+    }
+}
+
+pub fn ami_state(health: AmiHealth) -> AmiState {
+    match health {
+        AmiHealth::Connected => AmiState::Connected,
+        AmiHealth::Disconnected => AmiState::Disconnected,
+        AmiHealth::Off => AmiState::Off,
+    }
+}
+
+/// Wall-clock milliseconds since the epoch (this edge may read the clock; the engine may not).
+pub fn now_ms() -> TsMs {
+    jiff::Timestamp::now().as_millisecond()
+}

@@ -1,0 +1,146 @@
+//! One generation of state: an engine, the sources feeding it, and their channel. A reload that changes the
+//! sources or the engine settings ends the generation and starts a new one, so events of the old sources can
+//! never reach the new engine.
+
+use super::engine_task::{self, EngineLoop, Milestone, Stats};
+use super::settings::{self, EngineSetup};
+use crate::config::Config;
+use crate::config::queues_conf::StaticMember;
+use crate::engine::Engine;
+use crate::normalize::ami::AmiNormalizer;
+use crate::sink::{AmiState, Health, QueueLogState, SinkHandle};
+use crate::sources::SourceMsg;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Source → engine channel depth, in messages (each a batch of events). Sources wait when it is full, which
+/// is the back-pressure we want: the file stays on disk and AMI stays in the socket buffer.
+const SOURCE_CHANNEL_DEPTH: usize = 256;
+
+pub struct Generation {
+    pub engine: EngineLoop,
+    pub rx: mpsc::Receiver<SourceMsg>,
+    /// Kept until AMI is started, so that it can be given a sender; dropped afterwards so that `rx` ends
+    /// when every source has ended.
+    tx: Option<mpsc::Sender<SourceMsg>>,
+    cancel: CancellationToken,
+    /// queues.conf static members, applied before the first event (as `replay` does) so both build the
+    /// same state.
+    statics: Option<Vec<StaticMember>>,
+    /// True when there is no queue_log to replay: the caller publishes at once.
+    pub replay_skipped: bool,
+}
+
+impl Generation {
+    pub fn start(config: &Config, sink: SinkHandle, root: &CancellationToken, tracker: &TaskTracker) -> Self {
+        let EngineSetup { config: engine_config, static_members } = settings::engine(config);
+        let tail = settings::tail(config);
+        let health = Health {
+            ami: if config.ami.enabled { AmiState::Disconnected } else { AmiState::Off },
+            queue_log: if tail.is_some() { QueueLogState::Missing } else { QueueLogState::Off },
+        };
+        let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_DEPTH);
+        let cancel = root.child_token();
+        let replay_skipped = tail.is_none();
+        if let Some(tail) = tail {
+            crate::sources::tail::spawn(tail, &engine_config, tx.clone(), cancel.clone(), tracker);
+        }
+        let engine = EngineLoop::new(Engine::new(engine_config), sink, health);
+        let statics = (!static_members.is_empty()).then_some(static_members);
+        Self { engine, rx, tx: Some(tx), cancel, statics, replay_skipped }
+    }
+
+    pub fn handle(&mut self, msg: SourceMsg) -> Option<Milestone> {
+        match msg {
+            SourceMsg::Events(events) => {
+                let events = match (self.statics.take(), events.first()) {
+                    (Some(statics), Some(first)) => {
+                        let mut all = crate::replay::static_member_events(&statics, first.ts_ms);
+                        all.extend(events);
+                        all
+                    }
+                    (statics, _) => {
+                        self.statics = statics;
+                        events
+                    }
+                };
+                self.engine.handle(SourceMsg::Events(events))
+            }
+            SourceMsg::ReplayDone => {
+                self.apply_pending_statics();
+                self.engine.handle(SourceMsg::ReplayDone)
+            }
+            other => self.engine.handle(other),
+        }
+    }
+
+    /// No queue_log to replay: the (empty or static-only) state is published at once.
+    pub fn publish_initial(&mut self) {
+        self.apply_pending_statics();
+        self.engine.resync();
+    }
+
+    fn apply_pending_statics(&mut self) {
+        if let Some(statics) = self.statics.take() {
+            let events = crate::replay::static_member_events(&statics, engine_task::now_ms());
+            self.engine.handle(SourceMsg::Events(events));
+        }
+    }
+
+    /// Connects AMI (after the replay, see the module doc of `daemon`).
+    pub fn start_ami(&mut self, config: &Config, tracker: &TaskTracker) {
+        let Some(tx) = self.tx.take() else { return };
+        if let Some(ami) = settings::ami(config) {
+            crate::sources::ami::spawn(ami, AmiNormalizer::new(), tx, self.cancel.clone(), tracker);
+        }
+    }
+
+    pub fn sources_gone(&mut self) {
+        // Nothing more will arrive on this channel; replace it with one that never yields so the select
+        // loop does not spin on a closed receiver.
+        let (tx, rx) = mpsc::channel(1);
+        self.rx = rx;
+        self.tx.get_or_insert(tx);
+    }
+
+    /// One line for `systemctl status`.
+    pub fn summary(&self) -> String {
+        let engine: &Engine = self.engine.engine();
+        let (agents, queues, calls) = engine.ids();
+        let mut talking = 0;
+        let mut waiting = 0;
+        for name in &queues {
+            if let Some(fields) = engine.queue_fields(name) {
+                talking += fields.get("agents_talking").and_then(|v| v.as_u64()).unwrap_or(0);
+                waiting += fields.get("calls_waiting").and_then(|v| v.as_u64()).unwrap_or(0);
+            }
+        }
+        let stats = self.engine.stats();
+        format!(
+            "{} agents, {} queues, {} calls ({} waiting, {} talking); {} events, {} updates",
+            agents.len(),
+            queues.len(),
+            calls.len(),
+            waiting,
+            talking,
+            stats.events,
+            stats.updates
+        )
+    }
+
+    /// Ends the sources and applies what they had already sent, so nothing read is dropped on a stop.
+    pub fn finish(mut self) -> Stats {
+        self.cancel.cancel();
+        self.tx = None;
+        while let Ok(msg) = self.rx.try_recv() {
+            self.handle(msg);
+        }
+        self.engine.stats()
+    }
+
+    /// Ends the sources without keeping anything (a reload rebuilds from scratch).
+    pub fn stop(self) {
+        self.cancel.cancel();
+    }
+}

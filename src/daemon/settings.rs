@@ -1,0 +1,89 @@
+//! Config → the settings each component takes. This is the edge that reads Asterisk's queues.conf, so the
+//! engine itself stays free of I/O.
+
+use crate::config::queues_conf::{self, StaticMember};
+use crate::config::{AmiConfig, Config, RedisConfig};
+use crate::engine::EngineConfig;
+use crate::sink::RedisSettings;
+use crate::sources::ami::AmiSettings;
+use crate::sources::tail::{ReplayMode, TailSettings};
+
+/// What the engine needs from the config and from queues.conf.
+#[derive(Debug, Clone)]
+pub struct EngineSetup {
+    pub config: EngineConfig,
+    /// queues.conf `member =>` lines: queue_log never mentions static members, so a queue_log-only daemon
+    /// learns them here.
+    pub static_members: Vec<StaticMember>,
+}
+
+pub fn engine(config: &Config) -> EngineSetup {
+    let text = read_queues_conf(config);
+    let queues = text.as_deref().map(queues_conf::parse).unwrap_or_default();
+    let static_members = text.as_deref().map(queues_conf::static_members).unwrap_or_default();
+    let day = config.queue_log.day_starts_at;
+    let engine = EngineConfig {
+        tz: config.engine.time_zone(),
+        day_starts_at: jiff::civil::Time::constant(day.hour as i8, day.minute as i8, 0, 0),
+        default_service_level_s: config.engine.service_level_s,
+        queues,
+        members: config.engine.members.clone(),
+    };
+    EngineSetup { config: engine, static_members }
+}
+
+/// queues.conf is optional (Asterisk may live elsewhere, or realtime queues are used): a missing file is
+/// logged once and the defaults apply.
+fn read_queues_conf(config: &Config) -> Option<String> {
+    let path = &config.engine.queues_conf;
+    match std::fs::read(path) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(err) => {
+            tracing::info!(path = %path.display(), error = %err, "queues.conf not read; wrap-up and service level use defaults");
+            None
+        }
+    }
+}
+
+pub fn tail(config: &Config) -> Option<TailSettings> {
+    let section = &config.queue_log;
+    if !section.enabled {
+        return None;
+    }
+    // With AMI, membership and pause come from QueueStatus: today's lines suffice for the counters.
+    let mode = if ami(config).is_some() { ReplayMode::Today } else { ReplayMode::Whole };
+    let mut settings = TailSettings::new(&section.path, mode);
+    settings.rotated_glob = (!section.rotated_glob.is_empty()).then(|| section.rotated_glob.clone());
+    Some(settings)
+}
+
+pub fn ami(config: &Config) -> Option<AmiSettings> {
+    let section: &AmiConfig = &config.ami;
+    if !section.enabled {
+        return None;
+    }
+    // Validation guarantees a secret when AMI is enabled; an empty one just fails to log in, loudly.
+    let secret = section.secret().cloned().unwrap_or_else(|| crate::config::Secret::new(""));
+    let mut settings = AmiSettings::new(&section.host, section.port, &section.username, secret);
+    settings.tls = section.tls;
+    settings.ca_file = section.ca_file.clone();
+    settings.ping_interval_ms = section.ping_interval_ms;
+    settings.ping_timeout_ms = section.ping_timeout_ms;
+    settings.backoff_min_ms = section.backoff_min_ms;
+    settings.backoff_max_ms = section.backoff_max_ms;
+    Some(settings)
+}
+
+pub fn redis(config: &Config) -> RedisSettings {
+    let section: &RedisConfig = &config.redis;
+    let mut settings = RedisSettings::new(section.url.expose());
+    settings.username = section.username.clone();
+    settings.password = section.password().map(|secret| secret.expose().to_owned());
+    settings.prefix = section.prefix.clone();
+    settings.pbx_id = section.pbx_id.clone();
+    settings.stream_maxlen = section.stream_maxlen;
+    settings.call_ttl_s = section.call_ttl_s;
+    settings.queue_update_interval_ms = section.queue_update_interval_ms;
+    settings.cluster = section.cluster;
+    settings
+}
