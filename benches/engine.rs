@@ -3,7 +3,9 @@
 //! Run: `cargo bench --bench engine`. Prints events applied per second on one core and the resident memory
 //! the engine state adds (VmRSS / VmHWM from /proc/self/status).
 
-use queuecast::engine::{EndReason, Engine, EngineConfig, Event, EventKind, MemberRef, QueueSettings, Source};
+use queuecast::engine::{
+    EndReason, Engine, EngineConfig, Event, EventKind, MemberRef, QueueSettings, Source,
+};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -29,17 +31,21 @@ fn ev(ts_ms: i64, source: Source, kind: EventKind) -> Event {
 fn membership_events() -> Vec<Event> {
     (0..AGENTS)
         .map(|a| {
-            ev(T0_MS, Source::Ami, EventKind::MemberAdded {
-                queue: format!("q{}", a % QUEUES),
-                member: MemberRef::both(iface(a), name(a)),
-                paused: Some(false),
-                pause_reason: None,
-                penalty: Some(0),
-                device: None,
-                in_call: None,
-                wrapup_s: None,
-                membership: Some("dynamic".into()),
-            })
+            ev(
+                T0_MS,
+                Source::Ami,
+                EventKind::MemberAdded {
+                    queue: format!("q{}", a % QUEUES),
+                    member: MemberRef::both(iface(a), name(a)),
+                    paused: Some(false),
+                    pause_reason: None,
+                    penalty: Some(0),
+                    device: None,
+                    in_call: None,
+                    wrapup_s: None,
+                    membership: Some("dynamic".into()),
+                },
+            )
         })
         .collect()
 }
@@ -61,7 +67,11 @@ fn call_events(call: usize, out: &mut Vec<Event>) {
     out.push(ev(t, ql, join.clone()));
     out.push(ev(t + 5, ami, join));
     let member = MemberRef::both(iface(agent), name(agent));
-    out.push(ev(t + 10, ami, EventKind::AgentRinging { queue: queue.clone(), uniqueid: uid.clone(), member: member.clone() }));
+    out.push(ev(
+        t + 10,
+        ami,
+        EventKind::AgentRinging { queue: queue.clone(), uniqueid: uid.clone(), member: member.clone() },
+    ));
     let connect = |m: MemberRef| EventKind::CallConnected {
         queue: queue.clone(),
         uniqueid: uid.clone(),

@@ -18,7 +18,8 @@ const THROUGHPUT_BATCH: u64 = 100;
 const LATENCY_RATE_PER_S: u64 = 1_000;
 const LATENCY_SECONDS: u64 = 10;
 
-struct Server(Child, u16, tempfile::TempDir);
+/// The child, its port, and the temp dir that must outlive it.
+struct Server(Child, u16, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -23,8 +23,10 @@ fn dir(scenario: &str) -> PathBuf {
 }
 
 fn queues_conf_text() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS).join("asterisk-conf/queues.conf"))
-        .expect("corpus queues.conf")
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS).join("asterisk-conf/queues.conf"),
+    )
+    .expect("corpus queues.conf")
 }
 
 /// What a queue_log-only deployment puts in its config: queues.conf settings and member names (queue_log
@@ -150,7 +152,12 @@ fn calls_answered() {
 #[test]
 fn login_pause_unpause() {
     scenario("login-pause-unpause", |s, feeds| {
-        assert_agent(s, ALICE, Some("paused"), &[("sales", true, Some("Lunch")), ("support", true, Some("Lunch"))]);
+        assert_agent(
+            s,
+            ALICE,
+            Some("paused"),
+            &[("sales", true, Some("Lunch")), ("support", true, Some("Lunch"))],
+        );
         assert_eq!(s.agents[ALICE]["pause_reason"], "Lunch");
         assert_agent(s, BOB, Some("paused"), &[("sales", true, None)]);
         assert_agent(s, CAROL, Some("paused"), &[("support", true, Some("Break (10 min)"))]);
@@ -197,7 +204,11 @@ fn ringnoanswer() {
         assert_eq!(counter(s, ALICE, "calls_answered"), 0);
         // Alice: 1 in support + 2 rounds in sales; Carol: busy once; Dave: 2 rounds.
         assert_eq!(
-            [counter(s, ALICE, "calls_missed"), counter(s, CAROL, "calls_missed"), counter(s, DAVE, "calls_missed")],
+            [
+                counter(s, ALICE, "calls_missed"),
+                counter(s, CAROL, "calls_missed"),
+                counter(s, DAVE, "calls_missed")
+            ],
             [3, 1, 2]
         );
         assert_queue(s, "support", (3, 0, 0, 2, 0, 0));
@@ -237,8 +248,14 @@ fn ami_actions() {
 
 // ---------------------------------------------------------------------------------------------- property
 
-const SCENARIOS: [&str; 6] =
-    ["calls-answered", "login-pause-unpause", "abandon-and-timeout", "ringnoanswer", "agent-pool", "ami-actions"];
+const SCENARIOS: [&str; 6] = [
+    "calls-answered",
+    "login-pause-unpause",
+    "abandon-and-timeout",
+    "ringnoanswer",
+    "agent-pool",
+    "ami-actions",
+];
 
 /// Both feeds of a scenario as event lists, plus the static members as first events.
 fn feeds(scenario: &str) -> (Vec<Event>, Vec<Event>, Vec<Event>) {
@@ -278,7 +295,11 @@ fn interleave(a: &[Event], b: &[Event], picks: &[bool], dups: &[bool]) -> Vec<Ev
     while i < a.len() || j < b.len() {
         let pick_a = j >= b.len() || (i < a.len() && picks.get(k).copied().unwrap_or(true));
         let e = if pick_a { &a[i] } else { &b[j] };
-        if pick_a { i += 1 } else { j += 1 }
+        if pick_a {
+            i += 1
+        } else {
+            j += 1
+        }
         out.push(e.clone());
         if dups.get(k).copied().unwrap_or(false) {
             out.push(e.clone());

@@ -26,20 +26,29 @@ pub struct ReplayArgs {
     /// compare with a live daemon at the same moment (wrap-ups end by then).
     #[arg(long, value_name = "EPOCH")]
     pub until: Option<f64>,
+    /// With --redis: the PBX id of the keys (default: the host name, as the daemon).
+    #[arg(long, requires = "redis")]
+    pub pbx: Option<String>,
+    /// With --redis: the key prefix.
+    #[arg(long, requires = "redis", default_value = queuecast::sink::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Time zone that defines "today" for the counters: an IANA name or `system` (default UTC, so the
+    /// result does not depend on the machine).
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
     let mut config = EngineConfig::default();
+    config.tz = match args.timezone.as_str() {
+        "system" => jiff::tz::TimeZone::system(),
+        name => jiff::tz::TimeZone::get(name).with_context(|| format!("--timezone {name}"))?,
+    };
     let mut static_members = Vec::new();
     if let Some(path) = &args.queues_conf {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        config.queues = queues_conf::parse(&text);
-        static_members = queues_conf::static_members(&text);
-        for member in &static_members {
-            if let Some(name) = &member.name {
-                config.members.entry(name.clone()).or_insert_with(|| member.interface.clone());
-            }
-        }
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        static_members = queues_conf::apply(&text, &mut config);
     }
     let inputs = Inputs {
         queue_log: args.queue_log,
@@ -55,7 +64,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
         );
     }
     if let Some(url) = &args.redis {
-        return write_redis(url, &replayed.engine);
+        let mut settings = queuecast::sink::RedisSettings::new(url.as_str());
+        settings.prefix = args.prefix;
+        if let Some(pbx) = args.pbx {
+            settings.pbx_id = pbx;
+        }
+        return write_redis(&settings, &replayed.engine);
     }
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &replayed.engine.snapshot()).context("writing JSON")?;
@@ -64,12 +78,16 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 }
 
 /// `--redis`: the final state with the daemon's layout and messages (PBX id = host name), then a `resync`.
-fn write_redis(url: &str, engine: &queuecast::engine::Engine) -> anyhow::Result<u8> {
+fn write_redis(settings: &queuecast::sink::RedisSettings, engine: &queuecast::engine::Engine) -> anyhow::Result<u8> {
     use queuecast::sink;
-    let settings = sink::RedisSettings::new(url);
     let updates = sink::render_all(engine);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let seq = runtime.block_on(sink::write_snapshot(&settings, &updates, sink::Health::default()))?;
-    eprintln!("queuecast: wrote {} entities to {} (PBX {}, seq {seq})", updates.len(), sink::redact_url(url), settings.pbx_id);
+    let seq = runtime.block_on(sink::write_snapshot(settings, &updates, sink::Health::default()))?;
+    eprintln!(
+        "queuecast: wrote {} entities to {} (PBX {}, seq {seq})",
+        updates.len(),
+        sink::redact_url(&settings.url),
+        settings.pbx_id
+    );
     Ok(crate::cli::EX_OK)
 }

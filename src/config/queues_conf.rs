@@ -33,9 +33,27 @@ pub fn parse(text: &str) -> BTreeMap<String, QueueSettings> {
         .map(|s| {
             let get = |key: &str| s.entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
             let num = |key: &str| get(key).and_then(|v| v.trim().parse::<u32>().ok());
-            (s.name.to_ascii_lowercase(), QueueSettings { wrapup_s: num("wrapuptime"), service_level_s: num("servicelevel") })
+            (
+                s.name.to_ascii_lowercase(),
+                QueueSettings { wrapup_s: num("wrapuptime"), service_level_s: num("servicelevel") },
+            )
         })
         .collect()
+}
+
+/// Everything the engine takes from queues.conf: per-queue settings into `config.queues`, static members'
+/// names into `config.members` (so queue_log lines that name them resolve to their interface; names given in
+/// the queuecast config win), and the static members themselves, which the caller adds as members because
+/// queue_log never mentions them. The daemon and `replay` both use this, so they build the same state.
+pub fn apply(text: &str, config: &mut crate::engine::EngineConfig) -> Vec<StaticMember> {
+    config.queues = parse(text);
+    let members = static_members(text);
+    for member in &members {
+        if let Some(name) = &member.name {
+            config.members.entry(name.clone()).or_insert_with(|| member.interface.clone());
+        }
+    }
+    members
 }
 
 /// Static members of every queue, in file order.
@@ -126,12 +144,15 @@ mod tests {
         assert_eq!(queues["sales"], QueueSettings { wrapup_s: Some(4), service_level_s: Some(30) });
         assert_eq!(queues["support"], QueueSettings::default());
         let members = static_members(text);
-        assert_eq!(members, vec![StaticMember {
-            queue: "support".into(),
-            interface: "Local/1@a/n".into(),
-            penalty: 2,
-            name: Some("Ann ; B".into()),
-        }]);
+        assert_eq!(
+            members,
+            vec![StaticMember {
+                queue: "support".into(),
+                interface: "Local/1@a/n".into(),
+                penalty: 2,
+                name: Some("Ann ; B".into()),
+            }]
+        );
     }
 
     #[test]

@@ -65,8 +65,13 @@ impl EngineLoop {
         None
     }
 
-    /// Time passing: ends wrap-ups and rolls the day over even when Asterisk is quiet.
+    /// Time passing: ends wrap-ups and rolls the day over even when Asterisk is quiet. Not during the
+    /// start-up replay: the wall clock would run ahead of the replayed lines, which `replay` never sees, and
+    /// the two must build the same state.
     pub fn tick(&mut self, now_ms: TsMs) {
+        if !self.publishing {
+            return;
+        }
         self.apply(&[Event { ts_ms: now_ms, source: Source::Clock, kind: EventKind::Tick }]);
     }
 

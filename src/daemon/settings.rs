@@ -18,17 +18,16 @@ pub struct EngineSetup {
 }
 
 pub fn engine(config: &Config) -> EngineSetup {
-    let text = read_queues_conf(config);
-    let queues = text.as_deref().map(queues_conf::parse).unwrap_or_default();
-    let static_members = text.as_deref().map(queues_conf::static_members).unwrap_or_default();
     let day = config.queue_log.day_starts_at;
-    let engine = EngineConfig {
+    let mut engine = EngineConfig {
         tz: config.engine.time_zone(),
         day_starts_at: jiff::civil::Time::constant(day.hour as i8, day.minute as i8, 0, 0),
         default_service_level_s: config.engine.service_level_s,
-        queues,
+        queues: Default::default(),
         members: config.engine.members.clone(),
     };
+    let static_members =
+        read_queues_conf(config).map(|text| queues_conf::apply(&text, &mut engine)).unwrap_or_default();
     EngineSetup { config: engine, static_members }
 }
 

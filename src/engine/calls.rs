@@ -6,7 +6,7 @@
 //! replaces AMI's `Unspecified` in either arrival order. Counters are then re-derived from the record.
 
 use super::state::{Call, Contribution, Ending, Waiting, is_timed_out};
-use super::{Change, Engine, EndReason, LeaveReason, MemberRef, Source, TsMs};
+use super::{Change, EndReason, Engine, LeaveReason, MemberRef, Source, TsMs};
 
 #[derive(Debug, Clone, Copy)]
 pub struct EndDetails {
@@ -154,7 +154,14 @@ impl Engine {
         self.touch(&id);
     }
 
-    pub(super) fn ring_stopped(&mut self, queue: &str, uniqueid: &str, member: &MemberRef, missed: bool, src: Source) {
+    pub(super) fn ring_stopped(
+        &mut self,
+        queue: &str,
+        uniqueid: &str,
+        member: &MemberRef,
+        missed: bool,
+        src: Source,
+    ) {
         let key = self.ensure_call(queue, uniqueid);
         let Some(id) = self.resolve(member, Some(&key)) else { return };
         self.ensure_membership(&id, &key);
@@ -196,7 +203,8 @@ impl Engine {
         self.dequeue(&key, uniqueid);
         self.stop_all_rings(uniqueid);
         if !ended && credited.as_deref() == Some(id.as_str()) {
-            if let Some(agent) = self.agents.get_mut(&id).filter(|a| !a.talking.iter().any(|u| u == uniqueid)) {
+            if let Some(agent) = self.agents.get_mut(&id).filter(|a| !a.talking.iter().any(|u| u == uniqueid))
+            {
                 agent.talking.push(uniqueid.to_owned());
             }
             self.touch(&id);
@@ -204,7 +212,13 @@ impl Engine {
         self.recount(uniqueid);
     }
 
-    pub(super) fn call_ended(&mut self, queue: &str, uniqueid: &str, member: Option<&MemberRef>, end: EndDetails) {
+    pub(super) fn call_ended(
+        &mut self,
+        queue: &str,
+        uniqueid: &str,
+        member: Option<&MemberRef>,
+        end: EndDetails,
+    ) {
         let key = self.ensure_call(queue, uniqueid);
         let named = member.and_then(|m| self.resolve(m, Some(&key)));
         let now = self.now;

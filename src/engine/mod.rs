@@ -199,11 +199,7 @@ impl Engine {
 
     pub fn snapshot(&self) -> Snapshot {
         let agents = self.agents.values().map(|a| (a.id.clone(), render::agent(a))).collect();
-        let queues = self
-            .queues
-            .values()
-            .map(|q| (q.name.clone(), render::queue(q)))
-            .collect();
+        let queues = self.queues.values().map(|q| (q.name.clone(), render::queue(q))).collect();
         Snapshot { agents, queues }
     }
 

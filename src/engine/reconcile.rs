@@ -41,7 +41,11 @@ impl Engine {
             SnapshotScope::Member { queue, interface } => {
                 let keys: Vec<String> = match queue {
                     Some(queue) => vec![super::queue_key(queue)],
-                    None => self.agents.get(interface).map(|a| a.queues.keys().cloned().collect()).unwrap_or_default(),
+                    None => self
+                        .agents
+                        .get(interface)
+                        .map(|a| a.queues.keys().cloned().collect())
+                        .unwrap_or_default(),
                 };
                 for key in keys {
                     self.drop_unlisted_members(&key, Some(interface), &seen);

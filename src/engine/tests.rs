@@ -31,12 +31,7 @@ fn added(queue: &str, member: MemberRef) -> EventKind {
 }
 
 fn pause(queue: &str, member: MemberRef, paused: bool, reason: &str) -> EventKind {
-    EventKind::MemberPause {
-        queue: Some(queue.into()),
-        member,
-        paused,
-        reason: Some(reason.into()),
-    }
+    EventKind::MemberPause { queue: Some(queue.into()), member, paused, reason: Some(reason.into()) }
 }
 
 fn joined(queue: &str, uid: &str) -> EventKind {
@@ -124,10 +119,10 @@ fn a_call_reported_by_both_feeds_counts_once_and_wraps_up() {
     assert!(engine.agent_fields("Alice Smith").is_none());
     // Wrap-up (3 s from queues.conf) ends on the first event at or after its end.
     assert!(engine.apply(&ev(13, Source::Clock, EventKind::Tick)).is_empty());
-    assert_eq!(engine.apply(&ev(14, Source::Clock, EventKind::Tick)), vec![
-        Change::Agent(ALICE.into()),
-        Change::Queue("support".into())
-    ]);
+    assert_eq!(
+        engine.apply(&ev(14, Source::Clock, EventKind::Tick)),
+        vec![Change::Agent(ALICE.into()), Change::Queue("support".into())]
+    );
     assert_eq!(field(&engine.agent_fields(ALICE).unwrap(), "status"), "available");
     assert_eq!(field(&engine.call_fields("c1").unwrap(), "outcome"), "answered");
 }
@@ -161,11 +156,14 @@ fn missed_rings_count_once_per_ring_across_feeds() {
         missed: true,
     };
     for round in [10, 22] {
-        engine.apply(&ami(round, EventKind::AgentRinging {
-            queue: "support".into(),
-            uniqueid: "c1".into(),
-            member: MemberRef::both(ALICE, "Alice Smith"),
-        }));
+        engine.apply(&ami(
+            round,
+            EventKind::AgentRinging {
+                queue: "support".into(),
+                uniqueid: "c1".into(),
+                member: MemberRef::both(ALICE, "Alice Smith"),
+            },
+        ));
         assert_eq!(field(&engine.agent_fields(ALICE).unwrap(), "status"), "ringing");
         engine.apply(&ql(round + 8, stop(MemberRef::name("Alice Smith"))));
         engine.apply(&ami(round + 8, stop(MemberRef::both(ALICE, "Alice Smith"))));
@@ -216,7 +214,10 @@ fn status_snapshot_removes_unlisted_members_and_repeats_are_silent() {
     let bob = engine.agent_fields("Local/1002@agents/n").unwrap();
     assert_eq!(field(&bob, "status"), "logged_out");
     let alice = engine.agent_fields(ALICE).unwrap();
-    assert_eq!((field(&alice, "name"), field(&alice, "pause_reason")), ("Alice Smith".into(), "Lunch".into()));
+    assert_eq!(
+        (field(&alice, "name"), field(&alice, "pause_reason")),
+        ("Alice Smith".into(), "Lunch".into())
+    );
     let queue = engine.queue_fields("support").unwrap();
     assert_eq!((field(&queue, "agents_logged_in"), field(&queue, "agents_paused")), (1.into(), 1.into()));
 }

@@ -92,3 +92,6 @@ impl AmiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! The whole daemon as a process (`queuecast run`) against a real redis-server, real files and the fake AMI
+//! server: it leaves the same Redis state as `replay --redis` over the same inputs, also across a kill -9 and
+//! restart; SIGTERM stops it cleanly; with AMI it takes membership from QueueStatus.
+
+mod common;
+
+use common::fake_ami::{Capture, FakeAmi, Faults, SECRET, USERNAME};
+use common::redis::{Dumped, RedisServer, dump_pbx, eventually};
+use queuecast::sink::Keys;
+use redis::AsyncCommands;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Generous: CI has two loaded cores.
+const WAIT: Duration = Duration::from_secs(60);
+const BIN: &str = env!("CARGO_BIN_EXE_queuecast");
+
+fn fixture(scenario: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asterisk-22").join(scenario)
+}
+
+fn queues_conf() -> PathBuf {
+    fixture("asterisk-conf").join("queues.conf")
+}
+
+fn now_s() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// The scenario's queue_log lines moved to "a few minutes ago, today (UTC)", so the daemon, which counts
+/// today's calls by the wall clock, and `replay` see the same day.
+fn shifted_lines(scenario: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(fixture(scenario).join("queue_log")).expect("fixture queue_log");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let epoch = |l: &str| l.split('|').next().and_then(|e| e.parse::<i64>().ok()).expect("epoch");
+    let first = epoch(lines[0]);
+    let now = now_s();
+    let midnight = now - now.rem_euclid(86_400);
+    let base = (now - 600).max(midnight + 1);
+    lines
+        .iter()
+        .map(|l| {
+            let (e, rest) = l.split_once('|').expect("line");
+            format!("{}|{rest}", e.parse::<i64>().expect("epoch") - first + base)
+        })
+        .collect()
+}
+
+fn append(path: &Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open queue_log");
+    for line in lines {
+        writeln!(f, "{line}").expect("append");
+    }
+    f.sync_all().expect("fsync");
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    redis: RedisServer,
+}
+
+impl Setup {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir"), redis: RedisServer::start() }
+    }
+
+    fn queue_log(&self) -> PathBuf {
+        self.dir.path().join("queue_log")
+    }
+
+    fn write_config(&self, pbx: &str, ami: Option<&FakeAmi>) -> PathBuf {
+        let ami_section = match ami {
+            Some(ami) => format!(
+                "[ami]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"{USERNAME}\"\nsecret = \"{SECRET}\"\nbackoff_min_ms = 50\nbackoff_max_ms = 500\n",
+                ami.addr.port()
+            ),
+            None => "[ami]\nenabled = false\n".to_owned(),
+        };
+        let text = format!(
+            "[queue_log]\npath = \"{ql}\"\n\n{ami_section}\n[redis]\nurl = \"{url}\"\npbx_id = \"{pbx}\"\nqueue_update_interval_ms = 20\n\n[log]\nlevel = \"info\"\nformat = \"text\"\n\n[engine]\nqueues_conf = \"{qc}\"\ntimezone = \"UTC\"\n",
+            ql = self.queue_log().display(),
+            url = self.redis.url(),
+            qc = queues_conf().display(),
+        );
+        let path = self.dir.path().join(format!("{pbx}.toml"));
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    fn start_daemon(&self, config: &Path) -> Child {
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(config)
+            .env_remove("NOTIFY_SOCKET")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start queuecast run")
+    }
+
+    /// `replay --redis` of the current queue_log under PBX id `pbx`, final tick at `until`.
+    fn replay_to_redis(&self, pbx: &str, until: i64) {
+        let status = Command::new(BIN)
+            .args(["replay", "--queue-log"])
+            .arg(self.queue_log())
+            .arg("--queues-conf")
+            .arg(queues_conf())
+            .args(["--redis", &self.redis.url(), "--pbx", pbx, "--until", &until.to_string()])
+            .status()
+            .expect("run replay");
+        assert!(status.success(), "replay --redis failed");
+    }
+
+    async fn dump(&self, pbx: &str) -> BTreeMap<String, Dumped> {
+        let mut conn = self.redis.conn().await;
+        let mut dump = dump_pbx(&mut conn, &Keys::new("queuecast", pbx), false).await;
+        // Call hashes: the replay writes the calls it still remembers, the daemon every call it saw; both
+        // are kept in Redis only for call_ttl. Compare agents, queues, waiting lists, sets and meta.
+        dump.retain(|key, _| !key.starts_with(":call:"));
+        dump
+    }
+
+    async fn meta(&self, pbx: &str, field: &str) -> Option<String> {
+        let mut conn = self.redis.conn().await;
+        let queuecast::sink::RedisConn::Single(c) = &mut conn else { return None };
+        c.hget(Keys::new("queuecast", pbx).meta(), field).await.ok()
+    }
+}
+
+/// Waits until the daemon's state equals the replay's (the daemon may still be catching up).
+async fn assert_converges(setup: &Setup, daemon_pbx: &str, replay_pbx: &str) {
+    let mut last = (BTreeMap::new(), BTreeMap::new());
+    let converged = tokio::time::timeout(WAIT, async {
+        loop {
+            setup.replay_to_redis(replay_pbx, now_s());
+            let (daemon, replay) = (setup.dump(daemon_pbx).await, setup.dump(replay_pbx).await);
+            if !daemon.is_empty() && daemon == replay {
+                return;
+            }
+            last = (daemon, replay);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await;
+    if converged.is_err() {
+        let (daemon, replay) = last;
+        for key in daemon.keys().chain(replay.keys()) {
+            if daemon.get(key) != replay.get(key) {
+                eprintln!("{key}:\n  daemon {:?}\n  replay {:?}", daemon.get(key), replay.get(key));
+            }
+        }
+        panic!("daemon state did not converge to the replay state");
+    }
+}
+
+fn stop(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    child.wait().expect("wait for daemon")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_daemon_leaves_the_same_state_as_replay() {
+    let setup = Setup::new();
+    let lines = shifted_lines("calls-answered");
+    let (before, after) = lines.split_at(lines.len() / 2);
+    append(&setup.queue_log(), before);
+    let daemon = setup.start_daemon(&setup.write_config("daemon", None));
+    eventually(WAIT, "daemon follows queue_log", || async {
+        setup.meta("daemon", "queue_log").await.as_deref() == Some("following")
+    })
+    .await;
+    append(&setup.queue_log(), after);
+    assert_converges(&setup, "daemon", "replay").await;
+    let status = stop(daemon);
+    assert_eq!(status.code(), Some(0), "SIGTERM must end the daemon with exit 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_restart_gives_the_replay_state() {
+    let setup = Setup::new();
+    let lines = shifted_lines("ringnoanswer");
+    let (before, after) = lines.split_at(lines.len() / 3);
+    let config = setup.write_config("daemon", None);
+    append(&setup.queue_log(), before);
+    let mut daemon = setup.start_daemon(&config);
+    eventually(WAIT, "daemon follows queue_log", || async {
+        setup.meta("daemon", "queue_log").await.as_deref() == Some("following")
+    })
+    .await;
+    let (middle, rest) = after.split_at(after.len() / 2);
+    append(&setup.queue_log(), middle);
+    daemon.kill().expect("kill -9");
+    daemon.wait().expect("reap");
+    // Lines written while the daemon is dead must not be lost; the ones it had read must not count twice.
+    append(&setup.queue_log(), rest);
+    let daemon = setup.start_daemon(&config);
+    assert_converges(&setup, "daemon", "replay").await;
+    stop(daemon);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_ami_membership_and_pause_come_from_queue_status() {
+    let setup = Setup::new();
+    append(&setup.queue_log(), &shifted_lines("login-pause-unpause"));
+    // Only the captured final QueueStatus answer: the capture's events are older than that answer, and
+    // streaming them after it would rewind the state.
+    let mut capture = Capture::load(&fixture("login-pause-unpause"));
+    capture.events.clear();
+    let ami = FakeAmi::start(capture, Faults::default()).await;
+    let daemon = setup.start_daemon(&setup.write_config("pbx", Some(&ami)));
+    let keys = Keys::new("queuecast", "pbx");
+    // Static Sally is in no queue_log line: only QueueStatus knows her.
+    let sally = keys.agent("Local/1009@agents/n");
+    eventually(WAIT, "static member from QueueStatus", || async {
+        let mut conn = setup.redis.conn().await;
+        let queuecast::sink::RedisConn::Single(c) = &mut conn else { return false };
+        c.hget::<_, _, Option<String>>(&sally, "status").await.ok().flatten().as_deref() == Some("available")
+    })
+    .await;
+    assert_eq!(setup.meta("pbx", "ami").await.as_deref(), Some("connected"));
+    let mut conn = setup.redis.conn().await;
+    let queuecast::sink::RedisConn::Single(c) = &mut conn else { panic!("single node") };
+    let alice: BTreeMap<String, String> = c.hgetall(keys.agent("Local/1001@agents/n")).await.expect("alice");
+    assert_eq!(alice.get("status").map(String::as_str), Some("paused"));
+    assert_eq!(alice.get("pause_reason").map(String::as_str), Some("Lunch"));
+    let dave: BTreeMap<String, String> = c.hgetall(keys.agent("Local/1004@agents/n")).await.expect("dave");
+    assert!(dave.is_empty() || dave.get("status").map(String::as_str) == Some("logged_out"));
+    assert_eq!(stop(daemon).code(), Some(0));
+}
