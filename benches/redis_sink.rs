@@ -46,9 +46,13 @@ fn start_server() -> Server {
     Server(child, port, dir)
 }
 
+/// A finished call (the engine's call fields, `ended_at` set), as written when a call completes; the sink
+/// forgets it once written, so memory shows whether anything still grows with traffic.
 fn call(i: u64, t_ns: u64) -> Update {
     let fields = json!({"queue": "sales", "caller_id": "5551234", "joined_at": 1_732_300_000_000_i64,
-                        "agent": format!("PJSIP/{}", i % 500), "outcome": "answered", "t_ns": t_ns});
+                        "agent": format!("PJSIP/{}", i % 500), "connected_at": 1_732_300_005_000_i64,
+                        "ended_at": 1_732_300_065_000_i64, "hold_seconds": 5, "talk_seconds": 60,
+                        "outcome": "answered", "t_ns": t_ns});
     Update::Call {
         uniqueid: format!("1732300000.{i}"),
         fields: fields.as_object().cloned().unwrap_or_default(),
@@ -72,9 +76,11 @@ async fn throughput(settings: RedisSettings) {
     let elapsed = start.elapsed();
     let rate = THROUGHPUT_CHANGES as f64 / elapsed.as_secs_f64();
     println!(
-        "throughput: {THROUGHPUT_CHANGES} changes (hash + XADD + PUBLISH each) in {:.2} s = {:.0} changes/s",
+        "throughput: {THROUGHPUT_CHANGES} changes (hash + XADD + PUBLISH each) in {:.2} s = {:.0} changes/s \
+         (peak RSS {} MB)",
         elapsed.as_secs_f64(),
-        rate
+        rate,
+        peak_rss_mb()
     );
     cancel.cancel();
     tracker.close();
@@ -127,6 +133,23 @@ async fn latency(settings: RedisSettings) {
     tracker.wait().await;
 }
 
+/// `VmHWM` of this process (bench + sink; redis-server is a separate process).
+fn peak_rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+    kb.unwrap_or(0) / 1024
+}
+
+/// The machine is shared; figures only mean something next to its load.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -148,7 +171,7 @@ fn machine() -> String {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    println!("redis_sink bench on {}", machine());
+    println!("redis_sink bench on {}, load average {}", machine(), load());
     let server = start_server();
     let mut settings = RedisSettings::new(format!("redis://127.0.0.1:{}", server.1));
     settings.pbx_id = "bench".into();
@@ -157,4 +180,5 @@ fn main() {
     runtime.block_on(throughput(settings.clone()));
     settings.pbx_id = "bench-latency".into();
     runtime.block_on(latency(settings));
+    println!("load average after: {}", load());
 }

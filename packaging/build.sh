@@ -17,7 +17,7 @@ out=target/packages
 mkdir -p "$out"
 cargo build --release --locked --bin queuecast
 # The binary above is reused: cargo-deb would otherwise build again with its own settings.
-cargo deb --no-build --output "$out/"
+cargo deb --no-build --strip --output "$out/"
 cargo generate-rpm --output "$out/"
 
 deb=$(ls -t "$out"/queuecast_*.deb | head -n1)
@@ -26,5 +26,5 @@ echo "built: $deb"
 echo "built: $rpm"
 if command -v lintian >/dev/null; then
     # Errors fail the build; warnings and info are shown for review.
-    lintian --fail-on error --suppress-tags-from-file packaging/debian/lintian-suppressed "$deb"
+    lintian --fail-on error "$deb"
 fi

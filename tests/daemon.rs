@@ -90,8 +90,8 @@ impl Setup {
         path
     }
 
-    fn start_daemon(&self, config: &Path) -> Child {
-        Command::new(BIN)
+    fn start_daemon(&self, config: &Path) -> Daemon {
+        let child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(config)
             .env_remove("NOTIFY_SOCKET")
@@ -99,7 +99,8 @@ impl Setup {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start queuecast run")
+            .expect("start queuecast run");
+        Daemon(Some(child))
     }
 
     /// `replay --redis` of the current queue_log under PBX id `pbx`, final tick at `until`.
@@ -157,9 +158,28 @@ async fn assert_converges(setup: &Setup, daemon_pbx: &str, replay_pbx: &str) {
     }
 }
 
-fn stop(mut child: Child) -> std::process::ExitStatus {
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+/// The daemon process; killed if a test fails before stopping it, so no daemon outlives its test.
+struct Daemon(Option<Child>);
+
+impl Daemon {
+    fn kill_9(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// SIGTERM, then the exit status.
+fn stop(mut daemon: Daemon) -> std::process::ExitStatus {
+    let mut child = daemon.0.take().expect("running daemon");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     child.wait().expect("wait for daemon")
 }
 
@@ -194,8 +214,7 @@ async fn kill_9_and_restart_gives_the_replay_state() {
     .await;
     let (middle, rest) = after.split_at(after.len() / 2);
     append(&setup.queue_log(), middle);
-    daemon.kill().expect("kill -9");
-    daemon.wait().expect("reap");
+    daemon.kill_9();
     // Lines written while the daemon is dead must not be lost; the ones it had read must not count twice.
     append(&setup.queue_log(), rest);
     let daemon = setup.start_daemon(&config);

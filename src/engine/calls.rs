@@ -5,8 +5,9 @@
 //! earlier than AMI's receive time), durations prefer queue_log, and a precise queue_log leave reason
 //! replaces AMI's `Unspecified` in either arrival order. Counters are then re-derived from the record.
 
-use super::state::{Call, Contribution, Ending, Waiting, is_timed_out};
+use super::state::{Call, Contribution, Ending, Queue, Waiting, is_timed_out};
 use super::{Change, EndReason, Engine, LeaveReason, MemberRef, Source, TsMs};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy)]
 pub struct EndDetails {
@@ -41,11 +42,11 @@ fn set_duration(slot: &mut Option<u32>, from_queue_log: &mut bool, value: Option
 
 impl Engine {
     /// The call record, created on first mention (a feed may report a call whose join we never saw).
-    fn ensure_call(&mut self, queue: &str, uniqueid: &str) -> String {
+    fn ensure_call<'a>(&mut self, queue: &'a str, uniqueid: &str) -> Cow<'a, str> {
         let key = self.ensure_queue(queue);
         if !self.calls.contains_key(uniqueid) {
-            let name = self.queues.get(&key).map(|q| q.name.clone()).unwrap_or_else(|| queue.to_owned());
-            let call = Call { queue_key: key.clone(), queue: name, ..Call::default() };
+            let name = self.queues.get(&*key).map(|q| q.name.clone()).unwrap_or_else(|| queue.to_owned());
+            let call = Call { queue_key: key.clone().into_owned(), queue: name, ..Call::default() };
             self.calls.insert(uniqueid.to_owned(), call);
             self.out.push(Change::Call(uniqueid.to_owned()));
         }
@@ -71,36 +72,25 @@ impl Engine {
             call.caller_id = caller_id.map(str::to_owned);
             changed = true;
         }
-        let over = is_over(call);
-        let (joined_at, caller) = (call.joined_at.unwrap_or(now), call.caller_id.clone());
         if changed {
-            self.call_changed(uniqueid);
+            self.out.push(Change::Call(uniqueid.to_owned()));
         }
-        if over {
+        if is_over(call) {
             return; // a late duplicate of a call that already left the queue
         }
-        self.put_waiting(&key, uniqueid, Waiting { caller_id: caller, position, joined_at });
+        let (joined_at, caller) = (call.joined_at.unwrap_or(now), call.caller_id.as_deref());
+        if let Some(queue) = self.queues.get_mut(&*key)
+            && put_waiting(queue, uniqueid, caller, position, joined_at)
+        {
+            self.out.push(Change::Queue(queue.name.clone()));
+        }
     }
 
-    /// Adds or refreshes a waiting entry; keeps a known position when the new report has none.
+    /// Adds or refreshes a waiting entry (see [`put_waiting`]).
     pub(super) fn put_waiting(&mut self, key: &str, uniqueid: &str, entry: Waiting) {
         let Some(queue) = self.queues.get_mut(key) else { return };
-        let changed = match queue.waiting.get_mut(uniqueid) {
-            None => {
-                queue.waiting.insert(uniqueid.to_owned(), entry);
-                true
-            }
-            Some(old) => {
-                let joined = old.joined_at.min(entry.joined_at);
-                let caller = old.caller_id.clone().or(entry.caller_id);
-                let position = old.position.or(entry.position);
-                let changed = (joined, &caller, position) != (old.joined_at, &old.caller_id, old.position);
-                *old = Waiting { caller_id: caller, position, joined_at: joined };
-                changed
-            }
-        };
-        if changed {
-            self.queue_changed(key);
+        if put_waiting(queue, uniqueid, entry.caller_id.as_deref(), entry.position, entry.joined_at) {
+            self.out.push(Change::Queue(queue.name.clone()));
         }
     }
 
@@ -144,11 +134,11 @@ impl Engine {
         let Some(id) = self.resolve(member, Some(&key)) else { return };
         self.ensure_membership(&id, &key);
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
-        if is_over(call) || call.agent.is_some() || call.ringing.contains(&id) {
+        if is_over(call) || call.agent.is_some() || call.ringing.iter().any(|a| **a == *id) {
             return;
         }
-        call.ringing.push(id.clone());
-        if let Some(agent) = self.agents.get_mut(&id) {
+        call.ringing.push(id.clone().into_owned());
+        if let Some(agent) = self.agents.get_mut(&*id) {
             agent.ringing.push(uniqueid.to_owned());
         }
         self.touch(&id);
@@ -168,7 +158,7 @@ impl Engine {
         self.stop_ring(uniqueid, &id);
         let now = self.now;
         if let Some(call) = self.calls.get_mut(uniqueid).filter(|_| missed) {
-            let report = (id, src, now);
+            let report = (id.into_owned(), src, now);
             if !call.misses.contains(&report) {
                 call.misses.push(report);
                 self.recount(uniqueid);
@@ -191,19 +181,19 @@ impl Engine {
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
         let mut changed = set_min(&mut call.connected_at, now);
         if call.agent.is_none() {
-            call.agent = Some(id.clone());
+            call.agent = Some(id.clone().into_owned());
             changed = true;
         }
         changed |= set_duration(&mut call.hold_s, &mut call.hold_from_queue_log, hold_s, src);
         let ended = call.ended_at.is_some();
-        let credited = call.agent.clone();
+        let credited = call.agent.as_deref() == Some(&*id);
         if changed {
             self.call_changed(uniqueid);
         }
         self.dequeue(&key, uniqueid);
         self.stop_all_rings(uniqueid);
-        if !ended && credited.as_deref() == Some(id.as_str()) {
-            if let Some(agent) = self.agents.get_mut(&id).filter(|a| !a.talking.iter().any(|u| u == uniqueid))
+        if !ended && credited {
+            if let Some(agent) = self.agents.get_mut(&*id).filter(|a| !a.talking.iter().any(|u| u == uniqueid))
             {
                 agent.talking.push(uniqueid.to_owned());
             }
@@ -220,7 +210,7 @@ impl Engine {
         end: EndDetails,
     ) {
         let key = self.ensure_call(queue, uniqueid);
-        let named = member.and_then(|m| self.resolve(m, Some(&key)));
+        let named = member.and_then(|m| self.resolve(m, Some(&key))).map(Cow::into_owned);
         let now = self.now;
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
         let mut changed = false;
@@ -299,7 +289,7 @@ impl Engine {
     /// The member hung up during the announcement: it is no longer ringing; the caller keeps waiting.
     pub(super) fn agent_dump(&mut self, queue: &str, uniqueid: &str, member: &MemberRef) {
         let key = super::queue_key(queue);
-        if let Some(id) = self.resolve_existing(member, Some(&key)) {
+        if let Some(id) = self.resolve_existing(member, Some(&*key)) {
             self.stop_ring(uniqueid, &id);
         }
     }
@@ -309,8 +299,11 @@ impl Engine {
         let today = self.today();
         let Some(call) = self.calls.get(uniqueid) else { return };
         let sl = self.service_level_s(&call.queue_key);
-        let wanted = contribution(call, sl);
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        if contribution_is(call, sl, &call.contributed) {
+            return;
+        }
+        let wanted = contribution(call, sl);
         if wanted == call.contributed {
             return;
         }
@@ -324,15 +317,47 @@ impl Engine {
             }
             Some(_) => {}
         }
-        let old = std::mem::replace(&mut call.contributed, wanted.clone());
-        let key = call.queue_key.clone();
-        self.apply_contribution(&key, &old, &wanted);
+        let old = std::mem::replace(&mut call.contributed, wanted);
+        let (key, new) = (call.queue_key.as_str(), &call.contributed);
+        let recompute_max = match self.queues.get_mut(key) {
+            Some(queue) => {
+                let (changed, max_lowered) = super::counters::apply_queue_delta(queue, &old, new);
+                if changed || max_lowered {
+                    self.out.push(Change::Queue(queue.name.clone()));
+                }
+                max_lowered
+            }
+            None => false,
+        };
+        super::counters::apply_agent_delta(&mut self.agents, &mut self.out, &old, new);
+        if recompute_max {
+            let key = key.to_owned();
+            self.recompute_hold_max(&key);
+        }
     }
 }
 
 /// The call left the waiting list for good (answered, left or ended).
 fn is_over(call: &Call) -> bool {
     call.ended_at.is_some() || call.leave.is_some() || call.agent.is_some()
+}
+
+/// Whether `contribution(call, service_level_s)` would equal `current`, without building it (most facts a
+/// second feed reports change nothing, and building one allocates).
+fn contribution_is(call: &Call, service_level_s: u32, current: &Contribution) -> bool {
+    let answered = call.agent.is_some() || call.connected_at.is_some();
+    let unanswered = call.leave.filter(|_| !answered);
+    let hold_s = call.hold_s.filter(|_| answered);
+    current.answered == answered
+        && current.abandoned == unanswered.is_some_and(|r| !is_timed_out(r))
+        && current.timed_out == unanswered.is_some_and(is_timed_out)
+        && current.transferred == (answered && call.ending == Some(Ending::Transferred))
+        && current.hold_s == hold_s
+        && current.sl_within == hold_s.is_some_and(|h| h <= service_level_s)
+        && current.talk_s == call.talk_s.filter(|_| answered && call.ended_at.is_some())
+        && current.agent.as_deref() == call.agent.as_deref().filter(|_| answered)
+        && call.misses.is_empty()
+        && current.misses.is_empty()
 }
 
 fn contribution(call: &Call, service_level_s: u32) -> Contribution {
@@ -359,5 +384,39 @@ fn contribution(call: &Call, service_level_s: u32) -> Contribution {
         talk_s: call.talk_s.filter(|_| answered && call.ended_at.is_some()),
         agent: call.agent.clone().filter(|_| answered),
         misses,
+    }
+}
+
+/// Adds or refreshes a waiting entry; keeps a known position and caller id when the new report has none.
+/// Returns whether the entry changed.
+fn put_waiting(
+    queue: &mut Queue,
+    uniqueid: &str,
+    caller_id: Option<&str>,
+    position: Option<u32>,
+    joined_at: TsMs,
+) -> bool {
+    match queue.waiting.get_mut(uniqueid) {
+        None => {
+            let entry = Waiting { caller_id: caller_id.map(str::to_owned), position, joined_at };
+            queue.waiting.insert(uniqueid.to_owned(), entry);
+            true
+        }
+        Some(old) => {
+            let mut changed = false;
+            if joined_at < old.joined_at {
+                old.joined_at = joined_at;
+                changed = true;
+            }
+            if old.caller_id.is_none() && caller_id.is_some() {
+                old.caller_id = caller_id.map(str::to_owned);
+                changed = true;
+            }
+            if old.position.is_none() && position.is_some() {
+                old.position = position;
+                changed = true;
+            }
+            changed
+        }
     }
 }

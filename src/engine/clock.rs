@@ -51,12 +51,13 @@ impl Engine {
             }
             Some(_) => {}
         }
-        while let Some((until, id)) = self.wrapups.first().cloned() {
-            if until > now {
-                break;
+        // A wrap-up that ended before this event is settled as of its own end time, exactly as a per-second
+        // tick would have settled it: the live daemon (ticking) and `replay` (one tick at the end) must agree
+        // on `status_since`. Nothing else happened to the agent in between, so its state is that of `until`.
+        while self.wrapups.first().is_some_and(|(until, _)| *until <= now) {
+            if let Some((until, id)) = self.wrapups.pop_first() {
+                self.refresh_agent(&id, until);
             }
-            self.wrapups.pop_first();
-            self.touch(&id);
         }
     }
 
@@ -90,20 +91,21 @@ impl Engine {
     /// Recomputes the derived status of every touched agent and the member counts of its queues.
     pub(super) fn refresh_touched(&mut self) {
         let touched = std::mem::take(&mut self.touched);
+        let now = self.now;
         for id in &touched {
-            self.refresh_agent(id);
+            self.refresh_agent(id, now);
         }
     }
 
-    fn refresh_agent(&mut self, id: &str) {
-        let now = self.now;
+    /// Re-derives the agent's status as of `now` (the event time, or the earlier moment a wrap-up ended).
+    fn refresh_agent(&mut self, id: &str, now: TsMs) {
         let Some(agent) = self.agents.get_mut(id) else { return };
         let activity = Activity::of(agent, now);
         let all_paused = !agent.queues.is_empty() && agent.queues.values().all(|m| m.paused);
         let status = activity.status(agent.queues.is_empty(), all_paused);
         if status != agent.status {
             agent.status = status;
-            agent.status_since = now;
+            agent.status_since = now.max(agent.status_since);
             self.out.push(Change::Agent(id.to_owned()));
         }
         for (key, membership) in agent.queues.iter_mut() {

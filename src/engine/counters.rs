@@ -1,6 +1,9 @@
 //! Applying the difference between a call's old and new contribution to the daily counters.
+//!
+//! Free functions over the parts they touch (a queue, the agents, the change list), so `recount` can apply a
+//! difference while it still borrows the call record, without copying the contribution.
 
-use super::state::{Contribution, QueueCounters};
+use super::state::{Agents, Contribution, Queue, QueueCounters};
 use super::{Change, Engine};
 
 fn flag(counter: &mut u64, old: bool, new: bool) {
@@ -23,38 +26,60 @@ fn sample(sum: &mut u64, count: &mut u64, old: Option<u32>, new: Option<u32>) {
     }
 }
 
+/// Applies the difference to the queue's counters. Returns (counters changed, the longest hold was lowered
+/// and must be recomputed from the calls).
+pub(super) fn apply_queue_delta(queue: &mut Queue, old: &Contribution, new: &Contribution) -> (bool, bool) {
+    let before = queue.counters;
+    let c: &mut QueueCounters = &mut queue.counters;
+    flag(&mut c.answered, old.answered, new.answered);
+    flag(&mut c.abandoned, old.abandoned, new.abandoned);
+    flag(&mut c.timed_out, old.timed_out, new.timed_out);
+    flag(&mut c.transferred, old.transferred, new.transferred);
+    flag(&mut c.sl_within, old.sl_within, new.sl_within);
+    sample(&mut c.hold_sum_s, &mut c.hold_count, old.hold_s, new.hold_s);
+    sample(&mut c.talk_sum_s, &mut c.talk_count, old.talk_s, new.talk_s);
+    let max_lowered = old.hold_s.is_some_and(|h| h >= c.hold_max_s) && new.hold_s < old.hold_s;
+    if let Some(h) = new.hold_s {
+        c.hold_max_s = c.hold_max_s.max(h);
+    }
+    (queue.counters != before, max_lowered)
+}
+
+/// Applies the difference to the credited agents' counters.
+pub(super) fn apply_agent_delta(agents: &mut Agents, out: &mut Vec<Change>, old: &Contribution, new: &Contribution) {
+    if old.agent != new.agent || old.talk_s != new.talk_s {
+        if let Some(id) = &old.agent {
+            credit(agents, out, id, -1, old.talk_s.map_or(0, i64::from).saturating_neg(), 0);
+        }
+        if let Some(id) = &new.agent {
+            credit(agents, out, id, 1, new.talk_s.map_or(0, i64::from), 0);
+        }
+    }
+    if old.misses != new.misses {
+        for (id, n) in &old.misses {
+            credit(agents, out, id, 0, 0, -i64::from(*n));
+        }
+        for (id, n) in &new.misses {
+            credit(agents, out, id, 0, 0, i64::from(*n));
+        }
+    }
+}
+
+fn credit(agents: &mut Agents, out: &mut Vec<Change>, id: &str, answered: i64, talk_s: i64, missed: i64) {
+    let Some(agent) = agents.get_mut(id) else { return };
+    let add = |v: &mut u64, d: i64| *v = v.saturating_add_signed(d);
+    let before = (agent.calls_answered, agent.talk_seconds, agent.calls_missed);
+    add(&mut agent.calls_answered, answered);
+    add(&mut agent.talk_seconds, talk_s);
+    add(&mut agent.calls_missed, missed);
+    if before != (agent.calls_answered, agent.talk_seconds, agent.calls_missed) {
+        out.push(Change::Agent(id.to_owned()));
+    }
+}
+
 impl Engine {
-    pub(super) fn apply_contribution(&mut self, key: &str, old: &Contribution, new: &Contribution) {
-        self.apply_queue_delta(key, old, new);
-        self.apply_agent_delta(old, new);
-    }
-
-    fn apply_queue_delta(&mut self, key: &str, old: &Contribution, new: &Contribution) {
-        let Some(queue) = self.queues.get_mut(key) else { return };
-        let before = queue.counters;
-        let c: &mut QueueCounters = &mut queue.counters;
-        flag(&mut c.answered, old.answered, new.answered);
-        flag(&mut c.abandoned, old.abandoned, new.abandoned);
-        flag(&mut c.timed_out, old.timed_out, new.timed_out);
-        flag(&mut c.transferred, old.transferred, new.transferred);
-        flag(&mut c.sl_within, old.sl_within, new.sl_within);
-        sample(&mut c.hold_sum_s, &mut c.hold_count, old.hold_s, new.hold_s);
-        sample(&mut c.talk_sum_s, &mut c.talk_count, old.talk_s, new.talk_s);
-        let max_lowered = old.hold_s.is_some_and(|h| h >= c.hold_max_s) && new.hold_s < old.hold_s;
-        if let Some(h) = new.hold_s {
-            c.hold_max_s = c.hold_max_s.max(h);
-        }
-        let changed = queue.counters != before;
-        if max_lowered {
-            self.recompute_hold_max(key);
-        }
-        if changed || max_lowered {
-            self.queue_changed(key);
-        }
-    }
-
     /// The longest hold among today's counted calls of a queue (rare: only when a report lowers one).
-    fn recompute_hold_max(&mut self, key: &str) {
+    pub(super) fn recompute_hold_max(&mut self, key: &str) {
         let today = self.today();
         let max = self
             .calls
@@ -65,37 +90,6 @@ impl Engine {
             .unwrap_or(0);
         if let Some(queue) = self.queues.get_mut(key) {
             queue.counters.hold_max_s = max;
-        }
-    }
-
-    fn apply_agent_delta(&mut self, old: &Contribution, new: &Contribution) {
-        if old.agent != new.agent || old.talk_s != new.talk_s {
-            if let Some(id) = &old.agent {
-                self.credit(id, -1, old.talk_s.map_or(0, i64::from).saturating_neg(), 0);
-            }
-            if let Some(id) = &new.agent {
-                self.credit(id, 1, new.talk_s.map_or(0, i64::from), 0);
-            }
-        }
-        if old.misses != new.misses {
-            for (id, n) in &old.misses {
-                self.credit(id, 0, 0, -i64::from(*n));
-            }
-            for (id, n) in &new.misses {
-                self.credit(id, 0, 0, i64::from(*n));
-            }
-        }
-    }
-
-    fn credit(&mut self, id: &str, answered: i64, talk_s: i64, missed: i64) {
-        let Some(agent) = self.agents.get_mut(id) else { return };
-        let add = |v: &mut u64, d: i64| *v = v.saturating_add_signed(d);
-        let before = (agent.calls_answered, agent.talk_seconds, agent.calls_missed);
-        add(&mut agent.calls_answered, answered);
-        add(&mut agent.talk_seconds, talk_s);
-        add(&mut agent.calls_missed, missed);
-        if before != (agent.calls_answered, agent.talk_seconds, agent.calls_missed) {
-            self.out.push(Change::Agent(id.to_owned()));
         }
     }
 }

@@ -13,14 +13,23 @@
 
 use super::state::Agent;
 use super::{Change, Engine, MemberRef, looks_like_interface};
+use std::borrow::Cow;
 
 impl Engine {
     /// The agent a feed means, created on first mention. `queue_key` narrows name lookups to that queue.
-    pub(super) fn resolve(&mut self, member: &MemberRef, queue_key: Option<&str>) -> Option<String> {
+    /// Borrows the id from the event when the event names the interface (the common case: no allocation).
+    pub(super) fn resolve<'a>(
+        &mut self,
+        member: &'a MemberRef,
+        queue_key: Option<&str>,
+    ) -> Option<Cow<'a, str>> {
         let (id, provisional) = self.lookup(member, queue_key)?;
-        if !self.agents.contains_key(&id) {
+        if !self.agents.contains_key(&*id) {
             let name = member.name.as_deref().filter(|n| *n != id || provisional);
-            self.agents.insert(id.clone(), Agent::new(&id, name, provisional, self.now));
+            self.agents.insert(id.clone().into_owned(), Agent::new(&id, name, provisional, self.now));
+            if let Some(name) = name.filter(|_| !provisional) {
+                self.index_name(&id, name);
+            }
             self.agent_changed(&id);
             self.touch(&id);
         }
@@ -28,44 +37,61 @@ impl Engine {
     }
 
     /// Like `resolve`, but never creates an agent.
-    pub(super) fn resolve_existing(&mut self, member: &MemberRef, queue_key: Option<&str>) -> Option<String> {
+    pub(super) fn resolve_existing<'a>(
+        &mut self,
+        member: &'a MemberRef,
+        queue_key: Option<&str>,
+    ) -> Option<Cow<'a, str>> {
         let (id, _) = self.lookup(member, queue_key)?;
-        self.agents.contains_key(&id).then_some(id)
+        self.agents.contains_key(&*id).then_some(id)
     }
 
     /// The agent id for a member reference, and whether it is provisional (a name with no known interface).
-    fn lookup(&mut self, member: &MemberRef, queue_key: Option<&str>) -> Option<(String, bool)> {
+    fn lookup<'a>(&mut self, member: &'a MemberRef, queue_key: Option<&str>) -> Option<(Cow<'a, str>, bool)> {
         let name = member.name.as_deref().filter(|n| !n.is_empty());
         if let Some(interface) = member.interface.as_deref().filter(|i| !i.is_empty()) {
             if let Some(name) = name {
                 self.learn(name, interface);
             }
-            return Some((interface.to_owned(), false));
+            return Some((Cow::Borrowed(interface), false));
         }
         let name = name?;
         if looks_like_interface(name) {
-            return Some((name.to_owned(), false));
+            return Some((Cow::Borrowed(name), false));
         }
         if let Some(id) = queue_key.and_then(|key| self.member_named(key, name)) {
-            return Some((id, false));
+            return Some((Cow::Owned(id), false));
         }
         if let Some(interface) = self.names.get(name).or_else(|| self.config.members.get(name)) {
             let interface = interface.clone();
             self.learn(name, &interface);
-            return Some((interface, false));
+            return Some((Cow::Owned(interface), false));
         }
-        Some((name.to_owned(), true))
+        Some((Cow::Borrowed(name), true))
     }
 
-    /// A non-provisional member of the queue with this name.
+    /// A non-provisional member of the queue with this name (the first by id when several share it).
     fn member_named(&self, key: &str, name: &str) -> Option<String> {
         let queue = self.queues.get(key)?;
-        queue
-            .members
-            .iter()
-            .filter_map(|id| self.agents.get(id))
-            .find(|a| !a.provisional && a.name.as_deref() == Some(name))
-            .map(|a| a.id.clone())
+        let ids = self.named.get(name)?;
+        ids.iter().filter(|id| queue.members.contains(id.as_str())).min().cloned()
+    }
+
+    /// Adds a non-provisional agent to the name index.
+    fn index_name(&mut self, id: &str, name: &str) {
+        let ids = self.named.entry(name.to_owned()).or_default();
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_owned());
+        }
+    }
+
+    fn unindex_name(&mut self, id: &str, name: &str) {
+        if let Some(ids) = self.named.get_mut(name) {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                self.named.remove(name);
+            }
+        }
     }
 
     /// Records that `name` is the member name of `interface` (AMI says both), merging a provisional agent.
@@ -84,12 +110,19 @@ impl Engine {
     }
 
     fn set_name(&mut self, interface: &str, name: &str) {
-        if let Some(agent) = self.agents.get_mut(interface)
-            && agent.name.as_deref() != Some(name)
-        {
-            agent.name = Some(name.to_owned());
-            self.agent_changed(interface);
+        let Some(agent) = self.agents.get_mut(interface) else { return };
+        if agent.name.as_deref() == Some(name) {
+            return;
         }
+        let old = agent.name.replace(name.to_owned());
+        let indexed = !agent.provisional;
+        if indexed {
+            if let Some(old) = old {
+                self.unindex_name(interface, &old);
+            }
+            self.index_name(interface, name);
+        }
+        self.agent_changed(interface);
     }
 
     /// Moves everything the provisional agent `name` holds into the agent `interface`.
@@ -98,6 +131,7 @@ impl Engine {
         if !self.agents.contains_key(interface) {
             let agent = Agent::new(interface, Some(name), false, self.now);
             self.agents.insert(interface.to_owned(), agent);
+            self.index_name(interface, name);
         }
         for (key, membership) in &provisional.queues {
             if let Some(queue) = self.queues.get_mut(key) {

@@ -22,8 +22,8 @@ impl Engine {
         if let Some(paused) = details.paused {
             let kept = self
                 .agents
-                .get(&id)
-                .and_then(|a| a.queues.get(&key))
+                .get(&*id)
+                .and_then(|a| a.queues.get(&*key))
                 .filter(|m| m.paused && paused)
                 .and_then(|m| m.pause_reason.clone());
             let reason = details.pause_reason.map(str::to_owned).or(kept);
@@ -35,7 +35,7 @@ impl Engine {
         if let Some(device) = details.device {
             self.set_device(&id, device);
         }
-        if let Some(m) = self.agents.get_mut(&id).and_then(|a| a.queues.get_mut(&key)) {
+        if let Some(m) = self.agents.get_mut(&*id).and_then(|a| a.queues.get_mut(&*key)) {
             m.wrapup_s = details.wrapup_s.or(m.wrapup_s);
         }
     }
@@ -67,7 +67,7 @@ impl Engine {
             None => {
                 let Some(id) = self.resolve_existing(member, None) else { return };
                 let keys: Vec<String> =
-                    self.agents.get(&id).map(|a| a.queues.keys().cloned().collect()).unwrap_or_default();
+                    self.agents.get(&*id).map(|a| a.queues.keys().cloned().collect()).unwrap_or_default();
                 for key in keys {
                     self.set_pause(&id, &key, paused, reason);
                 }

@@ -15,6 +15,7 @@ mod calls;
 mod clock;
 mod counters;
 pub mod event;
+mod hash;
 mod identity;
 mod members;
 mod reconcile;
@@ -27,8 +28,10 @@ pub mod view;
 pub use event::*;
 pub use view::{Change, Fields, Snapshot};
 
+use hash::FastMap;
 use state::{Agents, Calls, Queue, Queues};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Per-queue settings Asterisk does not report over AMI (queues.conf `wrapuptime`, `servicelevel`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,7 +76,10 @@ pub struct Engine {
     /// Keyed by the caller's uniqueid.
     calls: Calls,
     /// Member name → interface, learned from AMI (both spellings in one message).
-    names: HashMap<String, String>,
+    names: FastMap<String, String>,
+    /// Member name → ids of the non-provisional agents carrying it (usually one), so a queue_log line that
+    /// names a member resolves without scanning the queue's members.
+    named: FastMap<String, Vec<String>>,
     /// Latest event time seen; never goes backwards (feeds interleave out of order by a second or so).
     now: TsMs,
     day: Option<clock::Day>,
@@ -91,10 +97,11 @@ impl Engine {
         let queues = config.queues.keys().map(|key| (key.clone(), Queue::new(key))).collect();
         Self {
             config,
-            agents: HashMap::new(),
+            agents: Agents::default(),
             queues,
-            calls: HashMap::new(),
-            names: HashMap::new(),
+            calls: Calls::default(),
+            names: FastMap::default(),
+            named: FastMap::default(),
             now: TsMs::MIN,
             day: None,
             wrapups: BTreeSet::new(),
@@ -175,8 +182,10 @@ impl Engine {
         }
         self.refresh_touched();
         let mut out = std::mem::take(&mut self.out);
-        out.sort_unstable();
-        out.dedup();
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
         out
     }
 
@@ -185,12 +194,12 @@ impl Engine {
     }
 
     pub fn queue_fields(&self, name: &str) -> Option<Fields> {
-        self.queues.get(&queue_key(name)).map(render::queue)
+        self.queues.get(&*queue_key(name)).map(render::queue)
     }
 
     /// Waiting callers of a queue: caller uniqueid → `{uniqueid, caller_id, position, joined_at}`.
     pub fn queue_waiting(&self, name: &str) -> Vec<(String, serde_json::Value)> {
-        self.queues.get(&queue_key(name)).map(render::waiting).unwrap_or_default()
+        self.queues.get(&*queue_key(name)).map(render::waiting).unwrap_or_default()
     }
 
     pub fn call_fields(&self, uniqueid: &str) -> Option<Fields> {
@@ -234,10 +243,10 @@ impl Engine {
     }
 
     /// Creates the queue on first mention and returns its key.
-    fn ensure_queue(&mut self, name: &str) -> String {
+    fn ensure_queue<'a>(&mut self, name: &'a str) -> Cow<'a, str> {
         let key = queue_key(name);
-        if !self.queues.contains_key(&key) {
-            self.queues.insert(key.clone(), Queue::new(name));
+        if !self.queues.contains_key(&*key) {
+            self.queues.insert(key.clone().into_owned(), Queue::new(name));
             self.out.push(Change::Queue(name.to_owned()));
         }
         key
@@ -260,7 +269,12 @@ impl Engine {
     }
 }
 
-/// app_queue compares queue names case-insensitively; so do all lookups here.
-pub(crate) fn queue_key(name: &str) -> String {
-    name.to_ascii_lowercase()
+/// app_queue compares queue names case-insensitively; so do all lookups here. Queue names are nearly always
+/// lower case already, so the common case borrows instead of allocating on every event.
+pub(crate) fn queue_key(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }

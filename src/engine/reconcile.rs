@@ -2,7 +2,7 @@
 
 use super::state::Waiting;
 use super::{Engine, LeaveReason, MemberRef, MemberStatus, QueueEntry, SnapshotScope, StatusSnapshot};
-use std::collections::HashSet;
+use super::hash::FastSet;
 
 impl Engine {
     /// Reconciles with a `QueueStatus` answer: everything listed is applied through the same setters as live
@@ -11,17 +11,17 @@ impl Engine {
     pub(super) fn status_snapshot(&mut self, snapshot: &StatusSnapshot) {
         for params in &snapshot.queues {
             let key = self.ensure_queue(&params.queue);
-            if let Some(queue) = self.queues.get_mut(&key) {
+            if let Some(queue) = self.queues.get_mut(&*key) {
                 queue.service_level_s = params.service_level_s.or(queue.service_level_s);
             }
         }
-        let mut seen: HashSet<(String, String)> = HashSet::new();
+        let mut seen: FastSet<(String, String)> = FastSet::default();
         for member in &snapshot.members {
             if let Some(row) = self.apply_member_row(member) {
                 seen.insert(row);
             }
         }
-        let listed: HashSet<&str> = snapshot.entries.iter().map(|e| e.uniqueid.as_str()).collect();
+        let listed: FastSet<&str> = snapshot.entries.iter().map(|e| e.uniqueid.as_str()).collect();
         for entry in &snapshot.entries {
             self.apply_entry(entry);
         }
@@ -40,7 +40,7 @@ impl Engine {
             }
             SnapshotScope::Member { queue, interface } => {
                 let keys: Vec<String> = match queue {
-                    Some(queue) => vec![super::queue_key(queue)],
+                    Some(queue) => vec![super::queue_key(queue).into_owned()],
                     None => self
                         .agents
                         .get(interface)
@@ -64,19 +64,19 @@ impl Engine {
         self.ensure_membership(&id, &key);
         self.set_pause(&id, &key, row.paused, row.pause_reason.as_deref());
         if let Some(penalty) = row.penalty
-            && let Some(m) = self.agents.get_mut(&id).and_then(|a| a.queues.get_mut(&key))
+            && let Some(m) = self.agents.get_mut(&*id).and_then(|a| a.queues.get_mut(&*key))
             && m.penalty != penalty
         {
             m.penalty = penalty;
             self.agent_changed(&id);
         }
-        if let Some(m) = self.agents.get_mut(&id).and_then(|a| a.queues.get_mut(&key)) {
+        if let Some(m) = self.agents.get_mut(&*id).and_then(|a| a.queues.get_mut(&*key)) {
             m.wrapup_s = row.wrapup_s.or(m.wrapup_s);
         }
         if let Some(device) = row.device {
             self.set_device(&id, device);
         }
-        Some((id, key))
+        Some((id.into_owned(), key.into_owned()))
     }
 
     /// A listed caller is waiting, unless we already know the call left the queue.
@@ -97,13 +97,13 @@ impl Engine {
         let joined_at = self.calls.get(&entry.uniqueid).and_then(|c| c.joined_at).unwrap_or(joined);
         let caller_id = entry.caller_id.clone().filter(|c| !c.is_empty());
         // The answer's position is the current one: replace ours.
-        if let Some(q) = self.queues.get_mut(&key) {
+        if let Some(q) = self.queues.get_mut(&*key) {
             q.waiting.remove(&entry.uniqueid);
         }
         self.put_waiting(&key, &entry.uniqueid, Waiting { caller_id, position: entry.position, joined_at });
     }
 
-    fn drop_unlisted_members(&mut self, key: &str, only: Option<&str>, seen: &HashSet<(String, String)>) {
+    fn drop_unlisted_members(&mut self, key: &str, only: Option<&str>, seen: &FastSet<(String, String)>) {
         let Some(queue) = self.queues.get(key) else { return };
         let gone: Vec<String> = queue
             .members
@@ -117,7 +117,7 @@ impl Engine {
         }
     }
 
-    fn drop_unlisted_callers(&mut self, key: &str, listed: &HashSet<&str>) {
+    fn drop_unlisted_callers(&mut self, key: &str, listed: &FastSet<&str>) {
         let Some(queue) = self.queues.get(key) else { return };
         let gone: Vec<String> =
             queue.waiting.keys().filter(|uid| !listed.contains(uid.as_str())).cloned().collect();
@@ -146,7 +146,7 @@ impl Engine {
         }
         let ids: Vec<String> = self.agents.keys().cloned().collect();
         for id in ids {
-            if let Some(agent) = self.agents.get_mut(&id) {
+            if let Some(agent) = self.agents.get_mut(&*id) {
                 agent.ringing.clear();
                 agent.talking.clear();
                 agent.wrapup_until = None;
@@ -155,7 +155,7 @@ impl Engine {
         }
         let keys: Vec<String> = self.queues.keys().cloned().collect();
         for key in keys {
-            if self.queues.get_mut(&key).is_some_and(|q| !std::mem::take(&mut q.waiting).is_empty()) {
+            if self.queues.get_mut(&*key).is_some_and(|q| !std::mem::take(&mut q.waiting).is_empty()) {
                 self.queue_changed(&key);
             }
         }

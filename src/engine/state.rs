@@ -1,7 +1,8 @@
 //! The engine's own records. Everything rendered to the outside is derived from these in `render`.
 
 use super::event::{DeviceState, LeaveReason, Source, TsMs};
-use std::collections::{BTreeMap, HashMap};
+use super::hash::FastMap;
+use std::collections::BTreeMap;
 
 /// DESIGN.md agent status, highest rule first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -254,6 +255,6 @@ pub fn is_timed_out(reason: LeaveReason) -> bool {
     matches!(reason, LeaveReason::Timeout | LeaveReason::Empty | LeaveReason::Key | LeaveReason::Withdraw)
 }
 
-pub type Agents = HashMap<String, Agent>;
-pub type Queues = HashMap<String, Queue>;
-pub type Calls = HashMap<String, Call>;
+pub type Agents = FastMap<String, Agent>;
+pub type Queues = FastMap<String, Queue>;
+pub type Calls = FastMap<String, Call>;

@@ -246,3 +246,23 @@ fn asterisk_restart_ends_calls_and_keeps_membership() {
     assert_eq!((field(&queue, "agents_logged_in"), field(&queue, "answered")), (1.into(), 1.into()));
     assert_eq!(field(&engine.agent_fields(ALICE).unwrap(), "status"), "available");
 }
+
+#[test]
+fn a_wrapup_noticed_late_ends_at_its_own_end_time() {
+    // The daemon ticks every second, replay once at the end: both must give the same `status_since`.
+    let mut engine = Engine::new(config());
+    engine.apply(&ql(1, added("support", MemberRef::interface(ALICE))));
+    engine.apply(&ql(2, joined("support", "c1")));
+    engine.apply(&ql(5, connected("support", "c1", MemberRef::interface(ALICE), 3)));
+    engine.apply(&ql(11, ended("support", "c1", MemberRef::interface(ALICE), 6)));
+    assert_eq!(field(&engine.agent_fields(ALICE).unwrap(), "status"), "wrapup");
+    // Wrap-up is 3 s (queues.conf): it ended at 14 s; the first tick after it comes 5 s late.
+    let changes = engine.apply(&ev(19, Source::Clock, EventKind::Tick));
+    assert!(changes.contains(&Change::Agent(ALICE.into())), "{changes:?}");
+    let agent = engine.agent_fields(ALICE).unwrap();
+    assert_eq!(field(&agent, "status"), "available");
+    assert_eq!(field(&agent, "status_since"), T0 + 14_000);
+    // A later event that changes the status again starts from its own time.
+    engine.apply(&ql(25, pause("support", MemberRef::interface(ALICE), true, "Lunch")));
+    assert_eq!(field(&engine.agent_fields(ALICE).unwrap(), "status_since"), T0 + 25_000);
+}

@@ -371,12 +371,15 @@ mod tests {
             .expect("a QueueStatus answer")
     }
 
+    /// queue, interface, penalty, paused, reason.
+    type Row<'a> = (&'a str, &'a str, Option<i64>, bool, Option<&'a str>);
+
     #[test]
     fn final_status_gives_readme_membership() {
         let events = replay("login-pause-unpause");
         let snapshot = final_snapshot(&events);
         assert_eq!(snapshot.scope, SnapshotScope::All, "ami.sent asked QueueStatus without filters");
-        let mut rows: Vec<(&str, &str, Option<i64>, bool, Option<&str>)> = snapshot
+        let mut rows: Vec<Row<'_>> = snapshot
             .members
             .iter()
             .map(|m| (m.queue.as_str(), m.interface.as_str(), m.penalty, m.paused, m.pause_reason.as_deref()))

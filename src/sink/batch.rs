@@ -1,10 +1,15 @@
 //! Builds the commands of one MULTI/EXEC: entity hashes, sets, `meta.seq`, `XADD` and `PUBLISH`, so a reader
 //! never sees a message before the state it describes.
+//!
+//! This is the sink's hot path (one call per change), so field values go from the engine's JSON straight into
+//! the command buffers, each message is serialized once for the stream and all its channels, and the key
+//! names that never change are formatted once.
 
-use super::message::{Message, MessageType, STREAM_CHANNELS_FIELD, STREAM_PAYLOAD_FIELD};
-use super::{Keys, Update, field_to_redis};
+use super::message::{self, Envelope, Message, MessageType, STREAM_CHANNELS_FIELD, STREAM_PAYLOAD_FIELD};
+use super::{Keys, Update};
 use crate::engine::Fields;
 use redis::Pipeline;
+use serde_json::Value;
 
 /// Per-batch write parameters.
 #[derive(Debug, Clone, Copy)]
@@ -13,87 +18,215 @@ pub struct Limits {
     pub call_ttl_s: u64,
 }
 
-/// Appends the hash writes of `update` as of message `seq`. Every hash is rewritten whole (DEL + HSET in the
-/// same transaction) so a field the engine stopped rendering does not linger.
-pub fn write_entity(pipe: &mut Pipeline, keys: &Keys, limits: Limits, seq: u64, update: &Update) {
-    match update {
-        Update::Agent { id, fields } => {
-            let key = keys.agent(id);
-            pipe.cmd("DEL").arg(&key).ignore();
-            pipe.cmd("HSET").arg(&key).arg(hash_args(fields, Some(seq))).ignore();
-            pipe.cmd("SADD").arg(keys.agents()).arg(id).ignore();
+/// How an entity hash is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashMode {
+    /// `DEL` + `HSET` in the same transaction: Redis may hold fields this write does not set (first write by
+    /// this sink, full rewrites, a field set that shrank), and a field the engine stopped rendering must not
+    /// linger.
+    Replace,
+    /// `HSET` alone: this sink's last write of the hash had no field that this one lacks, so every field in
+    /// Redis is overwritten. The engine renders a fixed field set per entity kind, so this is the usual case.
+    Overwrite,
+}
+
+/// Reused buffers and the fixed names of one PBX.
+pub struct Builder {
+    keys: Keys,
+    limits: Limits,
+    stream: String,
+    events: String,
+    agents: String,
+    queues: String,
+    meta: String,
+    /// The message being published (written once, sent to the stream and every channel).
+    json: Vec<u8>,
+    /// A non-string field value in its JSON spelling.
+    value: Vec<u8>,
+    /// `events` channel plus the entity's own, comma-separated, for the stream entry.
+    channels: String,
+}
+
+impl Builder {
+    pub fn new(keys: Keys, limits: Limits) -> Self {
+        Self {
+            stream: keys.stream(),
+            events: keys.events(),
+            agents: keys.agents(),
+            queues: keys.queues(),
+            meta: keys.meta(),
+            keys,
+            limits,
+            json: Vec::new(),
+            value: Vec::new(),
+            channels: String::new(),
         }
-        Update::AgentRemoved { id } => {
-            pipe.cmd("DEL").arg(keys.agent(id)).ignore();
-            pipe.cmd("SREM").arg(keys.agents()).arg(id).ignore();
-        }
-        Update::Queue { name, fields, waiting } => {
-            let key = keys.queue(name);
-            let waiting_key = keys.waiting(name);
-            pipe.cmd("DEL").arg(&key).arg(&waiting_key).ignore();
-            pipe.cmd("HSET").arg(&key).arg(hash_args(fields, Some(seq))).ignore();
-            if !waiting.is_empty() {
-                let entries: Vec<(&str, String)> =
-                    waiting.iter().map(|(uid, entry)| (uid.as_str(), entry.to_string())).collect();
-                pipe.cmd("HSET").arg(&waiting_key).arg(entries).ignore();
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Appends the hash writes of `update` as of message `seq`.
+    pub fn entity(&mut self, pipe: &mut Pipeline, seq: u64, update: &Update, mode: HashMode) {
+        match update {
+            Update::Agent { id, fields } => {
+                let key = self.keys.agent(id);
+                if mode == HashMode::Replace {
+                    pipe.cmd("DEL").arg(&key).ignore();
+                }
+                self.hset(pipe, &key, fields, Some(seq));
+                pipe.cmd("SADD").arg(&self.agents).arg(id).ignore();
             }
-            pipe.cmd("SADD").arg(keys.queues()).arg(name).ignore();
-        }
-        Update::Call { uniqueid, fields } => {
-            let key = keys.call(uniqueid);
-            pipe.cmd("DEL").arg(&key).ignore();
-            if !fields.is_empty() {
-                pipe.cmd("HSET").arg(&key).arg(hash_args(fields, None)).ignore();
-                pipe.cmd("EXPIRE").arg(&key).arg(limits.call_ttl_s).ignore();
+            Update::AgentRemoved { id } => {
+                pipe.cmd("DEL").arg(self.keys.agent(id)).ignore();
+                pipe.cmd("SREM").arg(&self.agents).arg(id).ignore();
+            }
+            Update::Queue { name, fields, waiting } => {
+                let key = self.keys.queue(name);
+                let waiting_key = self.keys.waiting(name);
+                // The waiting list shrinks whenever a caller leaves, so that hash is always replaced.
+                pipe.cmd("DEL").arg(&waiting_key);
+                if mode == HashMode::Replace {
+                    pipe.arg(&key);
+                }
+                pipe.ignore();
+                self.hset(pipe, &key, fields, Some(seq));
+                if !waiting.is_empty() {
+                    pipe.cmd("HSET").arg(&waiting_key);
+                    for (uniqueid, entry) in waiting {
+                        pipe.arg(uniqueid.as_str());
+                        self.push_value(pipe, entry);
+                    }
+                    pipe.ignore();
+                }
+                pipe.cmd("SADD").arg(&self.queues).arg(name).ignore();
+            }
+            Update::Call { uniqueid, fields } => {
+                let key = self.keys.call(uniqueid);
+                if mode == HashMode::Replace || fields.is_empty() {
+                    pipe.cmd("DEL").arg(&key).ignore();
+                }
+                if !fields.is_empty() {
+                    self.hset(pipe, &key, fields, None);
+                    pipe.cmd("EXPIRE").arg(&key).arg(self.limits.call_ttl_s).ignore();
+                }
             }
         }
     }
-}
 
-/// Deletes an agent or queue that is no longer part of the state (full rewrites only).
-pub fn delete_queue(pipe: &mut Pipeline, keys: &Keys, name: &str) {
-    pipe.cmd("DEL").arg(keys.queue(name)).arg(keys.waiting(name)).ignore();
-    pipe.cmd("SREM").arg(keys.queues()).arg(name).ignore();
-}
+    /// Deletes a queue that is no longer part of the state (full rewrites only).
+    pub fn delete_queue(&self, pipe: &mut Pipeline, name: &str) {
+        pipe.cmd("DEL").arg(self.keys.queue(name)).arg(self.keys.waiting(name)).ignore();
+        pipe.cmd("SREM").arg(&self.queues).arg(name).ignore();
+    }
 
-/// Appends `XADD` and the `PUBLISH`es of one message.
-pub fn publish(pipe: &mut Pipeline, keys: &Keys, limits: Limits, msg: &Message) {
-    let json = msg.to_json();
-    let channels = channels_of(keys, msg);
-    pipe.cmd("XADD")
-        .arg(keys.stream())
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(limits.stream_maxlen)
-        .arg(format!("{}-0", msg.seq))
-        .arg(STREAM_PAYLOAD_FIELD)
-        .arg(&json)
-        .arg(STREAM_CHANNELS_FIELD)
-        .arg(channels.join(","))
-        .ignore();
-    for channel in &channels {
-        pipe.cmd("PUBLISH").arg(channel).arg(&json).ignore();
+    /// Appends `XADD` and the `PUBLISH`es of the message announcing `update`.
+    pub fn publish_update(&mut self, pipe: &mut Pipeline, epoch: &str, ts: i64, seq: u64, update: &Update) {
+        self.json.clear();
+        let env = Envelope { epoch, ts, pbx: self.keys.pbx() };
+        message::write_update_json(&mut self.json, env, seq, update);
+        let own = match update {
+            Update::Agent { id, .. } | Update::AgentRemoved { id } => Some(self.keys.agent(id)),
+            Update::Queue { name, .. } => Some(self.keys.queue(name)),
+            Update::Call { .. } => None,
+        };
+        self.publish_json(pipe, seq, own.as_deref());
+    }
+
+    /// Appends `XADD` and the `PUBLISH`es of a message built as a [`Message`] (`resync`).
+    pub fn publish_message(&mut self, pipe: &mut Pipeline, msg: &Message) {
+        self.json.clear();
+        self.json.extend_from_slice(msg.to_json().as_bytes());
+        let own = match msg.kind {
+            MessageType::AgentUpdate | MessageType::AgentRemoved => Some(self.keys.agent(&msg.id)),
+            MessageType::QueueUpdate => Some(self.keys.queue(&msg.id)),
+            MessageType::CallUpdate | MessageType::Resync => None,
+        };
+        self.publish_json(pipe, msg.seq, own.as_deref());
+    }
+
+    /// `meta.seq` = the last message of the batch.
+    pub fn meta_seq(&self, pipe: &mut Pipeline, seq: u64) {
+        pipe.cmd("HSET").arg(&self.meta).arg("seq").arg(seq).ignore();
+    }
+
+    /// `events` always; plus the entity's own channel for agents and queues.
+    fn publish_json(&mut self, pipe: &mut Pipeline, seq: u64, own: Option<&str>) {
+        self.channels.clear();
+        self.channels.push_str(&self.events);
+        if let Some(own) = own {
+            self.channels.push(',');
+            self.channels.push_str(own);
+        }
+        pipe.cmd("XADD")
+            .arg(&self.stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.limits.stream_maxlen)
+            .arg(format!("{seq}-0"))
+            .arg(STREAM_PAYLOAD_FIELD)
+            .arg(&self.json[..])
+            .arg(STREAM_CHANNELS_FIELD)
+            .arg(&self.channels)
+            .ignore();
+        pipe.cmd("PUBLISH").arg(&self.events).arg(&self.json[..]).ignore();
+        if let Some(own) = own {
+            pipe.cmd("PUBLISH").arg(own).arg(&self.json[..]).ignore();
+        }
+    }
+
+    /// `HSET key field value …` with the rendered fields (the entity's own `seq` field replaced by `seq`).
+    fn hset(&mut self, pipe: &mut Pipeline, key: &str, fields: &Fields, seq: Option<u64>) {
+        pipe.cmd("HSET").arg(key);
+        for (name, value) in fields.iter().filter(|(name, _)| name.as_str() != "seq") {
+            pipe.arg(name.as_str());
+            self.push_value(pipe, value);
+        }
+        if let Some(seq) = seq {
+            pipe.arg("seq").arg(seq);
+        }
+        pipe.ignore();
+    }
+
+    /// One argument holding `value` as Redis stores it ([`super::field_to_redis`]), without an intermediate
+    /// `String` for the common string values.
+    fn push_value(&mut self, pipe: &mut Pipeline, value: &Value) {
+        match value {
+            Value::String(s) => pipe.arg(s.as_str()),
+            Value::Null => pipe.arg(""),
+            other => {
+                self.value.clear();
+                // Writing a JSON value into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut self.value, other);
+                pipe.arg(&self.value[..])
+            }
+        };
     }
 }
 
-/// `events` always; plus the entity's own channel for agents and queues.
-pub fn channels_of(keys: &Keys, msg: &Message) -> Vec<String> {
-    let own = match msg.kind {
-        MessageType::AgentUpdate | MessageType::AgentRemoved => Some(keys.agent(&msg.id)),
-        MessageType::QueueUpdate => Some(keys.queue(&msg.id)),
-        MessageType::CallUpdate | MessageType::Resync => None,
-    };
-    std::iter::once(keys.events()).chain(own).collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::field_to_redis;
+    use serde_json::json;
 
-fn hash_args(fields: &Fields, seq: Option<u64>) -> Vec<(String, String)> {
-    let mut args: Vec<(String, String)> = fields
-        .iter()
-        .filter(|(k, _)| k.as_str() != "seq")
-        .map(|(k, v)| (k.clone(), field_to_redis(v)))
-        .collect();
-    if let Some(seq) = seq {
-        args.push(("seq".to_owned(), seq.to_string()));
+    /// The direct encoding must write exactly what `field_to_redis` (the documented mapping) gives.
+    #[test]
+    fn hash_values_match_field_to_redis() {
+        let keys = Keys::new("q", "p");
+        let mut builder = Builder::new(keys, Limits { stream_maxlen: 10, call_ttl_s: 60 });
+        let fields =
+            json!({"s": "x", "n": 12, "f": 0.5, "b": true, "z": null, "o": {"a": [1, "b"]}, "seq": 3});
+        let fields = fields.as_object().cloned().unwrap();
+        let mut direct = redis::pipe();
+        builder.hset(&mut direct, "k", &fields, Some(9));
+        let mut expected = redis::pipe();
+        expected.cmd("HSET").arg("k");
+        for (name, value) in fields.iter().filter(|(n, _)| n.as_str() != "seq") {
+            expected.arg(name.as_str()).arg(field_to_redis(value));
+        }
+        expected.arg("seq").arg("9").ignore();
+        assert_eq!(direct.get_packed_pipeline(), expected.get_packed_pipeline());
     }
-    args
 }

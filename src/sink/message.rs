@@ -2,8 +2,10 @@
 //! `{"type","seq","epoch","ts","pbx","id","data"}`.
 
 use super::Update;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// Stream entry field holding the message JSON. Named `payload` because that is the field Centrifugo's
 /// `redis_stream` consumer publishes in publication-data mode, so the stream feeds Centrifugo as it is.
@@ -110,6 +112,92 @@ impl Message {
     }
 }
 
+/// Appends to `out` the JSON of the message announcing `update` as number `seq`: the same object as
+/// `Message::for_update(env, seq, update).to_json()`, serialized straight from the update. This runs once per
+/// change on the hot path, where copying the field map into a `Message` first was a large share of the cost.
+pub fn write_update_json(out: &mut Vec<u8>, env: Envelope<'_>, seq: u64, update: &Update) {
+    let (kind, id, data) = match update {
+        Update::Agent { id, fields } => {
+            (MessageType::AgentUpdate, id, Data::Fields { fields, seq: Some(seq), waiting: None })
+        }
+        Update::AgentRemoved { id } => (MessageType::AgentRemoved, id, Data::Empty),
+        Update::Queue { name, fields, waiting } => {
+            (MessageType::QueueUpdate, name, Data::Fields { fields, seq: Some(seq), waiting: Some(waiting) })
+        }
+        Update::Call { uniqueid, fields } => {
+            (MessageType::CallUpdate, uniqueid, Data::Fields { fields, seq: None, waiting: None })
+        }
+    };
+    let msg = MessageRef { kind, seq, epoch: env.epoch, ts: env.ts, pbx: env.pbx, id, data };
+    // Writing strings, integers and JSON values into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &msg);
+}
+
+/// [`Message`] with borrowed parts; same field names and order.
+#[derive(Serialize)]
+struct MessageRef<'a> {
+    #[serde(rename = "type")]
+    kind: MessageType,
+    seq: u64,
+    epoch: &'a str,
+    ts: i64,
+    pbx: &'a str,
+    id: &'a str,
+    data: Data<'a>,
+}
+
+/// `data` of an update message: the entity's fields plus `seq` (agents, queues) and `waiting` (queues),
+/// emitted in the key order of the equivalent `serde_json::Map`, so both paths give identical bytes.
+enum Data<'a> {
+    Empty,
+    Fields { fields: &'a Map<String, Value>, seq: Option<u64>, waiting: Option<&'a [(String, Value)]> },
+}
+
+/// A key the message adds to the entity's fields; it replaces a field of the same name.
+enum Extra<'a> {
+    Seq(u64),
+    /// uniqueid → entry; a repeated uniqueid keeps its last entry, as collecting into a map does.
+    Waiting(&'a [(String, Value)]),
+}
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Extra::Seq(seq) => s.serialize_u64(*seq),
+            Extra::Waiting(entries) => {
+                let sorted: BTreeMap<&str, &Value> = entries.iter().map(|(k, v)| (k.as_str(), v)).collect();
+                s.collect_map(sorted)
+            }
+        }
+    }
+}
+
+impl Serialize for Data<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Data::Fields { fields, seq, waiting } = self else {
+            return s.serialize_map(Some(0))?.end();
+        };
+        // Both lists are sorted by key ("seq" < "waiting"); merge them.
+        let extras = [("seq", seq.map(Extra::Seq)), ("waiting", waiting.map(Extra::Waiting))];
+        let mut extras = extras.into_iter().filter_map(|(k, v)| Some((k, v?))).peekable();
+        let replaced = |key: &str| (key == "seq" && seq.is_some()) || (key == "waiting" && waiting.is_some());
+        let mut map = s.serialize_map(None)?;
+        for (key, value) in fields.iter() {
+            if replaced(key) {
+                continue;
+            }
+            while let Some((extra_key, extra)) = extras.next_if(|(k, _)| *k < key.as_str()) {
+                map.serialize_entry(extra_key, &extra)?;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        for (extra_key, extra) in extras {
+            map.serialize_entry(extra_key, &extra)?;
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +217,34 @@ mod tests {
         );
         let back: Message = serde_json::from_value(v).unwrap();
         assert_eq!(back, msg);
+    }
+
+    /// The hot-path serializer and the `Message` model must agree byte for byte, for every kind and for
+    /// fields that collide with the keys the message adds.
+    #[test]
+    fn borrowed_serializer_matches_message_model() {
+        let env = Envelope { epoch: "e1", ts: 5, pbx: "p" };
+        let fields =
+            json!({"a": 1, "seq": 99, "status": "x", "waiting": "old", "zz": null, "q": {"s": {"p": true}}})
+                .as_object()
+                .cloned()
+                .unwrap();
+        let waiting = vec![
+            ("2.2".to_owned(), json!({"uniqueid": "2.2", "position": 2})),
+            ("1.1".to_owned(), json!({"uniqueid": "1.1", "position": 1})),
+            ("2.2".to_owned(), json!({"uniqueid": "2.2", "position": 3})),
+        ];
+        let updates = [
+            Update::Agent { id: "PJSIP/1".into(), fields: fields.clone() },
+            Update::AgentRemoved { id: "PJSIP/1".into() },
+            Update::Queue { name: "sales".into(), fields: fields.clone(), waiting },
+            Update::Queue { name: "empty".into(), fields: Map::new(), waiting: Vec::new() },
+            Update::Call { uniqueid: "1.1".into(), fields },
+        ];
+        for update in &updates {
+            let mut out = Vec::new();
+            write_update_json(&mut out, env, 42, update);
+            assert_eq!(String::from_utf8(out).unwrap(), Message::for_update(env, 42, update).to_json());
+        }
     }
 }

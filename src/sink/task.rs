@@ -3,10 +3,12 @@
 //! backoff with jitter), rewrites everything and publishes `resync`.
 
 use super::message::ResyncReason;
-use super::writer::Writer;
-use super::{Entity, Health, RedisConn, RedisSettings, SinkError, Update, redact_url};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use super::state::{Latest, Mirror};
+use super::writer::{Batch, Writer};
+use super::{Health, RedisConn, RedisSettings, SinkError, Update, redact_url};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -23,6 +25,11 @@ const RECONNECT_MAX_MS: u64 = 5_000;
 const SHUTDOWN_FLUSH_MS: u64 = 1_500;
 /// Call hashes expire in Redis after `call_ttl`; the mirror forgets them on the same schedule.
 const CALL_PRUNE_INTERVAL_MS: u64 = 60_000;
+/// Changes per MULTI/EXEC when a backlog has built up. Large enough that the round trip is amortized
+/// (a change costs Redis a few µs, the round trip tens to hundreds), small enough that one transaction stays
+/// around a megabyte and a few ms of Redis time: other clients keep being served and `RESPONSE_TIMEOUT_MS`
+/// stays far away.
+const MAX_BATCH_CHANGES: usize = 1_000;
 
 /// What the daemon tells the sink.
 #[derive(Debug, Clone)]
@@ -40,7 +47,7 @@ pub enum SinkMsg {
 #[derive(Default)]
 struct Inbox {
     resync: Option<Vec<Update>>,
-    updates: BTreeMap<Entity, Update>,
+    updates: Latest,
     health: Option<Health>,
     /// Number of `send`s so far; the task reports how many of them are in Redis.
     submitted: u64,
@@ -69,7 +76,7 @@ impl SinkHandle {
             match msg {
                 SinkMsg::Updates(updates) => {
                     for update in updates {
-                        inbox.updates.insert(update.entity(), update);
+                        inbox.updates.insert(update);
                     }
                 }
                 SinkMsg::Resync(state) => {
@@ -115,12 +122,11 @@ struct SinkTask {
     shared: Arc<Shared>,
     writer: Writer,
     conn: Option<RedisConn>,
-    /// Every live entity as last given; source of full rewrites.
-    mirror: BTreeMap<Entity, Update>,
-    /// Entities changed since their last successful write.
-    dirty: BTreeSet<Entity>,
+    /// What Redis should hold; source of full rewrites.
+    mirror: Mirror,
+    /// Updates taken from the inbox and not yet written (queues wait here for their coalescing interval).
+    pending: Latest,
     queue_sent: HashMap<String, Instant>,
-    call_seen: HashMap<String, Instant>,
     health: Health,
     /// A full state arrived (deleting what Redis has beyond the mirror is then correct).
     authoritative: bool,
@@ -140,10 +146,9 @@ impl SinkTask {
             settings,
             shared,
             conn: None,
-            mirror: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            mirror: Mirror::default(),
+            pending: Latest::default(),
             queue_sent: HashMap::new(),
-            call_seen: HashMap::new(),
             health: Health::default(),
             authoritative: false,
             needs_rewrite: Some(ResyncReason::Startup),
@@ -178,16 +183,17 @@ impl SinkTask {
         self.reconnect_at = Instant::now();
         let flushed = tokio::time::timeout(deadline, async {
             self.step(true).await;
-            self.dirty.is_empty() && self.needs_rewrite.is_none()
+            self.pending.is_empty() && self.needs_rewrite.is_none()
         })
         .await;
         match flushed {
             Ok(true) => tracing::info!(seq = self.writer.seq(), "Redis sink flushed and stopped"),
-            _ => tracing::warn!(pending = self.dirty.len(), "Redis sink stopped with unwritten changes"),
+            _ => tracing::warn!(pending = self.pending.len(), "Redis sink stopped with unwritten changes"),
         }
     }
 
-    /// Takes the inbox into the mirror and the dirty set.
+    /// Moves the inbox into `pending` (and a full state into the mirror). The updates are moved, never
+    /// copied: the inbox already holds one update per entity.
     fn absorb(&mut self) {
         let inbox = {
             let mut guard = self.shared.inbox.lock().unwrap_or_else(PoisonError::into_inner);
@@ -198,17 +204,16 @@ impl SinkTask {
         };
         self.taken = inbox.submitted;
         if let Some(state) = inbox.resync {
-            self.mirror.retain(|entity, _| matches!(entity, Entity::Call(_)));
+            let now = Instant::now();
+            self.fold_pending(now);
+            self.mirror.keep_only_calls();
             for update in state {
-                self.put(update);
+                self.mirror.fold(update, now);
             }
             self.authoritative = true;
             self.needs_rewrite = Some(ResyncReason::Rebuild);
         }
-        for (_, update) in inbox.updates {
-            self.dirty.insert(update.entity());
-            self.put(update);
-        }
+        self.pending.merge(inbox.updates);
         if let Some(health) = inbox.health
             && health != self.health
         {
@@ -217,22 +222,14 @@ impl SinkTask {
         }
     }
 
-    fn put(&mut self, update: Update) {
-        let entity = update.entity();
-        match update {
-            Update::AgentRemoved { .. } => {
-                self.mirror.remove(&entity);
-            }
-            update => {
-                if let Update::Call { uniqueid, .. } = &update {
-                    self.call_seen.insert(uniqueid.clone(), Instant::now());
-                }
-                self.mirror.insert(entity, update);
-            }
+    /// Pending updates become part of the state the next full rewrite writes.
+    fn fold_pending(&mut self, now: Instant) {
+        for update in std::mem::take(&mut self.pending).into_vec() {
+            self.mirror.fold(update, now);
         }
     }
 
-    /// Does whatever is due: connect, full rewrite, delta batch, heartbeat.
+    /// Does whatever is due: connect, full rewrite, delta batches, heartbeat.
     async fn step(&mut self, force: bool) {
         let now = Instant::now();
         if self.conn.is_none() && now >= self.reconnect_at {
@@ -244,11 +241,12 @@ impl SinkTask {
             self.fail(&err);
             return;
         }
-        if self.dirty.is_empty() && self.needs_rewrite.is_none() {
+        if self.pending.is_empty() && self.needs_rewrite.is_none() {
             self.shared.written.send_replace(self.taken);
         }
         if now >= self.prune_at {
-            self.prune_calls();
+            self.mirror.prune_calls(now, Duration::from_secs(self.settings.call_ttl_s));
+            self.prune_at = now + Duration::from_millis(CALL_PRUNE_INTERVAL_MS);
         }
     }
 
@@ -256,18 +254,9 @@ impl SinkTask {
         if let Some(reason) = self.needs_rewrite {
             self.rewrite(conn, reason).await?;
         }
-        let ready = self.ready(force);
+        let ready = self.take_ready(force);
         if !ready.is_empty() {
-            let updates: Vec<Update> = ready.iter().filter_map(|e| self.pending_update(e)).collect();
-            let refs: Vec<&Update> = updates.iter().collect();
-            self.writer.write_batch(conn, &refs).await?;
-            let now = Instant::now();
-            for entity in &ready {
-                self.dirty.remove(entity);
-                if let Entity::Queue(name) = entity {
-                    self.queue_sent.insert(name.clone(), now);
-                }
-            }
+            self.write_deltas(conn, ready).await?;
         }
         if Instant::now() >= self.heartbeat_at {
             self.writer.heartbeat(conn, self.health).await?;
@@ -277,44 +266,87 @@ impl SinkTask {
     }
 
     async fn rewrite(&mut self, conn: &mut RedisConn, reason: ResyncReason) -> Result<(), SinkError> {
+        let now = Instant::now();
+        self.fold_pending(now);
         // With nothing to write yet and no full state, only `meta` and the `resync` go out: existing hashes
         // of a previous run stay readable until the engine's first full state replaces them.
-        self.writer.rewrite_all(conn, self.mirror.values(), self.authoritative, self.health, reason).await?;
-        let now = Instant::now();
-        self.dirty.clear();
-        for entity in self.mirror.keys() {
-            if let Entity::Queue(name) = entity {
-                self.queue_sent.insert(name.clone(), now);
-            }
+        self.writer.rewrite_all(conn, self.mirror.updates(), self.authoritative, self.health, reason).await?;
+        self.mirror.rewritten();
+        for name in self.mirror.queue_names() {
+            self.queue_sent.insert(name.to_owned(), now);
         }
         self.needs_rewrite = None;
         self.heartbeat_at = now + Duration::from_millis(HEARTBEAT_INTERVAL_MS);
         Ok(())
     }
 
-    /// Dirty entities that may be written now: all but queues still inside their coalescing interval.
-    fn ready(&self, force: bool) -> Vec<Entity> {
+    /// Takes the pending updates that may be written now: all but queues still inside their coalescing
+    /// interval, which stay pending.
+    fn take_ready(&mut self, force: bool) -> Vec<Update> {
         let interval = Duration::from_millis(self.settings.queue_update_interval_ms);
         let now = Instant::now();
-        self.dirty
-            .iter()
-            .filter(|entity| match entity {
-                Entity::Queue(name) => {
-                    force || self.queue_sent.get(name).is_none_or(|t| now >= *t + interval)
-                }
-                Entity::Agent(_) | Entity::Call(_) => true,
-            })
-            .cloned()
-            .collect()
+        let mut ready = Vec::with_capacity(self.pending.len());
+        let mut held = Latest::default();
+        for update in std::mem::take(&mut self.pending).into_vec() {
+            let hold = !force
+                && matches!(&update, Update::Queue { name, .. }
+                    if self.queue_sent.get(name).is_some_and(|sent| now < *sent + interval));
+            if hold {
+                held.insert(update);
+            } else {
+                ready.push(update);
+            }
+        }
+        self.pending = held;
+        ready
     }
 
-    /// The write for a dirty entity: its mirrored state, or removal for an agent no longer mirrored.
-    fn pending_update(&self, entity: &Entity) -> Option<Update> {
-        match (self.mirror.get(entity), entity) {
-            (Some(update), _) => Some(update.clone()),
-            (None, Entity::Agent(id)) => Some(Update::AgentRemoved { id: id.clone() }),
-            (None, Entity::Queue(_) | Entity::Call(_)) => None,
+    /// Writes `ready` in MULTI/EXEC batches of at most `MAX_BATCH_CHANGES`. While Redis executes one batch
+    /// the next is built, so our CPU work overlaps Redis' instead of adding to it; batches are sent strictly
+    /// one after the other (the next only after the previous is confirmed), so a failure never leaves a later
+    /// batch applied after an earlier lost one.
+    async fn write_deltas(&mut self, conn: &mut RedisConn, ready: Vec<Update>) -> Result<(), SinkError> {
+        let mut rest = ready.into_iter();
+        let mut next = self.prepare(&mut rest, self.writer.seq());
+        while let Some(batch) = next.take() {
+            let result = {
+                let mut send = std::pin::pin!(batch.send(conn));
+                // The first poll hands the batch to the connection task; build the next one meanwhile.
+                let first = futures::poll!(send.as_mut());
+                next = self.prepare(&mut rest, batch.last_seq);
+                match first {
+                    Poll::Ready(result) => result,
+                    Poll::Pending => send.await,
+                }
+            };
+            let now = Instant::now();
+            if let Err(err) = result {
+                // Whether it was applied is unknown: everything goes into the rewrite after reconnecting.
+                let unsent = next.into_iter().flat_map(|b| b.updates).chain(rest);
+                for update in batch.updates.into_iter().chain(unsent) {
+                    self.mirror.fold(update, now);
+                }
+                return Err(err);
+            }
+            self.writer.confirm(&batch);
+            for update in batch.updates {
+                if let Update::Queue { name, .. } = &update {
+                    self.queue_sent.insert(name.clone(), now);
+                }
+                self.mirror.written(update, now);
+            }
         }
+        Ok(())
+    }
+
+    /// The next batch from `rest`, numbered after `after`; `None` when nothing is left.
+    fn prepare(&mut self, rest: &mut std::vec::IntoIter<Update>, after: u64) -> Option<Batch> {
+        let updates: Vec<Update> = rest.by_ref().take(MAX_BATCH_CHANGES).collect();
+        if updates.is_empty() {
+            return None;
+        }
+        let mirror = &self.mirror;
+        Some(self.writer.prepare(after, updates, |update| mirror.mode(update)))
     }
 
     async fn connect(&mut self) {
@@ -355,25 +387,13 @@ impl SinkTask {
         }
         let mut at = self.heartbeat_at.min(self.prune_at);
         let interval = Duration::from_millis(self.settings.queue_update_interval_ms);
-        for entity in &self.dirty {
-            if let Entity::Queue(name) = entity
+        for update in self.pending.iter() {
+            if let Update::Queue { name, .. } = update
                 && let Some(sent) = self.queue_sent.get(name)
             {
                 at = at.min(*sent + interval);
             }
         }
         at
-    }
-
-    fn prune_calls(&mut self) {
-        let ttl = Duration::from_secs(self.settings.call_ttl_s);
-        let now = Instant::now();
-        let expired: Vec<String> =
-            self.call_seen.iter().filter(|(_, seen)| now >= **seen + ttl).map(|(id, _)| id.clone()).collect();
-        for uniqueid in expired {
-            self.call_seen.remove(&uniqueid);
-            self.mirror.remove(&Entity::Call(uniqueid));
-        }
-        self.prune_at = now + Duration::from_millis(CALL_PRUNE_INTERVAL_MS);
     }
 }

@@ -1,27 +1,43 @@
 //! Sequencing and the three kinds of writes: a delta batch, a full rewrite (start, resync, reconnect,
 //! replay) and the heartbeat. Shared by the sink task and `replay --redis`.
 
-use super::batch::{self, Limits};
+use super::batch::{Builder, HashMode, Limits};
 use super::message::{Envelope, Message, ResyncReason};
 use super::{Health, Keys, RedisConn, RedisSettings, SinkError, Update, VERSION, now_ms};
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Pipeline};
 use std::collections::BTreeSet;
 
 /// Owns `seq` and `epoch` of one sink instance.
 pub(crate) struct Writer {
-    keys: Keys,
-    limits: Limits,
+    builder: Builder,
     epoch: String,
     started_at: i64,
     /// Last seq known to be written.
     seq: u64,
 }
 
+/// One delta MULTI/EXEC, built and not yet confirmed, with the updates it writes.
+pub(crate) struct Batch {
+    pub pipe: Pipeline,
+    pub updates: Vec<Update>,
+    /// Seq of its last message.
+    pub last_seq: u64,
+}
+
+impl Batch {
+    pub async fn send(&self, conn: &mut RedisConn) -> Result<(), SinkError> {
+        self.pipe
+            .query_async::<()>(conn)
+            .await
+            .map_err(|source| SinkError::Command { what: "MULTI batch", source })
+    }
+}
+
 impl Writer {
     pub fn new(settings: &RedisSettings) -> Self {
+        let limits = Limits { stream_maxlen: settings.stream_maxlen, call_ttl_s: settings.call_ttl_s };
         Self {
-            keys: settings.keys(),
-            limits: Limits { stream_maxlen: settings.stream_maxlen, call_ttl_s: settings.call_ttl_s },
+            builder: Builder::new(settings.keys(), limits),
             epoch: new_epoch(),
             started_at: now_ms(),
             seq: 0,
@@ -32,15 +48,19 @@ impl Writer {
         self.seq
     }
 
+    fn keys(&self) -> &Keys {
+        self.builder.keys()
+    }
+
     /// Continues the sequence: the highest of what we wrote, `meta.seq` and the stream's last id (the latter
     /// guards against a lost `meta` — an `XADD` with a smaller id would fail inside the transaction).
     pub async fn sync_seq(&mut self, conn: &mut RedisConn) -> Result<u64, SinkError> {
         let meta_seq: Option<String> = conn
-            .hget(self.keys.meta(), "seq")
+            .hget(self.keys().meta(), "seq")
             .await
             .map_err(|source| SinkError::Command { what: "HGET meta seq", source })?;
         let last: Vec<(String, redis::Value)> = redis::cmd("XREVRANGE")
-            .arg(self.keys.stream())
+            .arg(self.keys().stream())
             .arg("+")
             .arg("-")
             .arg("COUNT")
@@ -54,30 +74,27 @@ impl Writer {
         Ok(self.seq)
     }
 
-    fn envelope(&self, ts: i64) -> Envelope<'_> {
-        Envelope { epoch: &self.epoch, ts, pbx: self.keys.pbx() }
+    /// One MULTI/EXEC with the hashes of `updates` (each written as `mode` says), one message each
+    /// numbered from `after + 1`, and `meta.seq`. Several batches may be built ahead of the confirmed `seq`;
+    /// [`Writer::confirm`] advances it once one is in Redis.
+    pub fn prepare(&mut self, after: u64, updates: Vec<Update>, mode: impl Fn(&Update) -> HashMode) -> Batch {
+        let ts = now_ms();
+        // Rough count (hash, set, XADD, PUBLISH ×2) so the command list is not regrown per change.
+        let mut pipe = Pipeline::with_capacity(updates.len() * 5 + 1);
+        pipe.atomic();
+        let mut seq = after;
+        for update in &updates {
+            seq += 1;
+            self.builder.entity(&mut pipe, seq, update, mode(update));
+            self.builder.publish_update(&mut pipe, &self.epoch, ts, seq, update);
+        }
+        self.builder.meta_seq(&mut pipe, seq);
+        Batch { pipe, updates, last_seq: seq }
     }
 
-    /// One MULTI/EXEC with the hashes of `updates`, one message each, and `meta.seq`.
-    pub async fn write_batch(&mut self, conn: &mut RedisConn, updates: &[&Update]) -> Result<(), SinkError> {
-        if updates.is_empty() {
-            return Ok(());
-        }
-        let env = self.envelope(now_ms());
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let mut seq = self.seq;
-        for update in updates {
-            seq += 1;
-            batch::write_entity(&mut pipe, &self.keys, self.limits, seq, update);
-            batch::publish(&mut pipe, &self.keys, self.limits, &Message::for_update(env, seq, update));
-        }
-        pipe.cmd("HSET").arg(self.keys.meta()).arg("seq").arg(seq).ignore();
-        pipe.query_async::<()>(conn)
-            .await
-            .map_err(|source| SinkError::Command { what: "MULTI batch", source })?;
-        self.seq = seq;
-        Ok(())
+    /// `batch` is in Redis.
+    pub fn confirm(&mut self, batch: &Batch) {
+        self.seq = self.seq.max(batch.last_seq);
     }
 
     /// Writes the whole state and `meta` in one MULTI, then one `resync` message. With `authoritative`,
@@ -97,24 +114,19 @@ impl Writer {
         let seq = self.seq + 1;
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for id in &stale_agents {
-            batch::write_entity(
-                &mut pipe,
-                &self.keys,
-                self.limits,
-                seq,
-                &Update::AgentRemoved { id: id.clone() },
-            );
+        for id in stale_agents {
+            self.builder.entity(&mut pipe, seq, &Update::AgentRemoved { id }, HashMode::Replace);
         }
         for name in &stale_queues {
-            batch::delete_queue(&mut pipe, &self.keys, name);
+            self.builder.delete_queue(&mut pipe, name);
         }
+        // Redis may hold anything (a previous run, an outage): every hash is replaced whole.
         for update in &state {
-            batch::write_entity(&mut pipe, &self.keys, self.limits, seq, update);
+            self.builder.entity(&mut pipe, seq, update, HashMode::Replace);
         }
         let now = now_ms();
         pipe.cmd("HSET")
-            .arg(self.keys.meta())
+            .arg(self.keys().meta())
             .arg(&[
                 ("epoch", self.epoch.clone()),
                 ("seq", seq.to_string()),
@@ -125,7 +137,9 @@ impl Writer {
                 ("version", VERSION.to_owned()),
             ])
             .ignore();
-        batch::publish(&mut pipe, &self.keys, self.limits, &Message::resync(self.envelope(now), seq, reason));
+        let resync =
+            Message::resync(Envelope { epoch: &self.epoch, ts: now, pbx: self.keys().pbx() }, seq, reason);
+        self.builder.publish_message(&mut pipe, &resync);
         pipe.query_async::<()>(conn)
             .await
             .map_err(|source| SinkError::Command { what: "MULTI rewrite", source })?;
@@ -139,11 +153,11 @@ impl Writer {
         state: &[&Update],
     ) -> Result<(BTreeSet<String>, BTreeSet<String>), SinkError> {
         let mut agents: BTreeSet<String> = conn
-            .smembers(self.keys.agents())
+            .smembers(self.keys().agents())
             .await
             .map_err(|source| SinkError::Command { what: "SMEMBERS agents", source })?;
         let mut queues: BTreeSet<String> = conn
-            .smembers(self.keys.queues())
+            .smembers(self.keys().queues())
             .await
             .map_err(|source| SinkError::Command { what: "SMEMBERS queues", source })?;
         for update in state {
@@ -167,7 +181,7 @@ impl Writer {
             ("ami", health.ami.as_str().to_owned()),
             ("queue_log", health.queue_log.as_str().to_owned()),
         ];
-        conn.hset_multiple::<_, _, _, ()>(self.keys.meta(), &fields)
+        conn.hset_multiple::<_, _, _, ()>(self.keys().meta(), &fields)
             .await
             .map_err(|source| SinkError::Command { what: "HSET meta heartbeat", source })
     }

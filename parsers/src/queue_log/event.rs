@@ -2,72 +2,72 @@
 //! field count (QUEUE_LOG.md §2); free-text fields absorb surplus `|`.
 
 use super::error::{ErrorKind, snippet};
-use super::fields::{Data, is_number, split_once};
+use super::fields::{Data, Text, is_number, split_once};
 use super::record::QlEvent;
-use crate::text::decode;
 
 type Result<T> = std::result::Result<T, ErrorKind>;
 
 /// Types the data of event `name`; unknown names become `QlEvent::Unknown`.
-pub(crate) fn parse_event<'a>(name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<'a>> {
+pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<'a>> {
+    let fields = |event| Data::new(event, data, text);
     Ok(match name {
-        b"ENTERQUEUE" => enter_queue(Data::new("ENTERQUEUE", data))?,
+        b"ENTERQUEUE" => enter_queue(fields("ENTERQUEUE"))?,
         b"ABANDON" => {
-            let (position, orig_position, wait_s) = left(Data::new("ABANDON", data))?;
+            let (position, orig_position, wait_s) = left(fields("ABANDON"))?;
             QlEvent::Abandon { position, orig_position, wait_s }
         }
         b"EXITEMPTY" => {
-            let (position, orig_position, wait_s) = left(Data::new("EXITEMPTY", data))?;
+            let (position, orig_position, wait_s) = left(fields("EXITEMPTY"))?;
             QlEvent::ExitEmpty { position, orig_position, wait_s }
         }
-        b"EXITWITHTIMEOUT" => exit_with_timeout(Data::new("EXITWITHTIMEOUT", data))?,
-        b"EXITWITHKEY" => exit_with_key(Data::new("EXITWITHKEY", data))?,
-        b"WITHDRAW" => withdraw(Data::new("WITHDRAW", data))?,
-        b"CONNECT" => connect(Data::new("CONNECT", data))?,
+        b"EXITWITHTIMEOUT" => exit_with_timeout(fields("EXITWITHTIMEOUT"))?,
+        b"EXITWITHKEY" => exit_with_key(fields("EXITWITHKEY"))?,
+        b"WITHDRAW" => withdraw(fields("WITHDRAW"))?,
+        b"CONNECT" => connect(fields("CONNECT"))?,
         b"COMPLETECALLER" => {
-            let (hold_s, talk_s, orig_position) = complete(Data::new("COMPLETECALLER", data))?;
+            let (hold_s, talk_s, orig_position) = complete(fields("COMPLETECALLER"))?;
             QlEvent::CompleteCaller { hold_s, talk_s, orig_position }
         }
         b"COMPLETEAGENT" => {
-            let (hold_s, talk_s, orig_position) = complete(Data::new("COMPLETEAGENT", data))?;
+            let (hold_s, talk_s, orig_position) = complete(fields("COMPLETEAGENT"))?;
             QlEvent::CompleteAgent { hold_s, talk_s, orig_position }
         }
-        b"BLINDTRANSFER" => blind_transfer(Data::new("BLINDTRANSFER", data))?,
-        b"ATTENDEDTRANSFER" => attended_transfer(Data::new("ATTENDEDTRANSFER", data))?,
-        b"TRANSFER" => transfer(Data::new("TRANSFER", data))?,
+        b"BLINDTRANSFER" => blind_transfer(fields("BLINDTRANSFER"))?,
+        b"ATTENDEDTRANSFER" => attended_transfer(fields("ATTENDEDTRANSFER"))?,
+        b"TRANSFER" => transfer(fields("TRANSFER"))?,
         b"AGENTDUMP" => QlEvent::AgentDump,
         b"SYSCOMPAT" => QlEvent::SysCompat,
-        b"RINGNOANSWER" => QlEvent::RingNoAnswer { ring_ms: ring_ms(Data::new("RINGNOANSWER", data))? },
-        b"RINGCANCELED" => QlEvent::RingCanceled { ring_ms: ring_ms(Data::new("RINGCANCELED", data))? },
+        b"RINGNOANSWER" => QlEvent::RingNoAnswer { ring_ms: ring_ms(fields("RINGNOANSWER"))? },
+        b"RINGCANCELED" => QlEvent::RingCanceled { ring_ms: ring_ms(fields("RINGCANCELED"))? },
         b"ADDMEMBER" => add_member(data)?,
         b"REMOVEMEMBER" => QlEvent::RemoveMember,
-        b"PAUSE" => QlEvent::Pause { reason: decode(data) },
-        b"UNPAUSE" => QlEvent::Unpause { reason: decode(data) },
-        b"PAUSEALL" => QlEvent::PauseAll { reason: decode(data) },
-        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: decode(data) },
+        b"PAUSE" => QlEvent::Pause { reason: text.get(data) },
+        b"UNPAUSE" => QlEvent::Unpause { reason: text.get(data) },
+        b"PAUSEALL" => QlEvent::PauseAll { reason: text.get(data) },
+        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: text.get(data) },
         b"PENALTY" => {
-            let data = Data::new("PENALTY", data);
+            let data = fields("PENALTY");
             QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? }
         }
         b"RINGINUSE" => {
-            let data = Data::new("RINGINUSE", data);
+            let data = fields("RINGINUSE");
             QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 }
         }
-        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: decode(data) },
+        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: text.get(data) },
         b"AGENTLOGOFF" => {
-            let (channel, login_s, reason) = logoff(Data::new("AGENTLOGOFF", data))?;
+            let (channel, login_s, reason) = logoff(fields("AGENTLOGOFF"))?;
             QlEvent::AgentLogoff { channel, login_s, reason }
         }
-        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: decode(data) },
+        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: text.get(data) },
         b"AGENTCALLBACKLOGOFF" => {
-            let (location, login_s, reason) = logoff(Data::new("AGENTCALLBACKLOGOFF", data))?;
+            let (location, login_s, reason) = logoff(fields("AGENTCALLBACKLOGOFF"))?;
             QlEvent::AgentCallbackLogoff { location, login_s, reason }
         }
-        b"OUTCALL" => out_call(Data::new("OUTCALL", data))?,
+        b"OUTCALL" => out_call(fields("OUTCALL"))?,
         b"QUEUESTART" => QlEvent::QueueStart,
         b"CONFIGRELOAD" => QlEvent::ConfigReload,
-        b"DID" => QlEvent::Did { did: decode(data) },
-        _ => QlEvent::Unknown { name: decode(name), data: Data::new("", data).all() },
+        b"DID" => QlEvent::Did { did: text.get(data) },
+        _ => QlEvent::Unknown { name: text.get(name), data: fields("").all() },
     })
 }
 
@@ -80,8 +80,8 @@ fn enter_queue(data: Data<'_>) -> Result<QlEvent<'_>> {
         2 => {
             let [url, caller_id] = data.front::<2>();
             Ok(QlEvent::EnterQueue {
-                url: decode(url),
-                caller_id: decode(caller_id),
+                url: data.text(url),
+                caller_id: data.text(caller_id),
                 position: None,
                 caller_name: None,
             })
@@ -90,8 +90,8 @@ fn enter_queue(data: Data<'_>) -> Result<QlEvent<'_>> {
             let [url, caller_id, position] = data.front::<3>();
             let position = data.opt_num(position, 3, "origpos")?;
             Ok(QlEvent::EnterQueue {
-                url: decode(url),
-                caller_id: decode(caller_id),
+                url: data.text(url),
+                caller_id: data.text(caller_id),
                 position,
                 caller_name: None,
             })
@@ -100,10 +100,10 @@ fn enter_queue(data: Data<'_>) -> Result<QlEvent<'_>> {
             let (url, [caller_id, position, caller_name]) = data.back::<3>();
             if is_number(position) {
                 let position = data.opt_num(position, count - 1, "origpos")?;
-                let caller_name = Some(decode(caller_name));
+                let caller_name = Some(data.text(caller_name));
                 return Ok(QlEvent::EnterQueue {
-                    url: decode(url),
-                    caller_id: decode(caller_id),
+                    url: data.text(url),
+                    caller_id: data.text(caller_id),
                     position,
                     caller_name,
                 });
@@ -111,8 +111,8 @@ fn enter_queue(data: Data<'_>) -> Result<QlEvent<'_>> {
             let (url, [caller_id, position]) = data.back::<2>();
             let position = data.opt_num(position, count, "origpos")?;
             Ok(QlEvent::EnterQueue {
-                url: decode(url),
-                caller_id: decode(caller_id),
+                url: data.text(url),
+                caller_id: data.text(caller_id),
                 position,
                 caller_name: None,
             })
@@ -153,7 +153,7 @@ fn exit_with_key(data: Data<'_>) -> Result<QlEvent<'_>> {
         _ => return Err(data.wrong_count("2 or 4")),
     };
     let position = data.opt_num(position, 2, "pos")?;
-    Ok(QlEvent::ExitWithKey { key: decode(key), position, orig_position, wait_s })
+    Ok(QlEvent::ExitWithKey { key: data.text(key), position, orig_position, wait_s })
 }
 
 /// `pos|origpos|waittime|withdraw_info`; the info is free text and optional.
@@ -166,7 +166,7 @@ fn withdraw(data: Data<'_>) -> Result<QlEvent<'_>> {
         position: data.opt_num(position, 1, "pos")?,
         orig_position: data.opt_num(orig, 2, "origpos")?,
         wait_s: data.opt_num(wait, 3, "waittime")?,
-        info: decode(info),
+        info: data.text(info),
     })
 }
 
@@ -177,7 +177,7 @@ fn connect(data: Data<'_>) -> Result<QlEvent<'_>> {
     let [hold, uniqueid, ring] = data.front::<3>();
     Ok(QlEvent::Connect {
         hold_s: data.opt_num(hold, 1, "holdtime")?,
-        agent_uniqueid: (data.count >= 2).then(|| decode(uniqueid)),
+        agent_uniqueid: (data.count >= 2).then(|| data.text(uniqueid)),
         ring_s: data.opt_num(ring, 3, "ringtime")?,
     })
 }
@@ -201,8 +201,8 @@ fn blind_transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
     }
     let [exten, context, hold, talk, orig] = data.front::<5>();
     Ok(QlEvent::BlindTransfer {
-        exten: decode(exten),
-        context: decode(context),
+        exten: data.text(exten),
+        context: data.text(context),
         hold_s: data.opt_num(hold, 3, "holdtime")?,
         talk_s: data.opt_num(talk, 4, "calltime")?,
         orig_position: data.opt_num(orig, 5, "origpos")?,
@@ -219,12 +219,12 @@ fn attended_transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
     let (head, [hold, talk, orig]) = data.back::<3>();
     let (method, middle) = split_once(head).unwrap_or((head, &[]));
     let (target, peer) = match split_once(middle) {
-        Some((target, peer)) if method == b"LINK" => (target, Some(decode(peer))),
+        Some((target, peer)) if method == b"LINK" => (target, Some(data.text(peer))),
         _ => (middle, None),
     };
     Ok(QlEvent::AttendedTransfer {
-        method: decode(method),
-        target: decode(target),
+        method: data.text(method),
+        target: data.text(target),
         peer,
         hold_s: data.opt_num(hold, count - 2, "holdtime")?,
         talk_s: data.opt_num(talk, count - 1, "calltime")?,
@@ -238,8 +238,8 @@ fn transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
     }
     let [exten, context, hold, talk, orig] = data.front::<5>();
     Ok(QlEvent::Transfer {
-        exten: decode(exten),
-        context: decode(context),
+        exten: data.text(exten),
+        context: data.text(context),
         hold_s: data.opt_num(hold, 3, "holdtime")?,
         talk_s: data.opt_num(talk, 4, "calltime")?,
         orig_position: data.opt_num(orig, 5, "origpos")?,
@@ -273,7 +273,7 @@ type Logoff<'a> = (std::borrow::Cow<'a, str>, Option<i64>, Option<std::borrow::C
 fn logoff(data: Data<'_>) -> Result<Logoff<'_>> {
     let [channel, login, reason] = data.front::<3>();
     let login_s = data.opt_num(login, 2, "logintime")?;
-    Ok((decode(channel), login_s, (data.count >= 3).then(|| decode(reason))))
+    Ok((data.text(channel), login_s, (data.count >= 3).then(|| data.text(reason))))
 }
 
 /// `status|talktime|params`; params is free text (conventionally `totaltime|callednumber`).
@@ -283,8 +283,8 @@ fn out_call(data: Data<'_>) -> Result<QlEvent<'_>> {
     }
     let [status, talk, params] = data.front::<3>();
     Ok(QlEvent::OutCall {
-        status: decode(status),
+        status: data.text(status),
         talk_s: data.opt_num(talk, 2, "talktime")?,
-        params: decode(params),
+        params: data.text(params),
     })
 }

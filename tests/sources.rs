@@ -294,6 +294,24 @@ fn kinds(messages: &[SourceMsg]) -> Vec<EventKind> {
         .collect()
 }
 
+/// The engine's final state after every event of a run (resync snapshots included), with `status_since`
+/// removed: it comes from receive times, which differ between two runs.
+fn final_state(messages: &[SourceMsg]) -> queuecast::engine::Snapshot {
+    let mut engine = queuecast::engine::Engine::new(Default::default());
+    for msg in messages {
+        if let SourceMsg::Events(events) = msg {
+            for event in events {
+                engine.apply(event);
+            }
+        }
+    }
+    let mut snapshot = engine.snapshot();
+    for fields in snapshot.agents.values_mut() {
+        fields.remove("status_since");
+    }
+    snapshot
+}
+
 fn capture(scenario: &str) -> Capture {
     Capture::load(&Path::new(FIXTURES).join(scenario))
 }
@@ -336,6 +354,9 @@ async fn ami_drop_mid_message_reconnects_resyncs_and_loses_nothing() {
             .collect::<Vec<_>>()
     );
     assert_eq!(kinds(&interrupted), kinds(&uninterrupted));
+    let state = final_state(&uninterrupted);
+    assert!(!state.agents.is_empty() && !state.queues.is_empty());
+    assert_eq!(final_state(&interrupted), state, "same final engine state as the uninterrupted run");
 }
 
 #[tokio::test]

@@ -1,0 +1,150 @@
+//! End-to-end latency of the running daemon: a line appended to queue_log → the `call_update` a Redis pub/sub
+//! subscriber receives. The whole daemon runs in-process (`queuecast::daemon::run`: tail with notify +
+//! position check, engine task, sink) against a private `redis-server` this bench starts. Lines are
+//! appended at a steady rate, each a new caller, so every line yields exactly one `call_update`.
+//!
+//! Run: `cargo bench --bench end_to_end`. Needs `redis-server` on PATH.
+
+use futures::StreamExt;
+use queuecast::config::Config;
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// DESIGN target load for the latency figure.
+const RATE_PER_S: u64 = 1_000;
+const SECONDS: u64 = 10;
+/// Lines appended before measuring, so the daemon is past its start-up replay and the caches are warm.
+const WARMUP_LINES: u64 = 200;
+
+struct Server(Child, #[allow(dead_code)] tempfile::TempDir);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis() -> (Server, u16) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server on PATH");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Server(child, dir), port)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!("{cpu}, {} cores, load {}", std::thread::available_parallelism().map_or(0, |n| n.get()), load.trim())
+}
+
+fn main() {
+    let (_redis, port) = start_redis();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue_log = dir.path().join("queue_log");
+    std::fs::write(&queue_log, "").expect("create queue_log");
+    let config_path = dir.path().join("queuecast.toml");
+    let toml = format!(
+        "[queue_log]\npath = \"{}\"\n[redis]\nurl = \"redis://127.0.0.1:{port}\"\npbx_id = \"bench\"\n[engine]\nqueues_conf = \"/nonexistent\"\ntimezone = \"UTC\"\n[log]\nlevel = \"warn\"\nformat = \"text\"\n",
+        queue_log.display()
+    );
+    std::fs::write(&config_path, &toml).expect("write config");
+    let config = Config::from_toml(&toml, &config_path).expect("config");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let latencies = runtime.block_on(async {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("client");
+        let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+        pubsub.subscribe("queuecast:{bench}:events").await.expect("subscribe");
+        let mut messages = pubsub.into_on_message();
+        let daemon = tokio::spawn(async move { queuecast::daemon::run(&config_path, config, None).await });
+        // The daemon publishes `resync` once its start-up replay is written: from then on every line is a delta.
+        while let Some(msg) = messages.next().await {
+            if msg.get_payload::<String>().is_ok_and(|p| p.contains("\"type\":\"resync\"")) {
+                break;
+            }
+        }
+        let total = WARMUP_LINES + RATE_PER_S * SECONDS;
+        let writer = {
+            let sent = Arc::clone(&sent);
+            let path = queue_log.clone();
+            std::thread::spawn(move || append_lines(&path, total, &sent))
+        };
+        let mut latencies = Vec::with_capacity((RATE_PER_S * SECONDS) as usize);
+        let mut seen = 0u64;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(SECONDS + 60);
+        while seen < total {
+            let msg = tokio::select! {
+                msg = messages.next() => msg,
+                _ = tokio::time::sleep_until(deadline) => break,
+            };
+            let Some(msg) = msg else { break };
+            let received = Instant::now();
+            let Ok(payload) = msg.get_payload::<String>() else { continue };
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&payload) else { continue };
+            if value["type"] != "call_update" {
+                continue;
+            }
+            let id = value["id"].as_str().unwrap_or_default().to_owned();
+            let Some(at) = sent.lock().expect("sent").remove(&id) else { continue };
+            seen += 1;
+            if seen > WARMUP_LINES {
+                latencies.push(received - at);
+            }
+        }
+        writer.join().expect("writer");
+        daemon.abort();
+        latencies
+    });
+    let mut sorted = latencies;
+    sorted.sort();
+    println!("end-to-end queue_log append -> PUBLISH received ({} samples at {RATE_PER_S}/s)", sorted.len());
+    println!("  machine: {}", machine());
+    println!(
+        "  p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
+        percentile(&sorted, 0.50),
+        percentile(&sorted, 0.90),
+        percentile(&sorted, 0.99),
+        sorted.last().copied().unwrap_or_default()
+    );
+    std::process::exit(0);
+}
+
+/// Appends one ENTERQUEUE per line at `RATE_PER_S`, each flushed on its own like Asterisk's `fflush`.
+fn append_lines(path: &std::path::Path, total: u64, sent: &Mutex<HashMap<String, Instant>>) {
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).expect("open queue_log");
+    let start = Instant::now();
+    let epoch = jiff::Timestamp::now().as_second();
+    for n in 0..total {
+        let due = start + Duration::from_micros(n * 1_000_000 / RATE_PER_S);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let uniqueid = format!("{epoch}.{n}");
+        let line = format!("{epoch}|{uniqueid}|support|NONE|ENTERQUEUE||555{n:07}|1\n");
+        sent.lock().expect("sent").insert(uniqueid, Instant::now());
+        file.write_all(line.as_bytes()).expect("append");
+    }
+}

@@ -1,0 +1,209 @@
+//! What the sink task holds between writes: the latest unwritten update per entity, and a mirror of what
+//! Redis should contain, from which everything is rewritten after an outage or an engine rebuild.
+//!
+//! Memory stays proportional to the live state, never to the traffic: the mirror keeps agents, queues and
+//! live calls only. A call leaves the mirror once its final state (`ended_at` set) is in Redis: its hash then
+//! only waits to expire (`call_ttl`), nothing will change it, and if Redis loses it in a data-losing restart,
+//! it is history (like the stream) rather than state a consumer needs to follow the PBX. Live calls are kept
+//! (bounded by concurrent calls), so a restarted Redis gets every call still in progress back.
+
+use super::batch::HashMode;
+use super::{Entity, Update};
+use crate::engine::Fields;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Latest update per entity, in the order each entity first arrived (so a batch publishes roughly in the
+/// engine's order); a later update of the same entity replaces the earlier one in place.
+#[derive(Default)]
+pub(super) struct Latest {
+    index: HashMap<Entity, usize>,
+    updates: Vec<Update>,
+}
+
+impl Latest {
+    pub fn insert(&mut self, update: Update) {
+        match self.index.entry(update.entity()) {
+            Entry::Occupied(slot) => {
+                if let Some(old) = self.updates.get_mut(*slot.get()) {
+                    *old = update;
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(self.updates.len());
+                self.updates.push(update);
+            }
+        }
+    }
+
+    /// Adds `newer`, whose updates supersede ours.
+    pub fn merge(&mut self, newer: Latest) {
+        if self.updates.is_empty() {
+            *self = newer;
+        } else {
+            for update in newer.updates {
+                self.insert(update);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.updates.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.updates.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Update> {
+        self.updates.iter()
+    }
+
+    pub fn into_vec(self) -> Vec<Update> {
+        self.updates
+    }
+}
+
+/// The state Redis should hold, as last written (or, after a failed write, as it must be rewritten).
+#[derive(Default)]
+pub(super) struct Mirror {
+    entities: HashMap<Entity, Mirrored>,
+}
+
+struct Mirrored {
+    update: Update,
+    /// When it was last given; live calls the engine never ends are forgotten after `call_ttl`, as Redis
+    /// forgets their hashes.
+    at: Instant,
+}
+
+impl Mirror {
+    /// Takes `update` as the entity's state, to be written by the next full rewrite.
+    pub fn fold(&mut self, update: Update, now: Instant) {
+        match update {
+            Update::AgentRemoved { id } => {
+                self.entities.remove(&Entity::Agent(id));
+            }
+            update => {
+                self.entities.insert(update.entity(), Mirrored { update, at: now });
+            }
+        }
+    }
+
+    /// `update` is in Redis: keep what a rewrite would have to write again.
+    pub fn written(&mut self, update: Update, now: Instant) {
+        if is_finished_call(&update) {
+            self.entities.remove(&update.entity());
+        } else {
+            self.fold(update, now);
+        }
+    }
+
+    /// A full rewrite put everything in Redis; finished calls need not be kept any longer.
+    pub fn rewritten(&mut self) {
+        self.entities.retain(|_, m| !is_finished_call(&m.update));
+    }
+
+    /// An engine rebuild replaces agents and queues wholesale; calls stay (an unwritten finished call must
+    /// still be written, and the rebuilt state brings the live ones anyway).
+    pub fn keep_only_calls(&mut self) {
+        self.entities.retain(|entity, _| matches!(entity, Entity::Call(_)));
+    }
+
+    pub fn updates(&self) -> impl Iterator<Item = &Update> {
+        self.entities.values().map(|m| &m.update)
+    }
+
+    pub fn queue_names(&self) -> impl Iterator<Item = &str> {
+        self.entities.keys().filter_map(|entity| match entity {
+            Entity::Queue(name) => Some(name.as_str()),
+            Entity::Agent(_) | Entity::Call(_) => None,
+        })
+    }
+
+    pub fn prune_calls(&mut self, now: Instant, ttl: Duration) {
+        self.entities.retain(|entity, m| !matches!(entity, Entity::Call(_)) || now < m.at + ttl);
+    }
+
+    /// How `update` can be written, given what this sink last wrote for the entity: a plain `HSET` when that
+    /// write had no field this one lacks, else `DEL` + `HSET`. An entity this sink never wrote (since the last
+    /// full rewrite, which deletes first) may have anything in Redis, so it is replaced.
+    pub fn mode(&self, update: &Update) -> HashMode {
+        let covers = |old: &Fields, new: &Fields| old.keys().all(|k| new.contains_key(k));
+        let overwrite = match (self.entities.get(&update.entity()).map(|m| &m.update), update) {
+            (Some(Update::Agent { fields: old, .. }), Update::Agent { fields: new, .. })
+            | (Some(Update::Queue { fields: old, .. }), Update::Queue { fields: new, .. })
+            | (Some(Update::Call { fields: old, .. }), Update::Call { fields: new, .. }) => covers(old, new),
+            _ => false,
+        };
+        if overwrite { HashMode::Overwrite } else { HashMode::Replace }
+    }
+}
+
+/// A call whose hash says it is over (`ended_at` set), or that has nothing left to write.
+fn is_finished_call(update: &Update) -> bool {
+    match update {
+        Update::Call { fields, .. } => {
+            fields.is_empty() || fields.get("ended_at").is_some_and(|v| !v.is_null())
+        }
+        Update::Agent { .. } | Update::AgentRemoved { .. } | Update::Queue { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(uid: &str, v: serde_json::Value) -> Update {
+        Update::Call { uniqueid: uid.into(), fields: v.as_object().cloned().unwrap() }
+    }
+
+    #[test]
+    fn latest_keeps_first_arrival_order_and_last_content() {
+        let mut latest = Latest::default();
+        latest.insert(call("a", json!({"n": 1})));
+        latest.insert(call("b", json!({"n": 1})));
+        let mut newer = Latest::default();
+        newer.insert(call("a", json!({"n": 2})));
+        newer.insert(call("c", json!({"n": 1})));
+        latest.merge(newer);
+        assert_eq!(
+            latest.into_vec(),
+            [call("a", json!({"n": 2})), call("b", json!({"n": 1})), call("c", json!({"n": 1}))]
+        );
+    }
+
+    #[test]
+    fn finished_calls_leave_the_mirror_once_written() {
+        let now = Instant::now();
+        let mut mirror = Mirror::default();
+        let live = call("1.1", json!({"outcome": "waiting", "ended_at": null}));
+        assert_eq!(mirror.mode(&live), HashMode::Replace, "never written by this sink");
+        mirror.written(live, now);
+        let ended = call("1.1", json!({"outcome": "answered", "ended_at": 5}));
+        assert_eq!(mirror.mode(&ended), HashMode::Overwrite);
+        mirror.fold(ended.clone(), now);
+        assert_eq!(mirror.updates().count(), 1, "kept while its write is unconfirmed");
+        mirror.rewritten();
+        assert_eq!(mirror.updates().count(), 0);
+        mirror.written(ended, now);
+        assert_eq!(mirror.updates().count(), 0);
+    }
+
+    #[test]
+    fn a_shrinking_field_set_replaces_the_hash() {
+        let now = Instant::now();
+        let mut mirror = Mirror::default();
+        mirror.written(call("1.1", json!({"a": 1, "b": 2})), now);
+        assert_eq!(mirror.mode(&call("1.1", json!({"a": 1, "b": 3, "c": 4}))), HashMode::Overwrite);
+        assert_eq!(mirror.mode(&call("1.1", json!({"a": 1}))), HashMode::Replace);
+    }
+}
