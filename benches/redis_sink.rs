@@ -65,6 +65,10 @@ async fn throughput(settings: RedisSettings) {
     let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
     handle.send(SinkMsg::Resync(Vec::new()));
     assert!(handle.flushed(Duration::from_secs(10)).await);
+    let client = redis::Client::open(settings.url.as_str()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
+    let redis_cpu_before = redis_cpu_s(&mut conn).await;
+    let own_cpu_before = own_cpu_s();
     let start = Instant::now();
     for batch in 0..THROUGHPUT_CHANGES / THROUGHPUT_BATCH {
         let updates = (0..THROUGHPUT_BATCH).map(|j| call(batch * THROUGHPUT_BATCH + j, 0)).collect();
@@ -74,6 +78,8 @@ async fn throughput(settings: RedisSettings) {
     }
     assert!(handle.flushed(Duration::from_secs(120)).await, "flush");
     let elapsed = start.elapsed();
+    let redis_cpu = redis_cpu_s(&mut conn).await - redis_cpu_before;
+    let own_cpu = own_cpu_s() - own_cpu_before;
     let rate = THROUGHPUT_CHANGES as f64 / elapsed.as_secs_f64();
     println!(
         "throughput: {THROUGHPUT_CHANGES} changes (hash + XADD + PUBLISH each) in {:.2} s = {:.0} changes/s \
@@ -81,6 +87,18 @@ async fn throughput(settings: RedisSettings) {
         elapsed.as_secs_f64(),
         rate,
         peak_rss_mb()
+    );
+    println!(
+        "  redis-server CPU: {:.2} s = {:.1} µs per change (its ceiling here: {:.0} changes/s per core), busy {:.0}%",
+        redis_cpu,
+        redis_cpu * 1e6 / THROUGHPUT_CHANGES as f64,
+        THROUGHPUT_CHANGES as f64 / redis_cpu,
+        100.0 * redis_cpu / elapsed.as_secs_f64()
+    );
+    println!(
+        "  bench process CPU (producer + sink + client): {:.2} s = {:.1} µs per change",
+        own_cpu,
+        own_cpu * 1e6 / THROUGHPUT_CHANGES as f64
     );
     cancel.cancel();
     tracker.close();
@@ -131,6 +149,24 @@ async fn latency(settings: RedisSettings) {
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+}
+
+/// CPU seconds (user + sys) redis-server has used so far.
+async fn redis_cpu_s(conn: &mut redis::aio::MultiplexedConnection) -> f64 {
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(conn).await.expect("INFO cpu");
+    info.lines()
+        .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// CPU seconds (user + sys) of this process so far, from `/proc/self/stat` (clock ticks of 10 ms).
+fn own_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of those.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<u64>().ok()).sum();
+    ticks as f64 / 100.0
 }
 
 /// `VmHWM` of this process (bench + sink; redis-server is a separate process).

@@ -39,11 +39,11 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
-    let mut config = EngineConfig::default();
-    config.tz = match args.timezone.as_str() {
+    let tz = match args.timezone.as_str() {
         "system" => jiff::tz::TimeZone::system(),
         name => jiff::tz::TimeZone::get(name).with_context(|| format!("--timezone {name}"))?,
     };
+    let mut config = EngineConfig { tz, ..EngineConfig::default() };
     let mut static_members = Vec::new();
     if let Some(path) = &args.queues_conf {
         let text =

@@ -54,7 +54,9 @@ impl Engine {
     }
 
     pub(super) fn call_changed(&mut self, uniqueid: &str) {
-        self.out.push(Change::Call(uniqueid.to_owned()));
+        if !self.out.iter().any(|c| matches!(c, Change::Call(u) if u == uniqueid)) {
+            self.out.push(Change::Call(uniqueid.to_owned()));
+        }
     }
 
     pub(super) fn caller_joined(
@@ -193,7 +195,8 @@ impl Engine {
         self.dequeue(&key, uniqueid);
         self.stop_all_rings(uniqueid);
         if !ended && credited {
-            if let Some(agent) = self.agents.get_mut(&*id).filter(|a| !a.talking.iter().any(|u| u == uniqueid))
+            if let Some(agent) =
+                self.agents.get_mut(&*id).filter(|a| !a.talking.iter().any(|u| u == uniqueid))
             {
                 agent.talking.push(uniqueid.to_owned());
             }

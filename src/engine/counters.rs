@@ -46,7 +46,12 @@ pub(super) fn apply_queue_delta(queue: &mut Queue, old: &Contribution, new: &Con
 }
 
 /// Applies the difference to the credited agents' counters.
-pub(super) fn apply_agent_delta(agents: &mut Agents, out: &mut Vec<Change>, old: &Contribution, new: &Contribution) {
+pub(super) fn apply_agent_delta(
+    agents: &mut Agents,
+    out: &mut Vec<Change>,
+    old: &Contribution,
+    new: &Contribution,
+) {
     if old.agent != new.agent || old.talk_s != new.talk_s {
         if let Some(id) = &old.agent {
             credit(agents, out, id, -1, old.talk_s.map_or(0, i64::from).saturating_neg(), 0);

@@ -72,9 +72,9 @@ impl Engine {
 
     /// A non-provisional member of the queue with this name (the first by id when several share it).
     fn member_named(&self, key: &str, name: &str) -> Option<String> {
-        let queue = self.queues.get(key)?;
         let ids = self.named.get(name)?;
-        ids.iter().filter(|id| queue.members.contains(id.as_str())).min().cloned()
+        let member = |id: &&String| self.agents.get(id.as_str()).is_some_and(|a| a.queues.contains_key(key));
+        ids.iter().filter(member).min().cloned()
     }
 
     /// Adds a non-provisional agent to the name index.
@@ -100,11 +100,13 @@ impl Engine {
         if name == interface || name.is_empty() {
             return;
         }
+        // Once a name is known, `lookup` never creates a provisional agent for it, and the learn that recorded
+        // it merged any earlier one: only a newly learned pair can have a provisional agent to merge.
         if self.names.get(name).map(String::as_str) != Some(interface) {
             self.names.insert(name.to_owned(), interface.to_owned());
-        }
-        if self.agents.get(name).is_some_and(|a| a.provisional) {
-            self.merge_provisional(name, interface);
+            if self.agents.get(name).is_some_and(|a| a.provisional) {
+                self.merge_provisional(name, interface);
+            }
         }
         self.set_name(interface, name);
     }

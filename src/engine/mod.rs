@@ -253,13 +253,19 @@ impl Engine {
     }
 
     fn queue_changed(&mut self, key: &str) {
-        if let Some(q) = self.queues.get(key) {
+        if let Some(q) = self.queues.get(key)
+            && !self.out.iter().any(|c| matches!(c, Change::Queue(n) if *n == q.name))
+        {
             self.out.push(Change::Queue(q.name.clone()));
         }
     }
 
+    /// Records an agent change once per event (handlers report the same agent several times; the check is
+    /// cheaper than allocating the id again).
     fn agent_changed(&mut self, id: &str) {
-        self.out.push(Change::Agent(id.to_owned()));
+        if !self.out.iter().any(|c| matches!(c, Change::Agent(a) if a == id)) {
+            self.out.push(Change::Agent(id.to_owned()));
+        }
     }
 
     fn touch(&mut self, id: &str) {

@@ -1,8 +1,8 @@
 //! Authoritative resets: the AMI `QueueStatus` answer and an Asterisk restart.
 
+use super::hash::FastSet;
 use super::state::Waiting;
 use super::{Engine, LeaveReason, MemberRef, MemberStatus, QueueEntry, SnapshotScope, StatusSnapshot};
-use super::hash::FastSet;
 
 impl Engine {
     /// Reconciles with a `QueueStatus` answer: everything listed is applied through the same setters as live
