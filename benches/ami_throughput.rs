@@ -24,13 +24,16 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 const SCENARIOS: [&str; 5] =
     ["abandon-and-timeout", "agent-pool", "ami-actions", "calls-answered", "ringnoanswer"];
 
+#[path = "support/mod.rs"]
+mod support;
+
 fn main() {
     let stream = build_stream();
     println!(
         "AMI decoder throughput, {} MB of real Asterisk 22 traffic, best of {RUNS}",
         stream.len() / 1_000_000
     );
-    println!("machine: {} CPUs ({}), 1 thread used", nproc(), cpu_model());
+    println!("machine: {} CPUs ({}), 1 thread used", support::nproc(), support::cpu_model());
     report("framing, fields touched", stream.len(), || frame_all(&stream, false));
     report("framing + typed events", stream.len(), || frame_all(&stream, true));
     report("streaming 64 KiB reads", stream.len(), || frame_streamed(&stream));
@@ -110,18 +113,3 @@ fn report(name: &str, bytes: usize, mut run: impl FnMut() -> (usize, usize)) {
     );
 }
 
-fn nproc() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
-}

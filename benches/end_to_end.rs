@@ -7,9 +7,11 @@
 
 use futures::StreamExt;
 use queuecast::config::Config;
+
+#[path = "support/mod.rs"]
+mod support;
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,49 +21,9 @@ const SECONDS: u64 = 10;
 /// Lines appended before measuring, so the daemon is past its start-up replay and the caches are warm.
 const WARMUP_LINES: u64 = 200;
 
-struct Server(Child, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> (Server, u16) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on PATH");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Server(child, dir), port)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(index).copied().unwrap_or_default()
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    format!("{cpu}, {} cores, load {}", std::thread::available_parallelism().map_or(0, |n| n.get()), load.trim())
-}
-
 fn main() {
-    let (_redis, port) = start_redis();
+    let redis = support::Redis::start();
+    let port = redis.port;
     let dir = tempfile::tempdir().expect("tempdir");
     let queue_log = dir.path().join("queue_log");
     std::fs::write(&queue_log, "").expect("create queue_log");
@@ -107,7 +69,7 @@ fn main() {
             if value["type"] != "call_update" {
                 continue;
             }
-            let id = value["id"].as_str().unwrap_or_default().to_owned();
+            let id = format!("{}/{}", value["id"].as_str().unwrap_or_default(), value["data"]["outcome"].as_str().unwrap_or_default());
             let Some(at) = sent.lock().expect("sent").remove(&id) else { continue };
             seen += 1;
             if seen > WARMUP_LINES {
@@ -118,21 +80,29 @@ fn main() {
         daemon.abort();
         latencies
     });
+    // A caller that joins and hangs up within one read of the tail yields one `call_update` (abandoned):
+    // updates of one entity are coalesced by design, so its `waiting` sample has nothing to match.
+    let coalesced = sent.lock().expect("sent").len();
     let mut sorted = latencies;
     sorted.sort();
-    println!("end-to-end queue_log append -> PUBLISH received ({} samples at {RATE_PER_S}/s)", sorted.len());
-    println!("  machine: {}", machine());
+    println!(
+        "end-to-end queue_log append -> PUBLISH received ({} samples at {RATE_PER_S} lines/s; {coalesced} updates coalesced with the next one)",
+        sorted.len()
+    );
+    println!("  machine: {}", support::machine());
     println!(
         "  p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
-        percentile(&sorted, 0.50),
-        percentile(&sorted, 0.90),
-        percentile(&sorted, 0.99),
+        support::percentile(&sorted, 0.50),
+        support::percentile(&sorted, 0.90),
+        support::percentile(&sorted, 0.99),
         sorted.last().copied().unwrap_or_default()
     );
     std::process::exit(0);
 }
 
-/// Appends one ENTERQUEUE per line at `RATE_PER_S`, each flushed on its own like Asterisk's `fflush`.
+/// Appends lines at `RATE_PER_S`, each written on its own like Asterisk's `fprintf` + `fflush`: callers
+/// join and, on the next line, hang up, so the queue stays realistic (no ever-growing waiting list). Each
+/// line changes its call, so each yields one `call_update` (`waiting`, then `abandoned`).
 fn append_lines(path: &std::path::Path, total: u64, sent: &Mutex<HashMap<String, Instant>>) {
     let mut file = std::fs::OpenOptions::new().append(true).open(path).expect("open queue_log");
     let start = Instant::now();
@@ -142,9 +112,13 @@ fn append_lines(path: &std::path::Path, total: u64, sent: &Mutex<HashMap<String,
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let uniqueid = format!("{epoch}.{n}");
-        let line = format!("{epoch}|{uniqueid}|support|NONE|ENTERQUEUE||555{n:07}|1\n");
-        sent.lock().expect("sent").insert(uniqueid, Instant::now());
+        let uniqueid = format!("{epoch}.{}", n / 2);
+        let (line, outcome) = if n % 2 == 0 {
+            (format!("{epoch}|{uniqueid}|support|NONE|ENTERQUEUE||555{n:07}|1\n"), "waiting")
+        } else {
+            (format!("{epoch}|{uniqueid}|support|NONE|ABANDON|1|1|0\n"), "abandoned")
+        };
+        sent.lock().expect("sent").insert(format!("{uniqueid}/{outcome}"), Instant::now());
         file.write_all(line.as_bytes()).expect("append");
     }
 }

@@ -104,17 +104,8 @@ fn status_kb(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!("{cpu}, {cores} core(s) available, {} {}", std::env::consts::OS, std::env::consts::ARCH)
-}
+#[path = "support/mod.rs"]
+mod support;
 
 fn main() {
     let mut config = EngineConfig::default();
@@ -144,7 +135,7 @@ fn main() {
     let rss_after = status_kb("VmRSS:");
     let snapshot = engine.snapshot();
 
-    println!("engine bench — {}", machine());
+    println!("engine bench — {}", support::machine());
     println!(
         "state: {AGENTS} agents, {QUEUES} queues, {CALLS} calls (each fact from both feeds), {} events",
         events.len()

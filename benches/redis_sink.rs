@@ -5,8 +5,10 @@
 //! Run: `cargo bench --bench redis_sink`. Needs `redis-server` on PATH.
 
 use queuecast::sink::{self, RedisSettings, SinkMsg, Update};
+
+#[path = "support/mod.rs"]
+mod support;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,36 +20,6 @@ const THROUGHPUT_BATCH: u64 = 100;
 const LATENCY_RATE_PER_S: u64 = 1_000;
 const LATENCY_SECONDS: u64 = 10;
 
-/// The child, its port, and the temp dir that must outlive it.
-struct Server(Child, u16, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on PATH");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server(child, port, dir)
-}
-
-/// A finished call (the engine's call fields, `ended_at` set), as written when a call completes; the sink
-/// forgets it once written, so memory shows whether anything still grows with traffic.
 fn call(i: u64, t_ns: u64) -> Update {
     let fields = json!({"queue": "sales", "caller_id": "5551234", "joined_at": 1_732_300_000_000_i64,
                         "agent": format!("PJSIP/{}", i % 500), "connected_at": 1_732_300_005_000_i64,
@@ -179,42 +151,16 @@ fn peak_rss_mb() -> u64 {
     kb.unwrap_or(0) / 1024
 }
 
-/// The machine is shared; figures only mean something next to its load.
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let redis = Command::new("redis-server").arg("--version").output().ok();
-    let redis =
-        redis.map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().nth(2).unwrap_or("").to_owned());
-    format!(
-        "{cpu}, {} cores, redis-server {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        redis.unwrap_or_default()
-    )
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    println!("redis_sink bench on {}, load average {}", machine(), load());
-    let server = start_server();
-    let mut settings = RedisSettings::new(format!("redis://127.0.0.1:{}", server.1));
+    println!("redis_sink bench on {}, redis-server {}", support::machine(), support::Redis::version());
+    let server = support::Redis::start();
+    let mut settings = RedisSettings::new(server.url());
     settings.pbx_id = "bench".into();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(throughput(settings.clone()));
     settings.pbx_id = "bench-latency".into();
     runtime.block_on(latency(settings));
-    println!("load average after: {}", load());
+    println!("load average after: {}", support::load());
 }

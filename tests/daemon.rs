@@ -125,6 +125,12 @@ impl Setup {
         dump
     }
 
+    async fn hash(&self, key: &str) -> BTreeMap<String, String> {
+        let mut conn = self.redis.conn().await;
+        let queuecast::sink::RedisConn::Single(c) = &mut conn else { panic!("single node") };
+        c.hgetall(key).await.expect("HGETALL")
+    }
+
     async fn meta(&self, pbx: &str, field: &str) -> Option<String> {
         let mut conn = self.redis.conn().await;
         let queuecast::sink::RedisConn::Single(c) = &mut conn else { return None };
@@ -233,21 +239,19 @@ async fn with_ami_membership_and_pause_come_from_queue_status() {
     let ami = FakeAmi::start(capture, Faults::default()).await;
     let daemon = setup.start_daemon(&setup.write_config("pbx", Some(&ami)));
     let keys = Keys::new("queuecast", "pbx");
-    // Static Sally is in no queue_log line: only QueueStatus knows her.
-    let sally = keys.agent("Local/1009@agents/n");
-    eventually(WAIT, "static member from QueueStatus", || async {
-        let mut conn = setup.redis.conn().await;
-        let queuecast::sink::RedisConn::Single(c) = &mut conn else { return false };
-        c.hget::<_, _, Option<String>>(&sally, "status").await.ok().flatten().as_deref() == Some("available")
+    // queue_log names Alice only as "Alice Smith"; QueueStatus tells that she is Local/1001@agents/n and
+    // paused for Lunch in both queues.
+    let alice = keys.agent("Local/1001@agents/n");
+    eventually(WAIT, "QueueStatus reconciled", || async {
+        let fields = setup.hash(&alice).await;
+        fields.get("status").map(String::as_str) == Some("paused")
+            && fields.get("pause_reason").map(String::as_str) == Some("Lunch")
     })
     .await;
     assert_eq!(setup.meta("pbx", "ami").await.as_deref(), Some("connected"));
-    let mut conn = setup.redis.conn().await;
-    let queuecast::sink::RedisConn::Single(c) = &mut conn else { panic!("single node") };
-    let alice: BTreeMap<String, String> = c.hgetall(keys.agent("Local/1001@agents/n")).await.expect("alice");
-    assert_eq!(alice.get("status").map(String::as_str), Some("paused"));
-    assert_eq!(alice.get("pause_reason").map(String::as_str), Some("Lunch"));
-    let dave: BTreeMap<String, String> = c.hgetall(keys.agent("Local/1004@agents/n")).await.expect("dave");
-    assert!(dave.is_empty() || dave.get("status").map(String::as_str) == Some("logged_out"));
+    let sally = setup.hash(&keys.agent("Local/1009@agents/n")).await;
+    assert_eq!(sally.get("status").map(String::as_str), Some("available"), "{sally:?}");
+    let dave = setup.hash(&keys.agent("Local/1004@agents/n")).await;
+    assert!(dave.is_empty() || dave.get("status").map(String::as_str) == Some("logged_out"), "{dave:?}");
     assert_eq!(stop(daemon).code(), Some(0));
 }

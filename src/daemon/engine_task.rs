@@ -5,7 +5,7 @@
 use crate::engine::{Change, Engine, Event, EventKind, Source, TsMs};
 use crate::sink::{AmiState, Health, QueueLogState, SinkHandle, SinkMsg};
 use crate::sources::{AmiHealth, QueueLogHealth, SourceMsg};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// What the lifecycle owner must act on after a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +28,16 @@ pub struct EngineLoop {
     publishing: bool,
     health: Health,
     stats: Stats,
+    /// Queues changed since the last `flush_queues`. A queue renders with its whole waiting list, and the
+    /// sink publishes at most one `queue_update` per interval anyway, so rendering it per event batch would
+    /// only cost O(waiting callers) per event for nothing.
+    pending_queues: BTreeSet<String>,
 }
 
 impl EngineLoop {
     pub fn new(engine: Engine, sink: SinkHandle, health: Health) -> Self {
         sink.send(SinkMsg::Health(health));
-        Self { engine, sink, publishing: false, health, stats: Stats::default() }
+        Self { engine, sink, publishing: false, health, stats: Stats::default(), pending_queues: BTreeSet::new() }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -46,6 +50,7 @@ impl EngineLoop {
 
     /// Publishes the whole current state with a `resync` and starts publishing deltas.
     pub fn resync(&mut self) {
+        self.pending_queues.clear();
         let state = crate::sink::render_all(&self.engine);
         self.stats.updates += state.len() as u64;
         self.sink.send(SinkMsg::Resync(state));
@@ -84,8 +89,32 @@ impl EngineLoop {
         if !self.publishing || changes.is_empty() {
             return;
         }
-        let changes = coalesce(&self.engine, changes);
-        let updates = crate::sink::render(&self.engine, &changes);
+        let mut changes = coalesce(&self.engine, changes);
+        changes.retain(|change| match change {
+            Change::Queue(name) => {
+                self.pending_queues.insert(name.clone());
+                false
+            }
+            _ => true,
+        });
+        self.send(&changes);
+    }
+
+    /// Renders and hands over the queues changed since the last call; the daemon calls it every
+    /// `queue_update_interval_ms` and before stopping.
+    pub fn flush_queues(&mut self) {
+        if self.pending_queues.is_empty() {
+            return;
+        }
+        let changes: Vec<Change> = std::mem::take(&mut self.pending_queues).into_iter().map(Change::Queue).collect();
+        self.send(&changes);
+    }
+
+    fn send(&mut self, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        let updates = crate::sink::render(&self.engine, changes);
         self.stats.updates += updates.len() as u64;
         self.sink.send(SinkMsg::Updates(updates));
     }

@@ -136,6 +136,7 @@ impl Generation {
         while let Ok(msg) = self.rx.try_recv() {
             self.handle(msg);
         }
+        self.engine.flush_queues();
         self.engine.stats()
     }
 

@@ -54,10 +54,13 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
     let tracker = TaskTracker::new();
     let mut requests = signals::spawn(root.clone(), &tracker).map_err(DaemonError::Signals)?;
     let sink = crate::sink::spawn(settings::redis(&config), root.clone(), &tracker);
+    // Queue updates are coalesced to this interval (DESIGN: at most one per queue per interval).
+    let queue_interval_ms = config.redis.queue_update_interval_ms.max(1);
     let mut daemon = Daemon { path: config_path.to_owned(), config, log, root: root.clone(), tracker, sink };
     let mut generation = daemon.start_generation();
     let mut tick = tokio::time::interval(Duration::from_millis(TICK_INTERVAL_MS));
     let mut status = tokio::time::interval(Duration::from_millis(STATUS_INTERVAL_MS));
+    let mut queue_flush = tokio::time::interval(Duration::from_millis(queue_interval_ms));
     let watchdog = systemd::watchdog_interval();
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
@@ -78,6 +81,7 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
                 None => generation.sources_gone(),
             },
             _ = tick.tick() => generation.engine.tick(engine_task::now_ms()),
+            _ = queue_flush.tick() => generation.engine.flush_queues(),
             _ = watchdog_tick.tick(), if watchdog.is_some() => systemd::watchdog(),
             _ = status.tick() => systemd::status(&generation.summary()),
         }

@@ -35,7 +35,10 @@ pub enum ErrorKind {
 /// Longest piece of an offending value quoted in an error message.
 const SNIPPET_MAX_BYTES: usize = 48;
 
-/// The offending bytes for an error message: lossy text, cut at `SNIPPET_MAX_BYTES`.
+/// The offending bytes for an error message: lossy text, cut at `SNIPPET_MAX_BYTES`. Cold: kept out of the
+/// parsing code so that the path of good lines stays small.
+#[cold]
+#[inline(never)]
 pub(crate) fn snippet(bytes: &[u8]) -> String {
     let cut = bytes.get(..SNIPPET_MAX_BYTES).unwrap_or(bytes);
     let mut text = crate::text::decode(cut).into_owned();

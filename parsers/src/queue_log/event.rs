@@ -8,8 +8,9 @@ use super::record::QlEvent;
 type Result<T> = std::result::Result<T, ErrorKind>;
 
 /// Types the data of event `name`; unknown names become `QlEvent::Unknown`.
-pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<'a>> {
-    let fields = |event| Data::new(event, data, text);
+#[inline]
+pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+    let fields = |event| data.named(event);
     Ok(match name {
         b"ENTERQUEUE" => enter_queue(fields("ENTERQUEUE"))?,
         b"ABANDON" => {
@@ -39,12 +40,12 @@ pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: &'a [u8]) ->
         b"SYSCOMPAT" => QlEvent::SysCompat,
         b"RINGNOANSWER" => QlEvent::RingNoAnswer { ring_ms: ring_ms(fields("RINGNOANSWER"))? },
         b"RINGCANCELED" => QlEvent::RingCanceled { ring_ms: ring_ms(fields("RINGCANCELED"))? },
-        b"ADDMEMBER" => add_member(data)?,
+        b"ADDMEMBER" => add_member(data.bytes)?,
         b"REMOVEMEMBER" => QlEvent::RemoveMember,
-        b"PAUSE" => QlEvent::Pause { reason: text.get(data) },
-        b"UNPAUSE" => QlEvent::Unpause { reason: text.get(data) },
-        b"PAUSEALL" => QlEvent::PauseAll { reason: text.get(data) },
-        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: text.get(data) },
+        b"PAUSE" => QlEvent::Pause { reason: text.get(data.bytes) },
+        b"UNPAUSE" => QlEvent::Unpause { reason: text.get(data.bytes) },
+        b"PAUSEALL" => QlEvent::PauseAll { reason: text.get(data.bytes) },
+        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: text.get(data.bytes) },
         b"PENALTY" => {
             let data = fields("PENALTY");
             QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? }
@@ -53,12 +54,12 @@ pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: &'a [u8]) ->
             let data = fields("RINGINUSE");
             QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 }
         }
-        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: text.get(data) },
+        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: text.get(data.bytes) },
         b"AGENTLOGOFF" => {
             let (channel, login_s, reason) = logoff(fields("AGENTLOGOFF"))?;
             QlEvent::AgentLogoff { channel, login_s, reason }
         }
-        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: text.get(data) },
+        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: text.get(data.bytes) },
         b"AGENTCALLBACKLOGOFF" => {
             let (location, login_s, reason) = logoff(fields("AGENTCALLBACKLOGOFF"))?;
             QlEvent::AgentCallbackLogoff { location, login_s, reason }
@@ -66,7 +67,7 @@ pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: &'a [u8]) ->
         b"OUTCALL" => out_call(fields("OUTCALL"))?,
         b"QUEUESTART" => QlEvent::QueueStart,
         b"CONFIGRELOAD" => QlEvent::ConfigReload,
-        b"DID" => QlEvent::Did { did: text.get(data) },
+        b"DID" => QlEvent::Did { did: text.get(data.bytes) },
         _ => QlEvent::Unknown { name: text.get(name), data: fields("").all() },
     })
 }
@@ -75,7 +76,7 @@ pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: &'a [u8]) ->
 /// free text, so longer lines are read from the end: the 4-field layout when its `origpos` slot holds a
 /// number, the 3-field one otherwise. (A URL containing `|` followed by a numeric caller ID without the
 /// 4th field is inherently ambiguous; URLs are almost always empty in practice.)
-fn enter_queue(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn enter_queue<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     match data.count {
         2 => {
             let [url, caller_id] = data.front::<2>();
@@ -124,7 +125,7 @@ fn enter_queue(data: Data<'_>) -> Result<QlEvent<'_>> {
 type Left = (Option<i64>, Option<i64>, Option<i64>);
 
 /// `pos|origpos|waittime` (ABANDON, EXITEMPTY).
-fn left(data: Data<'_>) -> Result<Left> {
+fn left(data: Data<'_, '_>) -> Result<Left> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
@@ -136,7 +137,7 @@ fn left(data: Data<'_>) -> Result<Left> {
     ))
 }
 
-fn exit_with_timeout(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn exit_with_timeout<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     let (position, orig_position, wait_s) = match data.count {
         0 | 1 => (data.opt_num(data.bytes, 1, "pos")?, None, None),
         3 => left(data)?,
@@ -145,7 +146,7 @@ fn exit_with_timeout(data: Data<'_>) -> Result<QlEvent<'_>> {
     Ok(QlEvent::ExitWithTimeout { position, orig_position, wait_s })
 }
 
-fn exit_with_key(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn exit_with_key<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     let [key, position, orig, wait] = data.front::<4>();
     let (orig_position, wait_s) = match data.count {
         2 => (None, None),
@@ -157,7 +158,7 @@ fn exit_with_key(data: Data<'_>) -> Result<QlEvent<'_>> {
 }
 
 /// `pos|origpos|waittime|withdraw_info`; the info is free text and optional.
-fn withdraw(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn withdraw<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     if data.count < 3 {
         return Err(data.wrong_count("4"));
     }
@@ -170,7 +171,7 @@ fn withdraw(data: Data<'_>) -> Result<QlEvent<'_>> {
     })
 }
 
-fn connect(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn connect<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     if !(1..=3).contains(&data.count) {
         return Err(data.wrong_count("1 to 3"));
     }
@@ -183,7 +184,7 @@ fn connect(data: Data<'_>) -> Result<QlEvent<'_>> {
 }
 
 /// `holdtime|calltime|origpos` (COMPLETECALLER, COMPLETEAGENT).
-fn complete(data: Data<'_>) -> Result<Left> {
+fn complete(data: Data<'_, '_>) -> Result<Left> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
@@ -195,7 +196,7 @@ fn complete(data: Data<'_>) -> Result<Left> {
     ))
 }
 
-fn blind_transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn blind_transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     if data.count != 5 {
         return Err(data.wrong_count("5"));
     }
@@ -211,7 +212,7 @@ fn blind_transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
 
 /// `method|target[|peer]|holdtime|calltime|origpos`: numbers read from the end, method from the front,
 /// what is between is the method's data (two channel names for `LINK`).
-fn attended_transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn attended_transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     let count = data.count;
     if count < 5 {
         return Err(data.wrong_count("5 or 6"));
@@ -232,7 +233,7 @@ fn attended_transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
     })
 }
 
-fn transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     if !matches!(data.count, 2 | 4 | 5) {
         return Err(data.wrong_count("2, 4 or 5"));
     }
@@ -246,7 +247,7 @@ fn transfer(data: Data<'_>) -> Result<QlEvent<'_>> {
     })
 }
 
-fn ring_ms(data: Data<'_>) -> Result<Option<i64>> {
+fn ring_ms(data: Data<'_, '_>) -> Result<Option<i64>> {
     if data.count > 1 {
         return Err(data.wrong_count("1"));
     }
@@ -270,14 +271,14 @@ fn add_member(data: &[u8]) -> Result<QlEvent<'_>> {
 type Logoff<'a> = (std::borrow::Cow<'a, str>, Option<i64>, Option<std::borrow::Cow<'a, str>>);
 
 /// `channel|logintime|reason` with the later fields optional; reason is free text.
-fn logoff(data: Data<'_>) -> Result<Logoff<'_>> {
+fn logoff<'a>(data: Data<'a, '_>) -> Result<Logoff<'a>> {
     let [channel, login, reason] = data.front::<3>();
     let login_s = data.opt_num(login, 2, "logintime")?;
     Ok((data.text(channel), login_s, (data.count >= 3).then(|| data.text(reason))))
 }
 
 /// `status|talktime|params`; params is free text (conventionally `totaltime|callednumber`).
-fn out_call(data: Data<'_>) -> Result<QlEvent<'_>> {
+fn out_call<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     if data.count < 3 {
         return Err(data.wrong_count("3"));
     }

@@ -2,6 +2,7 @@
 //! recovered as the contiguous byte range that spans their pieces — borrowed, never re-joined by copying.
 
 use super::error::{ErrorKind, snippet};
+use super::scan::Pipes;
 use crate::text::decode;
 use memchr::{memchr, memrchr};
 use std::borrow::Cow;
@@ -27,8 +28,15 @@ pub(crate) struct Text<'a> {
 }
 
 impl<'a> Text<'a> {
-    pub fn new(line: &'a [u8]) -> Self {
-        Self { line, utf8: std::str::from_utf8(line).ok() }
+    /// `known`: the same line already validated (as part of a bigger block) by the caller, if it was.
+    #[inline]
+    pub fn new(line: &'a [u8], known: Option<&'a str>) -> Self {
+        let utf8 = match known {
+            Some(text) if text.len() == line.len() && text.as_ptr() == line.as_ptr() => Some(text),
+            // simdutf8 takes its SIMD path from 64 bytes on (most Asterisk lines) and is `std` below that.
+            _ => simdutf8::basic::from_utf8(line).ok(),
+        };
+        Self { line, utf8 }
     }
 
     /// `field` must be a sub-slice of the line (anything else, e.g. an empty default, is simply decoded).
@@ -46,21 +54,35 @@ impl<'a> Text<'a> {
     }
 }
 
-/// The data part of one line of a known event, with its field count known up front so that each event can
-/// pick its version layout by count.
-pub(crate) struct Data<'a> {
+/// The data part of one line, with its field count known up front so that each event can pick its version
+/// layout by count, and the `|` positions of the line's scan so that splitting never searches again.
+#[derive(Clone, Copy)]
+pub(crate) struct Data<'a, 'p> {
+    /// Event name for error messages.
     pub event: &'static str,
     pub bytes: &'a [u8],
     /// Number of `|`-separated fields; 0 for empty data (`ADDMEMBER|`).
     pub count: usize,
     text: Text<'a>,
+    /// Positions of the `|`s inside `bytes`, counted from `offset` (the start of the scanned line); `None`
+    /// when the scan could not remember them all, and the splitters search instead.
+    pipes: Option<&'p [usize]>,
+    offset: usize,
 }
 
-impl<'a> Data<'a> {
-    pub fn new(event: &'static str, bytes: &'a [u8], text: Text<'a>) -> Self {
-        // A plain loop: data parts are short, where SIMD set-up costs more than it saves.
-        let count = if bytes.is_empty() { 0 } else { bytes.iter().filter(|&&byte| byte == b'|').count() + 1 };
-        Self { event, bytes, count, text }
+impl<'a, 'p> Data<'a, 'p> {
+    /// `bytes` is the data part of the line `pipes` scanned: everything after its fifth `|`.
+    #[inline]
+    pub fn new(bytes: &'a [u8], text: Text<'a>, pipes: &'p Pipes) -> Self {
+        let count = if bytes.is_empty() { 0 } else { pipes.count().saturating_sub(FIXED_PIPES) + 1 };
+        let offset = pipes.tracked().get(FIXED_PIPES - 1).map_or(0, |&at| at + 1);
+        Self { event: "", bytes, count, text, pipes: pipes.after(FIXED_PIPES), offset }
+    }
+
+    /// The same data, for event `event`.
+    #[inline]
+    pub fn named(self, event: &'static str) -> Self {
+        Self { event, ..self }
     }
 
     /// A field (or free-text run of fields) as text.
@@ -71,7 +93,52 @@ impl<'a> Data<'a> {
 
     /// The first `N - 1` fields, then everything after them as the last one (free text keeps its `|`).
     /// Missing fields are empty; callers check `count` first.
+    #[inline]
     pub fn front<const N: usize>(&self) -> [&'a [u8]; N] {
+        let Some(pipes) = self.pipes else { return self.front_searching() };
+        let mut out: [&'a [u8]; N] = [&[]; N];
+        let mut cuts = pipes.iter().map(|&at| at.wrapping_sub(self.offset));
+        let mut start = 0;
+        for (index, slot) in out.iter_mut().enumerate() {
+            match cuts.next().filter(|_| index + 1 < N) {
+                Some(end) => {
+                    *slot = self.bytes.get(start..end).unwrap_or_default();
+                    start = end + 1;
+                }
+                None => {
+                    *slot = self.bytes.get(start..).unwrap_or_default();
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The last `N` fields, and everything before them (free text keeps its `|`).
+    #[inline]
+    pub fn back<const N: usize>(&self) -> (&'a [u8], [&'a [u8]; N]) {
+        let Some(pipes) = self.pipes else { return self.back_searching() };
+        let mut out: [&'a [u8]; N] = [&[]; N];
+        let mut cuts = pipes.iter().rev().map(|&at| at.wrapping_sub(self.offset));
+        let mut end = self.bytes.len();
+        for slot in out.iter_mut().rev() {
+            match cuts.next() {
+                Some(at) => {
+                    *slot = self.bytes.get(at + 1..end).unwrap_or_default();
+                    end = at;
+                }
+                None => {
+                    *slot = self.bytes.get(..end).unwrap_or_default();
+                    end = 0;
+                    break;
+                }
+            }
+        }
+        (self.bytes.get(..end).unwrap_or_default(), out)
+    }
+
+    /// `front` for lines with more `|`s than the scan remembers (long free text).
+    fn front_searching<const N: usize>(&self) -> [&'a [u8]; N] {
         let mut out: [&'a [u8]; N] = [&[]; N];
         let mut rest = self.bytes;
         for (index, slot) in out.iter_mut().enumerate() {
@@ -93,8 +160,8 @@ impl<'a> Data<'a> {
         out
     }
 
-    /// The last `N` fields, and everything before them (free text keeps its `|`).
-    pub fn back<const N: usize>(&self) -> (&'a [u8], [&'a [u8]; N]) {
+    /// `back` for lines with more `|`s than the scan remembers (long free text).
+    fn back_searching<const N: usize>(&self) -> (&'a [u8], [&'a [u8]; N]) {
         let mut out: [&'a [u8]; N] = [&[]; N];
         let mut rest = self.bytes;
         for slot in out.iter_mut().rev() {
@@ -120,12 +187,14 @@ impl<'a> Data<'a> {
         self.bytes.split(|&byte| byte == b'|').map(|field| self.text(field)).collect()
     }
 
+    #[cold]
     pub fn wrong_count(&self, expected: &'static str) -> ErrorKind {
         ErrorKind::FieldCount { event: self.event, expected, found: self.count }
     }
 
     /// An optional number: empty → `None`, digits → `Some`, anything else is an error naming the field
     /// (1-based `field` as a person counts them in the data part).
+    #[inline]
     pub fn opt_num(&self, bytes: &[u8], field: usize, name: &'static str) -> Result<Option<i64>, ErrorKind> {
         if bytes.is_empty() {
             return Ok(None);
@@ -134,6 +203,7 @@ impl<'a> Data<'a> {
     }
 
     /// A number the event cannot do without.
+    #[inline]
     pub fn num(&self, bytes: &[u8], field: usize, name: &'static str) -> Result<i64, ErrorKind> {
         number(bytes).ok_or_else(|| ErrorKind::BadNumber {
             event: self.event,
@@ -158,6 +228,12 @@ pub(crate) fn number(bytes: &[u8]) -> Option<i64> {
     // 19 decimal digits always fit in a u64, so the loop needs no overflow checks; the range of i64 is
     // checked once at the end.
     let mut value: u64 = 0;
+    let mut digits = digits;
+    // Epochs (10 digits) would be a 10-step multiply-add chain; 8 digits at a time cut it to a few steps.
+    while let Some((eight, rest)) = digits.split_first_chunk::<8>() {
+        value = value * 100_000_000 + eight_digits(*eight)?;
+        digits = rest;
+    }
     for &byte in digits {
         let digit = byte.wrapping_sub(b'0');
         if digit > 9 {
@@ -166,6 +242,30 @@ pub(crate) fn number(bytes: &[u8]) -> Option<i64> {
         value = value * 10 + u64::from(digit);
     }
     if negative { 0i64.checked_sub_unsigned(value) } else { i64::try_from(value).ok() }
+}
+
+/// `|`s before the data part: after epoch, callid, queue, agent and the event name.
+const FIXED_PIPES: usize = 5;
+
+/// Eight ASCII digits as their value, in a few word operations instead of eight dependent multiply-adds;
+/// `None` if any byte is not a digit.
+#[inline]
+fn eight_digits(bytes: [u8; 8]) -> Option<u64> {
+    const ZEROS: u64 = u64::from_ne_bytes([b'0'; 8]);
+    const HIGH_NIBBLES: u64 = u64::from_ne_bytes([0xf0; 8]);
+    const PAST_NINE: u64 = u64::from_ne_bytes([0x06; 8]);
+    let word = u64::from_le_bytes(bytes);
+    // Every byte 0x30..=0x39: its high nibble is 3, and adding 6 does not carry out of the low nibble.
+    if word & HIGH_NIBBLES != ZEROS || (word + PAST_NINE) & HIGH_NIBBLES != ZEROS {
+        return None;
+    }
+    // Little-endian: the first (most significant) digit is the lowest byte. Pair digits, then pairs of
+    // pairs, then the two halves; each step's products stay inside their lane.
+    let digits = word - ZEROS;
+    let pairs = (digits * 10 + (digits >> 8)) & 0x00ff_00ff_00ff_00ff;
+    // The products overflow the top lane on purpose: only the shifted-down lanes are kept.
+    let quads = (pairs.wrapping_mul((100 << 16) + 1) >> 16) & 0x0000_ffff_0000_ffff;
+    Some(quads.wrapping_mul((10_000 << 32) + 1) >> 32)
 }
 
 /// Digits in `i64::MAX`; longer fields are rejected before any arithmetic.
@@ -180,33 +280,74 @@ pub(crate) fn is_number(bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn fields(bytes: &[u8]) -> Data<'_> {
-        Data::new("X", bytes, Text::new(bytes))
+    /// Runs `check` on `data` as the data part of a whole line, split with the line's scan.
+    fn with_data<R>(data: &[u8], check: impl FnOnce(Data<'_, '_>) -> R) -> R {
+        let line = [&b"1|c|q|a|X|"[..], data].concat();
+        let pipes = Pipes::scan(&line);
+        let bytes = line.get(10..).unwrap_or_default();
+        check(Data::new(bytes, Text::new(&line, None), &pipes))
+    }
+
+    fn front<const N: usize>(data: &[u8]) -> Vec<Vec<u8>> {
+        with_data(data, |data| data.front::<N>().map(<[u8]>::to_vec).to_vec())
+    }
+
+    fn back<const N: usize>(data: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        with_data(data, |data| {
+            let (head, tail) = data.back::<N>();
+            (head.to_vec(), tail.map(<[u8]>::to_vec).to_vec())
+        })
+    }
+
+    fn count(data: &[u8]) -> usize {
+        with_data(data, |data| data.count)
     }
 
     #[test]
     fn text_borrows_fields_of_utf8_lines_and_decodes_latin1() {
         let line = "Zoë|Ng".as_bytes();
-        let text = Text::new(line);
+        let text = Text::new(line, None);
         assert!(matches!(text.get(&line[..4]), Cow::Borrowed("Zo\u{eb}")));
         assert_eq!(text.get(b"elsewhere"), "elsewhere");
         let latin1 = b"Zo\xeb|Ng";
-        assert_eq!(Text::new(latin1).get(&latin1[..3]), "Zo\u{eb}");
+        assert_eq!(Text::new(latin1, None).get(&latin1[..3]), "Zo\u{eb}");
+        let known = "Zo|Ng";
+        let text = Text::new(known.as_bytes(), Some(known));
+        assert!(matches!(text.get(&known.as_bytes()[3..]), Cow::Borrowed("Ng")));
+        // A `known` text that is not the line itself is ignored, not trusted.
+        assert_eq!(Text::new(latin1, Some("other")).get(&latin1[..3]), "Zo\u{eb}");
     }
 
     #[test]
     fn front_keeps_free_text_tail() {
-        let data = fields(b"1|2|a|b|c");
-        assert_eq!(data.count, 5);
-        assert_eq!(data.front::<3>(), [&b"1"[..], b"2", b"a|b|c"]);
-        assert_eq!(fields(b"1").front::<3>(), [&b"1"[..], b"", b""]);
+        assert_eq!(count(b"1|2|a|b|c"), 5);
+        assert_eq!(front::<3>(b"1|2|a|b|c"), [&b"1"[..], b"2", b"a|b|c"]);
+        assert_eq!(front::<3>(b"1"), [&b"1"[..], b"", b""]);
+        assert_eq!(front::<3>(b"1|2"), [&b"1"[..], b"2", b""]);
+        assert_eq!(front::<1>(b"a|b"), [&b"a|b"[..]]);
+        assert_eq!(front::<2>(b""), [&b""[..], b""]);
     }
 
     #[test]
     fn back_keeps_free_text_head() {
-        let data = fields(b"u|r|l|cid|7");
-        assert_eq!(data.back::<2>(), (&b"u|r|l"[..], [&b"cid"[..], b"7"]));
-        assert_eq!(fields(b"a|b").back::<2>(), (&b""[..], [&b"a"[..], b"b"]));
+        assert_eq!(back::<2>(b"u|r|l|cid|7"), (b"u|r|l".to_vec(), vec![b"cid".to_vec(), b"7".to_vec()]));
+        assert_eq!(back::<2>(b"a|b"), (b"".to_vec(), vec![b"a".to_vec(), b"b".to_vec()]));
+        assert_eq!(back::<3>(b"a|b"), (b"".to_vec(), vec![b"".to_vec(), b"a".to_vec(), b"b".to_vec()]));
+    }
+
+    #[test]
+    fn splitting_is_the_same_with_and_without_remembered_pipes() {
+        // More `|`s than the scan remembers: the searching fallbacks must give the same fields.
+        let long = "a|".repeat(20) + "z";
+        let data = long.as_bytes();
+        let split: Vec<&[u8]> = data.split(|&byte| byte == b'|').collect();
+        let fronts = front::<3>(data);
+        assert_eq!(fronts[0], split[0]);
+        assert_eq!(fronts[2], data.get(4..).unwrap_or_default());
+        let (head, tail) = back::<2>(data);
+        assert_eq!(tail, vec![b"a".to_vec(), b"z".to_vec()]);
+        assert_eq!(head, data.get(..data.len() - 4).unwrap_or_default());
+        assert_eq!(count(data), 21);
     }
 
     #[test]
@@ -221,8 +362,17 @@ mod tests {
         assert_eq!(number(b"9223372036854775808"), None);
         assert_eq!(number(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(number(b"-"), None);
+        assert_eq!(number(b"1795382800"), Some(1_795_382_800));
+        assert_eq!(number(b"12345678"), Some(12_345_678));
+        assert_eq!(number(b"1234567890123456789"), Some(1_234_567_890_123_456_789));
+        assert_eq!(number(b"0000000001"), Some(1));
+        for bad in
+            [&b"1234567:"[..], b"/2345678", b"12345678a", b"123 5678", b"\x00\x00\x00\x00\x00\x00\x00\x00"]
+        {
+            assert_eq!(number(bad), None, "{bad:?}");
+        }
         assert_eq!(number(b"+5"), None);
-        assert_eq!(fields(b"").count, 0);
-        assert_eq!(fields(b"|").count, 2);
+        assert_eq!(count(b""), 0);
+        assert_eq!(count(b"|"), 2);
     }
 }

@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod fields;
 mod record;
+mod scan;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +20,7 @@ pub use error::{ErrorKind, LineError};
 pub use record::{QlEvent, Record};
 
 use memchr::memchr;
+use scan::Pipes;
 
 /// Result of looking at the front of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,22 +62,73 @@ fn parse_front(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineError
             start = consumed;
             continue;
         }
-        return match parse_record(line) {
-            Ok(record) => Ok(Parsed::Complete { record, consumed, lines }),
-            Err(kind) => Err(LineError { kind, consumed, lines }),
-        };
+        return parse_into(
+            line,
+            None,
+            |record| Parsed::Complete { record, consumed, lines },
+            |kind| LineError { kind, consumed, lines },
+        );
     }
 }
 
 /// Every line of a complete input (a whole file in memory), including a last line without `\n`.
 pub fn records(buf: &[u8]) -> Records<'_> {
-    Records { rest: buf }
+    Records { rest: buf, valid: "", clean: true }
 }
+
+/// UTF-8 is checked this many bytes at a time ahead of the lines: one long check runs at memory speed where
+/// one check per 70-byte line pays its set-up every time. Small enough to stay in cache for the parse.
+const VALIDATE_BLOCK_BYTES: usize = 16 * 1024;
 
 /// Iterator returned by `records`.
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
     rest: &'a [u8],
+    /// The front of `rest` already known to be UTF-8. Ends early at a non-UTF-8 (Latin-1) byte or an
+    /// unfinished character at the block's end; lines past it are checked again, from their own start.
+    valid: &'a str,
+    /// The last block checked was UTF-8 to its end.
+    clean: bool,
+}
+
+impl<'a> Records<'a> {
+    /// `valid` as text for the line `line` at the front of `rest`, checking a new block when the line is
+    /// not inside the checked part. `None`: the line itself is not UTF-8.
+    #[inline]
+    fn text_of(&mut self, line: &[u8]) -> Option<&'a str> {
+        if self.valid.len() < line.len() {
+            let block = self.rest.get(..VALIDATE_BLOCK_BYTES).unwrap_or(self.rest);
+            // simdutf8 checks a block several times faster than `std` (SIMD), but always to its end and
+            // without saying where it failed. After a failure (Latin-1 lines are usually many), `std` is
+            // used until a block passes: it stops at the first bad byte, so a Latin-1 file does not pay a
+            // whole block per line.
+            self.valid = if self.clean {
+                simdutf8::basic::from_utf8(block).unwrap_or_else(|_| utf8_prefix(block))
+            } else {
+                utf8_prefix(block)
+            };
+            self.clean = self.valid.len() == block.len();
+        }
+        self.valid.get(..line.len())
+    }
+
+    /// Drops `consumed` bytes from the front.
+    #[inline]
+    fn advance(&mut self, consumed: usize) {
+        self.rest = self.rest.get(consumed..).unwrap_or_default();
+        self.valid = self.valid.get(consumed..).unwrap_or_default();
+    }
+}
+
+/// The longest UTF-8 prefix of `bytes` (it ends before a Latin-1 byte or an unfinished character).
+#[cold]
+fn utf8_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            bytes.get(..error.valid_up_to()).and_then(|ok| std::str::from_utf8(ok).ok()).unwrap_or_default()
+        }
+    }
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -83,51 +136,89 @@ impl<'a> Iterator for Records<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.rest;
-        let (item, consumed) = match parse_final(rest) {
-            Ok(Parsed::Complete { record, consumed, .. }) => (Ok(record), consumed),
-            Ok(Parsed::Incomplete) => return None,
-            Err(error) => {
-                let consumed = error.consumed;
-                (Err(error), consumed)
+        let (mut lines, mut blank_bytes) = (0, 0);
+        loop {
+            let rest = self.rest;
+            if rest.is_empty() {
+                return None;
             }
-        };
-        self.rest = rest.get(consumed..).unwrap_or_default();
-        Some(item)
+            let (end, consumed) = memchr(b'\n', rest).map_or((rest.len(), rest.len()), |end| (end, end + 1));
+            lines += 1;
+            let line = strip_cr(rest.get(..end).unwrap_or_default());
+            if line.is_empty() {
+                self.advance(consumed);
+                blank_bytes += consumed;
+                continue;
+            }
+            let known = self.text_of(line);
+            let parsed = parse_text(line, known);
+            self.advance(consumed);
+            // As from `parse_line`: the blank lines before a bad line are part of what it consumed.
+            let consumed = blank_bytes + consumed;
+            return Some(parsed.map_err(|kind| LineError { kind, consumed, lines }));
+        }
     }
 }
 
 /// Parses one line without its terminator.
 #[inline]
 pub fn parse_record(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
-    let [epoch, callid, queue, agent, name, data] = split_fixed(line)?;
+    parse_text(line, None)
+}
+
+/// `parse_text`, building the caller's own result type: converting a returned `Result<Record, ErrorKind>`
+/// afterwards copied the ~200-byte record once more per line.
+#[inline(always)]
+fn parse_into<'a, T, E>(
+    line: &'a [u8],
+    known: Option<&'a str>,
+    ok: impl FnOnce(Record<'a>) -> T,
+    err: impl FnOnce(ErrorKind) -> E,
+) -> Result<T, E> {
+    match parse_text(line, known) {
+        Ok(record) => Ok(ok(record)),
+        Err(kind) => Err(err(kind)),
+    }
+}
+
+/// `parse_record`, with the line's text when the caller already checked that it is UTF-8.
+#[inline(always)]
+fn parse_text<'a>(line: &'a [u8], known: Option<&'a str>) -> Result<Record<'a>, ErrorKind> {
+    let mut pipes = Pipes::default();
+    pipes.fill(line);
+    let [epoch, callid, queue, agent, name, data] = split_fixed(line, &pipes)?;
     let time = fields::number(epoch).ok_or_else(|| ErrorKind::BadEpoch { value: error::snippet(epoch) })?;
     if name.is_empty() {
         return Err(ErrorKind::EmptyEvent);
     }
-    let text = fields::Text::new(line);
+    let text = fields::Text::new(line, known);
+    let data = fields::Data::new(data, text, &pipes);
     let event = event::parse_event(text, name, data)?;
     Ok(Record { time, callid: text.get(callid), queue: text.get(queue), agent: text.get(agent), event })
 }
 
-/// The five fixed fields and the data part, split with one resumable memchr scan for `|`. The `|` after the
-/// event name is always written by Asterisk; a hand-made `…|QUEUESTART` without it is accepted as empty data.
+/// The five fixed fields and the data part, cut at the `|`s the scan found. The `|` after the event name is
+/// always written by Asterisk; a hand-made `…|QUEUESTART` without it is accepted as empty data.
 #[inline]
-fn split_fixed(line: &[u8]) -> Result<[&[u8]; 6], ErrorKind> {
-    let mut pipes = memchr::memchr_iter(b'|', line);
-    let mut fixed: [&[u8]; 4] = [&[]; 4];
-    let mut start = 0;
-    for (index, slot) in fixed.iter_mut().enumerate() {
-        let end = pipes.next().ok_or(ErrorKind::TooFewFields { found: index + 1 })?;
-        *slot = line.get(start..end).unwrap_or_default();
-        start = end + 1;
-    }
-    let (name, data) = match pipes.next() {
-        Some(end) => (line.get(start..end), line.get(end + 1..)),
-        None => (line.get(start..), None),
+fn split_fixed<'a>(line: &'a [u8], pipes: &Pipes) -> Result<[&'a [u8]; 6], ErrorKind> {
+    let (epoch, callid, queue, agent, name_end) = match *pipes.tracked() {
+        [a, b, c, d, e, ..] => (a, b, c, d, Some(e)),
+        [a, b, c, d] => (a, b, c, d, None),
+        _ => return Err(ErrorKind::TooFewFields { found: pipes.count() + 1 }),
     };
-    let [epoch, callid, queue, agent] = fixed;
-    Ok([epoch, callid, queue, agent, name.unwrap_or_default(), data.unwrap_or_default()])
+    let field = |start: usize, end: usize| line.get(start..end).unwrap_or_default();
+    let (name, data) = match name_end {
+        Some(end) => (field(agent + 1, end), line.get(end + 1..).unwrap_or_default()),
+        None => (line.get(agent + 1..).unwrap_or_default(), &[][..]),
+    };
+    Ok([
+        field(0, epoch),
+        field(epoch + 1, callid),
+        field(callid + 1, queue),
+        field(queue + 1, agent),
+        name,
+        data,
+    ])
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {

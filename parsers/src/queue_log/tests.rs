@@ -333,3 +333,58 @@ fn serializes_flat_json() {
         r#"{"time":1,"callid":"u","queue":"q","agent":"Bob","event":"RINGNOANSWER","ring_ms":15000}"#
     );
 }
+
+/// What `parse_final` says line by line: the reference for `records`, which checks UTF-8 by blocks.
+fn line_by_line(mut buf: &[u8]) -> Vec<Result<Record<'_>, LineError>> {
+    let mut items = Vec::new();
+    loop {
+        let (item, consumed) = match parse_final(buf) {
+            Ok(Parsed::Complete { record, consumed, .. }) => (Ok(record), consumed),
+            Ok(Parsed::Incomplete) => return items,
+            Err(error) => {
+                let consumed = error.consumed;
+                (Err(error), consumed)
+            }
+        };
+        items.push(item);
+        buf = buf.get(consumed..).unwrap_or_default();
+    }
+}
+
+#[test]
+fn records_checks_utf8_by_blocks_like_line_by_line() {
+    fn push(buf: &mut Vec<u8>, text: &[u8]) {
+        buf.extend_from_slice(text);
+        buf.push(b'\n');
+    }
+    let mut buf = Vec::new();
+    for n in 0..400 {
+        push(&mut buf, format!("17953828{n:02}|17.{n}|support|Zo\u{eb} Ng|PAUSE|Caf\u{e9}|{n}").as_bytes());
+        if n % 97 == 0 {
+            push(&mut buf, b"1795382800|NONE|support|Jos\xe9 P\xe9rez|ADDMEMBER|");
+            push(&mut buf, b"");
+            push(&mut buf, b"1795382800|NONE|support|x|PENALTY|oops\r");
+        }
+    }
+    // A two-byte character across the first block boundary, and a line longer than a block.
+    let pad = VALIDATE_BLOCK_BYTES - 1 - buf.len() % VALIDATE_BLOCK_BYTES;
+    let filler = "a".repeat(pad.saturating_sub(40));
+    push(&mut buf, format!("1795382800|NONE|support|agent|PAUSE|{filler}\u{e9}\u{e9}").as_bytes());
+    push(
+        &mut buf,
+        format!("1795382800|NONE|support|agent|PAUSE|{}\u{20ac}", "b".repeat(3 * VALIDATE_BLOCK_BYTES))
+            .as_bytes(),
+    );
+    buf.extend_from_slice("1795382800|NONE|support|Zo\u{eb}|UNPAUSE|".as_bytes());
+
+    let expected = line_by_line(&buf);
+    let got: Vec<_> = records(&buf).collect();
+    assert_eq!(got.len(), expected.len());
+    for (index, (got, expected)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(got, expected, "item {index}");
+    }
+    assert!(got.iter().filter(|item| item.is_err()).count() >= 4);
+    let borrowed =
+        |item: &Result<Record<'_>, LineError>| matches!(item, Ok(r) if matches!(r.agent, Cow::Borrowed(_)));
+    assert!(got.iter().filter(|item| borrowed(item)).count() > 400);
+}
