@@ -112,4 +112,3 @@ fn report(name: &str, bytes: usize, mut run: impl FnMut() -> (usize, usize)) {
         secs
     );
 }
-

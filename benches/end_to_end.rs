@@ -34,7 +34,8 @@ fn main() {
     );
     std::fs::write(&config_path, &toml).expect("write config");
     let config = Config::from_toml(&toml, &config_path).expect("config");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let latencies = runtime.block_on(async {
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("client");
@@ -69,7 +70,11 @@ fn main() {
             if value["type"] != "call_update" {
                 continue;
             }
-            let id = format!("{}/{}", value["id"].as_str().unwrap_or_default(), value["data"]["outcome"].as_str().unwrap_or_default());
+            let id = format!(
+                "{}/{}",
+                value["id"].as_str().unwrap_or_default(),
+                value["data"]["outcome"].as_str().unwrap_or_default()
+            );
             let Some(at) = sent.lock().expect("sent").remove(&id) else { continue };
             seen += 1;
             if seen > WARMUP_LINES {

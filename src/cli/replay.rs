@@ -78,7 +78,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 }
 
 /// `--redis`: the final state with the daemon's layout and messages (PBX id = host name), then a `resync`.
-fn write_redis(settings: &queuecast::sink::RedisSettings, engine: &queuecast::engine::Engine) -> anyhow::Result<u8> {
+fn write_redis(
+    settings: &queuecast::sink::RedisSettings,
+    engine: &queuecast::engine::Engine,
+) -> anyhow::Result<u8> {
     use queuecast::sink;
     let updates = sink::render_all(engine);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

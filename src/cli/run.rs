@@ -33,7 +33,8 @@ pub fn run(config_path: &Path) -> anyhow::Result<u8> {
         queue_log = config.queue_log.enabled,
         "starting"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(WORKER_THREADS).enable_all().build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(WORKER_THREADS).enable_all().build()?;
     match runtime.block_on(daemon::run(config_path, config, log)) {
         Ok(()) => Ok(EX_OK),
         Err(err @ DaemonError::Unavailable { .. }) => {

@@ -37,7 +37,14 @@ pub struct EngineLoop {
 impl EngineLoop {
     pub fn new(engine: Engine, sink: SinkHandle, health: Health) -> Self {
         sink.send(SinkMsg::Health(health));
-        Self { engine, sink, publishing: false, health, stats: Stats::default(), pending_queues: BTreeSet::new() }
+        Self {
+            engine,
+            sink,
+            publishing: false,
+            health,
+            stats: Stats::default(),
+            pending_queues: BTreeSet::new(),
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -106,7 +113,8 @@ impl EngineLoop {
         if self.pending_queues.is_empty() {
             return;
         }
-        let changes: Vec<Change> = std::mem::take(&mut self.pending_queues).into_iter().map(Change::Queue).collect();
+        let changes: Vec<Change> =
+            std::mem::take(&mut self.pending_queues).into_iter().map(Change::Queue).collect();
         self.send(&changes);
     }
 
@@ -141,7 +149,11 @@ fn coalesce(engine: &Engine, changes: Vec<Change>) -> Vec<Change> {
         .into_iter()
         .map(|change| match change {
             Change::AgentRemoved(id) | Change::Agent(id) => {
-                if engine.agent_fields(&id).is_some() { Change::Agent(id) } else { Change::AgentRemoved(id) }
+                if engine.agent_fields(&id).is_some() {
+                    Change::Agent(id)
+                } else {
+                    Change::AgentRemoved(id)
+                }
             }
             other => other,
         })
@@ -149,7 +161,12 @@ fn coalesce(engine: &Engine, changes: Vec<Change>) -> Vec<Change> {
     for (index, change) in normalized.iter().enumerate() {
         last.insert(change.clone(), index);
     }
-    normalized.into_iter().enumerate().filter(|(index, change)| last.get(change) == Some(index)).map(|(_, c)| c).collect()
+    normalized
+        .into_iter()
+        .enumerate()
+        .filter(|(index, change)| last.get(change) == Some(index))
+        .map(|(_, c)| c)
+        .collect()
 }
 
 pub fn queue_log_state(health: QueueLogHealth) -> QueueLogState {

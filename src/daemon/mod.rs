@@ -187,7 +187,9 @@ async fn fail_fast_checks(config: &Config) -> Result<(), DaemonError> {
         let settings = settings::redis(config);
         match tokio::time::timeout(timeout, crate::sink::RedisConn::connect(&settings)).await {
             Ok(Ok(_)) => {}
-            Ok(Err(err)) => return Err(DaemonError::Unavailable { service: "Redis", reason: err.to_string() }),
+            Ok(Err(err)) => {
+                return Err(DaemonError::Unavailable { service: "Redis", reason: err.to_string() });
+            }
             Err(_) => return Err(unreachable_timeout("Redis")),
         }
     }
