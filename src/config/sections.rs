@@ -14,21 +14,14 @@ use std::path::PathBuf;
 pub const DEFAULT_QUEUE_LOG: &str = "/var/log/asterisk/queue_log";
 /// Asterisk's `manager.conf` default port.
 pub const DEFAULT_AMI_PORT: u16 = 5038;
-/// Keeps the AMI session alive through NAT/firewalls and detects a hung Asterisk in about 15 s.
-pub const DEFAULT_PING_INTERVAL_MS: u64 = 10_000;
-pub const DEFAULT_PING_TIMEOUT_MS: u64 = 5_000;
-/// Reconnect backoff: quick first retry (Asterisk restarts take a few seconds), capped so a long outage
-/// costs one attempt per 30 s.
-pub const DEFAULT_BACKOFF_MIN_MS: u64 = 500;
-pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
+// AMI timing and Redis layout defaults belong to the modules that use them; the config only names them.
+pub use crate::sink::{
+    DEFAULT_CALL_TTL_S, DEFAULT_PREFIX, DEFAULT_QUEUE_UPDATE_INTERVAL_MS, DEFAULT_STREAM_MAXLEN,
+};
+pub use crate::sources::ami::{
+    DEFAULT_BACKOFF_MAX_MS, DEFAULT_BACKOFF_MIN_MS, DEFAULT_PING_INTERVAL_MS, DEFAULT_PING_TIMEOUT_MS,
+};
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
-pub const DEFAULT_PREFIX: &str = "queuecast";
-/// About a day of a busy call center's messages: enough for consumers to catch up after an outage.
-pub const DEFAULT_STREAM_MAXLEN: u64 = 100_000;
-/// Call hashes outlive the day's reporting.
-pub const DEFAULT_CALL_TTL_S: u64 = 86_400;
-/// Wallboards need no more than 4 updates a second per queue.
-pub const DEFAULT_QUEUE_UPDATE_INTERVAL_MS: u64 = 250;
 pub const DEFAULT_QUEUES_CONF: &str = "/etc/asterisk/queues.conf";
 /// Asterisk's own `servicelevel` default is 0 (off); 20 s is the industry's usual target (80/20).
 pub const DEFAULT_SERVICE_LEVEL_S: u32 = 20;

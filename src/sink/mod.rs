@@ -31,10 +31,13 @@ use crate::engine::Fields;
 /// Version string written to `meta.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// DESIGN.md defaults.
+/// DESIGN.md defaults: the key prefix …
 pub const DEFAULT_PREFIX: &str = "queuecast";
+/// … about a day of a busy call center's messages, so consumers can catch up after an outage …
 pub const DEFAULT_STREAM_MAXLEN: u64 = 100_000;
+/// … call hashes outlive the day's reporting …
 pub const DEFAULT_CALL_TTL_S: u64 = 86_400;
+/// … and wallboards need no more than 4 updates a second per queue.
 pub const DEFAULT_QUEUE_UPDATE_INTERVAL_MS: u64 = 250;
 
 /// The `[redis]` section as the sink uses it (the config module maps TOML onto this).

@@ -23,6 +23,8 @@ use tokio_util::task::TaskTracker;
 pub const DEFAULT_PING_INTERVAL_MS: u64 = 10_000;
 /// A Pong later than this means the connection is dead even though TCP has not noticed.
 pub const DEFAULT_PING_TIMEOUT_MS: u64 = 5_000;
+/// Reconnect backoff: a quick first retry (an Asterisk restart takes seconds), capped so a long outage costs
+/// one attempt per 30 s.
 pub const DEFAULT_BACKOFF_MIN_MS: u64 = 500;
 pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
 /// `agent` carries every queue/member/caller event, `system` FullyBooted/Shutdown/Reload, `call` the
