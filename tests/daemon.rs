@@ -200,6 +200,9 @@ async fn live_daemon_leaves_the_same_state_as_replay() {
         setup.meta("daemon", "queue_log").await.as_deref() == Some("following")
     })
     .await;
+    // Let the daemon's per-second ticks run ahead of the (older) lines appended next: their status changes
+    // must still be stamped with the lines' own times, as `replay` stamps them.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     append(&setup.queue_log(), after);
     assert_converges(&setup, "daemon", "replay").await;
     let status = stop(daemon);

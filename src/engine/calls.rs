@@ -67,7 +67,7 @@ impl Engine {
         position: Option<u32>,
     ) {
         let key = self.ensure_call(queue, uniqueid);
-        let now = self.now;
+        let now = self.cause;
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
         let mut changed = set_min(&mut call.joined_at, now);
         if call.caller_id.is_none() && caller_id.is_some_and(|c| !c.is_empty()) {
@@ -158,7 +158,7 @@ impl Engine {
         let Some(id) = self.resolve(member, Some(&key)) else { return };
         self.ensure_membership(&id, &key);
         self.stop_ring(uniqueid, &id);
-        let now = self.now;
+        let now = self.cause;
         if let Some(call) = self.calls.get_mut(uniqueid).filter(|_| missed) {
             let report = (id.into_owned(), src, now);
             if !call.misses.contains(&report) {
@@ -179,7 +179,7 @@ impl Engine {
         let key = self.ensure_call(queue, uniqueid);
         let Some(id) = self.resolve(member, Some(&key)) else { return };
         self.ensure_membership(&id, &key);
-        let now = self.now;
+        let now = self.cause;
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
         let mut changed = set_min(&mut call.connected_at, now);
         if call.agent.is_none() {
@@ -214,7 +214,7 @@ impl Engine {
     ) {
         let key = self.ensure_call(queue, uniqueid);
         let named = member.and_then(|m| self.resolve(m, Some(&key))).map(Cow::into_owned);
-        let now = self.now;
+        let now = self.cause;
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
         let mut changed = false;
         if call.agent.is_none() && named.is_some() {
@@ -264,7 +264,7 @@ impl Engine {
 
     pub(super) fn caller_left(&mut self, queue: &str, uniqueid: &str, reason: LeaveReason, src: Source) {
         let key = self.ensure_call(queue, uniqueid);
-        let now = self.now;
+        let now = self.cause;
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
         let mut changed = false;
         let refine = match call.leave {

@@ -91,21 +91,31 @@ impl Engine {
     /// Recomputes the derived status of every touched agent and the member counts of its queues.
     pub(super) fn refresh_touched(&mut self) {
         let touched = std::mem::take(&mut self.touched);
-        let now = self.now;
+        let cause = self.cause;
         for id in &touched {
-            self.refresh_agent(id, now);
+            self.refresh_agent(id, cause);
         }
     }
 
-    /// Re-derives the agent's status as of `now` (the event time, or the earlier moment a wrap-up ended).
-    fn refresh_agent(&mut self, id: &str, now: TsMs) {
+    /// Re-derives the agent's status as of `stamp`: when the cause happened (the event's own time, or the
+    /// moment a wrap-up ended), which also becomes `status_since`. Not the latest time seen: the live
+    /// daemon's per-second ticks run ahead of queue_log lines stamped a moment earlier, and `replay` has no
+    /// such ticks, yet both must build the same state. A wrap-up that is still running as of `stamp` is
+    /// (re)scheduled, so a late line's wrap-up ends at its own end time on the next event or tick, exactly as
+    /// in `replay`.
+    fn refresh_agent(&mut self, id: &str, stamp: TsMs) {
         let Some(agent) = self.agents.get_mut(id) else { return };
-        let activity = Activity::of(agent, now);
+        let activity = Activity::of(agent, stamp);
+        if activity.wrapup
+            && let Some(until) = agent.wrapup_until
+        {
+            self.wrapups.insert((until, id.to_owned()));
+        }
         let all_paused = !agent.queues.is_empty() && agent.queues.values().all(|m| m.paused);
         let status = activity.status(agent.queues.is_empty(), all_paused);
         if status != agent.status {
             agent.status = status;
-            agent.status_since = now.max(agent.status_since);
+            agent.status_since = stamp.max(agent.status_since);
             self.out.push(Change::Agent(id.to_owned()));
         }
         for (key, membership) in agent.queues.iter_mut() {

@@ -26,7 +26,7 @@ impl Engine {
         let (id, provisional) = self.lookup(member, queue_key)?;
         if !self.agents.contains_key(&*id) {
             let name = member.name.as_deref().filter(|n| *n != id || provisional);
-            self.agents.insert(id.clone().into_owned(), Agent::new(&id, name, provisional, self.now));
+            self.agents.insert(id.clone().into_owned(), Agent::new(&id, name, provisional, self.cause));
             if let Some(name) = name.filter(|_| !provisional) {
                 self.index_name(&id, name);
             }
@@ -131,7 +131,7 @@ impl Engine {
     fn merge_provisional(&mut self, name: &str, interface: &str) {
         let Some(provisional) = self.agents.remove(name) else { return };
         if !self.agents.contains_key(interface) {
-            let agent = Agent::new(interface, Some(name), false, self.now);
+            let agent = Agent::new(interface, Some(name), false, self.cause);
             self.agents.insert(interface.to_owned(), agent);
             self.index_name(interface, name);
         }

@@ -99,7 +99,7 @@ impl Engine {
     }
 
     pub(super) fn ensure_membership(&mut self, id: &str, key: &str) {
-        let now = self.now;
+        let now = self.cause;
         let Some(queue) = self.queues.get_mut(key) else { return };
         let Some(agent) = self.agents.get_mut(id) else { return };
         if agent.queues.contains_key(key) {
@@ -128,7 +128,7 @@ impl Engine {
 
     /// Pause state in one queue. An empty reason is no reason; an unpause clears the reason.
     pub(super) fn set_pause(&mut self, id: &str, key: &str, paused: bool, reason: Option<&str>) {
-        let now = self.now;
+        let now = self.cause;
         let Some(m) = self.agents.get_mut(id).and_then(|a| a.queues.get_mut(key)) else { return };
         let reason = reason.filter(|r| !r.is_empty() && paused);
         if m.paused == paused && m.pause_reason.as_deref() == reason {

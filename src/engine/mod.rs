@@ -82,6 +82,8 @@ pub struct Engine {
     named: FastMap<String, Vec<String>>,
     /// Latest event time seen; never goes backwards (feeds interleave out of order by a second or so).
     now: TsMs,
+    /// Time of the event being applied: what a status change it causes is stamped with.
+    cause: TsMs,
     day: Option<clock::Day>,
     /// Pending wrap-up ends: (end time, agent id).
     wrapups: BTreeSet<(TsMs, String)>,
@@ -103,6 +105,7 @@ impl Engine {
             names: FastMap::default(),
             named: FastMap::default(),
             now: TsMs::MIN,
+            cause: TsMs::MIN,
             day: None,
             wrapups: BTreeSet::new(),
             out: Vec::new(),
@@ -116,6 +119,7 @@ impl Engine {
 
     /// Applies one event and returns the entities whose rendered state really changed.
     pub fn apply(&mut self, event: &Event) -> Vec<Change> {
+        self.cause = event.ts_ms;
         self.advance_clock(event.ts_ms);
         let src = event.source;
         match &event.kind {

@@ -82,7 +82,7 @@ impl Engine {
     /// A listed caller is waiting, unless we already know the call left the queue.
     fn apply_entry(&mut self, entry: &QueueEntry) {
         let key = self.ensure_queue(&entry.queue);
-        let now = self.now;
+        let now = self.cause;
         let joined = now.saturating_sub(entry.wait_s.map_or(0, |w| i64::from(w) * 1000));
         let known = self.calls.get(&entry.uniqueid);
         if known.is_some_and(|c| c.ended_at.is_some() || c.leave.is_some() || c.agent.is_some()) {
@@ -163,7 +163,7 @@ impl Engine {
 
     /// Ends a bridged call nobody reported the end of.
     fn end_unreported(&mut self, uid: &str) {
-        let now = self.now;
+        let now = self.cause;
         if let Some(call) = self.calls.get_mut(uid) {
             call.ended_at = Some(now);
             call.ringing.clear();

@@ -11,6 +11,7 @@
 mod error;
 mod event;
 mod fields;
+mod grammar;
 mod record;
 mod scan;
 #[cfg(test)]
@@ -19,7 +20,6 @@ mod tests;
 pub use error::{ErrorKind, LineError};
 pub use record::{QlEvent, Record};
 
-use memchr::memchr;
 use scan::Pipes;
 
 /// Result of looking at the front of a buffer.
@@ -51,10 +51,10 @@ fn parse_front(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineError
     let mut lines = 0;
     loop {
         let rest = buf.get(start..).unwrap_or_default();
-        let (end, consumed) = match memchr(b'\n', rest) {
-            Some(end) => (end, start + end + 1),
-            None if at_eof && !rest.is_empty() => (rest.len(), buf.len()),
-            None => return Ok(Parsed::Incomplete),
+        let (end, consumed) = match grammar::line(rest) {
+            Ok((_, line)) => (line.len(), start + line.len() + 1),
+            Err(_) if at_eof && !rest.is_empty() => (rest.len(), buf.len()),
+            Err(_) => return Ok(Parsed::Incomplete),
         };
         lines += 1;
         let line = strip_cr(rest.get(..end).unwrap_or_default());
@@ -142,7 +142,11 @@ impl<'a> Iterator for Records<'a> {
             if rest.is_empty() {
                 return None;
             }
-            let (end, consumed) = memchr(b'\n', rest).map_or((rest.len(), rest.len()), |end| (end, end + 1));
+            // The whole input is here: a last line without `\n` ends at the end of the input.
+            let (end, consumed) = match grammar::line(rest) {
+                Ok((_, line)) => (line.len(), line.len() + 1),
+                Err(_) => (rest.len(), rest.len()),
+            };
             lines += 1;
             let line = strip_cr(rest.get(..end).unwrap_or_default());
             if line.is_empty() {
@@ -187,7 +191,7 @@ fn parse_text<'a>(line: &'a [u8], known: Option<&'a str>) -> Result<Record<'a>, 
     let mut pipes = Pipes::default();
     pipes.fill(line);
     let [epoch, callid, queue, agent, name, data] = split_fixed(line, &pipes)?;
-    let time = fields::number(epoch).ok_or_else(|| ErrorKind::BadEpoch { value: error::snippet(epoch) })?;
+    let time = grammar::epoch(epoch).ok_or_else(|| ErrorKind::BadEpoch { value: error::snippet(epoch) })?;
     if name.is_empty() {
         return Err(ErrorKind::EmptyEvent);
     }
