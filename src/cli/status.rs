@@ -109,6 +109,7 @@ async fn watch(mut conn: RedisConn, keys: Keys, mut view: StateView) -> anyhow::
         if (dirty && since >= Duration::from_millis(REDRAW_MIN_INTERVAL_MS))
             || since >= Duration::from_millis(TIMER_REDRAW_MS)
         {
+            view.meta = reader::read_meta(&mut conn, &keys).await?;
             print!("{CLEAR}{}", render(&keys, &view));
             last_draw = Instant::now();
             dirty = false;

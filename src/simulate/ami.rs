@@ -194,17 +194,7 @@ fn queue_member(queue: &str, m: &MemberInfo, action_id: Option<&str>) -> String 
         .field("Queue", queue)
         .field("Name", &m.name)
         .field("Location", &m.interface)
-        .field("StateInterface", &m.interface)
-        .field("Membership", "dynamic")
-        .field("Penalty", m.penalty)
-        .field("CallsTaken", m.calls_taken)
-        .field("LastCall", m.last_call)
-        .field("LastPause", m.last_pause)
-        .field("LoginTime", m.login_time)
-        .field("InCall", u8::from(m.in_call))
-        .field("Status", m.status)
-        .field("Paused", u8::from(m.paused))
-        .field("PausedReason", &m.paused_reason)
+        .member_state(m)
         .field("Wrapuptime", 0)
         .action_id(action_id)
         .finish()
@@ -226,23 +216,31 @@ fn queue_entry(call: &CallInfo, wait_s: u64, action_id: Option<&str>) -> String 
         .finish()
 }
 
+impl Msg {
+    /// The member state block QueueStatus's QueueMember item and the QueueMember* events share
+    /// (app_queue writes it once, after the name/interface pair that the two spell differently).
+    fn member_state(self, m: &MemberInfo) -> Self {
+        self.field("StateInterface", &m.interface)
+            .field("Membership", "dynamic")
+            .field("Penalty", m.penalty)
+            .field("CallsTaken", m.calls_taken)
+            .field("LastCall", m.last_call)
+            .field("LastPause", m.last_pause)
+            .field("LoginTime", m.login_time)
+            .field("InCall", u8::from(m.in_call))
+            .field("Status", m.status)
+            .field("Paused", u8::from(m.paused))
+            .field("PausedReason", &m.paused_reason)
+    }
+}
+
 /// QueueMemberAdded/Pause/Status share app_queue's member block.
 fn member_event(name: &str, queue: &str, m: &MemberInfo) -> String {
     Msg::agent_event(name)
         .field("Queue", queue)
         .field("MemberName", &m.name)
         .field("Interface", &m.interface)
-        .field("StateInterface", &m.interface)
-        .field("Membership", "dynamic")
-        .field("Penalty", m.penalty)
-        .field("CallsTaken", m.calls_taken)
-        .field("LastCall", m.last_call)
-        .field("LastPause", m.last_pause)
-        .field("LoginTime", m.login_time)
-        .field("InCall", u8::from(m.in_call))
-        .field("Status", m.status)
-        .field("Paused", u8::from(m.paused))
-        .field("PausedReason", &m.paused_reason)
+        .member_state(m)
         .field("Ringinuse", 0)
         .field("Wrapuptime", 0)
         .finish()

@@ -37,6 +37,15 @@ pub enum Applied {
     NeedSnapshot,
 }
 
+/// `meta` alone: source health and the heartbeat are not messages, so a follower re-reads them to show them.
+pub async fn read_meta(conn: &mut RedisConn, keys: &Keys) -> Result<Hash, SinkError> {
+    redis::cmd("HGETALL")
+        .arg(keys.meta())
+        .query_async(conn)
+        .await
+        .map_err(|source| SinkError::Command { what: "HGETALL meta", source })
+}
+
 /// Reads `meta`, the sets and every agent/queue/waiting hash in one MULTI, so the state is exactly the one
 /// after message `meta.seq`.
 pub async fn read_snapshot(conn: &mut RedisConn, keys: &Keys) -> Result<StateView, SinkError> {
