@@ -8,6 +8,7 @@
 use super::state::{Call, Contribution, Ending, Queue, Waiting, is_timed_out};
 use super::{Change, EndReason, Engine, LeaveReason, MemberRef, Source, TsMs};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy)]
 pub struct EndDetails {
@@ -45,8 +46,11 @@ impl Engine {
     fn ensure_call<'a>(&mut self, queue: &'a str, uniqueid: &str) -> Cow<'a, str> {
         let key = self.ensure_queue(queue);
         if !self.calls.contains_key(uniqueid) {
-            let name = self.queues.get(&*key).map(|q| q.name.clone()).unwrap_or_else(|| queue.to_owned());
-            let call = Call { queue_key: key.clone().into_owned(), queue: name, ..Call::default() };
+            let (queue_key, queue) = match self.queues.get(&*key) {
+                Some(q) => (q.key.clone(), q.shared_name.clone()),
+                None => (Arc::from(&*key), Arc::from(queue)),
+            };
+            let call = Call { queue_key, queue, ..Call::default() };
             self.calls.insert(uniqueid.to_owned(), call);
             self.out.push(Change::Call(uniqueid.to_owned()));
         }
@@ -258,6 +262,7 @@ impl Engine {
         let Some(agent) = self.agents.get_mut(id) else { return };
         if agent.wrapup_until.is_none_or(|u| u < until) {
             agent.wrapup_until = Some(until);
+            agent.wrapup_scheduled = Some(until);
             self.wrapups.insert((until, id.to_owned()));
         }
     }
@@ -321,7 +326,7 @@ impl Engine {
             Some(_) => {}
         }
         let old = std::mem::replace(&mut call.contributed, wanted);
-        let (key, new) = (call.queue_key.as_str(), &call.contributed);
+        let (key, new) = (&*call.queue_key, &call.contributed);
         let recompute_max = match self.queues.get_mut(key) {
             Some(queue) => {
                 let (changed, max_lowered) = super::counters::apply_queue_delta(queue, &old, new);

@@ -56,6 +56,11 @@ impl Engine {
         // on `status_since`. Nothing else happened to the agent in between, so its state is that of `until`.
         while self.wrapups.first().is_some_and(|(until, _)| *until <= now) {
             if let Some((until, id)) = self.wrapups.pop_first() {
+                if let Some(agent) = self.agents.get_mut(&id)
+                    && agent.wrapup_scheduled == Some(until)
+                {
+                    agent.wrapup_scheduled = None;
+                }
                 self.refresh_agent(&id, until);
             }
         }
@@ -91,10 +96,12 @@ impl Engine {
     /// Recomputes the derived status of every touched agent and the member counts of its queues.
     pub(super) fn refresh_touched(&mut self) {
         let touched = std::mem::take(&mut self.touched);
+        let live = std::mem::replace(&mut self.touched_len, 0);
         let cause = self.cause;
-        for id in &touched {
+        for id in touched.iter().take(live) {
             self.refresh_agent(id, cause);
         }
+        self.touched = touched;
     }
 
     /// Re-derives the agent's status as of `stamp`: when the cause happened (the event's own time, or the
@@ -108,7 +115,9 @@ impl Engine {
         let activity = Activity::of(agent, stamp);
         if activity.wrapup
             && let Some(until) = agent.wrapup_until
+            && agent.wrapup_scheduled != Some(until)
         {
+            agent.wrapup_scheduled = Some(until);
             self.wrapups.insert((until, id.to_owned()));
         }
         let all_paused = !agent.queues.is_empty() && agent.queues.values().all(|m| m.paused);

@@ -89,7 +89,7 @@ impl Engine {
         let max = self
             .calls
             .values()
-            .filter(|c| c.queue_key == key && c.counted_day == Some(today))
+            .filter(|c| &*c.queue_key == key && c.counted_day == Some(today))
             .filter_map(|c| c.contributed.hold_s)
             .max()
             .unwrap_or(0);

@@ -153,7 +153,12 @@ impl Engine {
             .into_iter()
             .map(|(until, id)| (until, if id == name { interface.to_owned() } else { id }))
             .collect();
-        self.touched.retain(|id| id != name);
+        if let Some(pos) = self.touched.iter().take(self.touched_len).position(|id| id == name)
+            && let Some(live) = self.touched.get_mut(pos..self.touched_len)
+        {
+            live.rotate_left(1);
+            self.touched_len -= 1;
+        }
         self.out.push(Change::AgentRemoved(name.to_owned()));
         self.agent_changed(interface);
         self.touch(interface);

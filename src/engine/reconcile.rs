@@ -3,6 +3,7 @@
 use super::hash::FastSet;
 use super::state::Waiting;
 use super::{Engine, LeaveReason, MemberRef, MemberStatus, QueueEntry, SnapshotScope, StatusSnapshot};
+use std::sync::Arc;
 
 impl Engine {
     /// Reconciles with a `QueueStatus` answer: everything listed is applied through the same setters as live
@@ -131,7 +132,7 @@ impl Engine {
     /// without an answer and count as abandoned — the wallboard's "lost calls" must include them. Bridged
     /// calls end now (their talk time is unknown; they were already counted as answered).
     pub(super) fn asterisk_started(&mut self) {
-        let open: Vec<(String, String, bool)> = self
+        let open: Vec<(String, Arc<str>, bool)> = self
             .calls
             .iter()
             .filter(|(_, c)| c.ended_at.is_none() && c.leave.is_none())

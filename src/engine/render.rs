@@ -100,7 +100,7 @@ pub fn waiting(queue: &Queue) -> Vec<(String, Value)> {
 
 pub fn call(call: &Call) -> Fields {
     let mut f = Fields::new();
-    f.insert("queue".into(), json!(call.queue));
+    f.insert("queue".into(), json!(&*call.queue));
     f.insert("caller_id".into(), json!(call.caller_id));
     f.insert("joined_at".into(), json!(call.joined_at));
     f.insert("agent".into(), json!(call.agent));

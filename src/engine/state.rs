@@ -3,6 +3,7 @@
 use super::event::{DeviceState, LeaveReason, Source, TsMs};
 use super::hash::FastMap;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// DESIGN.md agent status, highest rule first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +76,9 @@ pub struct Agent {
     /// Caller uniqueids this agent is bridged to.
     pub talking: Vec<String>,
     pub wrapup_until: Option<TsMs>,
+    /// The `(until, id)` entry of `Engine::wrapups` known to exist for this agent, so re-deriving the
+    /// status of an agent in wrap-up does not allocate its id again just to insert a duplicate.
+    pub wrapup_scheduled: Option<TsMs>,
     pub status: Status,
     pub status_since: TsMs,
     pub calls_answered: u64,
@@ -93,6 +97,7 @@ impl Agent {
             ringing: Vec::new(),
             talking: Vec::new(),
             wrapup_until: None,
+            wrapup_scheduled: None,
             status: Status::LoggedOut,
             status_since: now,
             calls_answered: 0,
@@ -161,6 +166,10 @@ pub struct Waiting {
 #[derive(Debug, Clone)]
 pub struct Queue {
     pub name: String,
+    /// Lower-cased name and the display name again, shared with this queue's call records (which would
+    /// otherwise each allocate both).
+    pub key: Arc<str>,
+    pub shared_name: Arc<str>,
     pub members: std::collections::BTreeSet<String>,
     pub counts: MemberCounts,
     pub counters: QueueCounters,
@@ -170,9 +179,11 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(name: &str) -> Self {
+    pub fn new(key: &str, name: &str) -> Self {
         Self {
             name: name.to_owned(),
+            key: Arc::from(key),
+            shared_name: Arc::from(name),
             members: Default::default(),
             counts: MemberCounts::default(),
             counters: QueueCounters::default(),
@@ -192,8 +203,8 @@ pub enum Ending {
 /// One queue call, keyed by the caller's uniqueid.
 #[derive(Debug, Clone, Default)]
 pub struct Call {
-    pub queue_key: String,
-    pub queue: String,
+    pub queue_key: Arc<str>,
+    pub queue: Arc<str>,
     pub caller_id: Option<String>,
     pub joined_at: Option<TsMs>,
     pub agent: Option<String>,
