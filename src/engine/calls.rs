@@ -217,12 +217,14 @@ impl Engine {
         end: EndDetails,
     ) {
         let key = self.ensure_call(queue, uniqueid);
-        let named = member.and_then(|m| self.resolve(m, Some(&key))).map(Cow::into_owned);
+        let named = member.and_then(|m| self.resolve(m, Some(&key)));
         let now = self.cause;
         let Some(call) = self.calls.get_mut(uniqueid) else { return };
         let mut changed = false;
-        if call.agent.is_none() && named.is_some() {
-            call.agent = named;
+        if call.agent.is_none()
+            && let Some(named) = named
+        {
+            call.agent = Some(named.into_owned());
             changed = true;
         }
         let first_end = call.ended_at.is_none();
@@ -234,22 +236,26 @@ impl Engine {
             call.ending = Some(ending);
             changed = true;
         }
-        let agent = call.agent.clone();
+        // The credited agent's id, copied into a reused buffer (both feeds report every end).
+        let mut agent = std::mem::take(&mut self.scratch_id);
+        agent.clear();
+        let credited = call.agent.as_deref().map(|id| agent.push_str(id)).is_some();
         let ended_at = call.ended_at.unwrap_or(now);
         if changed {
             self.call_changed(uniqueid);
         }
         self.dequeue(&key, uniqueid);
         self.stop_all_rings(uniqueid);
-        if let Some(id) = agent {
-            if let Some(a) = self.agents.get_mut(&id) {
+        if credited {
+            if let Some(a) = self.agents.get_mut(&agent) {
                 a.talking.retain(|u| u != uniqueid);
             }
             if first_end {
-                self.start_wrapup(&id, &key, ended_at);
+                self.start_wrapup(&agent, &key, ended_at);
             }
-            self.touch(&id);
+            self.touch(&agent);
         }
+        self.scratch_id = agent;
         self.recount(uniqueid);
     }
 

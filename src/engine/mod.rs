@@ -94,12 +94,18 @@ pub struct Engine {
     /// instead of making one on every event.
     touched: Vec<String>,
     touched_len: usize,
+    /// Reused buffer for an agent id a handler must hold across `&mut self` calls.
+    scratch_id: String,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         // Configured queues exist from the start, so a wallboard lists them before their first call.
-        let queues = config.queues.keys().map(|key| (key.clone(), Queue::new(key, key))).collect();
+        let queues = config
+            .queues
+            .iter()
+            .map(|(key, settings)| (key.clone(), Queue::new(key, key, settings.clone())))
+            .collect();
         Self {
             config,
             agents: Agents::default(),
@@ -114,6 +120,7 @@ impl Engine {
             out: Vec::new(),
             touched: Vec::new(),
             touched_len: 0,
+            scratch_id: String::new(),
         }
     }
 
@@ -231,12 +238,11 @@ impl Engine {
 
     /// Service-level threshold of a queue: queues.conf, then QueueStatus, then the default.
     fn service_level_s(&self, key: &str) -> u32 {
-        self.config
-            .queues
-            .get(key)
-            .and_then(|s| s.service_level_s)
-            .or_else(|| self.queues.get(key).and_then(|q| q.service_level_s))
-            .unwrap_or(self.config.default_service_level_s)
+        match self.queues.get(key) {
+            Some(q) => q.configured.service_level_s.or(q.service_level_s),
+            None => self.config.queues.get(key).and_then(|s| s.service_level_s),
+        }
+        .unwrap_or(self.config.default_service_level_s)
     }
 
     /// Wrap-up seconds after a call in a queue: the member's override (non-zero), else queues.conf.
@@ -247,14 +253,24 @@ impl Engine {
             .and_then(|a| a.queues.get(key))
             .and_then(|m| m.wrapup_s)
             .filter(|s| *s > 0);
-        member.or_else(|| self.config.queues.get(key).and_then(|s| s.wrapup_s)).unwrap_or(0)
+        member.or_else(|| self.configured(key).and_then(|s| s.wrapup_s)).unwrap_or(0)
+    }
+
+    /// queues.conf settings of a queue, from the copy its record keeps (the config map is an ordered map of
+    /// every configured queue; searching it on every call fact showed in profiles).
+    fn configured(&self, key: &str) -> Option<&QueueSettings> {
+        match self.queues.get(key) {
+            Some(q) => Some(&q.configured),
+            None => self.config.queues.get(key),
+        }
     }
 
     /// Creates the queue on first mention and returns its key.
     fn ensure_queue<'a>(&mut self, name: &'a str) -> Cow<'a, str> {
         let key = queue_key(name);
         if !self.queues.contains_key(&*key) {
-            self.queues.insert(key.clone().into_owned(), Queue::new(&key, name));
+            let settings = self.config.queues.get(&*key).cloned().unwrap_or_default();
+            self.queues.insert(key.clone().into_owned(), Queue::new(&key, name, settings));
             self.out.push(Change::Queue(name.to_owned()));
         }
         key

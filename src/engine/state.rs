@@ -1,5 +1,6 @@
 //! The engine's own records. Everything rendered to the outside is derived from these in `render`.
 
+use super::QueueSettings;
 use super::event::{DeviceState, LeaveReason, Source, TsMs};
 use super::hash::FastMap;
 use std::collections::BTreeMap;
@@ -170,6 +171,8 @@ pub struct Queue {
     /// otherwise each allocate both).
     pub key: Arc<str>,
     pub shared_name: Arc<str>,
+    /// This queue's queues.conf settings (a copy of `EngineConfig::queues`' entry; default when none).
+    pub configured: QueueSettings,
     pub members: std::collections::BTreeSet<String>,
     pub counts: MemberCounts,
     pub counters: QueueCounters,
@@ -179,8 +182,9 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(key: &str, name: &str) -> Self {
+    pub fn new(key: &str, name: &str, configured: QueueSettings) -> Self {
         Self {
+            configured,
             name: name.to_owned(),
             key: Arc::from(key),
             shared_name: Arc::from(name),
