@@ -64,6 +64,7 @@ fn parse_front(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineError
         }
         return parse_into(
             line,
+            rest,
             None,
             |record| Parsed::Complete { record, consumed, lines },
             |kind| LineError { kind, consumed, lines },
@@ -155,7 +156,7 @@ impl<'a> Iterator for Records<'a> {
                 continue;
             }
             let known = self.text_of(line);
-            let parsed = parse_text(line, known);
+            let parsed = parse_text(line, rest, known);
             self.advance(consumed);
             // As from `parse_line`: the blank lines before a bad line are part of what it consumed.
             let consumed = blank_bytes + consumed;
@@ -167,7 +168,7 @@ impl<'a> Iterator for Records<'a> {
 /// Parses one line without its terminator.
 #[inline]
 pub fn parse_record(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
-    parse_text(line, None)
+    parse_text(line, line, None)
 }
 
 /// `parse_text`, building the caller's own result type: converting a returned `Result<Record, ErrorKind>`
@@ -175,21 +176,23 @@ pub fn parse_record(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
 #[inline(always)]
 fn parse_into<'a, T, E>(
     line: &'a [u8],
+    window: &[u8],
     known: Option<&'a str>,
     ok: impl FnOnce(Record<'a>) -> T,
     err: impl FnOnce(ErrorKind) -> E,
 ) -> Result<T, E> {
-    match parse_text(line, known) {
+    match parse_text(line, window, known) {
         Ok(record) => Ok(ok(record)),
         Err(kind) => Err(err(kind)),
     }
 }
 
-/// `parse_record`, with the line's text when the caller already checked that it is UTF-8.
+/// `parse_record`, with the line's text when the caller already checked that it is UTF-8. `window` starts
+/// with the line and runs on into the rest of the buffer, so that the `|` scan can read whole groups.
 #[inline(always)]
-fn parse_text<'a>(line: &'a [u8], known: Option<&'a str>) -> Result<Record<'a>, ErrorKind> {
+fn parse_text<'a>(line: &'a [u8], window: &[u8], known: Option<&'a str>) -> Result<Record<'a>, ErrorKind> {
     let mut pipes = Pipes::default();
-    pipes.fill(line);
+    pipes.fill_within(window, line.len());
     let [epoch, callid, queue, agent, name, data] = split_fixed(line, &pipes)?;
     let time = grammar::epoch(epoch).ok_or_else(|| ErrorKind::BadEpoch { value: error::snippet(epoch) })?;
     if name.is_empty() {
@@ -197,8 +200,12 @@ fn parse_text<'a>(line: &'a [u8], known: Option<&'a str>) -> Result<Record<'a>, 
     }
     let text = fields::Text::new(line, known);
     let data = fields::Data::new(data, text, &pipes);
+    // The fixed fields first: built right before the record, their `Cow`s were read back (as 16-byte
+    // moves) just after being written (as 8-byte stores), a store-forwarding stall measured at ~10 % of
+    // the parse. The event's work in between lets those stores retire.
+    let (callid, queue, agent) = (text.get(callid), text.get(queue), text.get(agent));
     let event = event::parse_event(text, name, data)?;
-    Ok(Record { time, callid: text.get(callid), queue: text.get(queue), agent: text.get(agent), event })
+    Ok(Record { time, callid, queue, agent, event })
 }
 
 /// The five fixed fields and the data part, cut at the `|`s the scan found. The `|` after the event name is

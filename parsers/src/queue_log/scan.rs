@@ -33,14 +33,18 @@ impl Pipes {
     #[cfg(test)]
     pub fn scan(line: &[u8]) -> Self {
         let mut pipes = Self::default();
-        pipes.fill(line);
+        pipes.fill_within(line, line.len());
         pipes
     }
 
-    /// Finds the `|`s of `line`, in place: returning this 140-byte struct by value cost a `memcpy` per line.
+    /// Finds the `|`s of the first `len` bytes of `window`, in place: returning this 140-byte struct by value
+    /// cost a `memcpy` per line. `window` is the line followed by whatever the buffer holds after it. The last, partial group of the line is read from the window when it holds 64 bytes there,
+    /// its bits past the line masked off: copying it into a zero-padded array was a variable-length `memcpy`
+    /// on every line. Only a line at the very end of the buffer takes the padded copy.
     #[inline]
-    pub fn fill(&mut self, line: &[u8]) {
+    pub fn fill_within(&mut self, window: &[u8], len: usize) {
         self.count = 0;
+        let line = window.get(..len).unwrap_or(window);
         let mut rest = line;
         let mut start = 0;
         while let Some((group, tail)) = rest.split_first_chunk::<GROUP_BYTES>() {
@@ -48,15 +52,20 @@ impl Pipes {
             start += GROUP_BYTES;
             rest = tail;
         }
-        if !rest.is_empty() {
-            // The last, partial group is padded with zeros (not `|`) so that it takes the same straight-line
-            // path as a full one instead of a loop whose length changes from line to line.
-            let mut last = [0u8; GROUP_BYTES];
-            if let Some(head) = last.get_mut(..rest.len()) {
-                head.copy_from_slice(rest);
-            }
-            self.push_group(start, group_bits(&last));
+        if rest.is_empty() {
+            return;
         }
+        let line_bits = (1u64 << rest.len()) - 1;
+        if let Some(group) = window.get(start..).and_then(<[u8]>::first_chunk::<GROUP_BYTES>) {
+            self.push_group(start, group_bits(group) & line_bits);
+            return;
+        }
+        // Padded with zeros (not `|`) so that it takes the same straight-line path as a full group.
+        let mut last = [0u8; GROUP_BYTES];
+        if let Some(head) = last.get_mut(..rest.len()) {
+            head.copy_from_slice(rest);
+        }
+        self.push_group(start, group_bits(&last));
     }
 
     #[inline]
@@ -134,6 +143,20 @@ mod tests {
                 let pipes = Pipes::scan(&line);
                 assert_eq!(pipes.after(0).map(<[usize]>::to_vec), Some(positions(&line)), "{line:?}");
             }
+        }
+    }
+
+    #[test]
+    fn pipes_after_the_line_in_its_window_are_not_counted() {
+        for len in 0..70 {
+            let mut window = vec![b'|'; 200];
+            window[..len].fill(b'a');
+            if len > 0 {
+                window[len / 2] = b'|';
+            }
+            let mut pipes = Pipes::default();
+            pipes.fill_within(&window, len);
+            assert_eq!(pipes.after(0).map(<[usize]>::to_vec), Some(positions(&window[..len])), "{len}");
         }
     }
 
