@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::fake_ami::{Capture, FakeAmi, Faults, SECRET, USERNAME};
+use common::fake_ami::{Capture, FakeAmi, Faults, SECRET, USERNAME, tls_acceptor};
 use queuecast::config::Secret;
 use queuecast::engine::{Event, EventKind};
 use queuecast::normalize::ami::AmiNormalizer;
@@ -398,4 +398,44 @@ async fn ami_auth_failure_is_retried_at_the_maximum_backoff() {
     }
     assert_eq!(health, vec![SourceMsg::Ami(AmiHealth::Disconnected)], "never reported connected");
     assert_eq!(fake.seen().logins_ok, 0);
+}
+
+#[tokio::test]
+async fn ami_over_tls_verified_by_the_ca_file_streams_what_plain_tcp_streams() {
+    let plain = {
+        let fake = FakeAmi::start(capture("login-pause-unpause"), end_with_reload()).await;
+        run_client(&fake, settings(&fake, AuthMethod::Md5), 2).await
+    };
+    let fake = FakeAmi::start_tls(capture("login-pause-unpause"), end_with_reload(), tls_acceptor()).await;
+    let mut tls = settings(&fake, AuthMethod::Md5);
+    tls.tls = true;
+    tls.ca_file = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem"));
+    let over_tls = run_client(&fake, tls, 2).await;
+    assert_eq!(fake.seen().tls_handshakes, 1);
+    assert_eq!(fake.seen().logins_ok, 1);
+    assert!(!kinds(&plain).is_empty());
+    assert_eq!(kinds(&over_tls), kinds(&plain));
+}
+
+#[tokio::test]
+async fn ami_tls_with_an_untrusted_certificate_never_logs_in() {
+    let fake = FakeAmi::start_tls(capture("login-pause-unpause"), Faults::default(), tls_acceptor()).await;
+    let mut settings = settings(&fake, AuthMethod::Md5);
+    settings.tls = true; // No ca_file: the public web roots, which did not issue the test certificate.
+    let (tx, mut rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let client =
+        tokio::spawn(queuecast::sources::ami::run(settings, AmiNormalizer::default(), tx, cancel.clone()));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while fake.seen().connections < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the client stopped retrying");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    client.await.unwrap();
+    let seen = fake.seen();
+    assert_eq!((seen.tls_handshakes, seen.logins_ok), (0, 0), "no session on an unverified server");
+    while let Ok(msg) = rx.try_recv() {
+        assert_ne!(msg, SourceMsg::Ami(AmiHealth::Connected));
+    }
 }

@@ -12,8 +12,9 @@ use parsers::ami::{AmiDecoder, Message, MessageKind, Parsed};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// The challenge Asterisk 22 sent in ami-actions/ami-md5.raw (the capture's key matches it and `s3cret`).
@@ -83,6 +84,8 @@ const RELOAD_EVENT: &[u8] =
 #[derive(Debug, Default)]
 pub struct Seen {
     pub connections: usize,
+    /// Completed TLS handshakes (TLS servers only).
+    pub tls_handshakes: usize,
     /// Action names in arrival order, across connections.
     pub actions: Vec<String>,
     pub logins_ok: usize,
@@ -106,11 +109,21 @@ impl Drop for FakeAmi {
 
 impl FakeAmi {
     pub async fn start(capture: Capture, faults: Faults) -> FakeAmi {
+        Self::serve_on(capture, faults, None).await
+    }
+
+    /// Like [`FakeAmi::start`], but every connection must first complete a TLS handshake with `tls`
+    /// (manager.conf `tlsenable=yes`).
+    pub async fn start_tls(capture: Capture, faults: Faults, tls: TlsAcceptor) -> FakeAmi {
+        Self::serve_on(capture, faults, Some(tls)).await
+    }
+
+    async fn serve_on(capture: Capture, faults: Faults, tls: Option<TlsAcceptor>) -> FakeAmi {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = CancellationToken::new();
-        let server = Server { capture: Arc::new(capture), faults, seen: seen.clone() };
+        let server = Server { capture: Arc::new(capture), faults, seen: seen.clone(), tls };
         tokio::spawn(server.accept_loop(listener, stop.clone()));
         FakeAmi { addr, seen, stop }
     }
@@ -120,12 +133,37 @@ impl FakeAmi {
     }
 }
 
+/// The test server certificate of tests/fixtures/tls (for `localhost` and `127.0.0.1`, issued by its
+/// `ca.pem`).
+pub fn tls_acceptor() -> TlsAcceptor {
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    use tokio_rustls::rustls::{ServerConfig, crypto::ring};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .expect("server.pem is readable")
+        .collect::<Result<_, _>>()
+        .expect("server.pem holds certificates");
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key holds a key");
+    let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("certificate and key match");
+    TlsAcceptor::from(Arc::new(config))
+}
+
 #[derive(Clone)]
 struct Server {
     capture: Arc<Capture>,
     faults: Faults,
     seen: Arc<Mutex<Seen>>,
+    tls: Option<TlsAcceptor>,
 }
+
+/// A plain or TLS connection.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 impl Server {
     async fn accept_loop(self, listener: TcpListener, stop: CancellationToken) {
@@ -140,13 +178,25 @@ impl Server {
             tokio::spawn(async move {
                 tokio::select! {
                     _ = stop.cancelled() => {}
-                    _ = server.serve(socket) => {}
+                    _ = server.handshake_and_serve(socket) => {}
                 }
             });
         }
     }
 
-    async fn write(&self, socket: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    async fn handshake_and_serve(self, socket: tokio::net::TcpStream) -> std::io::Result<()> {
+        socket.set_nodelay(true)?;
+        match self.tls.clone() {
+            None => self.serve(Box::new(socket)).await,
+            Some(tls) => {
+                let stream = tls.accept(socket).await?;
+                self.seen.lock().unwrap().tls_handshakes += 1;
+                self.serve(Box::new(stream)).await
+            }
+        }
+    }
+
+    async fn write(&self, socket: &mut Box<dyn Io>, bytes: &[u8]) -> std::io::Result<()> {
         if self.faults.one_byte_chunks {
             for byte in bytes {
                 socket.write_all(std::slice::from_ref(byte)).await?;
@@ -154,13 +204,14 @@ impl Server {
             }
             Ok(())
         } else {
-            socket.write_all(bytes).await
+            socket.write_all(bytes).await?;
+            // TLS buffers records until flushed.
+            socket.flush().await
         }
     }
 
     /// One connection. Returns when the client goes away or a fault ends it.
-    async fn serve(self, mut socket: TcpStream) -> std::io::Result<()> {
-        socket.set_nodelay(true)?;
+    async fn serve(self, mut socket: Box<dyn Io>) -> std::io::Result<()> {
         self.write(&mut socket, &self.capture.banner).await?;
         let mut buf = Vec::new();
         let mut decoder = AmiDecoder::new().without_banner();
@@ -222,7 +273,7 @@ impl Server {
     }
 
     /// Streams the remaining events; false when a drop fault ended the connection.
-    async fn stream_events(&self, socket: &mut TcpStream) -> std::io::Result<bool> {
+    async fn stream_events(&self, socket: &mut Box<dyn Io>) -> std::io::Result<bool> {
         loop {
             let (index, drop_now) = {
                 let seen = self.seen.lock().unwrap();
