@@ -53,6 +53,7 @@ impl Msg {
 pub fn events(fact: &Fact) -> Vec<String> {
     match fact {
         Fact::MemberAdded { queue, member, .. } => vec![member_event("QueueMemberAdded", queue, member)],
+        Fact::MemberRemoved { queue, member, .. } => vec![member_event("QueueMemberRemoved", queue, member)],
         Fact::Pause { member, .. } => {
             member.queues.iter().map(|q| member_event("QueueMemberPause", q, member)).collect()
         }

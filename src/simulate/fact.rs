@@ -124,6 +124,12 @@ pub enum Fact {
         queue: String,
         member: MemberInfo,
     },
+    /// Logged off from one queue (REMOVEMEMBER / QueueMemberRemoved).
+    MemberRemoved {
+        at: u64,
+        queue: String,
+        member: MemberInfo,
+    },
     /// Paused or unpaused in all its queues; `member.paused` tells which.
     Pause {
         at: u64,
@@ -177,6 +183,7 @@ impl Fact {
     pub fn at(&self) -> u64 {
         match self {
             Fact::MemberAdded { at, .. }
+            | Fact::MemberRemoved { at, .. }
             | Fact::Pause { at, .. }
             | Fact::CallerJoin { at, .. }
             | Fact::AgentCalled { at, .. }

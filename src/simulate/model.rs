@@ -29,6 +29,11 @@ const MEAN_S_BETWEEN_PAUSES: f64 = 1200.0;
 const WRAPUP_S: u64 = 5;
 /// Seconds over which the initial logins are spread.
 const LOGIN_SPREAD_S: u64 = 8;
+/// Seconds (before `speed`) an agent works before logging off at the next idle moment: short "shifts" so a
+/// demo also shows members leaving (REMOVEMEMBER / QueueMemberRemoved) and coming back.
+const SHIFT_S: (u64, u64) = (1800, 5400);
+/// Seconds (before `speed`) a logged-off agent stays away.
+const OFF_S: (u64, u64) = (120, 600);
 
 const FIRST_NAMES: &[&str] =
     &["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Niaj"];
@@ -46,18 +51,44 @@ pub struct Scenario {
 
 #[derive(Debug, Clone, PartialEq)]
 enum AgentState {
-    LoggedOut { login_at: u64 },
-    Idle { since: u64, pause_at: u64 },
-    Paused { reason: &'static str, until: u64 },
-    Ringing { call: String, since: u64, until: u64, answers: bool },
-    Talking { call: Box<CallInfo>, hold_s: u64, since: u64, until: u64 },
-    Wrapup { until: u64 },
+    LoggedOut {
+        login_at: u64,
+    },
+    Idle {
+        since: u64,
+        pause_at: u64,
+    },
+    /// Between calls, with the shift over: logs off at `at`.
+    ShiftOver {
+        at: u64,
+    },
+    Paused {
+        reason: &'static str,
+        until: u64,
+    },
+    Ringing {
+        call: String,
+        since: u64,
+        until: u64,
+        answers: bool,
+    },
+    Talking {
+        call: Box<CallInfo>,
+        hold_s: u64,
+        since: u64,
+        until: u64,
+    },
+    Wrapup {
+        until: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
 struct Agent {
     member: MemberInfo,
     state: AgentState,
+    /// Epoch ms after which the agent logs off when next idle.
+    shift_ends_at: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +200,7 @@ impl Model {
         let Some(agent) = self.agents.get(i) else { return };
         match agent.state.clone() {
             AgentState::LoggedOut { login_at } if login_at <= now => self.login(i, login_at, facts),
+            AgentState::ShiftOver { at } => self.logoff(i, at, facts),
             AgentState::Idle { pause_at, .. } if pause_at <= now => self.pause(i, pause_at, facts),
             AgentState::Paused { until, .. } if until <= now => self.unpause(i, until, facts),
             AgentState::Wrapup { until } if until <= now => self.set_idle(i, until),
@@ -190,19 +222,39 @@ impl Model {
         let gap = -MEAN_S_BETWEEN_PAUSES * 1000.0 * (1.0 - self.rng.random::<f64>()).ln();
         let pause_at = at + self.scaled_ms(gap).max(1);
         if let Some(agent) = self.agents.get_mut(i) {
-            agent.state = AgentState::Idle { since: at, pause_at };
+            agent.state = if agent.shift_ends_at <= at {
+                AgentState::ShiftOver { at }
+            } else {
+                AgentState::Idle { since: at, pause_at }
+            };
             agent.member.status = DEVICE_NOT_INUSE;
             agent.member.in_call = false;
         }
     }
 
     fn login(&mut self, i: usize, at: u64, facts: &mut Vec<Fact>) {
+        let shift = self.random_s(SHIFT_S.0, SHIFT_S.1);
+        if let Some(agent) = self.agents.get_mut(i) {
+            agent.shift_ends_at = at + shift;
+        }
         self.set_idle(i, at);
         let Some(agent) = self.agents.get_mut(i) else { return };
         agent.member.login_time = at / 1000;
         for queue in agent.member.queues.clone() {
             facts.push(Fact::MemberAdded { at, queue, member: agent.member.clone() });
         }
+    }
+
+    /// Leaves every queue; Asterisk forgets the member, so its figures start again at the next login.
+    fn logoff(&mut self, i: usize, at: u64, facts: &mut Vec<Fact>) {
+        let login_at = at + self.random_s(OFF_S.0, OFF_S.1);
+        let Some(agent) = self.agents.get_mut(i) else { return };
+        for queue in agent.member.queues.clone() {
+            facts.push(Fact::MemberRemoved { at, queue, member: agent.member.clone() });
+        }
+        let member = &mut agent.member;
+        *member = MemberInfo::new(member.name.clone(), member.interface.clone(), member.queues.clone());
+        agent.state = AgentState::LoggedOut { login_at };
     }
 
     fn pause(&mut self, i: usize, at: u64, facts: &mut Vec<Fact>) {
@@ -387,5 +439,6 @@ fn new_agent(i: usize, scenario: &Scenario, rng: &mut StdRng, now: u64) -> Agent
     Agent {
         member: MemberInfo::new(format!("{first} {last}"), format!("PJSIP/{}", 1001 + i), queues),
         state: AgentState::LoggedOut { login_at },
+        shift_ends_at: u64::MAX,
     }
 }

@@ -15,6 +15,9 @@ pub fn lines(fact: &Fact) -> Vec<String> {
         Fact::MemberAdded { queue, member, .. } => {
             vec![format!("{s}|MANAGER|{queue}|{}|ADDMEMBER|", member.interface)]
         }
+        Fact::MemberRemoved { queue, member, .. } => {
+            vec![format!("{s}|MANAGER|{queue}|{}|REMOVEMEMBER|", member.interface)]
+        }
         Fact::Pause { member, .. } => {
             let (all, one, reason) = if member.paused {
                 ("PAUSEALL", "PAUSE", member.paused_reason.as_str())

@@ -37,6 +37,7 @@ fn plays_every_kind_of_event_with_consistent_calls() {
     }
     for kind in [
         "ADDMEMBER",
+        "REMOVEMEMBER",
         "PAUSEALL",
         "PAUSE",
         "UNPAUSE",
@@ -66,6 +67,30 @@ fn plays_every_kind_of_event_with_consistent_calls() {
     // Timestamps never go backwards: a tailer reads the file in order.
     let stamps: Vec<u64> = lines.iter().filter_map(|l| l.split('|').next()?.parse().ok()).collect();
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn only_logged_in_members_pause_or_take_calls() {
+    let mut member_of: BTreeMap<(String, String), bool> = BTreeMap::new();
+    let mut logins = 0;
+    for fact in play(3) {
+        let (name, queue) = match &fact {
+            Fact::MemberAdded { queue, member, .. } | Fact::MemberRemoved { queue, member, .. } => {
+                let added = matches!(fact, Fact::MemberAdded { .. });
+                let was = member_of.insert((member.name.clone(), queue.clone()), added).unwrap_or(false);
+                assert_ne!(was, added, "{fact:?}");
+                logins += usize::from(added);
+                continue;
+            }
+            Fact::Pause { member, .. } => (&member.name, &member.queues[0]),
+            Fact::AgentCalled { member, call, .. } | Fact::Connect { member, call, .. } => {
+                (&member.name, &call.queue)
+            }
+            _ => continue,
+        };
+        assert_eq!(member_of.get(&(name.clone(), queue.clone())), Some(&true), "{fact:?}");
+    }
+    assert!(logins > member_of.len(), "some agent logged in again after a shift");
 }
 
 #[test]
