@@ -15,10 +15,11 @@ fi
 
 out=target/packages
 mkdir -p "$out"
-cargo build --release --locked --bin queuecast
-# The binary above is reused: cargo-deb would otherwise build again with its own settings.
-cargo deb --no-build --strip --output "$out/"
-cargo generate-rpm --output "$out/"
+# One stripped binary for both packages (Cargo.toml [profile.dist]); cargo-deb reuses it rather than
+# building again with its own settings.
+cargo build --profile dist --locked --bin queuecast
+cargo deb --no-build --profile dist --output "$out/"
+cargo generate-rpm --profile dist --output "$out/"
 
 deb=$(ls -t "$out"/queuecast_*.deb | head -n1)
 rpm=$(ls -t "$out"/queuecast-*.rpm | head -n1)
