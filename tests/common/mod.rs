@@ -2,3 +2,4 @@
 
 pub mod fake_ami;
 pub mod redis;
+pub mod redis_cluster;

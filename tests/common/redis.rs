@@ -29,8 +29,12 @@ impl RedisServer {
 
     /// Extra `redis-server` arguments, e.g. `["--user", "qc on >pw ~* &* +@all"]`.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_on(free_port(), extra)
+    }
+
+    /// On a chosen port (a cluster node needs `port + 10000` free for its bus too).
+    pub fn start_on(port: u16, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let mut server =
             Self { dir, port, extra: extra.iter().map(|s| (*s).to_owned()).collect(), child: None };
         server.spawn();
@@ -129,7 +133,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
 }

@@ -1,0 +1,105 @@
+//! The sink and the consumer protocol on a real Redis Cluster (three masters started by the test): every
+//! key of a PBX lands on the one node owning its `{PBX}` slot, MULTI/EXEC batches and the MULTI snapshot
+//! work through the cluster client, and PUBLISH reaches subscribers on every node.
+
+mod common;
+
+use common::redis_cluster::RedisCluster;
+use queuecast::engine::Fields;
+use queuecast::sink::reader::{self, Applied};
+use queuecast::sink::{self, RedisConn, RedisSettings, SinkMsg, Update};
+use serde_json::json;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Generous: the CI machine has 2 loaded cores.
+const WAIT: Duration = Duration::from_secs(30);
+
+fn agent(id: &str, status: &str) -> Update {
+    let fields =
+        json!({"id": id, "name": id, "interface": id, "status": status, "paused": status == "paused"});
+    Update::Agent { id: id.into(), fields: fields.as_object().cloned().unwrap_or_default() }
+}
+
+fn queue(name: &str, waiting: &[&str]) -> Update {
+    let fields: Fields = json!({"name": name, "calls_waiting": waiting.len()}).as_object().cloned().unwrap();
+    let waiting =
+        waiting.iter().map(|uid| ((*uid).to_owned(), json!({"uniqueid": uid, "position": 1}))).collect();
+    Update::Queue { name: name.into(), fields, waiting }
+}
+
+fn call(uid: &str, outcome: &str) -> Update {
+    let fields = json!({"queue": "sales", "outcome": outcome}).as_object().cloned().unwrap();
+    Update::Call { uniqueid: uid.into(), fields }
+}
+
+#[tokio::test]
+async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let mut settings = RedisSettings::new(cluster.url());
+    settings.pbx_id = "pbx1".into();
+    settings.queue_update_interval_ms = 20;
+    settings.cluster = true;
+    let keys = settings.keys();
+    let mut subscribers = Vec::new();
+    for node in &cluster.nodes {
+        let client = redis::Client::open(node.url()).expect("client");
+        let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+        pubsub.subscribe(keys.events()).await.expect("subscribe");
+        subscribers.push(pubsub);
+    }
+
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
+    handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available"), queue("sales", &[])]));
+    assert!(handle.flushed(WAIT).await);
+    let mut conn = RedisConn::connect(&settings).await.expect("cluster connection");
+    let mut view = reader::read_snapshot(&mut conn, &keys).await.expect("snapshot through the cluster");
+    assert_eq!(view.agents["PJSIP/1"]["status"], "available");
+
+    for round in 0..50 {
+        let uid = format!("c{round}");
+        handle.send(SinkMsg::Updates(vec![
+            queue("sales", &[&uid]),
+            call(&uid, "waiting"),
+            agent("PJSIP/1", if round % 2 == 0 { "talking" } else { "available" }),
+            agent(&format!("PJSIP/{}", 100 + round % 7), "paused"),
+        ]));
+    }
+    handle.send(SinkMsg::Updates(vec![Update::AgentRemoved { id: "PJSIP/103".into() }]));
+    assert!(handle.flushed(WAIT).await);
+
+    let messages = reader::read_stream(&mut conn, &keys, view.seq, 100_000, 0).await.expect("XREAD");
+    assert!(messages.len() > 20, "{} messages", messages.len());
+    for msg in &messages {
+        assert_eq!(view.apply(msg), Applied::Applied, "message {} after {}", msg.seq, view.seq);
+    }
+    let truth = reader::read_snapshot(&mut conn, &keys).await.expect("snapshot");
+    assert_eq!(
+        (view.seq, &view.agents, &view.queues, &view.waiting),
+        (truth.seq, &truth.agents, &truth.queues, &truth.waiting)
+    );
+    assert!(!truth.agents.contains_key("PJSIP/103") && truth.agents.contains_key("PJSIP/104"));
+
+    // One slot: every key lives on one node.
+    let mut sizes = Vec::new();
+    for node in &cluster.nodes {
+        let mut single =
+            redis::Client::open(node.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        sizes.push(redis::cmd("DBSIZE").query_async::<u64>(&mut single).await.unwrap());
+    }
+    sizes.sort_unstable();
+    assert!(sizes[0] == 0 && sizes[1] == 0 && sizes[2] > 50, "keys per node: {sizes:?}");
+
+    // PUBLISH is cluster-wide: a consumer subscribed on any node gets the messages.
+    for pubsub in &mut subscribers {
+        let mut stream = pubsub.on_message();
+        let first = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut stream)).await;
+        assert!(first.is_ok_and(|m| m.is_some()), "a subscriber got nothing");
+    }
+    cancel.cancel();
+    tracker.close();
+    tokio::time::timeout(WAIT, tracker.wait()).await.expect("sink task ends");
+}
