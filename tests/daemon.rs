@@ -1,6 +1,7 @@
 //! The whole daemon as a process (`queuecast run`) against a real redis-server, real files and the fake AMI
 //! server: it leaves the same Redis state as `replay --redis` over the same inputs, also across a kill -9 and
-//! restart; SIGTERM stops it cleanly; with AMI it takes membership from QueueStatus.
+//! restart; SIGTERM stops it cleanly; with AMI it takes membership from QueueStatus; it speaks systemd's
+//! notify protocol (READY, WATCHDOG, STATUS, RELOADING on SIGHUP, STOPPING) on a socket the test owns.
 
 mod common;
 
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 /// Generous: CI has two loaded cores.
 const WAIT: Duration = Duration::from_secs(60);
+/// How long a notification may take (the watchdog pets every 200 ms, so a missing one fails fast).
+const NOTIFY_WAIT: Duration = Duration::from_secs(10);
 const BIN: &str = env!("CARGO_BIN_EXE_queuecast");
 
 fn fixture(scenario: &str) -> PathBuf {
@@ -91,10 +94,18 @@ impl Setup {
     }
 
     fn start_daemon(&self, config: &Path) -> Daemon {
+        self.start_daemon_with(config, &[])
+    }
+
+    /// With extra environment, e.g. what systemd passes (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+    fn start_daemon_with(&self, config: &Path, env: &[(&str, &str)]) -> Daemon {
         let child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(config)
             .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -182,10 +193,17 @@ impl Drop for Daemon {
     }
 }
 
+impl Daemon {
+    fn signal(&self, name: &str) {
+        let child = self.0.as_ref().expect("running daemon");
+        let _ = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status();
+    }
+}
+
 /// SIGTERM, then the exit status.
 fn stop(mut daemon: Daemon) -> std::process::ExitStatus {
+    daemon.signal("TERM");
     let mut child = daemon.0.take().expect("running daemon");
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     child.wait().expect("wait for daemon")
 }
 
@@ -256,5 +274,58 @@ async fn with_ami_membership_and_pause_come_from_queue_status() {
     assert_eq!(sally.get("status").map(String::as_str), Some("available"), "{sally:?}");
     let dave = setup.hash(&keys.agent("Local/1004@agents/n")).await;
     assert!(dave.is_empty() || dave.get("status").map(String::as_str) == Some("logged_out"), "{dave:?}");
+    assert_eq!(stop(daemon).code(), Some(0));
+}
+
+/// What systemd would receive on `NOTIFY_SOCKET`, one datagram per notification.
+struct NotifySocket(std::os::unix::net::UnixDatagram);
+
+impl NotifySocket {
+    fn bind(path: &Path) -> Self {
+        let socket = std::os::unix::net::UnixDatagram::bind(path).expect("bind notify socket");
+        socket.set_read_timeout(Some(NOTIFY_WAIT)).expect("read timeout");
+        Self(socket)
+    }
+
+    /// Reads notifications until one has a line equal to `line`; returns everything read.
+    fn until(&self, line: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + NOTIFY_WAIT;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            assert!(std::time::Instant::now() < deadline, "no {line:?} in {seen:?}");
+            let n = self.0.recv(&mut buf).unwrap_or_else(|e| panic!("no {line:?} after {seen:?}: {e}"));
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            if seen.last().is_some_and(|m| m.lines().any(|l| l == line)) {
+                return seen;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaks_the_systemd_notify_protocol() {
+    let setup = Setup::new();
+    append(&setup.queue_log(), &shifted_lines("login-pause-unpause"));
+    let config = setup.write_config("pbx", None);
+    let socket_path = setup.dir.path().join("notify.sock");
+    let notify = NotifySocket::bind(&socket_path);
+    // WatchdogSec=0.4s: the daemon pets every 200 ms.
+    let env = [("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8 path")), ("WATCHDOG_USEC", "400000")];
+    let daemon = setup.start_daemon_with(&config, &env);
+
+    let start = notify.until("READY=1");
+    assert!(start.last().is_some_and(|m| m.contains("STATUS=state written to Redis")), "{start:?}");
+    assert_eq!(setup.meta("pbx", "queue_log").await.as_deref(), Some("following"), "READY after the state");
+    notify.until("WATCHDOG=1");
+    notify.until("WATCHDOG=1");
+
+    daemon.signal("HUP");
+    notify.until("RELOADING=1");
+    let reload = notify.until("READY=1");
+    assert!(reload.last().is_some_and(|m| m.contains("STATUS=configuration reloaded")), "{reload:?}");
+
+    daemon.signal("TERM");
+    notify.until("STOPPING=1");
     assert_eq!(stop(daemon).code(), Some(0));
 }
