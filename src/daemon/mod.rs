@@ -21,8 +21,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// systemd gives 5 s between SIGTERM and SIGKILL by our promise (DESIGN: exit within 5 s): time to write
-/// what the engine produced last …
+/// We promise an exit within 5 s of SIGTERM (DESIGN; the unit's TimeoutStopSec=10 is margin before SIGKILL):
+/// time to write what the engine produced last …
 const SHUTDOWN_FLUSH_MS: u64 = 2_500;
 /// … and then for every task to end.
 const SHUTDOWN_JOIN_MS: u64 = 1_500;
