@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The test command: installs redis-server if missing, then runs every test of the workspace and closes with
-# one summary line ("N passed, N failed").
+# The test command: installs redis-server and redis-py (for the example consumer's test) if missing, then
+# runs every test of the workspace and closes with one summary line ("N passed, N failed").
 set -euo pipefail
 cd "$(dirname "$0")"
 . .ci/lib.sh
 ensure_redis
+ensure_python_redis
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Doc tests, then unit, integration and binary tests. Benchmarks are built by `cargo clippy --all-targets`

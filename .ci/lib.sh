@@ -24,3 +24,12 @@ need_apt() {
 ensure_redis() {
     command -v redis-server >/dev/null || need_apt redis-server
 }
+
+# ensure_python_redis: the example consumer's test runs examples/consumer.py, which needs redis-py. pip where
+# the interpreter allows it (pyenv, venv), Debian's python3-redis where it is externally managed (PEP 668).
+ensure_python_redis() {
+    command -v python3 >/dev/null || need_apt python3
+    python3 -c 'import redis' 2>/dev/null && return
+    python3 -m pip install --quiet --disable-pip-version-check redis 2>/dev/null || need_apt python3-redis
+    python3 -c 'import redis' || { echo "python3 cannot import redis (examples/consumer.py)" >&2; return 1; }
+}

@@ -5,6 +5,8 @@
     python3 examples/consumer.py --redis redis://127.0.0.1:6379 --pbx pbx1
 
 Prints one line per applied change. Protocol: docs/consumers.md.
+With --idle-exit S it prints the state it rebuilt as one JSON line and exits once the stream has been quiet
+for S seconds: a deployment check (compare it with the hashes) and what the project's tests run.
 """
 
 import argparse
@@ -69,7 +71,9 @@ def main():
     ap.add_argument("--redis", default="redis://127.0.0.1:6379")
     ap.add_argument("--prefix", default="queuecast")
     ap.add_argument("--pbx", required=True)
+    ap.add_argument("--idle-exit", type=float, metavar="S", help="print the state as JSON and exit when idle")
     args = ap.parse_args()
+    block_ms = int(args.idle_exit * 1000) if args.idle_exit else 5000
     r = redis.Redis.from_url(args.redis, decode_responses=True)
     base = f"{args.prefix}:{{{args.pbx}}}"
     stream = f"{base}:stream"
@@ -77,7 +81,10 @@ def main():
     seq, epoch, state = snapshot(r, base)
     print(f"snapshot seq={seq} agents={len(state['agents'])} queues={len(state['queues'])}")
     while True:
-        reply = r.xread({stream: f"{seq}-0"}, count=1000, block=5000)
+        reply = r.xread({stream: f"{seq}-0"}, count=1000, block=block_ms)
+        if not reply and args.idle_exit:
+            print(json.dumps({"seq": seq, **state}, sort_keys=True))
+            return
         for _key, entries in reply or []:
             for _entry_id, fields in entries:
                 msg = json.loads(fields["payload"])

@@ -5,34 +5,15 @@
 mod common;
 
 use common::redis_cluster::RedisCluster;
-use queuecast::engine::Fields;
+use common::updates::{agent, call, queue};
 use queuecast::sink::reader::{self, Applied};
 use queuecast::sink::{self, RedisConn, RedisSettings, SinkMsg, Update};
-use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Generous: the CI machine has 2 loaded cores.
 const WAIT: Duration = Duration::from_secs(30);
-
-fn agent(id: &str, status: &str) -> Update {
-    let fields =
-        json!({"id": id, "name": id, "interface": id, "status": status, "paused": status == "paused"});
-    Update::Agent { id: id.into(), fields: fields.as_object().cloned().unwrap_or_default() }
-}
-
-fn queue(name: &str, waiting: &[&str]) -> Update {
-    let fields: Fields = json!({"name": name, "calls_waiting": waiting.len()}).as_object().cloned().unwrap();
-    let waiting =
-        waiting.iter().map(|uid| ((*uid).to_owned(), json!({"uniqueid": uid, "position": 1}))).collect();
-    Update::Queue { name: name.into(), fields, waiting }
-}
-
-fn call(uid: &str, outcome: &str) -> Update {
-    let fields = json!({"queue": "sales", "outcome": outcome}).as_object().cloned().unwrap();
-    Update::Call { uniqueid: uid.into(), fields }
-}
 
 #[tokio::test]
 async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
@@ -53,7 +34,7 @@ async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
-    handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available"), queue("sales", &[])]));
+    handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 0), queue("sales", &[], 0)]));
     assert!(handle.flushed(WAIT).await);
     let mut conn = RedisConn::connect(&settings).await.expect("cluster connection");
     let mut view = reader::read_snapshot(&mut conn, &keys).await.expect("snapshot through the cluster");
@@ -62,10 +43,10 @@ async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
     for round in 0..50 {
         let uid = format!("c{round}");
         handle.send(SinkMsg::Updates(vec![
-            queue("sales", &[&uid]),
+            queue("sales", &[&uid], 0),
             call(&uid, "waiting"),
-            agent("PJSIP/1", if round % 2 == 0 { "talking" } else { "available" }),
-            agent(&format!("PJSIP/{}", 100 + round % 7), "paused"),
+            agent("PJSIP/1", if round % 2 == 0 { "talking" } else { "available" }, round),
+            agent(&format!("PJSIP/{}", 100 + round % 7), "paused", round),
         ]));
     }
     handle.send(SinkMsg::Updates(vec![Update::AgentRemoved { id: "PJSIP/103".into() }]));

@@ -5,7 +5,7 @@
 mod common;
 
 use common::redis::{RedisServer, dump_pbx, eventually};
-use queuecast::engine::Fields;
+use common::updates::{agent, call, queue, random_batch};
 use queuecast::sink::message::{Message, MessageType};
 use queuecast::sink::reader::{self, Applied};
 use queuecast::sink::{self, Health, Keys, RedisConn, RedisSettings, SinkHandle, SinkMsg, Update};
@@ -19,51 +19,6 @@ use tokio_util::task::TaskTracker;
 
 /// Generous: the CI machine has 2 loaded cores.
 const WAIT: Duration = Duration::from_secs(30);
-
-fn fields(v: Value) -> Fields {
-    v.as_object().cloned().expect("object")
-}
-
-fn agent(id: &str, status: &str, answered: u64) -> Update {
-    Update::Agent {
-        id: id.into(),
-        fields: fields(json!({
-            "id": id, "name": format!("Agent {id}"), "interface": id, "status": status,
-            "status_since": 1_732_300_000_000_i64 + answered as i64, "paused": status == "paused",
-            "pause_reason": if status == "paused" { Value::from("lunch") } else { Value::Null },
-            "calls_answered": answered, "calls_missed": 0, "talk_seconds": 0,
-            "queues": {"sales": {"paused": false, "pause_reason": null, "penalty": 0}},
-        })),
-    }
-}
-
-fn queue(name: &str, waiting: &[&str], answered: u64) -> Update {
-    Update::Queue {
-        name: name.into(),
-        fields: fields(json!({
-            "name": name, "agents_logged_in": 2, "agents_available": 1, "calls_waiting": waiting.len(),
-            "longest_wait_since": if waiting.is_empty() { Value::Null } else { Value::from(1_732_300_000_000_i64) },
-            "answered": answered, "service_level": 0.75,
-        })),
-        waiting: waiting
-            .iter()
-            .enumerate()
-            .map(|(i, uid)| {
-                let entry =
-                    json!({"uniqueid": uid, "caller_id": "5551234", "position": i + 1, "joined_at": 1});
-                ((*uid).to_owned(), entry)
-            })
-            .collect(),
-    }
-}
-
-fn call(uid: &str, outcome: &str) -> Update {
-    Update::Call {
-        uniqueid: uid.into(),
-        fields: fields(json!({"queue": "sales", "caller_id": "5551234", "joined_at": 1, "agent": null,
-                              "outcome": outcome})),
-    }
-}
 
 struct Sink {
     handle: SinkHandle,
@@ -220,21 +175,6 @@ async fn queue_updates_are_coalesced_per_interval() {
 }
 
 /// Random churn: agents change and disappear, queues change their waiting lists, calls come and go.
-fn random_batch(rng: &mut impl Rng, round: u64) -> Vec<Update> {
-    (0..rng.random_range(1..6))
-        .map(|_| match rng.random_range(0..10) {
-            0 => Update::AgentRemoved { id: format!("PJSIP/{}", rng.random_range(0..15)) },
-            1..=5 => agent(&format!("PJSIP/{}", rng.random_range(0..15)), "talking", round),
-            6..=8 => {
-                let uids: Vec<String> = (0..rng.random_range(0..4)).map(|i| format!("{round}.{i}")).collect();
-                let refs: Vec<&str> = uids.iter().map(String::as_str).collect();
-                queue(&format!("q{}", rng.random_range(0..3)), &refs, round)
-            }
-            _ => call(&format!("{round}.0"), "answered"),
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn snapshot_at_any_moment_plus_stream_equals_hashes() {
     let server = RedisServer::start();

@@ -3,3 +3,4 @@
 pub mod fake_ami;
 pub mod redis;
 pub mod redis_cluster;
+pub mod updates;

@@ -1,0 +1,100 @@
+//! The documented example consumer (`examples/consumer.py`, redis-py) against a real redis-server while the
+//! sink writes: it snapshots mid-run, follows the stream, and ends with exactly the state in the hashes.
+//! Needs `python3` with the `redis` module (test.sh installs it when missing).
+
+mod common;
+
+use common::redis::RedisServer;
+use common::updates::random_batch;
+use queuecast::sink::reader::{self, Hash};
+use queuecast::sink::{self, RedisConn, SinkMsg};
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Generous: the CI machine has 2 loaded cores.
+const WAIT: Duration = Duration::from_secs(30);
+/// How long the consumer waits on a quiet stream before printing its state and exiting.
+const IDLE_EXIT_S: &str = "2";
+/// Writes that keep coming after the consumer's snapshot, so it must follow the stream, not just snapshot.
+const WRITES_AFTER_SNAPSHOT_MS: u64 = 400;
+
+/// The JSON line `consumer.py --idle-exit` prints.
+#[derive(Debug, Deserialize)]
+struct ConsumerState {
+    seq: u64,
+    agents: BTreeMap<String, Hash>,
+    queues: BTreeMap<String, Hash>,
+    waiting: BTreeMap<String, Hash>,
+}
+
+/// Queues without waiting callers: the Python state keeps an empty map, the Rust view leaves them out.
+fn without_empty(waiting: BTreeMap<String, Hash>) -> BTreeMap<String, Hash> {
+    waiting.into_iter().filter(|(_, callers)| !callers.is_empty()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_consumer_ends_with_the_hashes_state() {
+    let server = RedisServer::start();
+    let settings = server.settings("pbx1");
+    let keys = settings.keys();
+    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+    let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
+    handle.send(SinkMsg::Resync(vec![]));
+    assert!(handle.flushed(WAIT).await);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (handle, stop) = (handle.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) {
+                handle.send(SinkMsg::Updates(random_batch(&mut rng, round)));
+                tokio::time::sleep(Duration::from_micros(rng.random_range(0..1500))).await;
+                round += 1;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/consumer.py");
+    let mut consumer = Command::new("python3")
+        .arg(script)
+        .args(["--redis", &server.url(), "--pbx", "pbx1", "--idle-exit", IDLE_EXIT_S])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    let mut lines = BufReader::new(consumer.stdout.take().expect("stdout")).lines();
+    let (first, lines) = tokio::task::spawn_blocking(move || (lines.next(), lines)).await.unwrap();
+    let first =
+        first.expect("the consumer printed nothing (is the python `redis` module installed?)").unwrap();
+    assert!(first.starts_with("snapshot seq="), "{first}");
+
+    tokio::time::sleep(Duration::from_millis(WRITES_AFTER_SNAPSHOT_MS)).await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(handle.flushed(WAIT).await);
+    let last = tokio::task::spawn_blocking(move || lines.map_while(Result::ok).last()).await.unwrap();
+    assert!(consumer.wait().expect("consumer exit").success());
+
+    let mut conn = RedisConn::connect(&settings).await.expect("connect");
+    let truth = reader::read_snapshot(&mut conn, &keys).await.expect("snapshot");
+    let seen: ConsumerState = serde_json::from_str(&last.expect("state line")).expect("state JSON");
+    let snapshot_seq: u64 = first["snapshot seq=".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(snapshot_seq > 0 && snapshot_seq < truth.seq, "snapshot at {snapshot_seq} of {}", truth.seq);
+    assert_eq!(seen.seq, truth.seq);
+    assert_eq!(seen.agents, truth.agents);
+    assert_eq!(seen.queues, truth.queues);
+    assert_eq!(without_empty(seen.waiting), truth.waiting);
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
