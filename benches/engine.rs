@@ -133,7 +133,7 @@ fn main() {
     // The daemon applies each event right after parsing it, its strings freshly allocated and in cache.
     // The list above was sorted after building, which scatters the strings of consecutive events all
     // over the heap; copy it once in arrival order so consecutive events sit together as in the daemon.
-    let events: Vec<Event> = events.iter().cloned().collect();
+    let events: Vec<Event> = events.to_vec();
 
     let rss_before = status_kb("VmRSS:");
     let mut rates = Vec::with_capacity(RUNS);

@@ -98,7 +98,7 @@ pub struct Engine {
     day: Option<clock::Day>,
     /// Pending wrap-up ends: (end time, agent).
     wrapups: BTreeSet<(TsMs, AgentIx)>,
-    /// Changes of the event being applied.
+    /// Changes of the event being applied (a buffer reused across events).
     out: Vec<Change>,
     /// Agents whose derived status must be recomputed before `apply` returns.
     touched: Vec<AgentIx>,
@@ -203,12 +203,13 @@ impl Engine {
             EventKind::Tick => {}
         }
         self.refresh_touched();
-        let mut out = std::mem::take(&mut self.out);
-        if out.len() > 1 {
-            out.sort_unstable();
-            out.dedup();
+        if self.out.len() > 1 {
+            self.out.sort_unstable();
+            self.out.dedup();
         }
-        out
+        // One exact-size allocation for the caller; the buffer keeps its capacity for the next event (taking
+        // it left an empty vector that every event regrew push by push).
+        self.out.drain(..).collect()
     }
 
     pub fn agent_fields(&self, id: &str) -> Option<Fields> {
