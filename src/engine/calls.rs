@@ -5,10 +5,9 @@
 //! earlier than AMI's receive time), durations prefer queue_log, and a precise queue_log leave reason
 //! replaces AMI's `Unspecified` in either arrival order. Counters are then re-derived from the record.
 
-use super::state::{Call, Contribution, Ending, Queue, Waiting, is_timed_out};
-use super::{Change, EndReason, Engine, LeaveReason, MemberRef, Source, TsMs};
-use std::borrow::Cow;
-use std::sync::Arc;
+use super::key::Key;
+use super::state::{AgentIx, Call, CallIx, Contribution, Ending, Queue, QueueIx, Waiting, is_timed_out};
+use super::{Change, EndReason, Engine, LeaveReason, MemberRef, Source, TsMs, ix};
 
 #[derive(Debug, Clone, Copy)]
 pub struct EndDetails {
@@ -42,19 +41,18 @@ fn set_duration(slot: &mut Option<u32>, from_queue_log: &mut bool, value: Option
 }
 
 impl Engine {
-    /// The call record, created on first mention (a feed may report a call whose join we never saw).
-    fn ensure_call<'a>(&mut self, queue: &'a str, uniqueid: &str) -> Cow<'a, str> {
-        let key = self.ensure_queue(queue);
-        if !self.calls.contains_key(uniqueid) {
-            let (queue_key, queue) = match self.queues.get(&*key) {
-                Some(q) => (q.key.clone(), q.shared_name.clone()),
-                None => (Arc::from(&*key), Arc::from(queue)),
-            };
-            let call = Call { queue_key, queue, ..Call::default() };
-            self.calls.insert(uniqueid.to_owned(), call);
-            self.out.push(Change::Call(uniqueid.to_owned()));
+    /// The event's queue and the call record, created on first mention (a feed may report a call whose
+    /// join we never saw).
+    fn ensure_call(&mut self, queue: &str, uniqueid: &str) -> (QueueIx, CallIx) {
+        let q = self.ensure_queue(queue);
+        if let Some(&c) = self.call_ix.get(uniqueid) {
+            return (q, c);
         }
-        key
+        let c = ix(self.calls.len());
+        self.calls.push(Call::new(uniqueid, q));
+        self.call_ix.insert(Key::new(uniqueid), c);
+        self.out.push(Change::Call(uniqueid.to_owned()));
+        (q, c)
     }
 
     pub(super) fn call_changed(&mut self, uniqueid: &str) {
@@ -70,12 +68,14 @@ impl Engine {
         caller_id: Option<&str>,
         position: Option<u32>,
     ) {
-        let key = self.ensure_call(queue, uniqueid);
+        let (q, c) = self.ensure_call(queue, uniqueid);
         let now = self.cause;
-        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let call = &mut self.calls[c as usize];
         let mut changed = set_min(&mut call.joined_at, now);
-        if call.caller_id.is_none() && caller_id.is_some_and(|c| !c.is_empty()) {
-            call.caller_id = caller_id.map(str::to_owned);
+        if call.caller_id.is_none()
+            && let Some(caller_id) = caller_id.filter(|c| !c.is_empty())
+        {
+            call.caller_id = Some(Key::new(caller_id));
             changed = true;
         }
         if changed {
@@ -84,70 +84,70 @@ impl Engine {
         if is_over(call) {
             return; // a late duplicate of a call that already left the queue
         }
-        let (joined_at, caller) = (call.joined_at.unwrap_or(now), call.caller_id.as_deref());
-        if let Some(queue) = self.queues.get_mut(&*key)
-            && put_waiting(queue, uniqueid, caller, position, joined_at)
-        {
+        let (joined_at, caller) = (call.joined_at.unwrap_or(now), call.caller_id.as_ref());
+        let queue = &mut self.queues[q as usize];
+        if put_waiting(queue, uniqueid, caller, position, joined_at) {
             self.out.push(Change::Queue(queue.name.clone()));
         }
     }
 
     /// Adds or refreshes a waiting entry (see [`put_waiting`]).
-    pub(super) fn put_waiting(&mut self, key: &str, uniqueid: &str, entry: Waiting) {
-        let Some(queue) = self.queues.get_mut(key) else { return };
-        if put_waiting(queue, uniqueid, entry.caller_id.as_deref(), entry.position, entry.joined_at) {
+    pub(super) fn put_waiting(&mut self, q: QueueIx, uniqueid: &str, entry: Waiting) {
+        let queue = &mut self.queues[q as usize];
+        if put_waiting(queue, uniqueid, entry.caller_id.as_ref(), entry.position, entry.joined_at) {
             self.out.push(Change::Queue(queue.name.clone()));
         }
     }
 
     /// Removes a caller from the waiting list; callers behind it move up one position.
-    pub(super) fn dequeue(&mut self, key: &str, uniqueid: &str) {
-        let Some(queue) = self.queues.get_mut(key) else { return };
-        let Some(left) = queue.waiting.remove(uniqueid) else { return };
+    pub(super) fn dequeue(&mut self, q: QueueIx, uniqueid: &str) {
+        let queue = &mut self.queues[q as usize];
+        let Ok(at) = queue.waiting_at(uniqueid) else { return };
+        let (_, left) = queue.waiting.remove(at);
         if let Some(pos) = left.position {
-            for entry in queue.waiting.values_mut() {
+            for (_, entry) in &mut queue.waiting {
                 if let Some(p) = entry.position.as_mut().filter(|p| **p > pos) {
                     *p -= 1;
                 }
             }
         }
-        self.queue_changed(key);
+        self.queue_changed(q);
     }
 
     /// Every member ringing for this caller stops ringing.
-    fn stop_all_rings(&mut self, uniqueid: &str) {
-        let Some(call) = self.calls.get_mut(uniqueid) else { return };
-        for id in std::mem::take(&mut call.ringing) {
-            if let Some(agent) = self.agents.get_mut(&id) {
-                agent.ringing.retain(|u| u != uniqueid);
+    fn stop_all_rings(&mut self, c: CallIx, uniqueid: &str) {
+        let ringing = std::mem::take(&mut self.calls[c as usize].ringing);
+        for &a in &ringing {
+            if let Some(agent) = self.agent_mut(a) {
+                agent.ringing.retain(|u| *u != uniqueid);
             }
-            self.touch(&id);
+            self.touch(a);
         }
     }
 
-    fn stop_ring(&mut self, uniqueid: &str, id: &str) {
-        if let Some(call) = self.calls.get_mut(uniqueid) {
-            call.ringing.retain(|a| a != id);
+    fn stop_ring(&mut self, c: Option<CallIx>, uniqueid: &str, a: AgentIx) {
+        if let Some(c) = c {
+            self.calls[c as usize].ringing.retain(|r| *r != a);
         }
-        if let Some(agent) = self.agents.get_mut(id) {
-            agent.ringing.retain(|u| u != uniqueid);
+        if let Some(agent) = self.agent_mut(a) {
+            agent.ringing.retain(|u| *u != uniqueid);
         }
-        self.touch(id);
+        self.touch(a);
     }
 
     pub(super) fn agent_ringing(&mut self, queue: &str, uniqueid: &str, member: &MemberRef) {
-        let key = self.ensure_call(queue, uniqueid);
-        let Some(id) = self.resolve(member, Some(&key)) else { return };
-        self.ensure_membership(&id, &key);
-        let Some(call) = self.calls.get_mut(uniqueid) else { return };
-        if is_over(call) || call.agent.is_some() || call.ringing.iter().any(|a| **a == *id) {
+        let (q, c) = self.ensure_call(queue, uniqueid);
+        let Some(a) = self.resolve(member, Some(q)) else { return };
+        self.ensure_membership(a, q);
+        let call = &mut self.calls[c as usize];
+        if is_over(call) || call.agent.is_some() || call.ringing.contains(&a) {
             return;
         }
-        call.ringing.push(id.clone().into_owned());
-        if let Some(agent) = self.agents.get_mut(&*id) {
-            agent.ringing.push(uniqueid.to_owned());
+        call.ringing.push(a);
+        if let Some(agent) = self.agent_mut(a) {
+            agent.ringing.push(Key::new(uniqueid));
         }
-        self.touch(&id);
+        self.touch(a);
     }
 
     pub(super) fn ring_stopped(
@@ -158,16 +158,16 @@ impl Engine {
         missed: bool,
         src: Source,
     ) {
-        let key = self.ensure_call(queue, uniqueid);
-        let Some(id) = self.resolve(member, Some(&key)) else { return };
-        self.ensure_membership(&id, &key);
-        self.stop_ring(uniqueid, &id);
-        let now = self.cause;
-        if let Some(call) = self.calls.get_mut(uniqueid).filter(|_| missed) {
-            let report = (id.into_owned(), src, now);
+        let (q, c) = self.ensure_call(queue, uniqueid);
+        let Some(a) = self.resolve(member, Some(q)) else { return };
+        self.ensure_membership(a, q);
+        self.stop_ring(Some(c), uniqueid, a);
+        if missed {
+            let call = &mut self.calls[c as usize];
+            let report = (a, src, self.cause);
             if !call.misses.contains(&report) {
                 call.misses.push(report);
-                self.recount(uniqueid);
+                self.recount(c);
             }
         }
     }
@@ -180,33 +180,33 @@ impl Engine {
         hold_s: Option<u32>,
         src: Source,
     ) {
-        let key = self.ensure_call(queue, uniqueid);
-        let Some(id) = self.resolve(member, Some(&key)) else { return };
-        self.ensure_membership(&id, &key);
+        let (q, c) = self.ensure_call(queue, uniqueid);
+        let Some(a) = self.resolve(member, Some(q)) else { return };
+        self.ensure_membership(a, q);
         let now = self.cause;
-        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let call = &mut self.calls[c as usize];
         let mut changed = set_min(&mut call.connected_at, now);
         if call.agent.is_none() {
-            call.agent = Some(id.clone().into_owned());
+            call.agent = Some(a);
             changed = true;
         }
         changed |= set_duration(&mut call.hold_s, &mut call.hold_from_queue_log, hold_s, src);
         let ended = call.ended_at.is_some();
-        let credited = call.agent.as_deref() == Some(&*id);
+        let credited = call.agent == Some(a);
         if changed {
             self.call_changed(uniqueid);
         }
-        self.dequeue(&key, uniqueid);
-        self.stop_all_rings(uniqueid);
+        self.dequeue(q, uniqueid);
+        self.stop_all_rings(c, uniqueid);
         if !ended && credited {
             if let Some(agent) =
-                self.agents.get_mut(&*id).filter(|a| !a.talking.iter().any(|u| u == uniqueid))
+                self.agent_mut(a).filter(|agent| !agent.talking.iter().any(|u| *u == uniqueid))
             {
-                agent.talking.push(uniqueid.to_owned());
+                agent.talking.push(Key::new(uniqueid));
             }
-            self.touch(&id);
+            self.touch(a);
         }
-        self.recount(uniqueid);
+        self.recount(c);
     }
 
     pub(super) fn call_ended(
@@ -216,15 +216,15 @@ impl Engine {
         member: Option<&MemberRef>,
         end: EndDetails,
     ) {
-        let key = self.ensure_call(queue, uniqueid);
-        let named = member.and_then(|m| self.resolve(m, Some(&key)));
+        let (q, c) = self.ensure_call(queue, uniqueid);
+        let named = member.and_then(|m| self.resolve(m, Some(q)));
         let now = self.cause;
-        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let call = &mut self.calls[c as usize];
         let mut changed = false;
         if call.agent.is_none()
             && let Some(named) = named
         {
-            call.agent = Some(named.into_owned());
+            call.agent = Some(named);
             changed = true;
         }
         let first_end = call.ended_at.is_none();
@@ -236,47 +236,43 @@ impl Engine {
             call.ending = Some(ending);
             changed = true;
         }
-        // The credited agent's id, copied into a reused buffer (both feeds report every end).
-        let mut agent = std::mem::take(&mut self.scratch_id);
-        agent.clear();
-        let credited = call.agent.as_deref().map(|id| agent.push_str(id)).is_some();
+        let credited = call.agent;
         let ended_at = call.ended_at.unwrap_or(now);
         if changed {
             self.call_changed(uniqueid);
         }
-        self.dequeue(&key, uniqueid);
-        self.stop_all_rings(uniqueid);
-        if credited {
-            if let Some(a) = self.agents.get_mut(&agent) {
-                a.talking.retain(|u| u != uniqueid);
+        self.dequeue(q, uniqueid);
+        self.stop_all_rings(c, uniqueid);
+        if let Some(a) = credited {
+            if let Some(agent) = self.agent_mut(a) {
+                agent.talking.retain(|u| *u != uniqueid);
             }
             if first_end {
-                self.start_wrapup(&agent, &key, ended_at);
+                self.start_wrapup(a, q, ended_at);
             }
-            self.touch(&agent);
+            self.touch(a);
         }
-        self.scratch_id = agent;
-        self.recount(uniqueid);
+        self.recount(c);
     }
 
-    fn start_wrapup(&mut self, id: &str, key: &str, ended_at: TsMs) {
-        let wrapup_s = self.wrapup_s(id, key);
+    fn start_wrapup(&mut self, a: AgentIx, q: QueueIx, ended_at: TsMs) {
+        let wrapup_s = self.wrapup_s(a, q);
         if wrapup_s == 0 {
             return;
         }
         let until = ended_at.saturating_add(i64::from(wrapup_s) * 1000);
-        let Some(agent) = self.agents.get_mut(id) else { return };
+        let Some(agent) = self.agent_mut(a) else { return };
         if agent.wrapup_until.is_none_or(|u| u < until) {
             agent.wrapup_until = Some(until);
             agent.wrapup_scheduled = Some(until);
-            self.wrapups.insert((until, id.to_owned()));
+            self.wrapups.insert((until, a));
         }
     }
 
     pub(super) fn caller_left(&mut self, queue: &str, uniqueid: &str, reason: LeaveReason, src: Source) {
-        let key = self.ensure_call(queue, uniqueid);
+        let (q, c) = self.ensure_call(queue, uniqueid);
         let now = self.cause;
-        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let call = &mut self.calls[c as usize];
         let mut changed = false;
         let refine = match call.leave {
             None => true,
@@ -291,29 +287,32 @@ impl Engine {
         if changed {
             self.call_changed(uniqueid);
         }
-        self.dequeue(&key, uniqueid);
-        self.stop_all_rings(uniqueid);
-        self.recount(uniqueid);
+        self.dequeue(q, uniqueid);
+        self.stop_all_rings(c, uniqueid);
+        self.recount(c);
     }
 
     pub(super) fn caller_dequeued(&mut self, queue: &str, uniqueid: &str) {
-        self.dequeue(&super::queue_key(queue), uniqueid);
+        if let Some(q) = self.queue_of(queue) {
+            self.dequeue(q, uniqueid);
+        }
     }
 
     /// The member hung up during the announcement: it is no longer ringing; the caller keeps waiting.
     pub(super) fn agent_dump(&mut self, queue: &str, uniqueid: &str, member: &MemberRef) {
-        let key = super::queue_key(queue);
-        if let Some(id) = self.resolve_existing(member, Some(&*key)) {
-            self.stop_ring(uniqueid, &id);
+        let q = self.queue_of(queue);
+        if let Some(a) = self.resolve_existing(member, q) {
+            let c = self.call_ix.get(uniqueid).copied();
+            self.stop_ring(c, uniqueid, a);
         }
     }
 
     /// Re-derives what the call adds to today's counters and applies the difference.
-    pub(super) fn recount(&mut self, uniqueid: &str) {
+    pub(super) fn recount(&mut self, c: CallIx) {
         let today = self.today();
-        let Some(call) = self.calls.get(uniqueid) else { return };
-        let sl = self.service_level_s(&call.queue_key);
-        let Some(call) = self.calls.get_mut(uniqueid) else { return };
+        let q = self.calls[c as usize].queue;
+        let sl = self.service_level_s(q);
+        let call = &mut self.calls[c as usize];
         if contribution_is(call, sl, &call.contributed) {
             return;
         }
@@ -332,21 +331,15 @@ impl Engine {
             Some(_) => {}
         }
         let old = std::mem::replace(&mut call.contributed, wanted);
-        let (key, new) = (&*call.queue_key, &call.contributed);
-        let recompute_max = match self.queues.get_mut(key) {
-            Some(queue) => {
-                let (changed, max_lowered) = super::counters::apply_queue_delta(queue, &old, new);
-                if changed || max_lowered {
-                    self.out.push(Change::Queue(queue.name.clone()));
-                }
-                max_lowered
-            }
-            None => false,
-        };
+        let new = &call.contributed;
+        let queue = &mut self.queues[q as usize];
+        let (changed, max_lowered) = super::counters::apply_queue_delta(queue, &old, new);
+        if changed || max_lowered {
+            self.out.push(Change::Queue(queue.name.clone()));
+        }
         super::counters::apply_agent_delta(&mut self.agents, &mut self.out, &old, new);
-        if recompute_max {
-            let key = key.to_owned();
-            self.recompute_hold_max(&key);
+        if max_lowered {
+            self.recompute_hold_max(q);
         }
     }
 }
@@ -369,7 +362,7 @@ fn contribution_is(call: &Call, service_level_s: u32, current: &Contribution) ->
         && current.hold_s == hold_s
         && current.sl_within == hold_s.is_some_and(|h| h <= service_level_s)
         && current.talk_s == call.talk_s.filter(|_| answered && call.ended_at.is_some())
-        && current.agent.as_deref() == call.agent.as_deref().filter(|_| answered)
+        && current.agent == call.agent.filter(|_| answered)
         && call.misses.is_empty()
         && current.misses.is_empty()
 }
@@ -378,15 +371,15 @@ fn contribution(call: &Call, service_level_s: u32) -> Contribution {
     let answered = call.agent.is_some() || call.connected_at.is_some();
     let unanswered = call.leave.filter(|_| !answered);
     let hold_s = call.hold_s.filter(|_| answered);
-    let mut misses: Vec<(String, u32)> = Vec::new();
-    for (agent, _, _) in &call.misses {
-        if misses.iter().any(|(a, _)| a == agent) {
+    let mut misses: Vec<(AgentIx, u32)> = Vec::new();
+    for &(agent, _, _) in &call.misses {
+        if misses.iter().any(|(a, _)| *a == agent) {
             continue;
         }
         // Each feed reports each missed ring once; the feed that saw more of them is the count.
-        let count = |src: Source| call.misses.iter().filter(|(a, s, _)| a == agent && *s == src).count();
+        let count = |src: Source| call.misses.iter().filter(|(a, s, _)| *a == agent && *s == src).count();
         let n = count(Source::QueueLog).max(count(Source::Ami)).max(count(Source::Clock));
-        misses.push((agent.clone(), u32::try_from(n).unwrap_or(u32::MAX)));
+        misses.push((agent, u32::try_from(n).unwrap_or(u32::MAX)));
     }
     Contribution {
         answered,
@@ -396,7 +389,7 @@ fn contribution(call: &Call, service_level_s: u32) -> Contribution {
         hold_s,
         sl_within: hold_s.is_some_and(|h| h <= service_level_s),
         talk_s: call.talk_s.filter(|_| answered && call.ended_at.is_some()),
-        agent: call.agent.clone().filter(|_| answered),
+        agent: call.agent.filter(|_| answered),
         misses,
     }
 }
@@ -406,24 +399,25 @@ fn contribution(call: &Call, service_level_s: u32) -> Contribution {
 fn put_waiting(
     queue: &mut Queue,
     uniqueid: &str,
-    caller_id: Option<&str>,
+    caller_id: Option<&Key>,
     position: Option<u32>,
     joined_at: TsMs,
 ) -> bool {
-    match queue.waiting.get_mut(uniqueid) {
-        None => {
-            let entry = Waiting { caller_id: caller_id.map(str::to_owned), position, joined_at };
-            queue.waiting.insert(uniqueid.to_owned(), entry);
+    match queue.waiting_at(uniqueid) {
+        Err(at) => {
+            let entry = Waiting { caller_id: caller_id.cloned(), position, joined_at };
+            queue.waiting.insert(at, (Key::new(uniqueid), entry));
             true
         }
-        Some(old) => {
+        Ok(at) => {
+            let old = &mut queue.waiting[at].1;
             let mut changed = false;
             if joined_at < old.joined_at {
                 old.joined_at = joined_at;
                 changed = true;
             }
             if old.caller_id.is_none() && caller_id.is_some() {
-                old.caller_id = caller_id.map(str::to_owned);
+                old.caller_id = caller_id.cloned();
                 changed = true;
             }
             if old.position.is_none() && position.is_some() {

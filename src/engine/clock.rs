@@ -1,7 +1,7 @@
 //! Time in the engine: event time only. Day rollover of the daily counters, wrap-up ends, and the derived
 //! agent status (which depends on "now" through wrap-up).
 
-use super::state::{Agent, MemberCounts, QueueCounters, Status};
+use super::state::{Agent, AgentIx, MemberCounts, QueueCounters, Status};
 use super::{Change, Engine, TsMs};
 use jiff::{Timestamp, civil, tz::TimeZone};
 
@@ -55,13 +55,13 @@ impl Engine {
         // tick would have settled it: the live daemon (ticking) and `replay` (one tick at the end) must agree
         // on `status_since`. Nothing else happened to the agent in between, so its state is that of `until`.
         while self.wrapups.first().is_some_and(|(until, _)| *until <= now) {
-            if let Some((until, id)) = self.wrapups.pop_first() {
-                if let Some(agent) = self.agents.get_mut(&id)
+            if let Some((until, a)) = self.wrapups.pop_first() {
+                if let Some(agent) = self.agent_mut(a)
                     && agent.wrapup_scheduled == Some(until)
                 {
                     agent.wrapup_scheduled = None;
                 }
-                self.refresh_agent(&id, until);
+                self.refresh_agent(a, until);
             }
         }
     }
@@ -72,7 +72,7 @@ impl Engine {
 
     /// New day: today's counters restart at zero; ended calls are forgotten after a grace period.
     fn roll_over(&mut self, day: Day) {
-        for agent in self.agents.values_mut() {
+        for agent in self.agents.iter_mut().flatten() {
             if agent.calls_answered != 0 || agent.calls_missed != 0 || agent.talk_seconds != 0 {
                 agent.calls_answered = 0;
                 agent.calls_missed = 0;
@@ -80,27 +80,32 @@ impl Engine {
                 self.out.push(Change::Agent(agent.id.clone()));
             }
         }
-        for queue in self.queues.values_mut() {
+        for queue in &mut self.queues {
             if queue.counters != QueueCounters::default() {
                 queue.counters = QueueCounters::default();
                 self.out.push(Change::Queue(queue.name.clone()));
             }
         }
         let keep_after = day.start.saturating_sub(DEDUPE_GRACE_MS);
-        self.calls.retain(|_, call| match call.ended_at {
+        self.calls.retain(|call| match call.ended_at {
             Some(ended) => ended >= keep_after,
             None => true,
         });
+        // The kept calls moved: renumber the uniqueid index (once a day, like the retain itself).
+        self.call_ix.clear();
+        for (c, call) in self.calls.iter().enumerate() {
+            self.call_ix.insert(call.uniqueid.clone(), super::ix(c));
+        }
     }
 
     /// Recomputes the derived status of every touched agent and the member counts of its queues.
     pub(super) fn refresh_touched(&mut self) {
-        let touched = std::mem::take(&mut self.touched);
-        let live = std::mem::replace(&mut self.touched_len, 0);
+        let mut touched = std::mem::take(&mut self.touched);
         let cause = self.cause;
-        for id in touched.iter().take(live) {
-            self.refresh_agent(id, cause);
+        for &a in &touched {
+            self.refresh_agent(a, cause);
         }
+        touched.clear();
         self.touched = touched;
     }
 
@@ -110,29 +115,29 @@ impl Engine {
     /// such ticks, yet both must build the same state. A wrap-up that is still running as of `stamp` is
     /// (re)scheduled, so a late line's wrap-up ends at its own end time on the next event or tick, exactly as
     /// in `replay`.
-    fn refresh_agent(&mut self, id: &str, stamp: TsMs) {
-        let Some(agent) = self.agents.get_mut(id) else { return };
+    fn refresh_agent(&mut self, a: AgentIx, stamp: TsMs) {
+        let Some(agent) = self.agents.get_mut(a as usize).and_then(Option::as_mut) else { return };
         let activity = Activity::of(agent, stamp);
         if activity.wrapup
             && let Some(until) = agent.wrapup_until
             && agent.wrapup_scheduled != Some(until)
         {
             agent.wrapup_scheduled = Some(until);
-            self.wrapups.insert((until, id.to_owned()));
+            self.wrapups.insert((until, a));
         }
-        let all_paused = !agent.queues.is_empty() && agent.queues.values().all(|m| m.paused);
+        let all_paused = !agent.queues.is_empty() && agent.queues.iter().all(|m| m.paused);
         let status = activity.status(agent.queues.is_empty(), all_paused);
         if status != agent.status {
             agent.status = status;
             agent.status_since = stamp.max(agent.status_since);
-            self.out.push(Change::Agent(id.to_owned()));
+            self.out.push(Change::Agent(agent.id.clone()));
         }
-        for (key, membership) in agent.queues.iter_mut() {
+        for membership in &mut agent.queues {
             let counted = (activity.status(false, membership.paused), membership.paused);
             if membership.counted == Some(counted) {
                 continue;
             }
-            if let Some(queue) = self.queues.get_mut(key) {
+            if let Some(queue) = self.queues.get_mut(membership.queue as usize) {
                 let before: MemberCounts = queue.counts;
                 if let Some(old) = membership.counted {
                     queue.counts.adjust(old, -1);

@@ -3,7 +3,7 @@
 //! Free functions over the parts they touch (a queue, the agents, the change list), so `recount` can apply a
 //! difference while it still borrows the call record, without copying the contribution.
 
-use super::state::{Agents, Contribution, Queue, QueueCounters};
+use super::state::{Agent, AgentIx, Contribution, Queue, QueueCounters, QueueIx};
 use super::{Change, Engine};
 
 fn flag(counter: &mut u64, old: bool, new: bool) {
@@ -47,53 +47,60 @@ pub(super) fn apply_queue_delta(queue: &mut Queue, old: &Contribution, new: &Con
 
 /// Applies the difference to the credited agents' counters.
 pub(super) fn apply_agent_delta(
-    agents: &mut Agents,
+    agents: &mut [Option<Agent>],
     out: &mut Vec<Change>,
     old: &Contribution,
     new: &Contribution,
 ) {
     if old.agent != new.agent || old.talk_s != new.talk_s {
-        if let Some(id) = &old.agent {
-            credit(agents, out, id, -1, old.talk_s.map_or(0, i64::from).saturating_neg(), 0);
+        if let Some(a) = old.agent {
+            credit(agents, out, a, -1, old.talk_s.map_or(0, i64::from).saturating_neg(), 0);
         }
-        if let Some(id) = &new.agent {
-            credit(agents, out, id, 1, new.talk_s.map_or(0, i64::from), 0);
+        if let Some(a) = new.agent {
+            credit(agents, out, a, 1, new.talk_s.map_or(0, i64::from), 0);
         }
     }
     if old.misses != new.misses {
-        for (id, n) in &old.misses {
-            credit(agents, out, id, 0, 0, -i64::from(*n));
+        for &(a, n) in &old.misses {
+            credit(agents, out, a, 0, 0, -i64::from(n));
         }
-        for (id, n) in &new.misses {
-            credit(agents, out, id, 0, 0, i64::from(*n));
+        for &(a, n) in &new.misses {
+            credit(agents, out, a, 0, 0, i64::from(n));
         }
     }
 }
 
-fn credit(agents: &mut Agents, out: &mut Vec<Change>, id: &str, answered: i64, talk_s: i64, missed: i64) {
-    let Some(agent) = agents.get_mut(id) else { return };
+fn credit(
+    agents: &mut [Option<Agent>],
+    out: &mut Vec<Change>,
+    a: AgentIx,
+    answered: i64,
+    talk_s: i64,
+    missed: i64,
+) {
+    let Some(agent) = agents.get_mut(a as usize).and_then(Option::as_mut) else { return };
     let add = |v: &mut u64, d: i64| *v = v.saturating_add_signed(d);
     let before = (agent.calls_answered, agent.talk_seconds, agent.calls_missed);
     add(&mut agent.calls_answered, answered);
     add(&mut agent.talk_seconds, talk_s);
     add(&mut agent.calls_missed, missed);
     if before != (agent.calls_answered, agent.talk_seconds, agent.calls_missed) {
-        out.push(Change::Agent(id.to_owned()));
+        out.push(Change::Agent(agent.id.clone()));
     }
 }
 
 impl Engine {
     /// The longest hold among today's counted calls of a queue (rare: only when a report lowers one).
-    pub(super) fn recompute_hold_max(&mut self, key: &str) {
+    pub(super) fn recompute_hold_max(&mut self, q: QueueIx) {
         let today = self.today();
         let max = self
             .calls
-            .values()
-            .filter(|c| &*c.queue_key == key && c.counted_day == Some(today))
+            .iter()
+            .filter(|c| c.queue == q && c.counted_day == Some(today))
             .filter_map(|c| c.contributed.hold_s)
             .max()
             .unwrap_or(0);
-        if let Some(queue) = self.queues.get_mut(key) {
+        if let Some(queue) = self.queues.get_mut(q as usize) {
             queue.counters.hold_max_s = max;
         }
     }

@@ -11,83 +11,103 @@
 //! agent is merged into the real one: memberships, pause state, counters and call references move over, and
 //! `AgentRemoved(name)` is emitted for the provisional id.
 
-use super::state::Agent;
-use super::{Change, Engine, MemberRef, looks_like_interface};
+use super::key::Key;
+use super::state::{Agent, AgentIx, QueueIx};
+use super::{Change, Engine, MemberRef, ix, looks_like_interface};
 use std::borrow::Cow;
 
+/// What a member reference names: an agent already known by number, or an id to look up (or create).
+enum Found<'a> {
+    Agent(AgentIx),
+    Id(Cow<'a, str>, bool),
+}
+
 impl Engine {
-    /// The agent a feed means, created on first mention. `queue_key` narrows name lookups to that queue.
-    /// Borrows the id from the event when the event names the interface (the common case: no allocation).
-    pub(super) fn resolve<'a>(
-        &mut self,
-        member: &'a MemberRef,
-        queue_key: Option<&str>,
-    ) -> Option<Cow<'a, str>> {
-        let (id, provisional) = self.lookup(member, queue_key)?;
-        if !self.agents.contains_key(&*id) {
-            let name = member.name.as_deref().filter(|n| *n != id || provisional);
-            self.agents.insert(id.clone().into_owned(), Agent::new(&id, name, provisional, self.cause));
-            if let Some(name) = name.filter(|_| !provisional) {
-                self.index_name(&id, name);
-            }
-            self.agent_changed(&id);
-            self.touch(&id);
+    /// The agent a feed means, created on first mention. `queue` narrows name lookups to that queue.
+    pub(super) fn resolve(&mut self, member: &MemberRef, queue: Option<QueueIx>) -> Option<AgentIx> {
+        let (id, provisional) = match self.lookup(member, queue)? {
+            Found::Agent(a) => return Some(a),
+            Found::Id(id, provisional) => (id, provisional),
+        };
+        if let Some(&a) = self.agent_ix.get(&id) {
+            return Some(a);
         }
-        Some(id)
+        let name = member.name.as_deref().filter(|n| *n != id || provisional);
+        let a = ix(self.agents.len());
+        self.agents.push(Some(Agent::new(&id, name, provisional, self.cause)));
+        self.agent_ix.insert(Key::new(&id), a);
+        if let Some(name) = name.filter(|_| !provisional) {
+            self.index_name(a, name);
+        }
+        self.agent_changed(a);
+        self.touch(a);
+        Some(a)
     }
 
     /// Like `resolve`, but never creates an agent.
-    pub(super) fn resolve_existing<'a>(
-        &mut self,
-        member: &'a MemberRef,
-        queue_key: Option<&str>,
-    ) -> Option<Cow<'a, str>> {
-        let (id, _) = self.lookup(member, queue_key)?;
-        self.agents.contains_key(&*id).then_some(id)
+    pub(super) fn resolve_existing(&mut self, member: &MemberRef, queue: Option<QueueIx>) -> Option<AgentIx> {
+        match self.lookup(member, queue)? {
+            Found::Agent(a) => Some(a),
+            Found::Id(id, _) => self.agent_ix.get(&id).copied(),
+        }
     }
 
-    /// The agent id for a member reference, and whether it is provisional (a name with no known interface).
-    fn lookup<'a>(&mut self, member: &'a MemberRef, queue_key: Option<&str>) -> Option<(Cow<'a, str>, bool)> {
+    /// The agent (or agent id) for a member reference; an id comes with whether it is provisional (a name
+    /// with no known interface).
+    fn lookup<'a>(&mut self, member: &'a MemberRef, queue: Option<QueueIx>) -> Option<Found<'a>> {
         let name = member.name.as_deref().filter(|n| !n.is_empty());
         if let Some(interface) = member.interface.as_deref().filter(|i| !i.is_empty()) {
-            if let Some(name) = name {
-                self.learn(name, interface);
+            if let Some(name) = name
+                && let Some(a) = self.learn(name, interface)
+            {
+                return Some(Found::Agent(a));
             }
-            return Some((Cow::Borrowed(interface), false));
+            return Some(Found::Id(Cow::Borrowed(interface), false));
         }
         let name = name?;
         if looks_like_interface(name) {
-            return Some((Cow::Borrowed(name), false));
+            return Some(Found::Id(Cow::Borrowed(name), false));
         }
-        if let Some(id) = queue_key.and_then(|key| self.member_named(key, name)) {
-            return Some((Cow::Owned(id), false));
+        if let Some(a) = queue.and_then(|q| self.member_named(q, name)) {
+            return Some(Found::Agent(a));
         }
-        if let Some(interface) = self.names.get(name).or_else(|| self.config.members.get(name)) {
-            let interface = interface.clone();
-            self.learn(name, &interface);
-            return Some((Cow::Owned(interface), false));
+        let learned = self
+            .names
+            .get(name)
+            .map(Key::as_str)
+            .or_else(|| self.config.members.get(name).map(String::as_str));
+        if let Some(interface) = learned {
+            let interface = interface.to_owned();
+            return Some(match self.learn(name, &interface) {
+                Some(a) => Found::Agent(a),
+                None => Found::Id(Cow::Owned(interface), false),
+            });
         }
-        Some((Cow::Borrowed(name), true))
+        Some(Found::Id(Cow::Borrowed(name), true))
     }
 
     /// A non-provisional member of the queue with this name (the first by id when several share it).
-    fn member_named(&self, key: &str, name: &str) -> Option<String> {
+    fn member_named(&self, q: QueueIx, name: &str) -> Option<AgentIx> {
         let ids = self.named.get(name)?;
-        let member = |id: &&String| self.agents.get(id.as_str()).is_some_and(|a| a.queues.contains_key(key));
-        ids.iter().filter(member).min().cloned()
+        ids.iter()
+            .filter_map(|&a| {
+                self.agent(a).filter(|agent| agent.is_member(q)).map(|agent| (agent.id.as_str(), a))
+            })
+            .min()
+            .map(|(_, a)| a)
     }
 
     /// Adds a non-provisional agent to the name index.
-    fn index_name(&mut self, id: &str, name: &str) {
-        let ids = self.named.entry(name.to_owned()).or_default();
-        if !ids.iter().any(|i| i == id) {
-            ids.push(id.to_owned());
+    fn index_name(&mut self, a: AgentIx, name: &str) {
+        let ids = self.named.entry(Key::new(name)).or_default();
+        if !ids.contains(&a) {
+            ids.push(a);
         }
     }
 
-    fn unindex_name(&mut self, id: &str, name: &str) {
+    fn unindex_name(&mut self, a: AgentIx, name: &str) {
         if let Some(ids) = self.named.get_mut(name) {
-            ids.retain(|i| i != id);
+            ids.retain(|i| *i != a);
             if ids.is_empty() {
                 self.named.remove(name);
             }
@@ -95,96 +115,100 @@ impl Engine {
     }
 
     /// Records that `name` is the member name of `interface` (AMI says both), merging a provisional agent.
-    pub(super) fn learn(&mut self, name: &str, interface: &str) {
+    /// Returns the interface's agent when it exists.
+    pub(super) fn learn(&mut self, name: &str, interface: &str) -> Option<AgentIx> {
         // Asterisk reports the interface as the name of an unnamed member: nothing to learn.
         if name == interface || name.is_empty() {
-            return;
+            return None;
         }
         // Once a name is known, `lookup` never creates a provisional agent for it, and the learn that recorded
         // it merged any earlier one: only a newly learned pair can have a provisional agent to merge.
-        if self.names.get(name).map(String::as_str) != Some(interface) {
-            self.names.insert(name.to_owned(), interface.to_owned());
-            if self.agents.get(name).is_some_and(|a| a.provisional) {
-                self.merge_provisional(name, interface);
+        if self.names.get(name).is_none_or(|known| *known != interface) {
+            self.names.insert(Key::new(name), Key::new(interface));
+            if let Some(&p) = self.agent_ix.get(name)
+                && self.agent(p).is_some_and(|a| a.provisional)
+            {
+                self.merge_provisional(p, name, interface);
             }
         }
-        self.set_name(interface, name);
+        let a = *self.agent_ix.get(interface)?;
+        self.set_name(a, name);
+        Some(a)
     }
 
-    fn set_name(&mut self, interface: &str, name: &str) {
-        let Some(agent) = self.agents.get_mut(interface) else { return };
+    fn set_name(&mut self, a: AgentIx, name: &str) {
+        let Some(agent) = self.agent_mut(a) else { return };
         if agent.name.as_deref() == Some(name) {
             return;
         }
         let old = agent.name.replace(name.to_owned());
-        let indexed = !agent.provisional;
-        if indexed {
+        if !agent.provisional {
             if let Some(old) = old {
-                self.unindex_name(interface, &old);
+                self.unindex_name(a, &old);
             }
-            self.index_name(interface, name);
+            self.index_name(a, name);
         }
-        self.agent_changed(interface);
+        self.agent_changed(a);
     }
 
-    /// Moves everything the provisional agent `name` holds into the agent `interface`.
-    fn merge_provisional(&mut self, name: &str, interface: &str) {
-        let Some(provisional) = self.agents.remove(name) else { return };
-        if !self.agents.contains_key(interface) {
-            let agent = Agent::new(interface, Some(name), false, self.cause);
-            self.agents.insert(interface.to_owned(), agent);
-            self.index_name(interface, name);
-        }
-        for (key, membership) in &provisional.queues {
-            if let Some(queue) = self.queues.get_mut(key) {
-                queue.members.remove(name);
-                queue.members.insert(interface.to_owned());
-                if let Some(counted) = membership.counted {
-                    queue.counts.adjust(counted, -1);
-                }
-                self.out.push(Change::Queue(queue.name.clone()));
-            }
-        }
-        if let Some(real) = self.agents.get_mut(interface) {
-            merge_into(real, provisional);
-        }
-        self.repoint_calls(name, interface);
-        self.wrapups = std::mem::take(&mut self.wrapups)
-            .into_iter()
-            .map(|(until, id)| (until, if id == name { interface.to_owned() } else { id }))
-            .collect();
-        if let Some(pos) = self.touched.iter().take(self.touched_len).position(|id| id == name)
-            && let Some(live) = self.touched.get_mut(pos..self.touched_len)
-        {
-            live.rotate_left(1);
-            self.touched_len -= 1;
-        }
-        self.out.push(Change::AgentRemoved(name.to_owned()));
-        self.agent_changed(interface);
-        self.touch(interface);
-    }
-
-    /// Calls that credit or ring the provisional id now refer to the interface.
-    fn repoint_calls(&mut self, from: &str, to: &str) {
-        let swap = |id: &mut String| {
-            if id == from {
-                *id = to.to_owned();
+    /// Moves everything the provisional agent `p` (id `name`) holds into the agent `interface`.
+    fn merge_provisional(&mut self, p: AgentIx, name: &str, interface: &str) {
+        let Some(provisional) = self.agents.get_mut(p as usize).and_then(Option::take) else { return };
+        self.agent_ix.remove(name);
+        let real = match self.agent_ix.get(interface) {
+            Some(&real) => real,
+            None => {
+                let real = ix(self.agents.len());
+                self.agents.push(Some(Agent::new(interface, Some(name), false, self.cause)));
+                self.agent_ix.insert(Key::new(interface), real);
+                self.index_name(real, name);
+                real
             }
         };
-        for call in self.calls.values_mut() {
+        for membership in &provisional.queues {
+            let queue = &mut self.queues[membership.queue as usize];
+            queue.remove_member(p);
+            queue.add_member(real);
+            if let Some(counted) = membership.counted {
+                queue.counts.adjust(counted, -1);
+            }
+            self.out.push(Change::Queue(queue.name.clone()));
+        }
+        if let Some(agent) = self.agent_mut(real) {
+            merge_into(agent, provisional);
+        }
+        self.repoint_calls(p, real);
+        self.wrapups = std::mem::take(&mut self.wrapups)
+            .into_iter()
+            .map(|(until, a)| (until, if a == p { real } else { a }))
+            .collect();
+        self.touched.retain(|a| *a != p);
+        self.out.push(Change::AgentRemoved(name.to_owned()));
+        self.agent_changed(real);
+        self.touch(real);
+    }
+
+    /// Calls that credit or ring the provisional agent now refer to the real one.
+    fn repoint_calls(&mut self, from: AgentIx, to: AgentIx) {
+        let swap = |a: &mut AgentIx| {
+            if *a == from {
+                *a = to;
+            }
+        };
+        for call in &mut self.calls {
             call.agent.as_mut().map(swap);
             call.contributed.agent.as_mut().map(swap);
             call.ringing.iter_mut().for_each(swap);
-            call.misses.iter_mut().for_each(|(id, _, _)| swap(id));
-            call.contributed.misses.iter_mut().for_each(|(id, _)| swap(id));
+            call.misses.iter_mut().for_each(|(a, _, _)| swap(a));
+            call.contributed.misses.iter_mut().for_each(|(a, _)| swap(a));
         }
     }
 }
 
 fn merge_into(real: &mut Agent, provisional: Agent) {
-    for (key, mut theirs) in provisional.queues {
+    for mut theirs in provisional.queues {
         theirs.counted = None;
-        match real.queues.get_mut(&key) {
+        match real.membership_mut(theirs.queue) {
             // The name-keyed facts are newer than the interface-keyed ADDMEMBER when they carry a later pause.
             Some(ours) if theirs.paused_at >= ours.paused_at => {
                 ours.paused = theirs.paused;
@@ -193,7 +217,7 @@ fn merge_into(real: &mut Agent, provisional: Agent) {
             }
             Some(_) => {}
             None => {
-                real.queues.insert(key, theirs);
+                real.add_membership(theirs);
             }
         }
     }

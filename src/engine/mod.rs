@@ -17,6 +17,7 @@ mod counters;
 pub mod event;
 mod hash;
 mod identity;
+mod key;
 mod members;
 mod reconcile;
 mod render;
@@ -28,8 +29,8 @@ pub mod view;
 pub use event::*;
 pub use view::{Change, Fields, Snapshot};
 
-use hash::FastMap;
-use state::{Agents, Calls, Queue, Queues};
+use key::{Key, KeyMap};
+use state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,61 +68,67 @@ impl Default for EngineConfig {
 }
 
 /// Agents, queues and calls, and the rules that move them.
+///
+/// Records live in vectors and refer to each other by number (`AgentIx`, `QueueIx`); the string ids the
+/// feeds use are looked up once per event in the `*_ix` maps. Why: string-keyed maps on every reference
+/// made the engine hash, compare and allocate ids several times per event, and kept a 300-byte bucket per
+/// call in a sparse table.
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
-    agents: Agents,
-    /// Keyed by lower-cased name.
-    queues: Queues,
-    /// Keyed by the caller's uniqueid.
-    calls: Calls,
+    /// By agent number; None = a provisional agent merged into its real one (numbers are never reused).
+    agents: Vec<Option<Agent>>,
+    /// Agent id (interface, or member name while provisional) → number.
+    agent_ix: KeyMap<AgentIx>,
+    queues: Vec<Queue>,
+    /// Lower-cased queue name → number.
+    queue_ix: KeyMap<QueueIx>,
+    calls: Vec<Call>,
+    /// Caller uniqueid → index in `calls`.
+    call_ix: KeyMap<CallIx>,
     /// Member name → interface, learned from AMI (both spellings in one message).
-    names: FastMap<String, String>,
-    /// Member name → ids of the non-provisional agents carrying it (usually one), so a queue_log line that
-    /// names a member resolves without scanning the queue's members.
-    named: FastMap<String, Vec<String>>,
+    names: KeyMap<Key>,
+    /// Member name → the non-provisional agents carrying it (usually one), so a queue_log line that names a
+    /// member resolves without scanning the queue's members.
+    named: KeyMap<Vec<AgentIx>>,
     /// Latest event time seen; never goes backwards (feeds interleave out of order by a second or so).
     now: TsMs,
     /// Time of the event being applied: what a status change it causes is stamped with.
     cause: TsMs,
     day: Option<clock::Day>,
-    /// Pending wrap-up ends: (end time, agent id).
-    wrapups: BTreeSet<(TsMs, String)>,
-    /// Changes of the event being applied.
+    /// Pending wrap-up ends: (end time, agent).
+    wrapups: BTreeSet<(TsMs, AgentIx)>,
+    /// Changes of the event being applied (a buffer reused across events).
     out: Vec<Change>,
-    /// Agents whose derived status must be recomputed before `apply` returns: the first `touched_len`
-    /// entries. The strings beyond are spare buffers, kept so that touching an agent reuses an allocation
-    /// instead of making one on every event.
-    touched: Vec<String>,
-    touched_len: usize,
-    /// Reused buffer for an agent id a handler must hold across `&mut self` calls.
-    scratch_id: String,
+    /// Agents whose derived status must be recomputed before `apply` returns.
+    touched: Vec<AgentIx>,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
-        // Configured queues exist from the start, so a wallboard lists them before their first call.
-        let queues = config
-            .queues
-            .iter()
-            .map(|(key, settings)| (key.clone(), Queue::new(key, key, settings.clone())))
-            .collect();
-        Self {
+        let mut engine = Self {
             config,
-            agents: Agents::default(),
-            queues,
-            calls: Calls::default(),
-            names: FastMap::default(),
-            named: FastMap::default(),
+            agents: Vec::new(),
+            agent_ix: KeyMap::default(),
+            queues: Vec::new(),
+            queue_ix: KeyMap::default(),
+            calls: Vec::new(),
+            call_ix: KeyMap::default(),
+            names: KeyMap::default(),
+            named: KeyMap::default(),
             now: TsMs::MIN,
             cause: TsMs::MIN,
             day: None,
             wrapups: BTreeSet::new(),
             out: Vec::new(),
             touched: Vec::new(),
-            touched_len: 0,
-            scratch_id: String::new(),
+        };
+        // Configured queues exist from the start, so a wallboard lists them before their first call.
+        for (key, settings) in &engine.config.queues {
+            engine.queue_ix.insert(Key::new(key), ix(engine.queues.len()));
+            engine.queues.push(Queue::new(key, settings.clone()));
         }
+        engine
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -196,115 +203,121 @@ impl Engine {
             EventKind::Tick => {}
         }
         self.refresh_touched();
-        let mut out = std::mem::take(&mut self.out);
-        if out.len() > 1 {
-            out.sort_unstable();
-            out.dedup();
+        if self.out.len() > 1 {
+            self.out.sort_unstable();
+            self.out.dedup();
         }
-        out
+        // One exact-size allocation for the caller; the buffer keeps its capacity for the next event (taking
+        // it left an empty vector that every event regrew push by push).
+        self.out.drain(..).collect()
     }
 
     pub fn agent_fields(&self, id: &str) -> Option<Fields> {
-        self.agents.get(id).map(render::agent)
+        self.agent_ix.get(id).and_then(|&a| self.agent(a)).map(|a| render::agent(a, &self.queues))
     }
 
     pub fn queue_fields(&self, name: &str) -> Option<Fields> {
-        self.queues.get(&*queue_key(name)).map(render::queue)
+        self.queue_of(name).map(|q| render::queue(&self.queues[q as usize]))
     }
 
     /// Waiting callers of a queue: caller uniqueid → `{uniqueid, caller_id, position, joined_at}`.
     pub fn queue_waiting(&self, name: &str) -> Vec<(String, serde_json::Value)> {
-        self.queues.get(&*queue_key(name)).map(render::waiting).unwrap_or_default()
+        self.queue_of(name).map(|q| render::waiting(&self.queues[q as usize])).unwrap_or_default()
     }
 
     pub fn call_fields(&self, uniqueid: &str) -> Option<Fields> {
-        self.calls.get(uniqueid).map(render::call)
+        let call = self.calls.get(*self.call_ix.get(uniqueid)? as usize)?;
+        Some(render::call(call, &self.queues, |a| self.agent(a).map(|a| a.id.as_str())))
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let agents = self.agents.values().map(|a| (a.id.clone(), render::agent(a))).collect();
-        let queues = self.queues.values().map(|q| (q.name.clone(), render::queue(q))).collect();
+        let agents = self.live_agents().map(|a| (a.id.clone(), render::agent(a, &self.queues))).collect();
+        let queues = self.queues.iter().map(|q| (q.name.clone(), render::queue(q))).collect();
         Snapshot { agents, queues }
     }
 
     /// Ids of all agents, queues (display names) and live calls, for a sink's full write.
     pub fn ids(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         (
-            self.agents.keys().cloned().collect(),
-            self.queues.values().map(|q| q.name.clone()).collect(),
-            self.calls.keys().cloned().collect(),
+            self.live_agents().map(|a| a.id.clone()).collect(),
+            self.queues.iter().map(|q| q.name.clone()).collect(),
+            self.calls.iter().map(|c| c.uniqueid.to_string()).collect(),
         )
     }
 
+    fn live_agents(&self) -> impl Iterator<Item = &Agent> {
+        self.agents.iter().flatten()
+    }
+
+    fn agent(&self, a: AgentIx) -> Option<&Agent> {
+        self.agents.get(a as usize).and_then(Option::as_ref)
+    }
+
+    fn agent_mut(&mut self, a: AgentIx) -> Option<&mut Agent> {
+        self.agents.get_mut(a as usize).and_then(Option::as_mut)
+    }
+
+    /// The number of an existing queue, by any spelling of its name.
+    fn queue_of(&self, name: &str) -> Option<QueueIx> {
+        self.queue_ix.get(&queue_key(name)).copied()
+    }
+
     /// Service-level threshold of a queue: queues.conf, then QueueStatus, then the default.
-    fn service_level_s(&self, key: &str) -> u32 {
-        match self.queues.get(key) {
-            Some(q) => q.configured.service_level_s.or(q.service_level_s),
-            None => self.config.queues.get(key).and_then(|s| s.service_level_s),
-        }
-        .unwrap_or(self.config.default_service_level_s)
+    fn service_level_s(&self, q: QueueIx) -> u32 {
+        let queue = &self.queues[q as usize];
+        queue
+            .configured
+            .service_level_s
+            .or(queue.service_level_s)
+            .unwrap_or(self.config.default_service_level_s)
     }
 
     /// Wrap-up seconds after a call in a queue: the member's override (non-zero), else queues.conf.
-    fn wrapup_s(&self, agent: &str, key: &str) -> u32 {
-        let member = self
-            .agents
-            .get(agent)
-            .and_then(|a| a.queues.get(key))
-            .and_then(|m| m.wrapup_s)
-            .filter(|s| *s > 0);
-        member.or_else(|| self.configured(key).and_then(|s| s.wrapup_s)).unwrap_or(0)
+    fn wrapup_s(&self, a: AgentIx, q: QueueIx) -> u32 {
+        let member = self.agent(a).and_then(|a| a.membership(q)).and_then(|m| m.wrapup_s).filter(|s| *s > 0);
+        member.or(self.queues[q as usize].configured.wrapup_s).unwrap_or(0)
     }
 
-    /// queues.conf settings of a queue, from the copy its record keeps (the config map is an ordered map of
-    /// every configured queue; searching it on every call fact showed in profiles).
-    fn configured(&self, key: &str) -> Option<&QueueSettings> {
-        match self.queues.get(key) {
-            Some(q) => Some(&q.configured),
-            None => self.config.queues.get(key),
-        }
-    }
-
-    /// Creates the queue on first mention and returns its key.
-    fn ensure_queue<'a>(&mut self, name: &'a str) -> Cow<'a, str> {
+    /// Creates the queue on first mention and returns its number.
+    fn ensure_queue(&mut self, name: &str) -> QueueIx {
         let key = queue_key(name);
-        if !self.queues.contains_key(&*key) {
-            let settings = self.config.queues.get(&*key).cloned().unwrap_or_default();
-            self.queues.insert(key.clone().into_owned(), Queue::new(&key, name, settings));
-            self.out.push(Change::Queue(name.to_owned()));
+        if let Some(&q) = self.queue_ix.get(&key) {
+            return q;
         }
-        key
+        let settings = self.config.queues.get(&*key).cloned().unwrap_or_default();
+        let q = ix(self.queues.len());
+        self.queues.push(Queue::new(name, settings));
+        self.queue_ix.insert(Key::new(&key), q);
+        self.out.push(Change::Queue(name.to_owned()));
+        q
     }
 
-    fn queue_changed(&mut self, key: &str) {
-        if let Some(q) = self.queues.get(key)
-            && !self.out.iter().any(|c| matches!(c, Change::Queue(n) if *n == q.name))
-        {
-            self.out.push(Change::Queue(q.name.clone()));
+    fn queue_changed(&mut self, q: QueueIx) {
+        let name = &self.queues[q as usize].name;
+        if !self.out.iter().any(|c| matches!(c, Change::Queue(n) if n == name)) {
+            self.out.push(Change::Queue(name.clone()));
         }
     }
 
     /// Records an agent change once per event (handlers report the same agent several times; the check is
     /// cheaper than allocating the id again).
-    fn agent_changed(&mut self, id: &str) {
-        if !self.out.iter().any(|c| matches!(c, Change::Agent(a) if a == id)) {
-            self.out.push(Change::Agent(id.to_owned()));
+    fn agent_changed(&mut self, a: AgentIx) {
+        let Some(agent) = self.agents.get(a as usize).and_then(Option::as_ref) else { return };
+        if !self.out.iter().any(|c| matches!(c, Change::Agent(id) if *id == agent.id)) {
+            self.out.push(Change::Agent(agent.id.clone()));
         }
     }
 
-    fn touch(&mut self, id: &str) {
-        if self.touched.iter().take(self.touched_len).any(|t| t == id) {
-            return;
+    fn touch(&mut self, a: AgentIx) {
+        if !self.touched.contains(&a) {
+            self.touched.push(a);
         }
-        match self.touched.get_mut(self.touched_len) {
-            Some(spare) => {
-                spare.clear();
-                spare.push_str(id);
-            }
-            None => self.touched.push(id.to_owned()),
-        }
-        self.touched_len += 1;
     }
+}
+
+/// A vector length as a record number. The engine holds far fewer than 2^32 agents, queues or calls.
+fn ix(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 /// app_queue compares queue names case-insensitively; so do all lookups here. Queue names are nearly always

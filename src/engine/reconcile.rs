@@ -1,9 +1,8 @@
 //! Authoritative resets: the AMI `QueueStatus` answer and an Asterisk restart.
 
 use super::hash::FastSet;
-use super::state::Waiting;
+use super::state::{AgentIx, QueueIx, Waiting};
 use super::{Engine, LeaveReason, MemberRef, MemberStatus, QueueEntry, SnapshotScope, StatusSnapshot};
-use std::sync::Arc;
 
 impl Engine {
     /// Reconciles with a `QueueStatus` answer: everything listed is applied through the same setters as live
@@ -11,12 +10,11 @@ impl Engine {
     /// callers it does not list are gone.
     pub(super) fn status_snapshot(&mut self, snapshot: &StatusSnapshot) {
         for params in &snapshot.queues {
-            let key = self.ensure_queue(&params.queue);
-            if let Some(queue) = self.queues.get_mut(&*key) {
-                queue.service_level_s = params.service_level_s.or(queue.service_level_s);
-            }
+            let q = self.ensure_queue(&params.queue);
+            let queue = &mut self.queues[q as usize];
+            queue.service_level_s = params.service_level_s.or(queue.service_level_s);
         }
-        let mut seen: FastSet<(String, String)> = FastSet::default();
+        let mut seen: FastSet<(AgentIx, QueueIx)> = FastSet::default();
         for member in &snapshot.members {
             if let Some(row) = self.apply_member_row(member) {
                 seen.insert(row);
@@ -28,102 +26,113 @@ impl Engine {
         }
         match &snapshot.scope {
             SnapshotScope::All => {
-                let keys: Vec<String> = self.queues.keys().cloned().collect();
-                for key in keys {
-                    self.drop_unlisted_members(&key, None, &seen);
-                    self.drop_unlisted_callers(&key, &listed);
+                for q in 0..super::ix(self.queues.len()) {
+                    self.drop_unlisted_members(q, None, &seen);
+                    self.drop_unlisted_callers(q, &listed);
                 }
             }
             SnapshotScope::Queue { queue } => {
-                let key = super::queue_key(queue);
-                self.drop_unlisted_members(&key, None, &seen);
-                self.drop_unlisted_callers(&key, &listed);
+                if let Some(q) = self.queue_of(queue) {
+                    self.drop_unlisted_members(q, None, &seen);
+                    self.drop_unlisted_callers(q, &listed);
+                }
             }
             SnapshotScope::Member { queue, interface } => {
-                let keys: Vec<String> = match queue {
-                    Some(queue) => vec![super::queue_key(queue).into_owned()],
+                let queues: Vec<QueueIx> = match queue {
+                    Some(queue) => self.queue_of(queue).into_iter().collect(),
                     None => self
-                        .agents
-                        .get(interface)
-                        .map(|a| a.queues.keys().cloned().collect())
+                        .agent_ix
+                        .get(interface.as_str())
+                        .and_then(|&a| self.agent(a))
+                        .map(|a| a.queues.iter().map(|m| m.queue).collect())
                         .unwrap_or_default(),
                 };
-                for key in keys {
-                    self.drop_unlisted_members(&key, Some(interface), &seen);
+                for q in queues {
+                    self.drop_unlisted_members(q, Some(interface), &seen);
                 }
             }
             SnapshotScope::Partial => {}
         }
     }
 
-    /// Applies one QueueMember row; returns its (agent, queue key).
-    fn apply_member_row(&mut self, row: &MemberStatus) -> Option<(String, String)> {
-        let key = self.ensure_queue(&row.queue);
+    /// Applies one QueueMember row; returns its (agent, queue).
+    fn apply_member_row(&mut self, row: &MemberStatus) -> Option<(AgentIx, QueueIx)> {
+        let q = self.ensure_queue(&row.queue);
         let name = row.name.as_deref().filter(|n| *n != row.interface);
         let member = MemberRef { interface: Some(row.interface.clone()), name: name.map(str::to_owned) };
-        let id = self.resolve(&member, Some(&key))?;
-        self.ensure_membership(&id, &key);
-        self.set_pause(&id, &key, row.paused, row.pause_reason.as_deref());
+        let a = self.resolve(&member, Some(q))?;
+        self.ensure_membership(a, q);
+        self.set_pause(a, q, row.paused, row.pause_reason.as_deref());
         if let Some(penalty) = row.penalty
-            && let Some(m) = self.agents.get_mut(&*id).and_then(|a| a.queues.get_mut(&*key))
+            && let Some(m) = self.agent_mut(a).and_then(|agent| agent.membership_mut(q))
             && m.penalty != penalty
         {
             m.penalty = penalty;
-            self.agent_changed(&id);
+            self.agent_changed(a);
         }
-        if let Some(m) = self.agents.get_mut(&*id).and_then(|a| a.queues.get_mut(&*key)) {
+        if let Some(m) = self.agent_mut(a).and_then(|agent| agent.membership_mut(q)) {
             m.wrapup_s = row.wrapup_s.or(m.wrapup_s);
         }
         if let Some(device) = row.device {
-            self.set_device(&id, device);
+            self.set_device(a, device);
         }
-        Some((id.into_owned(), key.into_owned()))
+        Some((a, q))
     }
 
     /// A listed caller is waiting, unless we already know the call left the queue.
     fn apply_entry(&mut self, entry: &QueueEntry) {
-        let key = self.ensure_queue(&entry.queue);
+        let q = self.ensure_queue(&entry.queue);
         let now = self.cause;
         let joined = now.saturating_sub(entry.wait_s.map_or(0, |w| i64::from(w) * 1000));
-        let known = self.calls.get(&entry.uniqueid);
+        let known = self.call_ix.get(entry.uniqueid.as_str()).map(|&c| &self.calls[c as usize]);
         if known.is_some_and(|c| c.ended_at.is_some() || c.leave.is_some() || c.agent.is_some()) {
             return;
         }
         if known.is_none() {
             self.caller_joined(&entry.queue, &entry.uniqueid, entry.caller_id.as_deref(), entry.position);
-            if let Some(call) = self.calls.get_mut(&entry.uniqueid) {
-                call.joined_at = Some(joined);
+            if let Some(&c) = self.call_ix.get(entry.uniqueid.as_str()) {
+                self.calls[c as usize].joined_at = Some(joined);
             }
         }
-        let joined_at = self.calls.get(&entry.uniqueid).and_then(|c| c.joined_at).unwrap_or(joined);
-        let caller_id = entry.caller_id.clone().filter(|c| !c.is_empty());
+        let joined_at = self
+            .call_ix
+            .get(entry.uniqueid.as_str())
+            .and_then(|&c| self.calls[c as usize].joined_at)
+            .unwrap_or(joined);
+        let caller_id = entry.caller_id.as_deref().filter(|c| !c.is_empty()).map(super::key::Key::new);
         // The answer's position is the current one: replace ours.
-        if let Some(q) = self.queues.get_mut(&*key) {
-            q.waiting.remove(&entry.uniqueid);
+        let queue = &mut self.queues[q as usize];
+        if let Ok(at) = queue.waiting_at(&entry.uniqueid) {
+            queue.waiting.remove(at);
         }
-        self.put_waiting(&key, &entry.uniqueid, Waiting { caller_id, position: entry.position, joined_at });
+        self.put_waiting(q, &entry.uniqueid, Waiting { caller_id, position: entry.position, joined_at });
     }
 
-    fn drop_unlisted_members(&mut self, key: &str, only: Option<&str>, seen: &FastSet<(String, String)>) {
-        let Some(queue) = self.queues.get(key) else { return };
-        let gone: Vec<String> = queue
+    /// Removes the queue's members the answer did not list (in id order, as they were always removed).
+    fn drop_unlisted_members(&mut self, q: QueueIx, only: Option<&str>, seen: &FastSet<(AgentIx, QueueIx)>) {
+        let mut gone: Vec<(&str, AgentIx)> = self.queues[q as usize]
             .members
             .iter()
-            .filter(|id| only.is_none_or(|o| o == id.as_str()))
-            .filter(|id| !seen.contains(&((*id).clone(), key.to_owned())))
-            .cloned()
+            .filter_map(|&a| self.agent(a).map(|agent| (agent.id.as_str(), a)))
+            .filter(|(id, _)| only.is_none_or(|o| o == *id))
+            .filter(|(_, a)| !seen.contains(&(*a, q)))
             .collect();
-        for id in gone {
-            self.remove_membership(&id, key);
+        gone.sort_unstable();
+        let gone: Vec<AgentIx> = gone.into_iter().map(|(_, a)| a).collect();
+        for a in gone {
+            self.remove_membership(a, q);
         }
     }
 
-    fn drop_unlisted_callers(&mut self, key: &str, listed: &FastSet<&str>) {
-        let Some(queue) = self.queues.get(key) else { return };
-        let gone: Vec<String> =
-            queue.waiting.keys().filter(|uid| !listed.contains(uid.as_str())).cloned().collect();
+    fn drop_unlisted_callers(&mut self, q: QueueIx, listed: &FastSet<&str>) {
+        let gone: Vec<String> = self.queues[q as usize]
+            .waiting
+            .iter()
+            .filter(|(uid, _)| !listed.contains(uid.as_str()))
+            .map(|(uid, _)| uid.to_string())
+            .collect();
         for uid in gone {
-            self.dequeue(key, &uid);
+            self.dequeue(q, &uid);
         }
     }
 
@@ -132,11 +141,11 @@ impl Engine {
     /// without an answer and count as abandoned — the wallboard's "lost calls" must include them. Bridged
     /// calls end now (their talk time is unknown; they were already counted as answered).
     pub(super) fn asterisk_started(&mut self) {
-        let open: Vec<(String, Arc<str>, bool)> = self
+        let open: Vec<(String, String, bool)> = self
             .calls
             .iter()
-            .filter(|(_, c)| c.ended_at.is_none() && c.leave.is_none())
-            .map(|(uid, c)| (uid.clone(), c.queue.clone(), c.agent.is_some()))
+            .filter(|c| c.ended_at.is_none() && c.leave.is_none())
+            .map(|c| (c.uniqueid.to_string(), self.queues[c.queue as usize].name.clone(), c.agent.is_some()))
             .collect();
         for (uid, queue, answered) in open {
             if answered {
@@ -145,19 +154,16 @@ impl Engine {
                 self.caller_left(&queue, &uid, LeaveReason::Abandon, super::Source::Clock);
             }
         }
-        let ids: Vec<String> = self.agents.keys().cloned().collect();
-        for id in ids {
-            if let Some(agent) = self.agents.get_mut(&*id) {
-                agent.ringing.clear();
-                agent.talking.clear();
-                agent.wrapup_until = None;
-            }
-            self.touch(&id);
+        for a in 0..super::ix(self.agents.len()) {
+            let Some(agent) = self.agent_mut(a) else { continue };
+            agent.ringing.clear();
+            agent.talking.clear();
+            agent.wrapup_until = None;
+            self.touch(a);
         }
-        let keys: Vec<String> = self.queues.keys().cloned().collect();
-        for key in keys {
-            if self.queues.get_mut(&*key).is_some_and(|q| !std::mem::take(&mut q.waiting).is_empty()) {
-                self.queue_changed(&key);
+        for q in 0..super::ix(self.queues.len()) {
+            if !std::mem::take(&mut self.queues[q as usize].waiting).is_empty() {
+                self.queue_changed(q);
             }
         }
     }
@@ -165,7 +171,8 @@ impl Engine {
     /// Ends a bridged call nobody reported the end of.
     fn end_unreported(&mut self, uid: &str) {
         let now = self.cause;
-        if let Some(call) = self.calls.get_mut(uid) {
+        if let Some(&c) = self.call_ix.get(uid) {
+            let call = &mut self.calls[c as usize];
             call.ended_at = Some(now);
             call.ringing.clear();
             self.call_changed(uid);

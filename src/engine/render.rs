@@ -1,31 +1,33 @@
 //! Records → DESIGN.md hash fields. Absent values are JSON null; times are ms since the epoch.
 
 use super::Fields;
-use super::state::{Agent, Call, Queue, outcome};
+use super::state::{Agent, AgentIx, Call, Queue, outcome};
 use serde_json::{Value, json};
 
 /// Agent-level pause, as the status table defines it: paused in *every* queue it is a member of (so
 /// `paused` and `status == "paused"` never disagree). The reason is that of the most recent of those pauses
 /// (ties: the alphabetically last reason, so the choice is deterministic); per-queue detail is in `queues`.
 fn agent_pause(agent: &Agent) -> (bool, Option<&str>) {
-    let paused = !agent.queues.is_empty() && agent.queues.values().all(|m| m.paused);
+    let paused = !agent.queues.is_empty() && agent.queues.iter().all(|m| m.paused);
     if !paused {
         return (false, None);
     }
-    let latest = agent.queues.values().max_by(|a, b| {
+    let latest = agent.queues.iter().max_by(|a, b| {
         (a.paused_at, a.pause_reason.as_deref()).cmp(&(b.paused_at, b.pause_reason.as_deref()))
     });
     (true, latest.and_then(|m| m.pause_reason.as_deref()))
 }
 
-pub fn agent(agent: &Agent) -> Fields {
+/// `queues`: all queues by number, for the display names of the agent's memberships.
+pub fn agent(agent: &Agent, queues: &[Queue]) -> Fields {
     let (paused, pause_reason) = agent_pause(agent);
-    let queues: serde_json::Map<String, Value> = agent
+    let memberships: serde_json::Map<String, Value> = agent
         .queues
-        .values()
+        .iter()
         .map(|m| {
             let detail = json!({"paused": m.paused, "pause_reason": m.pause_reason, "penalty": m.penalty});
-            (m.queue.clone(), detail)
+            let name = queues.get(m.queue as usize).map(|q| q.name.clone()).unwrap_or_default();
+            (name, detail)
         })
         .collect();
     let mut f = Fields::new();
@@ -36,7 +38,7 @@ pub fn agent(agent: &Agent) -> Fields {
     f.insert("status_since".into(), json!(agent.status_since));
     f.insert("paused".into(), json!(paused));
     f.insert("pause_reason".into(), json!(pause_reason));
-    f.insert("queues".into(), Value::Object(queues));
+    f.insert("queues".into(), Value::Object(memberships));
     f.insert("calls_answered".into(), json!(agent.calls_answered));
     f.insert("calls_missed".into(), json!(agent.calls_missed));
     f.insert("talk_seconds".into(), json!(agent.talk_seconds));
@@ -57,7 +59,7 @@ fn mean(sum: u64, count: u64) -> Value {
 pub fn queue(queue: &Queue) -> Fields {
     let c = &queue.counters;
     let n = &queue.counts;
-    let longest = queue.waiting.values().map(|w| w.joined_at).min();
+    let longest = queue.waiting.iter().map(|(_, w)| w.joined_at).min();
     // Share (percent, one decimal) of answered calls answered within the service level; the threshold is
     // applied when a call is counted (`calls::contribution`).
     let service_level = if c.hold_count == 0 {
@@ -91,19 +93,21 @@ pub fn waiting(queue: &Queue) -> Vec<(String, Value)> {
         .waiting
         .iter()
         .map(|(uid, w)| {
+            let (uid, caller_id) = (uid.as_str(), w.caller_id.as_deref());
             let entry =
-                json!({"uniqueid": uid, "caller_id": w.caller_id, "position": w.position, "joined_at": w.joined_at});
-            (uid.clone(), entry)
+                json!({"uniqueid": uid, "caller_id": caller_id, "position": w.position, "joined_at": w.joined_at});
+            (uid.to_owned(), entry)
         })
         .collect()
 }
 
-pub fn call(call: &Call) -> Fields {
+/// `agent_id`: the id of an agent by number.
+pub fn call<'a>(call: &Call, queues: &[Queue], agent_id: impl Fn(AgentIx) -> Option<&'a str>) -> Fields {
     let mut f = Fields::new();
-    f.insert("queue".into(), json!(&*call.queue));
-    f.insert("caller_id".into(), json!(call.caller_id));
+    f.insert("queue".into(), json!(queues.get(call.queue as usize).map(|q| q.name.as_str())));
+    f.insert("caller_id".into(), json!(call.caller_id.as_deref()));
     f.insert("joined_at".into(), json!(call.joined_at));
-    f.insert("agent".into(), json!(call.agent));
+    f.insert("agent".into(), json!(call.agent.and_then(agent_id)));
     f.insert("connected_at".into(), json!(call.connected_at));
     f.insert("ended_at".into(), json!(call.ended_at));
     f.insert("hold_seconds".into(), json!(call.hold_s));

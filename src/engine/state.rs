@@ -2,9 +2,7 @@
 
 use super::QueueSettings;
 use super::event::{DeviceState, LeaveReason, Source, TsMs};
-use super::hash::FastMap;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use super::key::Key;
 
 /// DESIGN.md agent status, highest rule first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,11 +30,19 @@ impl Status {
     }
 }
 
+/// Dense number of an agent: its index in `Engine::agents`. Numbers are never reused (a merged provisional
+/// agent leaves an empty slot), so a number held anywhere never comes to mean another agent.
+pub type AgentIx = u32;
+/// Dense number of a queue: its index in `Engine::queues` (queues are never removed).
+pub type QueueIx = u32;
+/// Index of a call in `Engine::calls`; valid until the next day rollover compacts the list, so only the
+/// uniqueid index (`Engine::call_ix`) holds one across events.
+pub type CallIx = u32;
+
 /// One agent's membership in one queue.
 #[derive(Debug, Clone)]
 pub struct Membership {
-    /// Queue name as first spelled (the queue's display name).
-    pub queue: String,
+    pub queue: QueueIx,
     pub paused: bool,
     pub pause_reason: Option<String>,
     /// When the current pause began (event time); picks the agent-level reason among several pauses.
@@ -49,9 +55,9 @@ pub struct Membership {
 }
 
 impl Membership {
-    pub fn new(queue: &str) -> Self {
+    pub fn new(queue: QueueIx) -> Self {
         Self {
-            queue: queue.to_owned(),
+            queue,
             paused: false,
             pause_reason: None,
             paused_at: 0,
@@ -64,21 +70,22 @@ impl Membership {
 
 #[derive(Debug, Clone)]
 pub struct Agent {
-    /// Interface, or the member name while the interface is unknown (`provisional`).
+    /// Interface, or the member name while the interface is unknown (`provisional`). A `String`, not a
+    /// `Key`: it is copied into every change of the agent, and agents are few.
     pub id: String,
     pub name: Option<String>,
     /// Known only by its member name: a queue_log-only agent whose interface was not learned yet.
     pub provisional: bool,
-    /// Keyed by lower-cased queue name.
-    pub queues: BTreeMap<String, Membership>,
+    /// Sorted by queue number: an agent is in a handful of queues, where a vector beats any map.
+    pub queues: Vec<Membership>,
     pub device: DeviceState,
     /// Caller uniqueids this agent is ringing for.
-    pub ringing: Vec<String>,
+    pub ringing: Vec<Key>,
     /// Caller uniqueids this agent is bridged to.
-    pub talking: Vec<String>,
+    pub talking: Vec<Key>,
     pub wrapup_until: Option<TsMs>,
-    /// The `(until, id)` entry of `Engine::wrapups` known to exist for this agent, so re-deriving the
-    /// status of an agent in wrap-up does not allocate its id again just to insert a duplicate.
+    /// The `(until, agent)` entry of `Engine::wrapups` known to exist for this agent, so re-deriving the
+    /// status of an agent in wrap-up does not insert a duplicate.
     pub wrapup_scheduled: Option<TsMs>,
     pub status: Status,
     pub status_since: TsMs,
@@ -93,7 +100,7 @@ impl Agent {
             id: id.to_owned(),
             name: name.map(str::to_owned),
             provisional,
-            queues: BTreeMap::new(),
+            queues: Vec::new(),
             device: DeviceState::Unknown,
             ringing: Vec::new(),
             talking: Vec::new(),
@@ -109,6 +116,36 @@ impl Agent {
 
     pub fn interface(&self) -> Option<&str> {
         (!self.provisional).then_some(self.id.as_str())
+    }
+
+    pub fn membership(&self, queue: QueueIx) -> Option<&Membership> {
+        let at = self.queues.binary_search_by_key(&queue, |m| m.queue).ok()?;
+        self.queues.get(at)
+    }
+
+    pub fn membership_mut(&mut self, queue: QueueIx) -> Option<&mut Membership> {
+        let at = self.queues.binary_search_by_key(&queue, |m| m.queue).ok()?;
+        self.queues.get_mut(at)
+    }
+
+    pub fn is_member(&self, queue: QueueIx) -> bool {
+        self.queues.binary_search_by_key(&queue, |m| m.queue).is_ok()
+    }
+
+    /// Adds the membership unless the agent already has one in that queue; returns whether it was added.
+    pub fn add_membership(&mut self, membership: Membership) -> bool {
+        match self.queues.binary_search_by_key(&membership.queue, |m| m.queue) {
+            Ok(_) => false,
+            Err(at) => {
+                self.queues.insert(at, membership);
+                true
+            }
+        }
+    }
+
+    pub fn remove_membership(&mut self, queue: QueueIx) -> Option<Membership> {
+        let at = self.queues.binary_search_by_key(&queue, |m| m.queue).ok()?;
+        Some(self.queues.remove(at))
     }
 }
 
@@ -159,40 +196,54 @@ pub struct QueueCounters {
 
 #[derive(Debug, Clone)]
 pub struct Waiting {
-    pub caller_id: Option<String>,
+    pub caller_id: Option<Key>,
     pub position: Option<u32>,
     pub joined_at: TsMs,
 }
 
 #[derive(Debug, Clone)]
 pub struct Queue {
+    /// Display name: the spelling of the first mention.
     pub name: String,
-    /// Lower-cased name and the display name again, shared with this queue's call records (which would
-    /// otherwise each allocate both).
-    pub key: Arc<str>,
-    pub shared_name: Arc<str>,
     /// This queue's queues.conf settings (a copy of `EngineConfig::queues`' entry; default when none).
     pub configured: QueueSettings,
-    pub members: std::collections::BTreeSet<String>,
+    /// Member agents, ascending.
+    pub members: Vec<AgentIx>,
     pub counts: MemberCounts,
     pub counters: QueueCounters,
-    pub waiting: BTreeMap<String, Waiting>,
+    /// Waiting callers by uniqueid, ascending (the order the waiting list is rendered in). A queue has a
+    /// few callers waiting at a time: a sorted vector is smaller and faster than a map.
+    pub waiting: Vec<(Key, Waiting)>,
     /// Service-level threshold from QueueStatus, used when the config does not give one.
     pub service_level_s: Option<u32>,
 }
 
 impl Queue {
-    pub fn new(key: &str, name: &str, configured: QueueSettings) -> Self {
+    pub fn new(name: &str, configured: QueueSettings) -> Self {
         Self {
             configured,
             name: name.to_owned(),
-            key: Arc::from(key),
-            shared_name: Arc::from(name),
-            members: Default::default(),
+            members: Vec::new(),
             counts: MemberCounts::default(),
             counters: QueueCounters::default(),
-            waiting: BTreeMap::new(),
+            waiting: Vec::new(),
             service_level_s: None,
+        }
+    }
+
+    pub fn waiting_at(&self, uniqueid: &str) -> Result<usize, usize> {
+        self.waiting.binary_search_by(|(uid, _)| uid.as_bytes().cmp(uniqueid.as_bytes()))
+    }
+
+    pub fn add_member(&mut self, agent: AgentIx) {
+        if let Err(at) = self.members.binary_search(&agent) {
+            self.members.insert(at, agent);
+        }
+    }
+
+    pub fn remove_member(&mut self, agent: AgentIx) {
+        if let Ok(at) = self.members.binary_search(&agent) {
+            self.members.remove(at);
         }
     }
 }
@@ -204,30 +255,54 @@ pub enum Ending {
     Transferred,
 }
 
-/// One queue call, keyed by the caller's uniqueid.
-#[derive(Debug, Clone, Default)]
+/// One queue call, found by the caller's uniqueid through `Engine::call_ix`.
+#[derive(Debug, Clone)]
 pub struct Call {
-    pub queue_key: Arc<str>,
-    pub queue: Arc<str>,
-    pub caller_id: Option<String>,
+    pub uniqueid: Key,
+    pub queue: QueueIx,
+    pub agent: Option<AgentIx>,
+    pub caller_id: Option<Key>,
     pub joined_at: Option<TsMs>,
-    pub agent: Option<String>,
     pub connected_at: Option<TsMs>,
     pub ended_at: Option<TsMs>,
     pub hold_s: Option<u32>,
+    pub talk_s: Option<u32>,
     /// The hold time came from queue_log (which wins over AMI's when both give one).
     pub hold_from_queue_log: bool,
-    pub talk_s: Option<u32>,
     pub talk_from_queue_log: bool,
     pub leave: Option<LeaveReason>,
     pub ending: Option<Ending>,
     /// Agents ringing for this caller now.
-    pub ringing: Vec<String>,
+    pub ringing: Vec<AgentIx>,
     /// Ring-no-answer reports: (agent, source, time). Deduplicated by exact time per source.
-    pub misses: Vec<(String, Source, TsMs)>,
+    pub misses: Vec<(AgentIx, Source, TsMs)>,
     /// Day (index) this call's contributions were added to the counters in.
     pub counted_day: Option<i64>,
     pub contributed: Contribution,
+}
+
+impl Call {
+    pub fn new(uniqueid: &str, queue: QueueIx) -> Self {
+        Self {
+            uniqueid: Key::new(uniqueid),
+            queue,
+            agent: None,
+            caller_id: None,
+            joined_at: None,
+            connected_at: None,
+            ended_at: None,
+            hold_s: None,
+            talk_s: None,
+            hold_from_queue_log: false,
+            talk_from_queue_log: false,
+            leave: None,
+            ending: None,
+            ringing: Vec::new(),
+            misses: Vec::new(),
+            counted_day: None,
+            contributed: Contribution::default(),
+        }
+    }
 }
 
 /// What one call adds to the daily counters; diffing old vs new keeps counters exact when facts about a
@@ -238,13 +313,13 @@ pub struct Contribution {
     pub abandoned: bool,
     pub timed_out: bool,
     pub transferred: bool,
-    pub hold_s: Option<u32>,
     pub sl_within: bool,
+    pub hold_s: Option<u32>,
     pub talk_s: Option<u32>,
     /// Agent credited with the answer (and the talk seconds).
-    pub agent: Option<String>,
+    pub agent: Option<AgentIx>,
     /// Missed rings per agent.
-    pub misses: Vec<(String, u32)>,
+    pub misses: Vec<(AgentIx, u32)>,
 }
 
 impl Contribution {
@@ -269,7 +344,3 @@ pub fn outcome(call: &Call) -> &'static str {
 pub fn is_timed_out(reason: LeaveReason) -> bool {
     matches!(reason, LeaveReason::Timeout | LeaveReason::Empty | LeaveReason::Key | LeaveReason::Withdraw)
 }
-
-pub type Agents = FastMap<String, Agent>;
-pub type Queues = FastMap<String, Queue>;
-pub type Calls = FastMap<String, Call>;
