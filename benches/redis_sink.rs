@@ -9,6 +9,7 @@ use queuecast::sink::{self, RedisSettings, SinkMsg, Update};
 #[path = "support/mod.rs"]
 mod support;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,6 +41,7 @@ async fn throughput(settings: RedisSettings) {
     let client = redis::Client::open(settings.url.as_str()).expect("client");
     let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
     let redis_cpu_before = redis_cpu_s(&mut conn).await;
+    let stats_before = command_stats(&mut conn).await;
     let own_cpu_before = own_cpu_s();
     let start = Instant::now();
     for batch in 0..THROUGHPUT_CHANGES / THROUGHPUT_BATCH {
@@ -51,6 +53,7 @@ async fn throughput(settings: RedisSettings) {
     assert!(handle.flushed(Duration::from_secs(120)).await, "flush");
     let elapsed = start.elapsed();
     let redis_cpu = redis_cpu_s(&mut conn).await - redis_cpu_before;
+    let stats = command_stats(&mut conn).await;
     let own_cpu = own_cpu_s() - own_cpu_before;
     let rate = THROUGHPUT_CHANGES as f64 / elapsed.as_secs_f64();
     println!(
@@ -72,6 +75,7 @@ async fn throughput(settings: RedisSettings) {
         own_cpu,
         own_cpu * 1e6 / THROUGHPUT_CHANGES as f64
     );
+    print_command_stats(&stats_before, &stats);
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
@@ -130,6 +134,46 @@ async fn redis_cpu_s(conn: &mut redis::aio::MultiplexedConnection) -> f64 {
         .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
         .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
         .sum()
+}
+
+/// `INFO commandstats` as command → (calls, µs inside the command).
+async fn command_stats(conn: &mut redis::aio::MultiplexedConnection) -> BTreeMap<String, (u64, u64)> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await.expect("INFO");
+    let mut stats = BTreeMap::new();
+    for line in info.lines() {
+        let Some((name, rest)) = line.strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else {
+            continue;
+        };
+        let field = |key: &str| {
+            rest.split(',').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse::<u64>().ok())
+        };
+        stats.insert(name.to_owned(), (field("calls").unwrap_or(0), field("usec").unwrap_or(0)));
+    }
+    stats
+}
+
+/// Commands per change and the time Redis spent inside each (the rest of its CPU is reading, parsing,
+/// queueing into MULTI and freeing arguments: see the total µs per change above).
+fn print_command_stats(before: &BTreeMap<String, (u64, u64)>, after: &BTreeMap<String, (u64, u64)>) {
+    let changes = THROUGHPUT_CHANGES as f64;
+    let (mut calls_total, mut usec_total) = (0, 0);
+    let mut parts = Vec::new();
+    for (name, &(calls, usec)) in after {
+        let (calls0, usec0) = before.get(name).copied().unwrap_or_default();
+        let (calls, usec) = (calls - calls0, usec - usec0);
+        if calls == 0 || name == "info" {
+            continue;
+        }
+        calls_total += calls;
+        usec_total += usec;
+        parts.push(format!("{name} {:.2}×{:.2} µs", calls as f64 / changes, usec as f64 / calls as f64));
+    }
+    println!(
+        "  commands per change: {:.2} ({}), inside commands {:.1} µs per change",
+        calls_total as f64 / changes,
+        parts.join(", "),
+        usec_total as f64 / changes
+    );
 }
 
 /// CPU seconds (user + sys) of this process so far, from `/proc/self/stat` (clock ticks of 10 ms).
