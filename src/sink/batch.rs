@@ -8,8 +8,9 @@
 use super::message::{self, Envelope, Message, MessageType, STREAM_CHANNELS_FIELD, STREAM_PAYLOAD_FIELD};
 use super::{Keys, Update};
 use crate::engine::Fields;
-use redis::Pipeline;
+use redis::{Cmd, Pipeline};
 use serde_json::Value;
+use std::fmt::Write as _;
 
 /// Per-batch write parameters.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +47,8 @@ pub struct Builder {
     value: Vec<u8>,
     /// `events` channel plus the entity's own, comma-separated, for the stream entry.
     channels: String,
+    /// The stream entry id `SEQ-0`.
+    id: String,
 }
 
 impl Builder {
@@ -61,6 +64,7 @@ impl Builder {
             json: Vec::new(),
             value: Vec::new(),
             channels: String::new(),
+            id: String::new(),
         }
     }
 
@@ -145,12 +149,13 @@ impl Builder {
                 let key = self.keys.queue(name);
                 self.hset(pipe, &key, fields, Some(seq));
                 if !waiting.is_empty() {
-                    pipe.cmd("HSET").arg(self.keys.waiting(name));
+                    let mut cmd = sized("HSET", 1 + 2 * waiting.len(), 64 + 128 * waiting.len());
+                    cmd.arg(self.keys.waiting(name));
                     for (uniqueid, entry) in waiting {
-                        pipe.arg(uniqueid.as_str());
-                        self.push_value(pipe, entry);
+                        cmd.arg(uniqueid.as_str());
+                        self.push_value(&mut cmd, entry);
                     }
-                    pipe.ignore();
+                    pipe.add_command(cmd).ignore();
                 }
             }
             Update::Call { uniqueid, fields } => {
@@ -209,46 +214,75 @@ impl Builder {
             self.channels.push(',');
             self.channels.push_str(own);
         }
-        pipe.cmd("XADD")
-            .arg(&self.stream)
-            .arg(format!("{seq}-0"))
+        let json = &self.json[..];
+        let fixed = self.stream.len() + STREAM_PAYLOAD_FIELD.len() + STREAM_CHANNELS_FIELD.len() + 24;
+        let mut xadd = sized("XADD", 6, fixed + json.len() + self.channels.len());
+        self.id.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(self.id, "{seq}-0");
+        xadd.arg(&self.stream)
+            .arg(&self.id)
             .arg(STREAM_PAYLOAD_FIELD)
-            .arg(&self.json[..])
+            .arg(json)
             .arg(STREAM_CHANNELS_FIELD)
-            .arg(&self.channels)
-            .ignore();
-        pipe.cmd("PUBLISH").arg(&self.events).arg(&self.json[..]).ignore();
-        if let Some(own) = own {
-            pipe.cmd("PUBLISH").arg(own).arg(&self.json[..]).ignore();
+            .arg(&self.channels);
+        pipe.add_command(xadd).ignore();
+        for channel in std::iter::once(self.events.as_str()).chain(own) {
+            let mut publish = sized("PUBLISH", 2, channel.len() + json.len());
+            publish.arg(channel).arg(json);
+            pipe.add_command(publish).ignore();
         }
     }
 
     /// `HSET key field value …` with the rendered fields (the entity's own `seq` field replaced by `seq`).
     fn hset(&mut self, pipe: &mut Pipeline, key: &str, fields: &Fields, seq: Option<u64>) {
-        pipe.cmd("HSET").arg(key);
+        let bytes =
+            key.len() + 32 + fields.iter().map(|(name, value)| name.len() + len_hint(value)).sum::<usize>();
+        let mut cmd = sized("HSET", 3 + 2 * fields.len(), bytes);
+        cmd.arg(key);
         for (name, value) in fields.iter().filter(|(name, _)| name.as_str() != "seq") {
-            pipe.arg(name.as_str());
-            self.push_value(pipe, value);
+            cmd.arg(name.as_str());
+            self.push_value(&mut cmd, value);
         }
         if let Some(seq) = seq {
-            pipe.arg("seq").arg(seq);
+            cmd.arg("seq").arg(seq);
         }
-        pipe.ignore();
+        pipe.add_command(cmd).ignore();
     }
 
     /// One argument holding `value` as Redis stores it ([`super::field_to_redis`]), without an intermediate
     /// `String` for the common string values.
-    fn push_value(&mut self, pipe: &mut Pipeline, value: &Value) {
+    fn push_value(&mut self, cmd: &mut Cmd, value: &Value) {
         match value {
-            Value::String(s) => pipe.arg(s.as_str()),
-            Value::Null => pipe.arg(""),
+            Value::String(s) => cmd.arg(s.as_str()),
+            Value::Null => cmd.arg(""),
             other => {
                 self.value.clear();
                 // Writing a JSON value into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut self.value, other);
-                pipe.arg(&self.value[..])
+                cmd.arg(&self.value[..])
             }
         };
+    }
+}
+
+/// A command with room for `args` arguments and `bytes` of their data. Commands are built once per change
+/// and grew their buffers argument by argument; for an `XADD` carrying the message that was a chain of
+/// reallocations, a good part of the sink's own CPU per change.
+fn sized(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args + 1, name.len() + bytes);
+    cmd.arg(name);
+    cmd
+}
+
+/// About how many bytes `value` takes as a hash field value (exact for strings).
+fn len_hint(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len(),
+        Value::Null => 0,
+        Value::Bool(_) | Value::Number(_) => 20,
+        Value::Array(items) => 32 * items.len(),
+        Value::Object(map) => 64 * map.len(),
     }
 }
 
