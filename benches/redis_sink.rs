@@ -1,6 +1,8 @@
 //! Redis sink figures against a private `redis-server` this bench starts (TCP loopback, no persistence):
 //! 1. changes/s written (each change = hash rewrite + XADD + PUBLISH inside MULTI/EXEC batches);
-//! 2. latency from `SinkHandle::send` to a pub/sub subscriber receiving the message, at 1k updates/s.
+//! 2. latency from `SinkHandle::send` to a pub/sub subscriber receiving the message, at 1k updates/s;
+//! 3. the ceiling of Redis alone: the same batches, packed before the clock starts and written on a raw
+//!    socket as fast as Redis takes them (no client work, no round trips in the figure).
 //!
 //! Run: `cargo bench --bench redis_sink`. Needs `redis-server` on PATH.
 
@@ -9,6 +11,7 @@ use queuecast::sink::{self, RedisSettings, SinkMsg, Update};
 #[path = "support/mod.rs"]
 mod support;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,6 +22,10 @@ const THROUGHPUT_CHANGES: u64 = 200_000;
 const THROUGHPUT_BATCH: u64 = 100;
 const LATENCY_RATE_PER_S: u64 = 1_000;
 const LATENCY_SECONDS: u64 = 10;
+/// Changes for the Redis-only ceiling (packed up front: ~1.3 kB each in memory).
+const CEILING_CHANGES: u64 = 100_000;
+/// Changes per MULTI in the ceiling run, as the sink batches a backlog.
+const CEILING_BATCH: u64 = 1_000;
 
 fn call(i: u64, t_ns: u64) -> Update {
     let fields = json!({"queue": "sales", "caller_id": "5551234", "joined_at": 1_732_300_000_000_i64,
@@ -40,6 +47,7 @@ async fn throughput(settings: RedisSettings) {
     let client = redis::Client::open(settings.url.as_str()).expect("client");
     let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
     let redis_cpu_before = redis_cpu_s(&mut conn).await;
+    let stats_before = command_stats(&mut conn).await;
     let own_cpu_before = own_cpu_s();
     let start = Instant::now();
     for batch in 0..THROUGHPUT_CHANGES / THROUGHPUT_BATCH {
@@ -51,6 +59,7 @@ async fn throughput(settings: RedisSettings) {
     assert!(handle.flushed(Duration::from_secs(120)).await, "flush");
     let elapsed = start.elapsed();
     let redis_cpu = redis_cpu_s(&mut conn).await - redis_cpu_before;
+    let stats = command_stats(&mut conn).await;
     let own_cpu = own_cpu_s() - own_cpu_before;
     let rate = THROUGHPUT_CHANGES as f64 / elapsed.as_secs_f64();
     println!(
@@ -72,6 +81,7 @@ async fn throughput(settings: RedisSettings) {
         own_cpu,
         own_cpu * 1e6 / THROUGHPUT_CHANGES as f64
     );
+    print_command_stats(&stats_before, &stats);
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
@@ -132,6 +142,46 @@ async fn redis_cpu_s(conn: &mut redis::aio::MultiplexedConnection) -> f64 {
         .sum()
 }
 
+/// `INFO commandstats` as command → (calls, µs inside the command).
+async fn command_stats(conn: &mut redis::aio::MultiplexedConnection) -> BTreeMap<String, (u64, u64)> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await.expect("INFO");
+    let mut stats = BTreeMap::new();
+    for line in info.lines() {
+        let Some((name, rest)) = line.strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else {
+            continue;
+        };
+        let field = |key: &str| {
+            rest.split(',').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse::<u64>().ok())
+        };
+        stats.insert(name.to_owned(), (field("calls").unwrap_or(0), field("usec").unwrap_or(0)));
+    }
+    stats
+}
+
+/// Commands per change and the time Redis spent inside each (the rest of its CPU is reading, parsing,
+/// queueing into MULTI and freeing arguments: see the total µs per change above).
+fn print_command_stats(before: &BTreeMap<String, (u64, u64)>, after: &BTreeMap<String, (u64, u64)>) {
+    let changes = THROUGHPUT_CHANGES as f64;
+    let (mut calls_total, mut usec_total) = (0, 0);
+    let mut parts = Vec::new();
+    for (name, &(calls, usec)) in after {
+        let (calls0, usec0) = before.get(name).copied().unwrap_or_default();
+        let (calls, usec) = (calls - calls0, usec - usec0);
+        if calls == 0 || name == "info" {
+            continue;
+        }
+        calls_total += calls;
+        usec_total += usec;
+        parts.push(format!("{name} {:.2}×{:.2} µs", calls as f64 / changes, usec as f64 / calls as f64));
+    }
+    println!(
+        "  commands per change: {:.2} ({}), inside commands {:.1} µs per change",
+        calls_total as f64 / changes,
+        parts.join(", "),
+        usec_total as f64 / changes
+    );
+}
+
 /// CPU seconds (user + sys) of this process so far, from `/proc/self/stat` (clock ticks of 10 ms).
 fn own_cpu_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -151,6 +201,75 @@ fn peak_rss_mb() -> u64 {
     kb.unwrap_or(0) / 1024
 }
 
+/// Redis alone on this machine with the sink's command mix: batches built by the sink's own builder (every
+/// call new, as in the throughput run), packed before the clock starts, written on a plain socket while a
+/// second thread drains the replies. Nothing of the client is in the figure, so it bounds what any client
+/// could reach against this Redis here.
+fn ceiling(port: u16) {
+    use queuecast::sink::batch::{Builder, HashMode, Limits};
+    use std::io::{Read, Write};
+    let keys = queuecast::sink::Keys::new(sink::DEFAULT_PREFIX, "bench-ceiling");
+    let limits = Limits { stream_maxlen: sink::DEFAULT_STREAM_MAXLEN, call_ttl_s: sink::DEFAULT_CALL_TTL_S };
+    let mut builder = Builder::new(keys, limits);
+    let mut packed = Vec::new();
+    let mut seq = 0;
+    for batch in 0..CEILING_CHANGES / CEILING_BATCH {
+        let updates: Vec<Update> = (0..CEILING_BATCH).map(|j| call(batch * CEILING_BATCH + j, 0)).collect();
+        let writes: Vec<(&Update, HashMode)> = updates.iter().map(|u| (u, HashMode::Replace)).collect();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        builder.batch_keys(&mut pipe, &writes, &[]);
+        for update in &updates {
+            seq += 1;
+            builder.entity(&mut pipe, seq, update);
+            builder.publish_update(&mut pipe, "0123456789abcdef", 1_732_300_000_000, seq, update);
+        }
+        builder.meta_seq(&mut pipe, seq);
+        builder.trim_stream(&mut pipe);
+        packed.extend_from_slice(&pipe.get_packed_pipeline());
+    }
+    const DONE: &[u8] = b"queuecast-ceiling-done";
+    packed.extend_from_slice(&redis::cmd("ECHO").arg(DONE).get_packed_command());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("client");
+    let mut info = client.get_connection().expect("connect");
+    let cpu = |conn: &mut redis::Connection| {
+        let text: String = redis::cmd("INFO").arg("cpu").query(conn).expect("INFO cpu");
+        text.lines()
+            .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+            .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut replies = socket.try_clone().expect("clone socket");
+    let cpu_before = cpu(&mut info);
+    let start = Instant::now();
+    let drain = std::thread::spawn(move || {
+        let (mut buf, mut tail) = (vec![0_u8; 1 << 16], Vec::new());
+        loop {
+            let n = replies.read(&mut buf).expect("read replies");
+            assert!(n > 0, "redis closed the connection");
+            tail.extend_from_slice(&buf[..n]);
+            if tail.windows(DONE.len()).any(|w| w == DONE) {
+                return;
+            }
+            tail.drain(..tail.len().saturating_sub(DONE.len()));
+        }
+    });
+    socket.write_all(&packed).expect("write batches");
+    drain.join().expect("drain");
+    let elapsed = start.elapsed().as_secs_f64();
+    let redis_cpu = cpu(&mut info) - cpu_before;
+    println!(
+        "redis-only ceiling (same batches pre-packed, {:.0} bytes per change): {:.0} changes/s, redis-server CPU \
+         {:.1} µs per change ({:.0} changes/s per core), busy {:.0}%",
+        packed.len() as f64 / CEILING_CHANGES as f64,
+        CEILING_CHANGES as f64 / elapsed,
+        redis_cpu * 1e6 / CEILING_CHANGES as f64,
+        CEILING_CHANGES as f64 / redis_cpu,
+        100.0 * redis_cpu / elapsed
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     println!("redis_sink bench on {}, redis-server {}", support::machine(), support::Redis::version());
@@ -162,5 +281,6 @@ fn main() {
     runtime.block_on(throughput(settings.clone()));
     settings.pbx_id = "bench-latency".into();
     runtime.block_on(latency(settings));
+    ceiling(server.port);
     println!("load average after: {}", support::load());
 }

@@ -8,8 +8,9 @@
 use super::message::{self, Envelope, Message, MessageType, STREAM_CHANNELS_FIELD, STREAM_PAYLOAD_FIELD};
 use super::{Keys, Update};
 use crate::engine::Fields;
-use redis::Pipeline;
+use redis::{Cmd, Pipeline};
 use serde_json::Value;
+use std::fmt::Write as _;
 
 /// Per-batch write parameters.
 #[derive(Debug, Clone, Copy)]
@@ -21,12 +22,13 @@ pub struct Limits {
 /// How an entity hash is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashMode {
-    /// `DEL` + `HSET` in the same transaction: Redis may hold fields this write does not set (first write by
-    /// this sink, full rewrites, a field set that shrank), and a field the engine stopped rendering must not
-    /// linger.
+    /// `DEL` + `HSET` in the same transaction (and the id added to its set): Redis may hold fields this write
+    /// does not set (first write by this sink, full rewrites, a field set that shrank), and a field the engine
+    /// stopped rendering must not linger.
     Replace,
     /// `HSET` alone: this sink's last write of the hash had no field that this one lacks, so every field in
-    /// Redis is overwritten. The engine renders a fixed field set per entity kind, so this is the usual case.
+    /// Redis is overwritten, and it added the id to its set. The engine renders a fixed field set per entity
+    /// kind, so this is the usual case.
     Overwrite,
 }
 
@@ -45,6 +47,8 @@ pub struct Builder {
     value: Vec<u8>,
     /// `events` channel plus the entity's own, comma-separated, for the stream entry.
     channels: String,
+    /// The stream entry id `SEQ-0`.
+    id: String,
 }
 
 impl Builder {
@@ -60,6 +64,7 @@ impl Builder {
             json: Vec::new(),
             value: Vec::new(),
             channels: String::new(),
+            id: String::new(),
         }
     }
 
@@ -67,58 +72,100 @@ impl Builder {
         &self.keys
     }
 
-    /// Appends the hash writes of `update` as of message `seq`.
-    pub fn entity(&mut self, pipe: &mut Pipeline, seq: u64, update: &Update, mode: HashMode) {
+    /// Appends what a batch does to keys as a whole, before its hash writes: one `DEL` of every key it
+    /// replaces or removes, and one `SADD` / `SREM` per id set with the members it adds or removes.
+    ///
+    /// Per key, a `DEL` costs Redis about as much CPU as a whole `HSET` (the fixed cost of a command: parsing,
+    /// queueing into the MULTI, the `QUEUED` reply, timing), while one `DEL` of a thousand keys costs little
+    /// more than the lookups. Within one MULTI the order between different keys is invisible to readers, and
+    /// a batch holds each entity once, so a key is never deleted after its own write in the same batch.
+    /// Membership is only (re)added for entities in `Replace` mode: `Overwrite` means this sink's last write
+    /// of the entity, confirmed since the last full rewrite, already added it.
+    pub fn batch_keys(&self, pipe: &mut Pipeline, writes: &[(&Update, HashMode)], stale_queues: &[String]) {
+        let mut del = redis::cmd("DEL");
+        let mut any_del = false;
+        let (mut sadd_agents, mut sadd_queues, mut srem_agents, mut srem_queues) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut delete = |key: String| {
+            del.arg(key);
+            any_del = true;
+        };
+        for &(update, mode) in writes {
+            let replace = mode == HashMode::Replace;
+            match update {
+                Update::Agent { id, .. } if replace => {
+                    delete(self.keys.agent(id));
+                    sadd_agents.push(id.as_str());
+                }
+                Update::Agent { .. } => {}
+                Update::AgentRemoved { id } => {
+                    delete(self.keys.agent(id));
+                    srem_agents.push(id.as_str());
+                }
+                Update::Queue { name, .. } => {
+                    // The waiting list shrinks whenever a caller leaves, so that hash is always replaced.
+                    delete(self.keys.waiting(name));
+                    if replace {
+                        delete(self.keys.queue(name));
+                        sadd_queues.push(name.as_str());
+                    }
+                }
+                Update::Call { uniqueid, fields } if replace || fields.is_empty() => {
+                    delete(self.keys.call(uniqueid));
+                }
+                Update::Call { .. } => {}
+            }
+        }
+        for name in stale_queues {
+            delete(self.keys.queue(name));
+            delete(self.keys.waiting(name));
+            srem_queues.push(name.as_str());
+        }
+        if any_del {
+            pipe.add_command(del).ignore();
+        }
+        for (verb, set, members) in [
+            ("SADD", &self.agents, sadd_agents),
+            ("SADD", &self.queues, sadd_queues),
+            ("SREM", &self.agents, srem_agents),
+            ("SREM", &self.queues, srem_queues),
+        ] {
+            if !members.is_empty() {
+                pipe.cmd(verb).arg(set).arg(members).ignore();
+            }
+        }
+    }
+
+    /// Appends the hash writes of `update` as of message `seq`; its deletes and set changes come from
+    /// [`Builder::batch_keys`].
+    pub fn entity(&mut self, pipe: &mut Pipeline, seq: u64, update: &Update) {
         match update {
             Update::Agent { id, fields } => {
                 let key = self.keys.agent(id);
-                if mode == HashMode::Replace {
-                    pipe.cmd("DEL").arg(&key).ignore();
-                }
                 self.hset(pipe, &key, fields, Some(seq));
-                pipe.cmd("SADD").arg(&self.agents).arg(id).ignore();
             }
-            Update::AgentRemoved { id } => {
-                pipe.cmd("DEL").arg(self.keys.agent(id)).ignore();
-                pipe.cmd("SREM").arg(&self.agents).arg(id).ignore();
-            }
+            Update::AgentRemoved { .. } => {}
             Update::Queue { name, fields, waiting } => {
                 let key = self.keys.queue(name);
-                let waiting_key = self.keys.waiting(name);
-                // The waiting list shrinks whenever a caller leaves, so that hash is always replaced.
-                pipe.cmd("DEL").arg(&waiting_key);
-                if mode == HashMode::Replace {
-                    pipe.arg(&key);
-                }
-                pipe.ignore();
                 self.hset(pipe, &key, fields, Some(seq));
                 if !waiting.is_empty() {
-                    pipe.cmd("HSET").arg(&waiting_key);
+                    let mut cmd = sized("HSET", 1 + 2 * waiting.len(), 64 + 128 * waiting.len());
+                    cmd.arg(self.keys.waiting(name));
                     for (uniqueid, entry) in waiting {
-                        pipe.arg(uniqueid.as_str());
-                        self.push_value(pipe, entry);
+                        cmd.arg(uniqueid.as_str());
+                        self.push_value(&mut cmd, entry);
                     }
-                    pipe.ignore();
+                    pipe.add_command(cmd).ignore();
                 }
-                pipe.cmd("SADD").arg(&self.queues).arg(name).ignore();
             }
             Update::Call { uniqueid, fields } => {
-                let key = self.keys.call(uniqueid);
-                if mode == HashMode::Replace || fields.is_empty() {
-                    pipe.cmd("DEL").arg(&key).ignore();
-                }
                 if !fields.is_empty() {
+                    let key = self.keys.call(uniqueid);
                     self.hset(pipe, &key, fields, None);
                     pipe.cmd("EXPIRE").arg(&key).arg(self.limits.call_ttl_s).ignore();
                 }
             }
         }
-    }
-
-    /// Deletes a queue that is no longer part of the state (full rewrites only).
-    pub fn delete_queue(&self, pipe: &mut Pipeline, name: &str) {
-        pipe.cmd("DEL").arg(self.keys.queue(name)).arg(self.keys.waiting(name)).ignore();
-        pipe.cmd("SREM").arg(&self.queues).arg(name).ignore();
     }
 
     /// Appends `XADD` and the `PUBLISH`es of the message announcing `update`.
@@ -151,6 +198,14 @@ impl Builder {
         pipe.cmd("HSET").arg(&self.meta).arg("seq").arg(seq).ignore();
     }
 
+    /// Caps the stream (`XTRIM … MAXLEN ~ stream_maxlen`) once per MULTI rather than in every `XADD`: no
+    /// reader sees the inside of a transaction, so the cap it observes is the same, and each change costs
+    /// Redis three arguments fewer to parse. Approximate trimming only drops whole stream nodes, which is
+    /// far cheaper than exact trimming.
+    pub fn trim_stream(&self, pipe: &mut Pipeline) {
+        pipe.cmd("XTRIM").arg(&self.stream).arg("MAXLEN").arg("~").arg(self.limits.stream_maxlen).ignore();
+    }
+
     /// `events` always; plus the entity's own channel for agents and queues.
     fn publish_json(&mut self, pipe: &mut Pipeline, seq: u64, own: Option<&str>) {
         self.channels.clear();
@@ -159,49 +214,75 @@ impl Builder {
             self.channels.push(',');
             self.channels.push_str(own);
         }
-        pipe.cmd("XADD")
-            .arg(&self.stream)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.limits.stream_maxlen)
-            .arg(format!("{seq}-0"))
+        let json = &self.json[..];
+        let fixed = self.stream.len() + STREAM_PAYLOAD_FIELD.len() + STREAM_CHANNELS_FIELD.len() + 24;
+        let mut xadd = sized("XADD", 6, fixed + json.len() + self.channels.len());
+        self.id.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(self.id, "{seq}-0");
+        xadd.arg(&self.stream)
+            .arg(&self.id)
             .arg(STREAM_PAYLOAD_FIELD)
-            .arg(&self.json[..])
+            .arg(json)
             .arg(STREAM_CHANNELS_FIELD)
-            .arg(&self.channels)
-            .ignore();
-        pipe.cmd("PUBLISH").arg(&self.events).arg(&self.json[..]).ignore();
-        if let Some(own) = own {
-            pipe.cmd("PUBLISH").arg(own).arg(&self.json[..]).ignore();
+            .arg(&self.channels);
+        pipe.add_command(xadd).ignore();
+        for channel in std::iter::once(self.events.as_str()).chain(own) {
+            let mut publish = sized("PUBLISH", 2, channel.len() + json.len());
+            publish.arg(channel).arg(json);
+            pipe.add_command(publish).ignore();
         }
     }
 
     /// `HSET key field value …` with the rendered fields (the entity's own `seq` field replaced by `seq`).
     fn hset(&mut self, pipe: &mut Pipeline, key: &str, fields: &Fields, seq: Option<u64>) {
-        pipe.cmd("HSET").arg(key);
+        let bytes =
+            key.len() + 32 + fields.iter().map(|(name, value)| name.len() + len_hint(value)).sum::<usize>();
+        let mut cmd = sized("HSET", 3 + 2 * fields.len(), bytes);
+        cmd.arg(key);
         for (name, value) in fields.iter().filter(|(name, _)| name.as_str() != "seq") {
-            pipe.arg(name.as_str());
-            self.push_value(pipe, value);
+            cmd.arg(name.as_str());
+            self.push_value(&mut cmd, value);
         }
         if let Some(seq) = seq {
-            pipe.arg("seq").arg(seq);
+            cmd.arg("seq").arg(seq);
         }
-        pipe.ignore();
+        pipe.add_command(cmd).ignore();
     }
 
     /// One argument holding `value` as Redis stores it ([`super::field_to_redis`]), without an intermediate
     /// `String` for the common string values.
-    fn push_value(&mut self, pipe: &mut Pipeline, value: &Value) {
+    fn push_value(&mut self, cmd: &mut Cmd, value: &Value) {
         match value {
-            Value::String(s) => pipe.arg(s.as_str()),
-            Value::Null => pipe.arg(""),
+            Value::String(s) => cmd.arg(s.as_str()),
+            Value::Null => cmd.arg(""),
             other => {
                 self.value.clear();
                 // Writing a JSON value into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut self.value, other);
-                pipe.arg(&self.value[..])
+                cmd.arg(&self.value[..])
             }
         };
+    }
+}
+
+/// A command with room for `args` arguments and `bytes` of their data. Commands are built once per change
+/// and grew their buffers argument by argument; for an `XADD` carrying the message that was a chain of
+/// reallocations, a good part of the sink's own CPU per change.
+fn sized(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args + 1, name.len() + bytes);
+    cmd.arg(name);
+    cmd
+}
+
+/// About how many bytes `value` takes as a hash field value (exact for strings).
+fn len_hint(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len(),
+        Value::Null => 0,
+        Value::Bool(_) | Value::Number(_) => 20,
+        Value::Array(items) => 32 * items.len(),
+        Value::Object(map) => 64 * map.len(),
     }
 }
 
@@ -228,5 +309,49 @@ mod tests {
         }
         expected.arg("seq").arg("9").ignore();
         assert_eq!(direct.get_packed_pipeline(), expected.get_packed_pipeline());
+    }
+
+    /// One `DEL` for all replaced keys and one command per set, membership only for `Replace`.
+    #[test]
+    fn deletes_and_memberships_are_one_command_each() {
+        let builder = Builder::new(Keys::new("q", "p"), Limits { stream_maxlen: 10, call_ttl_s: 60 });
+        let fields = json!({"a": 1}).as_object().cloned().unwrap();
+        let agent = |id: &str| Update::Agent { id: id.into(), fields: fields.clone() };
+        let queue = |name: &str| Update::Queue { name: name.into(), fields: fields.clone(), waiting: vec![] };
+        let updates = [
+            agent("new"),
+            agent("known"),
+            Update::AgentRemoved { id: "gone".into() },
+            queue("new"),
+            queue("known"),
+            Update::Call { uniqueid: "1.1".into(), fields: fields.clone() },
+            Update::Call { uniqueid: "1.2".into(), fields: fields.clone() },
+            Update::Call { uniqueid: "1.3".into(), fields: Fields::new() },
+        ];
+        let modes =
+            [0, 1, 0, 0, 1, 0, 1, 1].map(|m| if m == 0 { HashMode::Replace } else { HashMode::Overwrite });
+        let writes: Vec<(&Update, HashMode)> = updates.iter().zip(modes).collect();
+        let mut pipe = redis::pipe();
+        builder.batch_keys(&mut pipe, &writes, &["stale".to_owned()]);
+        let mut expected = redis::pipe();
+        expected
+            .cmd("DEL")
+            .arg(&[
+                "q:{p}:agent:new",
+                "q:{p}:agent:gone",
+                "q:{p}:queue:new:waiting",
+                "q:{p}:queue:new",
+                "q:{p}:queue:known:waiting",
+                "q:{p}:call:1.1",
+                "q:{p}:call:1.3",
+                "q:{p}:queue:stale",
+                "q:{p}:queue:stale:waiting",
+            ])
+            .ignore();
+        expected.cmd("SADD").arg("q:{p}:agents").arg("new").ignore();
+        expected.cmd("SADD").arg("q:{p}:queues").arg("new").ignore();
+        expected.cmd("SREM").arg("q:{p}:agents").arg("gone").ignore();
+        expected.cmd("SREM").arg("q:{p}:queues").arg("stale").ignore();
+        assert_eq!(pipe.get_packed_pipeline(), expected.get_packed_pipeline());
     }
 }

@@ -52,7 +52,7 @@ pub struct RedisSettings {
     pub password: Option<String>,
     pub prefix: String,
     pub pbx_id: String,
-    /// `XADD … MAXLEN ~ stream_maxlen`.
+    /// Stream cap: `XTRIM … MAXLEN ~ stream_maxlen` after the `XADD`s of each batch.
     pub stream_maxlen: u64,
     /// Call hashes expire this long after their last write.
     pub call_ttl_s: u64,

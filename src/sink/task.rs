@@ -301,27 +301,32 @@ impl SinkTask {
         ready
     }
 
-    /// Writes `ready` in MULTI/EXEC batches of at most `MAX_BATCH_CHANGES`. While Redis executes one batch
-    /// the next is built, so our CPU work overlaps Redis' instead of adding to it; batches are sent strictly
-    /// one after the other (the next only after the previous is confirmed), so a failure never leaves a later
-    /// batch applied after an earlier lost one.
+    /// Writes `ready` in MULTI/EXEC batches of at most `MAX_BATCH_CHANGES`. Batches are sent strictly one
+    /// after the other (the next only after the previous is confirmed), so a failure never leaves a later
+    /// batch applied after an earlier lost one. Everything else happens while a batch is in flight: building
+    /// the next one, and the bookkeeping (and freeing) of the confirmed one, so Redis waits for us no longer
+    /// than it takes to hand over the next prepared batch.
     async fn write_deltas(&mut self, conn: &mut RedisConn, ready: Vec<Update>) -> Result<(), SinkError> {
         let mut rest = ready.into_iter();
         let mut next = self.prepare(&mut rest, self.writer.seq());
+        let mut confirmed: Option<Batch> = None;
         while let Some(batch) = next.take() {
             let result = {
                 let mut send = std::pin::pin!(batch.send(conn));
-                // The first poll hands the batch to the connection task; build the next one meanwhile.
+                // The first poll hands the batch to the connection task; the rest is done meanwhile.
                 let first = futures::poll!(send.as_mut());
+                if let Some(done) = confirmed.take() {
+                    self.written(done);
+                }
                 next = self.prepare(&mut rest, batch.last_seq);
                 match first {
                     Poll::Ready(result) => result,
                     Poll::Pending => send.await,
                 }
             };
-            let now = Instant::now();
             if let Err(err) = result {
                 // Whether it was applied is unknown: everything goes into the rewrite after reconnecting.
+                let now = Instant::now();
                 let unsent = next.into_iter().flat_map(|b| b.updates).chain(rest);
                 for update in batch.updates.into_iter().chain(unsent) {
                     self.mirror.fold(update, now);
@@ -329,14 +334,23 @@ impl SinkTask {
                 return Err(err);
             }
             self.writer.confirm(&batch);
-            for update in batch.updates {
-                if let Update::Queue { name, .. } = &update {
-                    self.queue_sent.insert(name.clone(), now);
-                }
-                self.mirror.written(update, now);
-            }
+            confirmed = Some(batch);
+        }
+        if let Some(done) = confirmed {
+            self.written(done);
         }
         Ok(())
+    }
+
+    /// `batch` is in Redis (its seq already confirmed): record when its queues were sent and what it wrote.
+    fn written(&mut self, batch: Batch) {
+        let now = Instant::now();
+        for update in batch.updates {
+            if let Update::Queue { name, .. } = &update {
+                self.queue_sent.insert(name.clone(), now);
+            }
+            self.mirror.written(update, now);
+        }
     }
 
     /// The next batch from `rest`, numbered after `after`; `None` when nothing is left.

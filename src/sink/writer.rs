@@ -79,16 +79,20 @@ impl Writer {
     /// [`Writer::confirm`] advances it once one is in Redis.
     pub fn prepare(&mut self, after: u64, updates: Vec<Update>, mode: impl Fn(&Update) -> HashMode) -> Batch {
         let ts = now_ms();
-        // Rough count (hash, set, XADD, PUBLISH ×2) so the command list is not regrown per change.
-        let mut pipe = Pipeline::with_capacity(updates.len() * 5 + 1);
+        // Per change at most: hash, EXPIRE or a second PUBLISH, XADD, PUBLISH; per batch: DEL, four set
+        // commands, `meta.seq`, XTRIM. Sized so the command list is not regrown per change.
+        let mut pipe = Pipeline::with_capacity(updates.len() * 4 + 7);
         pipe.atomic();
+        let writes: Vec<(&Update, HashMode)> = updates.iter().map(|u| (u, mode(u))).collect();
+        self.builder.batch_keys(&mut pipe, &writes, &[]);
         let mut seq = after;
         for update in &updates {
             seq += 1;
-            self.builder.entity(&mut pipe, seq, update, mode(update));
+            self.builder.entity(&mut pipe, seq, update);
             self.builder.publish_update(&mut pipe, &self.epoch, ts, seq, update);
         }
         self.builder.meta_seq(&mut pipe, seq);
+        self.builder.trim_stream(&mut pipe);
         Batch { pipe, updates, last_seq: seq }
     }
 
@@ -114,15 +118,13 @@ impl Writer {
         let seq = self.seq + 1;
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for id in stale_agents {
-            self.builder.entity(&mut pipe, seq, &Update::AgentRemoved { id }, HashMode::Replace);
-        }
-        for name in &stale_queues {
-            self.builder.delete_queue(&mut pipe, name);
-        }
+        let removed: Vec<Update> = stale_agents.into_iter().map(|id| Update::AgentRemoved { id }).collect();
         // Redis may hold anything (a previous run, an outage): every hash is replaced whole.
+        let writes: Vec<(&Update, HashMode)> =
+            removed.iter().chain(state.iter().copied()).map(|u| (u, HashMode::Replace)).collect();
+        self.builder.batch_keys(&mut pipe, &writes, &stale_queues);
         for update in &state {
-            self.builder.entity(&mut pipe, seq, update, HashMode::Replace);
+            self.builder.entity(&mut pipe, seq, update);
         }
         let now = now_ms();
         pipe.cmd("HSET")
@@ -140,6 +142,7 @@ impl Writer {
         let resync =
             Message::resync(Envelope { epoch: &self.epoch, ts: now, pbx: self.keys().pbx() }, seq, reason);
         self.builder.publish_message(&mut pipe, &resync);
+        self.builder.trim_stream(&mut pipe);
         pipe.query_async::<()>(conn)
             .await
             .map_err(|source| SinkError::Command { what: "MULTI rewrite", source })?;
@@ -151,7 +154,7 @@ impl Writer {
         &self,
         conn: &mut RedisConn,
         state: &[&Update],
-    ) -> Result<(BTreeSet<String>, BTreeSet<String>), SinkError> {
+    ) -> Result<(BTreeSet<String>, Vec<String>), SinkError> {
         let mut agents: BTreeSet<String> = conn
             .smembers(self.keys().agents())
             .await
@@ -171,7 +174,7 @@ impl Writer {
                 Update::AgentRemoved { .. } | Update::Call { .. } => {}
             }
         }
-        Ok((agents, queues))
+        Ok((agents, queues.into_iter().collect()))
     }
 
     /// `meta.heartbeat_at` and source health; not a message (consumers watch `heartbeat_at` for liveness).
