@@ -102,6 +102,10 @@ fn main() {
         support::percentile(&sorted, 0.99),
         sorted.last().copied().unwrap_or_default()
     );
+    // `exit` skips destructors: stop our redis-server and remove the temp dir first, or the orphaned server
+    // keeps a caller's pipe (`cargo bench … | tail`) open forever.
+    drop(redis);
+    drop(dir);
     std::process::exit(0);
 }
 
