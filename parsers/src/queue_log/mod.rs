@@ -143,10 +143,12 @@ impl<'a> Iterator for Records<'a> {
             if rest.is_empty() {
                 return None;
             }
-            // The whole input is here: a last line without `\n` ends at the end of the input.
-            let (end, consumed) = match grammar::line(rest) {
-                Ok((_, line)) => (line.len(), line.len() + 1),
-                Err(_) => (rest.len(), rest.len()),
+            // The whole input is here: a last line without `\n` ends at the end of the input. A plain
+            // `memchr` rather than nom's `take_until`: the streaming combinator's plumbing around the same
+            // `memchr` cost ~10 % of a line here, where there is no `Incomplete` to report.
+            let (end, consumed) = match memchr::memchr(b'\n', rest) {
+                Some(end) => (end, end + 1),
+                None => (rest.len(), rest.len()),
             };
             lines += 1;
             let line = strip_cr(rest.get(..end).unwrap_or_default());
