@@ -7,8 +7,11 @@ use super::record::QlEvent;
 
 type Result<T> = std::result::Result<T, ErrorKind>;
 
-/// Types the data of event `name`; unknown names become `QlEvent::Unknown`.
-#[inline]
+/// Types the data of event `name`; unknown names become `QlEvent::Unknown`. Always inlined into the line
+/// parser (its one caller): as a call, its `Result<QlEvent>` came back through memory and was checked and
+/// copied field by field into the record; inlined, `records` measured ~4 % less time per line (about as
+/// many instructions). The per-layout functions stay calls: inlining them too measured slower.
+#[inline(always)]
 pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     let fields = |event| data.named(event);
     Ok(match name {
