@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The installed package under a real systemd (PID 1), where the test suite cannot go: boots this host's
+# /usr in a volatile systemd-nspawn container and checks the unit end to end — Type=notify READY and
+# STATUS, journald fields, reading a 0640 root:asterisk queue_log through SupplementaryGroups, SIGHUP
+# reload, watchdog, restart after SIGKILL, clean stop, `systemd-analyze security` exposure.
+#   packaging/build.sh && dpkg -i target/packages/queuecast_*.deb && packaging/systemd-check.sh
+# Needs root with CAP_SYS_ADMIN and systemd-container (installed if missing). The host is not changed
+# beyond that: /etc in the container is a tmpfs, the config, queue_log and Redis are private temp files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. .ci/lib.sh
+
+command -v queuecast >/dev/null || { echo "install the .deb first (see the header)" >&2; exit 1; }
+command -v systemd-nspawn >/dev/null || need_apt systemd-container
+ensure_redis
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/queuecast-systemd.XXXXXX")
+port=$((20000 + RANDOM % 30000))
+nspawn_pid=""
+cleanup() {
+    [ -n "$nspawn_pid" ] && kill "$nspawn_pid" 2>/dev/null && sleep 2
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --logfile "$work/redis.log" --dir "$work"
+rcli() { redis-cli -p "$port" "$@"; }
+
+# The container's /etc is empty: config, queue_log and the asterisk group come in as binds.
+mkdir -p "$work/etc" "$work/sysusers" "$work/asterisk"
+cat > "$work/etc/queuecast.toml" <<TOML
+[queue_log]
+path = "/var/log/asterisk/queue_log"
+[ami]
+enabled = false
+[redis]
+url = "redis://127.0.0.1:$port"
+pbx_id = "nspawn"
+[engine]
+queues_conf = "/nonexistent/queues.conf"
+TOML
+echo 'g asterisk 7777' > "$work/sysusers/asterisk.conf"
+queue_log="$work/asterisk/queue_log"
+: > "$queue_log"
+chown 0:7777 "$work/asterisk" "$queue_log"
+chmod 750 "$work/asterisk"
+chmod 640 "$queue_log"
+
+systemd-nspawn -D / --volatile=yes -b -M queuecast-check --register=no --keep-unit --console=pipe \
+    --bind-ro="$work/etc:/etc/queuecast" --bind-ro="$work/sysusers:/etc/sysusers.d" \
+    --bind="$work/asterisk:/var/log/asterisk" > "$work/console.log" 2>&1 &
+nspawn_pid=$!
+init="" state=""
+for _ in $(seq 60); do
+    init=$(pgrep -P "$nspawn_pid" -x systemd || true)
+    if [ -n "$init" ]; then
+        # "degraded" is fine: units of the host's own setup may fail in a container.
+        state=$(nsenter -t "$init" -a systemctl is-system-running --wait 2>/dev/null || true)
+        case "$state" in running | degraded) break ;; esac
+    fi
+    sleep 1
+done
+case "$state" in running | degraded) ;; *) fail "the container did not boot (see $work/console.log)" ;; esac
+in=(nsenter -t "$init" -a)
+show() { "${in[@]}" systemctl show queuecast -P "$1"; }
+
+"${in[@]}" systemctl start queuecast || fail "start"
+[ "$(show StatusText)" = "state written to Redis" ] || fail "READY status: $(show StatusText)"
+pass "Type=notify: active after READY=1, STATUS=$(show StatusText)"
+
+now=$(date +%s)
+for n in 1 2 3; do
+    printf '%s|NONE|support|PJSIP/100%s|ADDMEMBER|\n' "$now" "$n" >> "$queue_log"
+done
+for _ in $(seq 50); do [ "$(rcli scard 'queuecast:{nspawn}:agents')" = 3 ] && break; sleep 0.1; done
+[ "$(rcli scard 'queuecast:{nspawn}:agents')" = 3 ] || fail "queue_log (0640 root:asterisk) not followed"
+pass "follows a 0640 root:asterisk queue_log through SupplementaryGroups=asterisk"
+
+"${in[@]}" journalctl _SYSTEMD_UNIT=queuecast.service -o verbose --no-pager | grep -q '^    TARGET=queuecast::' \
+    || fail "no structured journald fields"
+pass "journald fields (TARGET, CODE_FILE, F_*)"
+
+"${in[@]}" systemctl reload queuecast || fail "reload"
+[ "$(show StatusText)" = "configuration reloaded" ] || fail "reload status: $(show StatusText)"
+pass "ExecReload (SIGHUP): RELOADING=1 then READY=1"
+
+[ "$(show WatchdogUSec)" = "30s" ] || fail "watchdog: $(show WatchdogUSec)"
+pass "WatchdogSec=30 armed"
+
+"${in[@]}" systemctl kill -s KILL queuecast
+for _ in $(seq 100); do [ "$(show NRestarts)" = 1 ] && [ "$(show ActiveState)" = active ] && break; sleep 0.1; done
+[ "$(show NRestarts)" = 1 ] || fail "not restarted after SIGKILL"
+pass "Restart=on-failure after SIGKILL"
+
+start=$(date +%s%N)
+"${in[@]}" systemctl stop queuecast
+stop_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$(show Result)" = success ] && [ "$(show ExecMainStatus)" = 0 ] || fail "stop: $(show Result)"
+pass "SIGTERM: exit 0 in ${stop_ms} ms"
+
+"${in[@]}" systemd-analyze security queuecast --no-pager | tail -n1
+echo "all systemd checks passed"
