@@ -401,6 +401,38 @@ async fn ami_auth_failure_is_retried_at_the_maximum_backoff() {
 }
 
 #[tokio::test]
+async fn ami_silent_peer_is_left_on_ping_timeout_then_reconnected_and_resynced() {
+    let faults = Faults { ignore_pings: true, ..Faults::default() };
+    let fake = FakeAmi::start(capture("login-pause-unpause"), faults).await;
+    let mut settings = settings(&fake, AuthMethod::Md5);
+    settings.ping_interval_ms = 100;
+    settings.ping_timeout_ms = 200;
+    let (tx, mut rx) = mpsc::channel(4096);
+    let cancel = CancellationToken::new();
+    let client =
+        tokio::spawn(queuecast::sources::ami::run(settings, AmiNormalizer::default(), tx, cancel.clone()));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut received = Vec::new();
+    while fake.seen().logins_ok < 2 || snapshot_count(&received) < 2 {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(msg)) => received.push(msg),
+            _ => panic!("no reconnect after an unanswered Ping: the fake saw {:?}", fake.seen().actions),
+        }
+    }
+    cancel.cancel();
+    client.await.unwrap();
+    let actions = fake.seen().actions.clone();
+    let first_ping = actions.iter().position(|a| a == "Ping").expect("a Ping was sent");
+    let second_login =
+        actions.iter().enumerate().filter(|(_, a)| *a == "Login").nth(1).expect("second login").0;
+    assert!(first_ping < second_login, "{actions:?}");
+    let health: Vec<&SourceMsg> =
+        received.iter().filter(|m| matches!(m, SourceMsg::Ami(_))).take(3).collect();
+    let expected = [AmiHealth::Connected, AmiHealth::Disconnected, AmiHealth::Connected].map(SourceMsg::Ami);
+    assert_eq!(health, expected.iter().collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn ami_over_tls_verified_by_the_ca_file_streams_what_plain_tcp_streams() {
     let plain = {
         let fake = FakeAmi::start(capture("login-pause-unpause"), end_with_reload()).await;

@@ -74,6 +74,8 @@ pub struct Faults {
     /// After the last event send `Event: Reload` (once): the client answers with a QueueStatus, which tells
     /// the test that every earlier message has been handled.
     pub end_with_reload: bool,
+    /// Never answer `Ping` and say nothing more: a wedged Asterisk or a half-open TCP connection.
+    pub ignore_pings: bool,
 }
 
 /// Asterisk's Reload event (manager.c `manager_event(EVENT_FLAG_SYSTEM, "Reload", …)`, 22 layout).
@@ -258,6 +260,7 @@ impl Server {
             }
             "login" => Reply::Close(error(&id, "Authentication failed")),
             _ if !*logged_in => Reply::Bytes(error(&id, "Permission denied")),
+            "ping" if self.faults.ignore_pings => Reply::Bytes(Vec::new()),
             "ping" => Reply::Bytes(response(&id, "Ping: Pong\r\nTimestamp: 1795383001.369318\r\n")),
             "queuestatus" => {
                 let answer: Vec<u8> = self
