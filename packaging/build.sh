@@ -18,6 +18,10 @@ mkdir -p "$out"
 # One stripped binary for both packages (Cargo.toml [profile.dist]); cargo-deb reuses it rather than
 # building again with its own settings.
 cargo build --profile dist --locked --bin queuecast
+# Man pages from the clap definitions (queuecast.1 + one per subcommand), compressed as Debian policy wants.
+rm -rf target/man
+target/dist/queuecast man target/man
+gzip -9n target/man/*.1
 cargo deb --no-build --profile dist --output "$out/"
 cargo generate-rpm --profile dist --output "$out/"
 

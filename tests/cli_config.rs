@@ -1,4 +1,4 @@
-//! `queuecast check-config` as an operator runs it: the built binary, real files, exit codes.
+//! `queuecast check-config` and the man pages as an operator meets them: the built binary, real files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -129,4 +129,19 @@ fn shipped_default_config_passes() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/queuecast.toml");
     let out = check_config(&path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}
+
+/// The packages ship these pages (packaging/build.sh): one for the binary and one per visible subcommand.
+#[test]
+fn man_pages_cover_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_queuecast")).arg("man").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    for page in
+        ["queuecast", "queuecast-run", "queuecast-check-config", "queuecast-replay", "queuecast-status"]
+    {
+        let roff = std::fs::read_to_string(dir.path().join(format!("{page}.1"))).expect(page);
+        assert!(roff.contains(".TH ") && roff.contains(".SH SYNOPSIS"), "{page}.1 is not a man page");
+    }
+    assert!(!dir.path().join("queuecast-man.1").exists(), "the hidden `man` command has no page");
 }

@@ -55,6 +55,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Play a simulated call center into a queue_log file and a fake AMI endpoint (demo).
     Simulate(simulate::SimulateArgs),
+    /// Write the man pages (queuecast.1 and one per subcommand) into DIR; used by packaging/build.sh.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Status(args) => status::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Man { dir } => man(&dir),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -89,4 +93,14 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The man pages are generated from the same clap definitions as `--help`, so the two never disagree.
+fn man(dir: &std::path::Path) -> anyhow::Result<u8> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("writing man pages to {}", dir.display()))?;
+    Ok(EX_OK)
 }
