@@ -5,9 +5,10 @@
 mod common;
 
 use common::redis::RedisServer;
+use common::sink::Sink;
 use common::updates::random_batch;
 use queuecast::sink::reader::{self, Hash};
-use queuecast::sink::{self, RedisConn, SinkMsg};
+use queuecast::sink::{RedisConn, SinkMsg};
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -16,11 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-/// Generous: the CI machine has 2 loaded cores.
-const WAIT: Duration = Duration::from_secs(30);
 /// How long the consumer waits on a quiet stream before printing its state and exiting.
 const IDLE_EXIT_S: &str = "2";
 /// Writes that keep coming after the consumer's snapshot, so it must follow the stream, not just snapshot.
@@ -45,14 +42,13 @@ async fn example_consumer_ends_with_the_hashes_state() {
     let server = RedisServer::start();
     let settings = server.settings("pbx1");
     let keys = settings.keys();
-    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-    let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
-    handle.send(SinkMsg::Resync(vec![]));
-    assert!(handle.flushed(WAIT).await);
+    let sink = Sink::start(settings.clone());
+    sink.handle.send(SinkMsg::Resync(vec![]));
+    sink.flushed().await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (handle, stop) = (handle.clone(), stop.clone());
+        let (handle, stop) = (sink.handle.clone(), stop.clone());
         tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(5);
             let mut round = 0;
@@ -81,7 +77,7 @@ async fn example_consumer_ends_with_the_hashes_state() {
     tokio::time::sleep(Duration::from_millis(WRITES_AFTER_SNAPSHOT_MS)).await;
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
-    assert!(handle.flushed(WAIT).await);
+    sink.flushed().await;
     let last = tokio::task::spawn_blocking(move || lines.map_while(Result::ok).last()).await.unwrap();
     assert!(consumer.wait().expect("consumer exit").success());
 
@@ -94,7 +90,5 @@ async fn example_consumer_ends_with_the_hashes_state() {
     assert_eq!(seen.agents, truth.agents);
     assert_eq!(seen.queues, truth.queues);
     assert_eq!(without_empty(seen.waiting), truth.waiting);
-    cancel.cancel();
-    tracker.close();
-    tracker.wait().await;
+    sink.stop().await;
 }

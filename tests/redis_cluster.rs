@@ -5,12 +5,11 @@
 mod common;
 
 use common::redis_cluster::RedisCluster;
+use common::sink::Sink;
 use common::updates::{agent, call, queue};
 use queuecast::sink::reader::{self, Applied};
-use queuecast::sink::{self, RedisConn, RedisSettings, SinkMsg, Update};
+use queuecast::sink::{RedisConn, RedisSettings, SinkMsg, Update};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Generous: the CI machine has 2 loaded cores.
 const WAIT: Duration = Duration::from_secs(30);
@@ -31,11 +30,10 @@ async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
         subscribers.push(pubsub);
     }
 
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
+    let sink = Sink::start(settings.clone());
+    let handle = &sink.handle;
     handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 0), queue("sales", &[], 0)]));
-    assert!(handle.flushed(WAIT).await);
+    sink.flushed().await;
     let mut conn = RedisConn::connect(&settings).await.expect("cluster connection");
     let mut view = reader::read_snapshot(&mut conn, &keys).await.expect("snapshot through the cluster");
     assert_eq!(view.agents["PJSIP/1"]["status"], "available");
@@ -50,7 +48,7 @@ async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
         ]));
     }
     handle.send(SinkMsg::Updates(vec![Update::AgentRemoved { id: "PJSIP/103".into() }]));
-    assert!(handle.flushed(WAIT).await);
+    sink.flushed().await;
 
     let messages = reader::read_stream(&mut conn, &keys, view.seq, 100_000, 0).await.expect("XREAD");
     assert!(messages.len() > 20, "{} messages", messages.len());
@@ -80,7 +78,5 @@ async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
         let first = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut stream)).await;
         assert!(first.is_ok_and(|m| m.is_some()), "a subscriber got nothing");
     }
-    cancel.cancel();
-    tracker.close();
-    tokio::time::timeout(WAIT, tracker.wait()).await.expect("sink task ends");
+    sink.stop().await;
 }

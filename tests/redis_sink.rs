@@ -5,45 +5,19 @@
 mod common;
 
 use common::redis::{RedisServer, dump_pbx, eventually};
+use common::sink::Sink;
 use common::updates::{agent, call, queue, random_batch};
 use queuecast::sink::message::{Message, MessageType};
 use queuecast::sink::reader::{self, Applied};
-use queuecast::sink::{self, Health, Keys, RedisConn, RedisSettings, SinkHandle, SinkMsg, Update};
+use queuecast::sink::{self, Health, Keys, RedisConn, SinkMsg, Update};
 use rand::{Rng, SeedableRng};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Generous: the CI machine has 2 loaded cores.
 const WAIT: Duration = Duration::from_secs(30);
-
-struct Sink {
-    handle: SinkHandle,
-    cancel: CancellationToken,
-    tracker: TaskTracker,
-}
-
-impl Sink {
-    fn start(settings: RedisSettings) -> Self {
-        let cancel = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let handle = sink::spawn(settings, cancel.clone(), &tracker);
-        Self { handle, cancel, tracker }
-    }
-
-    async fn flushed(&self) {
-        assert!(self.handle.flushed(WAIT).await, "sink did not flush");
-    }
-
-    async fn stop(self) {
-        self.cancel.cancel();
-        self.tracker.close();
-        tokio::time::timeout(WAIT, self.tracker.wait()).await.expect("sink task ends");
-    }
-}
 
 async fn stream_messages(conn: &mut RedisConn, keys: &Keys) -> Vec<Message> {
     reader::read_stream(conn, keys, 0, 100_000, 0).await.expect("XREAD")

@@ -407,20 +407,9 @@ async fn ami_silent_peer_is_left_on_ping_timeout_then_reconnected_and_resynced()
     let mut settings = settings(&fake, AuthMethod::Md5);
     settings.ping_interval_ms = 100;
     settings.ping_timeout_ms = 200;
-    let (tx, mut rx) = mpsc::channel(4096);
-    let cancel = CancellationToken::new();
-    let client =
-        tokio::spawn(queuecast::sources::ami::run(settings, AmiNormalizer::default(), tx, cancel.clone()));
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let mut received = Vec::new();
-    while fake.seen().logins_ok < 2 || snapshot_count(&received) < 2 {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(msg)) => received.push(msg),
-            _ => panic!("no reconnect after an unanswered Ping: the fake saw {:?}", fake.seen().actions),
-        }
-    }
-    cancel.cancel();
-    client.await.unwrap();
+    // One QueueStatus per connection (no Reload in this fault): the second snapshot needs a reconnect.
+    let received = run_client(&fake, settings, 2).await;
+    assert!(fake.seen().logins_ok >= 2);
     let actions = fake.seen().actions.clone();
     let first_ping = actions.iter().position(|a| a == "Ping").expect("a Ping was sent");
     let second_login =

@@ -3,4 +3,5 @@
 pub mod fake_ami;
 pub mod redis;
 pub mod redis_cluster;
+pub mod sink;
 pub mod updates;

@@ -1,0 +1,36 @@
+//! The Redis sink task as the daemon runs it (own cancellation token and task tracker), for the Redis tests.
+
+#![allow(dead_code)]
+
+use queuecast::sink::{self, RedisSettings, SinkHandle};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Generous: the CI machine has 2 loaded cores.
+const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Sink {
+    pub handle: SinkHandle,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Sink {
+    pub fn start(settings: RedisSettings) -> Self {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let handle = sink::spawn(settings, cancel.clone(), &tracker);
+        Self { handle, cancel, tracker }
+    }
+
+    pub async fn flushed(&self) {
+        assert!(self.handle.flushed(WAIT).await, "sink did not flush");
+    }
+
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        tokio::time::timeout(WAIT, self.tracker.wait()).await.expect("sink task ends");
+    }
+}
