@@ -118,23 +118,28 @@ impl Agent {
         (!self.provisional).then_some(self.id.as_str())
     }
 
+    /// Where the membership in `queue` is (`Ok`) or would go (`Err`) in the sorted `queues`.
+    fn membership_at(&self, queue: QueueIx) -> Result<usize, usize> {
+        self.queues.binary_search_by_key(&queue, |m| m.queue)
+    }
+
     pub fn membership(&self, queue: QueueIx) -> Option<&Membership> {
-        let at = self.queues.binary_search_by_key(&queue, |m| m.queue).ok()?;
+        let at = self.membership_at(queue).ok()?;
         self.queues.get(at)
     }
 
     pub fn membership_mut(&mut self, queue: QueueIx) -> Option<&mut Membership> {
-        let at = self.queues.binary_search_by_key(&queue, |m| m.queue).ok()?;
+        let at = self.membership_at(queue).ok()?;
         self.queues.get_mut(at)
     }
 
     pub fn is_member(&self, queue: QueueIx) -> bool {
-        self.queues.binary_search_by_key(&queue, |m| m.queue).is_ok()
+        self.membership_at(queue).is_ok()
     }
 
     /// Adds the membership unless the agent already has one in that queue; returns whether it was added.
     pub fn add_membership(&mut self, membership: Membership) -> bool {
-        match self.queues.binary_search_by_key(&membership.queue, |m| m.queue) {
+        match self.membership_at(membership.queue) {
             Ok(_) => false,
             Err(at) => {
                 self.queues.insert(at, membership);
@@ -144,7 +149,7 @@ impl Agent {
     }
 
     pub fn remove_membership(&mut self, queue: QueueIx) -> Option<Membership> {
-        let at = self.queues.binary_search_by_key(&queue, |m| m.queue).ok()?;
+        let at = self.membership_at(queue).ok()?;
         Some(self.queues.remove(at))
     }
 }
