@@ -218,14 +218,7 @@ fn ceiling(port: u16) {
         let writes: Vec<(&Update, HashMode)> = updates.iter().map(|u| (u, HashMode::Replace)).collect();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        builder.batch_keys(&mut pipe, &writes, &[]);
-        for update in &updates {
-            seq += 1;
-            builder.entity(&mut pipe, seq, update);
-            builder.publish_update(&mut pipe, "0123456789abcdef", 1_732_300_000_000, seq, update);
-        }
-        builder.meta_seq(&mut pipe, seq);
-        builder.trim_stream(&mut pipe);
+        seq = builder.delta(&mut pipe, "0123456789abcdef", 1_732_300_000_000, seq, &writes);
         packed.extend_from_slice(&pipe.get_packed_pipeline());
     }
     const DONE: &[u8] = b"queuecast-ceiling-done";

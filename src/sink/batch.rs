@@ -72,6 +72,28 @@ impl Builder {
         &self.keys
     }
 
+    /// Appends the commands of one delta batch: [`Builder::batch_keys`], then each change's hash writes and
+    /// its message, numbered from `after + 1`, then `meta.seq` and the stream cap. Returns the last seq.
+    pub fn delta(
+        &mut self,
+        pipe: &mut Pipeline,
+        epoch: &str,
+        ts: i64,
+        after: u64,
+        writes: &[(&Update, HashMode)],
+    ) -> u64 {
+        self.batch_keys(pipe, writes, &[]);
+        let mut seq = after;
+        for &(update, _) in writes {
+            seq += 1;
+            self.entity(pipe, seq, update);
+            self.publish_update(pipe, epoch, ts, seq, update);
+        }
+        self.meta_seq(pipe, seq);
+        self.trim_stream(pipe);
+        seq
+    }
+
     /// Appends what a batch does to keys as a whole, before its hash writes: one `DEL` of every key it
     /// replaces or removes, and one `SADD` / `SREM` per id set with the members it adds or removes.
     ///

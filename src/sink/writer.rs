@@ -84,15 +84,7 @@ impl Writer {
         let mut pipe = Pipeline::with_capacity(updates.len() * 4 + 7);
         pipe.atomic();
         let writes: Vec<(&Update, HashMode)> = updates.iter().map(|u| (u, mode(u))).collect();
-        self.builder.batch_keys(&mut pipe, &writes, &[]);
-        let mut seq = after;
-        for update in &updates {
-            seq += 1;
-            self.builder.entity(&mut pipe, seq, update);
-            self.builder.publish_update(&mut pipe, &self.epoch, ts, seq, update);
-        }
-        self.builder.meta_seq(&mut pipe, seq);
-        self.builder.trim_stream(&mut pipe);
+        let seq = self.builder.delta(&mut pipe, &self.epoch, ts, after, &writes);
         Batch { pipe, updates, last_seq: seq }
     }
 
