@@ -238,6 +238,44 @@ async fn redis_killed_and_restarted_converges_with_resync() {
     sink.stop().await;
 }
 
+/// A batch fails while later ones are already on the connection: the first write of a burst hits a key
+/// someone else replaced by a string (WRONGTYPE inside its EXEC; the connection stays up). The batch after
+/// it was sent before that reply came back and is applied; the sink still converges: it waits for that
+/// reply, reconnects, rewrites everything (the clobbered key included) and publishes `resync`.
+#[tokio::test]
+async fn a_failed_batch_with_later_ones_in_flight_converges_with_resync() {
+    let server = RedisServer::start();
+    let settings = server.settings("pbx1");
+    let keys = settings.keys();
+    let sink = Sink::start(settings.clone());
+    sink.handle.send(SinkMsg::Resync(vec![]));
+    sink.handle.send(SinkMsg::Updates(vec![call("clobbered", "waiting")]));
+    sink.flushed().await;
+    let mut conn = server.conn().await;
+    let seq_before: u64 = conn.hget(keys.meta(), "seq").await.unwrap();
+    let () = conn.set(keys.call("clobbered"), "not a hash").await.unwrap();
+
+    // One send: the sink cuts it into batches of 1 000, the clobbered call in the first.
+    let mut burst = vec![call("clobbered", "answered")];
+    burst.extend((0..2_999).map(|i| call(&format!("burst.{i}"), "waiting")));
+    sink.handle.send(SinkMsg::Updates(burst.clone()));
+    sink.flushed().await;
+
+    let expected = expected_dump(&server, &burst).await;
+    assert_eq!(dump_pbx(&mut conn, &keys, false).await, expected);
+    let msgs = reader::read_stream(&mut conn, &keys, seq_before, 100_000, 0).await.expect("XREAD");
+    assert!(msgs.windows(2).all(|w| w[1].seq > w[0].seq), "stream ids grow");
+    let resync = msgs.iter().position(|m| m.kind == MessageType::Resync).expect("a resync after the failure");
+    assert_eq!(msgs[resync].data["reason"], "reconnect");
+    let before_resync = &msgs[..resync];
+    assert!(
+        before_resync.len() > 1_000,
+        "the second batch was in flight and applied before the rewrite ({} messages)",
+        before_resync.len()
+    );
+    sink.stop().await;
+}
+
 /// What `replay --redis` writes for `state`, under another PBX id, normalized.
 async fn expected_dump(server: &RedisServer, state: &[Update]) -> BTreeMap<String, common::redis::Dumped> {
     let settings = server.settings("expected");

@@ -4,8 +4,10 @@
 use super::batch::{Builder, HashMode, Limits};
 use super::message::{Envelope, Message, ResyncReason};
 use super::{Health, Keys, RedisConn, RedisSettings, SinkError, Update, VERSION, now_ms};
+use futures::future::BoxFuture;
 use redis::{AsyncCommands, Pipeline};
 use std::collections::BTreeSet;
+use std::task::Poll;
 
 /// Owns `seq` and `epoch` of one sink instance.
 pub(crate) struct Writer {
@@ -16,7 +18,7 @@ pub(crate) struct Writer {
     seq: u64,
 }
 
-/// One delta MULTI/EXEC, built and not yet confirmed, with the updates it writes.
+/// One delta MULTI/EXEC, built and not yet sent, with the updates it writes.
 pub(crate) struct Batch {
     pub pipe: Pipeline,
     pub updates: Vec<Update>,
@@ -25,11 +27,49 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    pub async fn send(&self, conn: &mut RedisConn) -> Result<(), SinkError> {
-        self.pipe
-            .query_async::<()>(conn)
-            .await
-            .map_err(|source| SinkError::Command { what: "MULTI batch", source })
+    /// Starts sending on a handle of `conn`; [`InFlight::hand_over`] must be awaited right after, so that
+    /// batches reach the connection in the order they were built.
+    pub fn send(self, conn: &RedisConn) -> InFlight {
+        let mut conn = conn.clone();
+        let pipe = self.pipe;
+        let reply = async move {
+            pipe.query_async::<()>(&mut conn)
+                .await
+                .map_err(|source| SinkError::Command { what: "MULTI batch", source })
+        };
+        InFlight { updates: self.updates, last_seq: self.last_seq, reply: Reply::Pending(Box::pin(reply)) }
+    }
+}
+
+/// A batch given to the connection whose `EXEC` reply has not been looked at yet.
+pub(crate) struct InFlight {
+    pub updates: Vec<Update>,
+    pub last_seq: u64,
+    reply: Reply,
+}
+
+enum Reply {
+    Pending(BoxFuture<'static, Result<(), SinkError>>),
+    Done(Result<(), SinkError>),
+}
+
+impl InFlight {
+    /// Polls once: the connection queues the batch now (a multiplexed connection writes requests in the
+    /// order they are first polled), and its reply is awaited later.
+    pub async fn hand_over(&mut self) {
+        if let Reply::Pending(reply) = &mut self.reply
+            && let Poll::Ready(result) = futures::poll!(reply.as_mut())
+        {
+            self.reply = Reply::Done(result);
+        }
+    }
+
+    /// The batch's outcome: `Ok` once the whole transaction is in Redis.
+    pub async fn reply(&mut self) -> Result<(), SinkError> {
+        match std::mem::replace(&mut self.reply, Reply::Done(Ok(()))) {
+            Reply::Pending(reply) => reply.await,
+            Reply::Done(result) => result,
+        }
     }
 }
 
@@ -88,9 +128,9 @@ impl Writer {
         Batch { pipe, updates, last_seq: seq }
     }
 
-    /// `batch` is in Redis.
-    pub fn confirm(&mut self, batch: &Batch) {
-        self.seq = self.seq.max(batch.last_seq);
+    /// Everything up to `last_seq` is in Redis.
+    pub fn confirm(&mut self, last_seq: u64) {
+        self.seq = self.seq.max(last_seq);
     }
 
     /// Writes the whole state and `meta` in one MULTI, then one `resync` message. With `authoritative`,
