@@ -38,13 +38,16 @@ fn call(i: u64, t_ns: u64) -> Update {
     }
 }
 
-async fn throughput(settings: RedisSettings) {
+/// `subscribed`: a pub/sub client reads every message of the `events` channel meanwhile, as a wallboard
+/// backend would; each `PUBLISH` then also costs Redis the write to that subscriber's socket.
+async fn throughput(settings: RedisSettings, subscribed: bool) {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
     handle.send(SinkMsg::Resync(Vec::new()));
     assert!(handle.flushed(Duration::from_secs(10)).await);
     let client = redis::Client::open(settings.url.as_str()).expect("client");
+    let subscriber = if subscribed { Some(subscriber(&client, &settings).await) } else { None };
     let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
     let redis_cpu_before = redis_cpu_s(&mut conn).await;
     let stats_before = command_stats(&mut conn).await;
@@ -62,9 +65,17 @@ async fn throughput(settings: RedisSettings) {
     let stats = command_stats(&mut conn).await;
     let own_cpu = own_cpu_s() - own_cpu_before;
     let rate = THROUGHPUT_CHANGES as f64 / elapsed.as_secs_f64();
+    let received = match subscriber {
+        Some(task) => {
+            let count = tokio::time::timeout(Duration::from_secs(30), task).await;
+            format!(", subscriber received {}", count.ok().and_then(Result::ok).unwrap_or(0))
+        }
+        None => String::new(),
+    };
+    let label = if subscribed { "with a pub/sub subscriber" } else { "no subscriber" };
     println!(
-        "throughput: {THROUGHPUT_CHANGES} changes (hash + XADD + PUBLISH each) in {:.2} s = {:.0} changes/s \
-         (peak RSS {} MB)",
+        "throughput ({label}): {THROUGHPUT_CHANGES} changes (hash + XADD + PUBLISH each) in {:.2} s = {:.0} \
+         changes/s (peak RSS {} MB){received}",
         elapsed.as_secs_f64(),
         rate,
         peak_rss_mb()
@@ -85,6 +96,20 @@ async fn throughput(settings: RedisSettings) {
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+}
+
+/// Subscribes to the `events` channel and counts messages until `THROUGHPUT_CHANGES` have arrived.
+async fn subscriber(client: &redis::Client, settings: &RedisSettings) -> tokio::task::JoinHandle<u64> {
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+    pubsub.subscribe(settings.keys().events()).await.expect("subscribe");
+    tokio::spawn(async move {
+        let mut stream = pubsub.into_on_message();
+        let mut count = 0;
+        while count < THROUGHPUT_CHANGES && futures::StreamExt::next(&mut stream).await.is_some() {
+            count += 1;
+        }
+        count
+    })
 }
 
 async fn latency(settings: RedisSettings) {
@@ -271,7 +296,9 @@ fn main() {
     settings.pbx_id = "bench".into();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    runtime.block_on(throughput(settings.clone()));
+    runtime.block_on(throughput(settings.clone(), false));
+    settings.pbx_id = "bench-subscribed".into();
+    runtime.block_on(throughput(settings.clone(), true));
     settings.pbx_id = "bench-latency".into();
     runtime.block_on(latency(settings));
     ceiling(server.port);

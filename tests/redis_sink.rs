@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::proxy::Proxy;
 use common::redis::{RedisServer, dump_pbx, eventually};
 use common::sink::Sink;
 use common::updates::{agent, call, queue, random_batch};
@@ -276,6 +277,39 @@ async fn a_failed_batch_with_later_ones_in_flight_converges_with_resync() {
     sink.stop().await;
 }
 
+/// Redis stalls while a batch is on its way (held in a proxy, as a frozen server or a partitioned network
+/// would): the sink times out, reconnects, rewrites, and later changes go out on the new connection. When
+/// the stalled bytes finally arrive, Redis must not run them: they would put an older agent state and an
+/// older `meta.seq` back. The new connection closes the old one server-side before rewriting.
+#[tokio::test]
+async fn a_stalled_batch_arriving_after_the_rewrite_is_never_applied() {
+    let server = RedisServer::start();
+    let mut proxy = Proxy::start(server.port()).await;
+    let mut settings = server.settings("pbx1");
+    settings.url = proxy.url();
+    let keys = settings.keys();
+    let sink = Sink::start(settings);
+    sink.handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 1)]));
+    sink.flushed().await;
+
+    proxy.hold();
+    sink.handle.send(SinkMsg::Updates(vec![agent("PJSIP/1", "talking", 2)]));
+    let mut connected = sink.handle.connected();
+    tokio::time::timeout(WAIT, connected.wait_for(|c| !*c)).await.expect("the stall is noticed").unwrap();
+    sink.handle.send(SinkMsg::Updates(vec![agent("PJSIP/1", "paused", 3)]));
+    sink.flushed().await;
+    proxy.release().await;
+
+    let mut conn = server.conn().await;
+    let status: String = conn.hget(keys.agent("PJSIP/1"), "status").await.unwrap();
+    assert_eq!(status, "paused", "the stalled batch was applied after the newer state");
+    let meta_seq: u64 = conn.hget(keys.meta(), "seq").await.unwrap();
+    let msgs = stream_messages(&mut conn, &keys).await;
+    assert_eq!(meta_seq, msgs.last().expect("messages").seq, "meta.seq went back");
+    assert!(msgs.iter().any(|m| m.kind == MessageType::Resync && m.data["reason"] == "reconnect"));
+    sink.stop().await;
+}
+
 /// What `replay --redis` writes for `state`, under another PBX id, normalized.
 async fn expected_dump(server: &RedisServer, state: &[Update]) -> BTreeMap<String, common::redis::Dumped> {
     let settings = server.settings("expected");
@@ -336,9 +370,17 @@ async fn unix_socket_with_acl_user_and_password_redaction() {
         "qc",
         "on",
         ">s3cret-pw",
-        "~*",
-        "&*",
-        "+@all",
+        // The permissions docs/consumers.md tells operators to grant, nothing more.
+        "~queuecast:{pbx1}:*",
+        "&queuecast:{pbx1}:*",
+        "+@write",
+        "+@read",
+        "+@stream",
+        "+@pubsub",
+        "+@transaction",
+        "+ping",
+        "+hello",
+        "+client",
         "--user",
         "default",
         "off",
@@ -355,6 +397,27 @@ async fn unix_socket_with_acl_user_and_password_redaction() {
     let mut conn = RedisConn::connect(&tcp).await.expect("TCP with separate ACL fields");
     let id: String = conn.hget(tcp.keys().agent("PJSIP/1"), "id").await.unwrap();
     assert_eq!(id, "PJSIP/1");
+    // The live sink under the same ACL, through a reconnect (its fence runs `CLIENT KILL`).
+    let live = Sink::start(tcp.clone());
+    live.handle.send(SinkMsg::Updates(vec![agent("PJSIP/1", "talking", 2)]));
+    live.flushed().await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut conn)
+        .await
+        .expect("kill the sink's connection");
+    live.handle.send(SinkMsg::Updates(vec![agent("PJSIP/1", "paused", 3)]));
+    eventually(WAIT, "the sink reconnects and writes under the documented ACL", || {
+        let mut conn = conn.clone();
+        let key = tcp.keys().agent("PJSIP/1");
+        async move { conn.hget::<_, _, String>(key, "status").await.is_ok_and(|s| s == "paused") }
+    })
+    .await;
+    live.stop().await;
 
     let mut wrong = tcp.clone();
     wrong.url = format!("redis://qc:wrong-pw@127.0.0.1:{}", server.port());

@@ -134,6 +134,9 @@ struct SinkTask {
     authoritative: bool,
     needs_rewrite: Option<ResyncReason>,
     taken: u64,
+    /// Redis's number for the connection writes last went to: the next connection closes it server-side
+    /// before writing (see [`RedisConn::fence`]).
+    last_client: Option<u64>,
     reconnect_at: Instant,
     reconnect_delay_ms: u64,
     heartbeat_at: Instant,
@@ -155,6 +158,7 @@ impl SinkTask {
             authoritative: false,
             needs_rewrite: Some(ResyncReason::Startup),
             taken: 0,
+            last_client: None,
             reconnect_at: now,
             reconnect_delay_ms: RECONNECT_MIN_MS,
             heartbeat_at: now,
@@ -369,6 +373,12 @@ impl SinkTask {
     async fn connect(&mut self) {
         let attempt = async {
             let mut conn = RedisConn::connect(&self.settings).await?;
+            if let Some(previous) = self.last_client
+                && conn.fence(previous).await? == Some(true)
+            {
+                tracing::info!(client = previous, "closed the previous Redis connection before rewriting");
+            }
+            self.last_client = conn.client_id().await?;
             self.writer.sync_seq(&mut conn).await?;
             Ok::<_, SinkError>(conn)
         };
