@@ -30,7 +30,9 @@ const CALL_PRUNE_INTERVAL_MS: u64 = 60_000;
 /// stays far away.
 const MAX_BATCH_CHANGES: usize = 1_000;
 /// Batches sent before the oldest one's reply is read: two keep Redis busy (one executing, one queued);
-/// more would only hold more unconfirmed work when a write fails.
+/// more would only hold more unconfirmed work when a write fails. Single node only: the cluster client
+/// routes every request through an unordered set of its own, so two requests may reach the node in either
+/// order, and batches go one at a time there.
 const MAX_BATCHES_IN_FLIGHT: usize = 2;
 
 /// What the daemon tells the sink.
@@ -308,7 +310,7 @@ impl SinkTask {
     }
 
     /// Writes `ready` in MULTI/EXEC batches of at most `MAX_BATCH_CHANGES`, keeping
-    /// `MAX_BATCHES_IN_FLIGHT` of them on the connection: Redis executes one while the next is already in
+    /// `MAX_BATCHES_IN_FLIGHT` of them on a single-node connection: Redis executes one while the next is already in
     /// its socket buffer, and the client reads the replies of one while Redis works on the next. (Strictly
     /// one at a time, Redis sat idle for every reply's trip and parse: ~70 % busy at ~95 k changes/s.)
     ///
@@ -319,10 +321,14 @@ impl SinkTask {
     /// rewrite, whose `resync` tells consumers to take a new snapshot.
     async fn write_deltas(&mut self, conn: &RedisConn, ready: Vec<Update>) -> Result<(), SinkError> {
         let mut rest = ready.into_iter();
-        let mut flight: VecDeque<InFlight> = VecDeque::with_capacity(MAX_BATCHES_IN_FLIGHT);
+        let max_in_flight = match conn {
+            RedisConn::Single(_) => MAX_BATCHES_IN_FLIGHT,
+            RedisConn::Cluster(_) => 1,
+        };
+        let mut flight: VecDeque<InFlight> = VecDeque::with_capacity(max_in_flight);
         let mut built_seq = self.writer.seq();
         loop {
-            while flight.len() < MAX_BATCHES_IN_FLIGHT {
+            while flight.len() < max_in_flight {
                 let Some(batch) = self.prepare(&mut rest, built_seq) else { break };
                 built_seq = batch.last_seq;
                 let mut sent = batch.send(conn);
