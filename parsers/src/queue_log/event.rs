@@ -2,8 +2,9 @@
 //! field count (QUEUE_LOG.md §2); free-text fields absorb surplus `|`.
 
 use super::error::{ErrorKind, snippet};
-use super::fields::{Data, Text, is_number, split_once};
+use super::fields::{Data, LineText, is_number, split_once};
 use super::record::QlEvent;
+use super::text::Text;
 
 type Result<T> = std::result::Result<T, ErrorKind>;
 
@@ -12,7 +13,11 @@ type Result<T> = std::result::Result<T, ErrorKind>;
 /// copied field by field into the record; inlined, `records` measured ~4 % less time per line (about as
 /// many instructions). The per-layout functions stay calls: inlining them too measured slower.
 #[inline(always)]
-pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], mut data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+pub(crate) fn parse_event<'a>(
+    text: LineText<'a>,
+    name: &'a [u8],
+    mut data: Data<'a, '_>,
+) -> Result<QlEvent<'a>> {
     Ok(match name {
         b"ENTERQUEUE" => enter_queue(named(&mut data, "ENTERQUEUE"))?,
         b"ABANDON" => {
@@ -278,7 +283,7 @@ fn add_member(data: &[u8]) -> Result<QlEvent<'_>> {
     }
 }
 
-type Logoff<'a> = (std::borrow::Cow<'a, str>, Option<i64>, Option<std::borrow::Cow<'a, str>>);
+type Logoff<'a> = (Text<'a>, Option<i64>, Option<Text<'a>>);
 
 /// `channel|logintime|reason` with the later fields optional; reason is free text.
 fn logoff<'a>(data: &Data<'a, '_>) -> Result<Logoff<'a>> {

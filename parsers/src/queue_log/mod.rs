@@ -17,9 +17,11 @@ mod record;
 mod scan;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use error::{ErrorKind, LineError};
 pub use record::{QlEvent, Record};
+pub use text::Text;
 
 use index::Index;
 use scan::Pipes;
@@ -215,7 +217,7 @@ fn parse_scanned<'a>(line: &'a [u8], known: Option<&'a str>, pipes: &Pipes) -> R
     if name.is_empty() {
         return Err(ErrorKind::EmptyEvent);
     }
-    let text = fields::Text::new(line, known);
+    let text = fields::LineText::new(line, known);
     let data = fields::Data::new(data, text, pipes);
     // The fixed fields first: built right before the record, their `Cow`s were read back (as 16-byte
     // moves) just after being written (as 8-byte stores), a store-forwarding stall measured at ~10 % of
