@@ -79,7 +79,7 @@ fn parse_front(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineError
 
 /// Every line of a complete input (a whole file in memory), including a last line without `\n`.
 pub fn records(buf: &[u8]) -> Records<'_> {
-    Records { buf, index: Index::new(buf), valid: "", clean: true, pipes: Pipes::default() }
+    Records { buf, index: Index::new(buf), valid: "", valid_at: 0, clean: true, pipes: Pipes::default() }
 }
 
 /// UTF-8 is checked this many bytes at a time ahead of the lines: one long check runs at memory speed where
@@ -92,10 +92,12 @@ pub struct Records<'a> {
     buf: &'a [u8],
     /// Lines and their `|`s, from one pass over the buffer (`index`).
     index: Index<'a>,
-    /// The front of the rest (from the next line on) already known to be UTF-8. Ends early at a non-UTF-8
-    /// (Latin-1) byte or an unfinished character at the block's end; lines past it are checked again, from
-    /// their own start.
+    /// A stretch of `buf` known to be UTF-8, from offset `valid_at` on: the last block checked. Ends early
+    /// at a non-UTF-8 (Latin-1) byte or an unfinished character at the block's end; lines past it are
+    /// checked again, from their own start. Kept in place (lines are cut from it by offset) rather than
+    /// re-sliced behind every line, which cost a second char-boundary-checked slice per line.
     valid: &'a str,
+    valid_at: usize,
     /// The last block checked was UTF-8 to its end.
     clean: bool,
     /// Each line's `|` positions, kept so that it is not zeroed again for every line.
@@ -103,11 +105,13 @@ pub struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    /// `valid` as text for the line `line` at the front of `rest`, checking a new block when the line is
-    /// not inside the checked part. `None`: the line itself is not UTF-8.
+    /// The `len` bytes of `buf` from `start` as text, checking a new block from `start` on when they are not
+    /// inside the checked part. `None`: the line itself is not UTF-8.
     #[inline]
-    fn text_of(&mut self, line: &[u8], rest: &'a [u8]) -> Option<&'a str> {
-        if self.valid.len() < line.len() {
+    fn text_of(&mut self, start: usize, len: usize) -> Option<&'a str> {
+        let mut offset = start.wrapping_sub(self.valid_at);
+        if offset.checked_add(len).is_none_or(|end| end > self.valid.len()) {
+            let rest = self.buf.get(start..).unwrap_or_default();
             let block = rest.get(..VALIDATE_BLOCK_BYTES).unwrap_or(rest);
             // simdutf8 checks a block several times faster than `std` (SIMD), but always to its end and
             // without saying where it failed. After a failure (Latin-1 lines are usually many), `std` is
@@ -119,14 +123,10 @@ impl<'a> Records<'a> {
                 utf8_prefix(block)
             };
             self.clean = self.valid.len() == block.len();
+            self.valid_at = start;
+            offset = 0;
         }
-        self.valid.get(..line.len())
-    }
-
-    /// Moves the checked text past `consumed` bytes.
-    #[inline]
-    fn advance(&mut self, consumed: usize) {
-        self.valid = self.valid.get(consumed..).unwrap_or_default();
+        self.valid.get(offset..offset.wrapping_add(len))
     }
 }
 
@@ -154,15 +154,12 @@ impl<'a> Iterator for Records<'a> {
             let found = self.index.next_line(&mut self.pipes)?;
             let consumed = found.next - found.start;
             lines += 1;
-            let rest = self.buf.get(found.start..).unwrap_or_default();
             let line = strip_cr(self.buf.get(found.start..found.end).unwrap_or_default());
             if line.is_empty() {
-                self.advance(consumed);
                 blank_bytes += consumed;
                 continue;
             }
-            let known = self.text_of(line, rest);
-            self.advance(consumed);
+            let known = self.text_of(found.start, line.len());
             // As from `parse_line`: the blank lines before a bad line are part of what it consumed.
             let error_consumed = blank_bytes + consumed;
             // Built in place (`parse_into`): mapping a returned `Result` copied the ~200-byte record again.
