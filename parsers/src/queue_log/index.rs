@@ -184,9 +184,9 @@ mod tests {
         }
         let (newlines, pipes) = masks(&block);
         assert_eq!(swar_masks(&block), (newlines, pipes));
-        for at in 0..BLOCK_BYTES {
-            assert_eq!(newlines >> at & 1 == 1, block[at] == b'\n', "{at}");
-            assert_eq!(pipes >> at & 1 == 1, block[at] == b'|', "{at}");
+        for (at, &byte) in block.iter().enumerate() {
+            assert_eq!(newlines >> at & 1 == 1, byte == b'\n', "{at}");
+            assert_eq!(pipes >> at & 1 == 1, byte == b'|', "{at}");
         }
     }
 }
