@@ -154,7 +154,7 @@ fn named<'d, 'a, 'p>(data: &'d mut Data<'a, 'p>, event: &'static str) -> &'d Dat
 fn enter_queue<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     match data.count {
         2 => {
-            let [url, caller_id] = data.exact::<2>();
+            let [url, caller_id] = data.front::<2>();
             Ok(QlEvent::EnterQueue {
                 url: data.text(url),
                 caller_id: data.text(caller_id),
@@ -163,7 +163,7 @@ fn enter_queue<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
             })
         }
         3 => {
-            let [url, caller_id, position] = data.exact::<3>();
+            let [url, caller_id, position] = data.front::<3>();
             let position = data.opt_num(position, 3, "origpos")?;
             Ok(QlEvent::EnterQueue {
                 url: data.text(url),
@@ -204,7 +204,7 @@ fn left(data: &Data<'_, '_>) -> Result<Left> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
-    let [position, orig, wait] = data.exact::<3>();
+    let [position, orig, wait] = data.front::<3>();
     Ok((
         data.opt_num(position, 1, "pos")?,
         data.opt_num(orig, 2, "origpos")?,
@@ -263,7 +263,7 @@ fn complete(data: &Data<'_, '_>) -> Result<Left> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
-    let [hold, talk, orig] = data.exact::<3>();
+    let [hold, talk, orig] = data.front::<3>();
     Ok((
         data.opt_num(hold, 1, "holdtime")?,
         data.opt_num(talk, 2, "calltime")?,
@@ -275,7 +275,7 @@ fn blind_transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     if data.count != 5 {
         return Err(data.wrong_count("5"));
     }
-    let [exten, context, hold, talk, orig] = data.exact::<5>();
+    let [exten, context, hold, talk, orig] = data.front::<5>();
     Ok(QlEvent::BlindTransfer {
         exten: data.text(exten),
         context: data.text(context),

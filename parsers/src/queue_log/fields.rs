@@ -87,8 +87,26 @@ impl<'a, 'p> Data<'a, 'p> {
 
     /// The first `N - 1` fields, then everything after them as the last one (free text keeps its `|`).
     /// Missing fields are empty; callers check `count` first.
-    #[inline]
+    ///
+    /// When the data has exactly `N` fields (the usual case), each cut is read straight from its `|`
+    /// position: always inlined with `N` known, LLVM unrolls the cuts into registers, where the general
+    /// loop (free-text tail, missing fields) kept its array on the stack and re-read it.
+    #[inline(always)]
     pub fn front<const N: usize>(&self) -> [&'a [u8]; N] {
+        let Some(pipes) = self.pipes.filter(|pipes| pipes.len() + 1 == N) else { return self.front_any() };
+        let mut out: [&'a [u8]; N] = [&[]; N];
+        let mut start = 0;
+        for (index, slot) in out.iter_mut().enumerate() {
+            let end = pipes.get(index).map_or(self.bytes.len(), |&at| at.wrapping_sub(self.offset));
+            *slot = self.bytes.get(start..end).unwrap_or_default();
+            start = end.wrapping_add(1);
+        }
+        out
+    }
+
+    /// `front` for any number of fields.
+    #[inline]
+    fn front_any<const N: usize>(&self) -> [&'a [u8]; N] {
         let Some(pipes) = self.pipes else { return self.front_searching() };
         let mut out: [&'a [u8]; N] = [&[]; N];
         let mut cuts = pipes.iter().map(|&at| at.wrapping_sub(self.offset));
@@ -104,23 +122,6 @@ impl<'a, 'p> Data<'a, 'p> {
                     break;
                 }
             }
-        }
-        out
-    }
-
-    /// Exactly `N` fields, for layouts whose count the caller checked (`count == N`): each cut read straight
-    /// from its `|` position. `front`'s general loop (free-text tail, missing fields) kept its array on the
-    /// stack and re-read it; here LLVM unrolls the cuts into registers. Falls back to `front` when the scan
-    /// did not remember every `|`.
-    #[inline]
-    pub fn exact<const N: usize>(&self) -> [&'a [u8]; N] {
-        let Some(pipes) = self.pipes.filter(|pipes| pipes.len() + 1 == N) else { return self.front() };
-        let mut out: [&'a [u8]; N] = [&[]; N];
-        let mut start = 0;
-        for (index, slot) in out.iter_mut().enumerate() {
-            let end = pipes.get(index).map_or(self.bytes.len(), |&at| at.wrapping_sub(self.offset));
-            *slot = self.bytes.get(start..end).unwrap_or_default();
-            start = end.wrapping_add(1);
         }
         out
     }
