@@ -5,7 +5,7 @@
 //! custom events) becomes no event at all.
 
 use crate::engine::{EndReason, Event, EventKind, LeaveReason, MemberRef, Source};
-use parsers::queue_log::{QlEvent, Record};
+use parsers::queue_log::{QlEvent, Record, Text};
 
 /// What queue_log writes in the queue, callid and agent columns when there is none.
 const NONE: &str = "NONE";
@@ -63,7 +63,7 @@ fn call(record: &Record<'_>) -> Option<EventKind> {
             queue,
             uniqueid,
             caller_id: non_empty(caller_id),
-            caller_name: caller_name.as_deref().and_then(non_empty),
+            caller_name: caller_name.as_ref().and_then(non_empty),
             position: non_negative(position),
         },
         QlEvent::Abandon { position, wait_s, .. } => left(LeaveReason::Abandon, position, wait_s),
@@ -134,12 +134,12 @@ fn member(record: &Record<'_>) -> Option<MemberRef> {
 }
 
 /// A column's value, or `None` for `NONE`/empty.
-fn column(value: &str) -> Option<String> {
-    (!value.is_empty() && value != NONE).then(|| value.to_owned())
+fn column(value: &Text<'_>) -> Option<String> {
+    (!value.is_empty() && *value != NONE).then(|| value.to_cow().into_owned())
 }
 
-fn non_empty(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
+fn non_empty(value: &Text<'_>) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_cow().into_owned())
 }
 
 /// Durations and positions as the engine counts them; a negative value (clock stepped back while the

@@ -2,84 +2,156 @@
 //! field count (QUEUE_LOG.md §2); free-text fields absorb surplus `|`.
 
 use super::error::{ErrorKind, snippet};
-use super::fields::{Data, Text, is_number, split_once};
+use super::fields::{Data, LineText, is_number, split_once};
 use super::record::QlEvent;
+use super::text::Text;
 
 type Result<T> = std::result::Result<T, ErrorKind>;
+
+/// Declares `Name`, the event names this parser types, and `Name::of`, which tells them apart by whole-name
+/// comparisons in the order given. `match` on byte-string patterns compiled to a trie of single-byte
+/// compares (ten compares and branches for `ENTERQUEUE`, ~45 instructions per line); a slice compared with
+/// a constant is a length check and one or two word compares, and most lines stop at one of the first few.
+macro_rules! names {
+    ($($text:literal => $kind:ident),* $(,)?) => {
+        #[derive(Clone, Copy)]
+        enum Name {
+            $($kind,)*
+            Other,
+        }
+
+        impl Name {
+            #[inline(always)]
+            fn of(name: &[u8]) -> Self {
+                $(if name == $text {
+                    return Self::$kind;
+                })*
+                Self::Other
+            }
+        }
+    };
+}
+
+// Most frequent first (call flow events, then member state, then the rare ones).
+names! {
+    b"ENTERQUEUE" => EnterQueue,
+    b"CONNECT" => Connect,
+    b"RINGNOANSWER" => RingNoAnswer,
+    b"COMPLETECALLER" => CompleteCaller,
+    b"COMPLETEAGENT" => CompleteAgent,
+    b"PAUSE" => Pause,
+    b"UNPAUSE" => Unpause,
+    b"ABANDON" => Abandon,
+    b"EXITWITHTIMEOUT" => ExitWithTimeout,
+    b"EXITEMPTY" => ExitEmpty,
+    b"EXITWITHKEY" => ExitWithKey,
+    b"PAUSEALL" => PauseAll,
+    b"UNPAUSEALL" => UnpauseAll,
+    b"RINGCANCELED" => RingCanceled,
+    b"ADDMEMBER" => AddMember,
+    b"REMOVEMEMBER" => RemoveMember,
+    b"AGENTLOGIN" => AgentLogin,
+    b"AGENTLOGOFF" => AgentLogoff,
+    b"BLINDTRANSFER" => BlindTransfer,
+    b"ATTENDEDTRANSFER" => AttendedTransfer,
+    b"TRANSFER" => Transfer,
+    b"WITHDRAW" => Withdraw,
+    b"AGENTDUMP" => AgentDump,
+    b"SYSCOMPAT" => SysCompat,
+    b"PENALTY" => Penalty,
+    b"RINGINUSE" => RingInUse,
+    b"AGENTCALLBACKLOGIN" => AgentCallbackLogin,
+    b"AGENTCALLBACKLOGOFF" => AgentCallbackLogoff,
+    b"OUTCALL" => OutCall,
+    b"QUEUESTART" => QueueStart,
+    b"CONFIGRELOAD" => ConfigReload,
+    b"DID" => Did,
+}
 
 /// Types the data of event `name`; unknown names become `QlEvent::Unknown`. Always inlined into the line
 /// parser (its one caller): as a call, its `Result<QlEvent>` came back through memory and was checked and
 /// copied field by field into the record; inlined, `records` measured ~4 % less time per line (about as
 /// many instructions). The per-layout functions stay calls: inlining them too measured slower.
 #[inline(always)]
-pub(crate) fn parse_event<'a>(text: Text<'a>, name: &'a [u8], data: Data<'a, '_>) -> Result<QlEvent<'a>> {
-    let fields = |event| data.named(event);
-    Ok(match name {
-        b"ENTERQUEUE" => enter_queue(fields("ENTERQUEUE"))?,
-        b"ABANDON" => {
-            let (position, orig_position, wait_s) = left(fields("ABANDON"))?;
+pub(crate) fn parse_event<'a>(
+    text: LineText<'a>,
+    name: &'a [u8],
+    mut data: Data<'a, '_>,
+) -> Result<QlEvent<'a>> {
+    Ok(match Name::of(name) {
+        Name::EnterQueue => enter_queue(named(&mut data, "ENTERQUEUE"))?,
+        Name::Abandon => {
+            let (position, orig_position, wait_s) = left(named(&mut data, "ABANDON"))?;
             QlEvent::Abandon { position, orig_position, wait_s }
         }
-        b"EXITEMPTY" => {
-            let (position, orig_position, wait_s) = left(fields("EXITEMPTY"))?;
+        Name::ExitEmpty => {
+            let (position, orig_position, wait_s) = left(named(&mut data, "EXITEMPTY"))?;
             QlEvent::ExitEmpty { position, orig_position, wait_s }
         }
-        b"EXITWITHTIMEOUT" => exit_with_timeout(fields("EXITWITHTIMEOUT"))?,
-        b"EXITWITHKEY" => exit_with_key(fields("EXITWITHKEY"))?,
-        b"WITHDRAW" => withdraw(fields("WITHDRAW"))?,
-        b"CONNECT" => connect(fields("CONNECT"))?,
-        b"COMPLETECALLER" => {
-            let (hold_s, talk_s, orig_position) = complete(fields("COMPLETECALLER"))?;
+        Name::ExitWithTimeout => exit_with_timeout(named(&mut data, "EXITWITHTIMEOUT"))?,
+        Name::ExitWithKey => exit_with_key(named(&mut data, "EXITWITHKEY"))?,
+        Name::Withdraw => withdraw(named(&mut data, "WITHDRAW"))?,
+        Name::Connect => connect(named(&mut data, "CONNECT"))?,
+        Name::CompleteCaller => {
+            let (hold_s, talk_s, orig_position) = complete(named(&mut data, "COMPLETECALLER"))?;
             QlEvent::CompleteCaller { hold_s, talk_s, orig_position }
         }
-        b"COMPLETEAGENT" => {
-            let (hold_s, talk_s, orig_position) = complete(fields("COMPLETEAGENT"))?;
+        Name::CompleteAgent => {
+            let (hold_s, talk_s, orig_position) = complete(named(&mut data, "COMPLETEAGENT"))?;
             QlEvent::CompleteAgent { hold_s, talk_s, orig_position }
         }
-        b"BLINDTRANSFER" => blind_transfer(fields("BLINDTRANSFER"))?,
-        b"ATTENDEDTRANSFER" => attended_transfer(fields("ATTENDEDTRANSFER"))?,
-        b"TRANSFER" => transfer(fields("TRANSFER"))?,
-        b"AGENTDUMP" => QlEvent::AgentDump,
-        b"SYSCOMPAT" => QlEvent::SysCompat,
-        b"RINGNOANSWER" => QlEvent::RingNoAnswer { ring_ms: ring_ms(fields("RINGNOANSWER"))? },
-        b"RINGCANCELED" => QlEvent::RingCanceled { ring_ms: ring_ms(fields("RINGCANCELED"))? },
-        b"ADDMEMBER" => add_member(data.bytes)?,
-        b"REMOVEMEMBER" => QlEvent::RemoveMember,
-        b"PAUSE" => QlEvent::Pause { reason: text.get(data.bytes) },
-        b"UNPAUSE" => QlEvent::Unpause { reason: text.get(data.bytes) },
-        b"PAUSEALL" => QlEvent::PauseAll { reason: text.get(data.bytes) },
-        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: text.get(data.bytes) },
-        b"PENALTY" => {
-            let data = fields("PENALTY");
+        Name::BlindTransfer => blind_transfer(named(&mut data, "BLINDTRANSFER"))?,
+        Name::AttendedTransfer => attended_transfer(named(&mut data, "ATTENDEDTRANSFER"))?,
+        Name::Transfer => transfer(named(&mut data, "TRANSFER"))?,
+        Name::AgentDump => QlEvent::AgentDump,
+        Name::SysCompat => QlEvent::SysCompat,
+        Name::RingNoAnswer => QlEvent::RingNoAnswer { ring_ms: ring_ms(named(&mut data, "RINGNOANSWER"))? },
+        Name::RingCanceled => QlEvent::RingCanceled { ring_ms: ring_ms(named(&mut data, "RINGCANCELED"))? },
+        Name::AddMember => add_member(data.bytes)?,
+        Name::RemoveMember => QlEvent::RemoveMember,
+        Name::Pause => QlEvent::Pause { reason: text.get(data.bytes) },
+        Name::Unpause => QlEvent::Unpause { reason: text.get(data.bytes) },
+        Name::PauseAll => QlEvent::PauseAll { reason: text.get(data.bytes) },
+        Name::UnpauseAll => QlEvent::UnpauseAll { reason: text.get(data.bytes) },
+        Name::Penalty => {
+            let data = named(&mut data, "PENALTY");
             QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? }
         }
-        b"RINGINUSE" => {
-            let data = fields("RINGINUSE");
+        Name::RingInUse => {
+            let data = named(&mut data, "RINGINUSE");
             QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 }
         }
-        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: text.get(data.bytes) },
-        b"AGENTLOGOFF" => {
-            let (channel, login_s, reason) = logoff(fields("AGENTLOGOFF"))?;
+        Name::AgentLogin => QlEvent::AgentLogin { channel: text.get(data.bytes) },
+        Name::AgentLogoff => {
+            let (channel, login_s, reason) = logoff(named(&mut data, "AGENTLOGOFF"))?;
             QlEvent::AgentLogoff { channel, login_s, reason }
         }
-        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: text.get(data.bytes) },
-        b"AGENTCALLBACKLOGOFF" => {
-            let (location, login_s, reason) = logoff(fields("AGENTCALLBACKLOGOFF"))?;
+        Name::AgentCallbackLogin => QlEvent::AgentCallbackLogin { location: text.get(data.bytes) },
+        Name::AgentCallbackLogoff => {
+            let (location, login_s, reason) = logoff(named(&mut data, "AGENTCALLBACKLOGOFF"))?;
             QlEvent::AgentCallbackLogoff { location, login_s, reason }
         }
-        b"OUTCALL" => out_call(fields("OUTCALL"))?,
-        b"QUEUESTART" => QlEvent::QueueStart,
-        b"CONFIGRELOAD" => QlEvent::ConfigReload,
-        b"DID" => QlEvent::Did { did: text.get(data.bytes) },
-        _ => QlEvent::Unknown { name: text.get(name), data: fields("").all() },
+        Name::OutCall => out_call(named(&mut data, "OUTCALL"))?,
+        Name::QueueStart => QlEvent::QueueStart,
+        Name::ConfigReload => QlEvent::ConfigReload,
+        Name::Did => QlEvent::Did { did: text.get(data.bytes) },
+        Name::Other => QlEvent::Unknown { name: text.get(name), data: named(&mut data, "").all() },
     })
+}
+
+/// `data` named `event` for its error messages, in place: the per-layout functions take it by reference,
+/// where a renamed copy per line cost ~20 instructions (a ~100-byte struct copied for each call).
+#[inline(always)]
+fn named<'d, 'a, 'p>(data: &'d mut Data<'a, 'p>, event: &'static str) -> &'d Data<'a, 'p> {
+    data.event = event;
+    data
 }
 
 /// `url|callerid|origpos|callerid_name`, `url|callerid|origpos` or `url|callerid`. The URL (first) is
 /// free text, so longer lines are read from the end: the 4-field layout when its `origpos` slot holds a
 /// number, the 3-field one otherwise. (A URL containing `|` followed by a numeric caller ID without the
 /// 4th field is inherently ambiguous; URLs are almost always empty in practice.)
-fn enter_queue<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn enter_queue<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     match data.count {
         2 => {
             let [url, caller_id] = data.front::<2>();
@@ -128,7 +200,7 @@ fn enter_queue<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
 type Left = (Option<i64>, Option<i64>, Option<i64>);
 
 /// `pos|origpos|waittime` (ABANDON, EXITEMPTY).
-fn left(data: Data<'_, '_>) -> Result<Left> {
+fn left(data: &Data<'_, '_>) -> Result<Left> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
@@ -140,7 +212,7 @@ fn left(data: Data<'_, '_>) -> Result<Left> {
     ))
 }
 
-fn exit_with_timeout<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn exit_with_timeout<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     let (position, orig_position, wait_s) = match data.count {
         0 | 1 => (data.opt_num(data.bytes, 1, "pos")?, None, None),
         3 => left(data)?,
@@ -149,7 +221,7 @@ fn exit_with_timeout<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     Ok(QlEvent::ExitWithTimeout { position, orig_position, wait_s })
 }
 
-fn exit_with_key<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn exit_with_key<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     let [key, position, orig, wait] = data.front::<4>();
     let (orig_position, wait_s) = match data.count {
         2 => (None, None),
@@ -161,7 +233,7 @@ fn exit_with_key<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
 }
 
 /// `pos|origpos|waittime|withdraw_info`; the info is free text and optional.
-fn withdraw<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn withdraw<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     if data.count < 3 {
         return Err(data.wrong_count("4"));
     }
@@ -174,7 +246,7 @@ fn withdraw<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     })
 }
 
-fn connect<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn connect<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     if !(1..=3).contains(&data.count) {
         return Err(data.wrong_count("1 to 3"));
     }
@@ -187,7 +259,7 @@ fn connect<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
 }
 
 /// `holdtime|calltime|origpos` (COMPLETECALLER, COMPLETEAGENT).
-fn complete(data: Data<'_, '_>) -> Result<Left> {
+fn complete(data: &Data<'_, '_>) -> Result<Left> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
@@ -199,7 +271,7 @@ fn complete(data: Data<'_, '_>) -> Result<Left> {
     ))
 }
 
-fn blind_transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn blind_transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     if data.count != 5 {
         return Err(data.wrong_count("5"));
     }
@@ -215,7 +287,7 @@ fn blind_transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
 
 /// `method|target[|peer]|holdtime|calltime|origpos`: numbers read from the end, method from the front,
 /// what is between is the method's data (two channel names for `LINK`).
-fn attended_transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn attended_transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     let count = data.count;
     if count < 5 {
         return Err(data.wrong_count("5 or 6"));
@@ -236,7 +308,7 @@ fn attended_transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     })
 }
 
-fn transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     if !matches!(data.count, 2 | 4 | 5) {
         return Err(data.wrong_count("2, 4 or 5"));
     }
@@ -250,7 +322,7 @@ fn transfer<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
     })
 }
 
-fn ring_ms(data: Data<'_, '_>) -> Result<Option<i64>> {
+fn ring_ms(data: &Data<'_, '_>) -> Result<Option<i64>> {
     if data.count > 1 {
         return Err(data.wrong_count("1"));
     }
@@ -271,17 +343,17 @@ fn add_member(data: &[u8]) -> Result<QlEvent<'_>> {
     }
 }
 
-type Logoff<'a> = (std::borrow::Cow<'a, str>, Option<i64>, Option<std::borrow::Cow<'a, str>>);
+type Logoff<'a> = (Text<'a>, Option<i64>, Option<Text<'a>>);
 
 /// `channel|logintime|reason` with the later fields optional; reason is free text.
-fn logoff<'a>(data: Data<'a, '_>) -> Result<Logoff<'a>> {
+fn logoff<'a>(data: &Data<'a, '_>) -> Result<Logoff<'a>> {
     let [channel, login, reason] = data.front::<3>();
     let login_s = data.opt_num(login, 2, "logintime")?;
     Ok((data.text(channel), login_s, (data.count >= 3).then(|| data.text(reason))))
 }
 
 /// `status|talktime|params`; params is free text (conventionally `totaltime|callednumber`).
-fn out_call<'a>(data: Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn out_call<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     if data.count < 3 {
         return Err(data.wrong_count("3"));
     }

@@ -3,9 +3,8 @@
 
 use super::error::{ErrorKind, snippet};
 use super::scan::Pipes;
-use crate::text::decode;
+use super::text::Text;
 use memchr::{memchr, memrchr};
-use std::borrow::Cow;
 
 /// `head|tail` at the first `|`.
 pub(crate) fn split_once(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -20,14 +19,15 @@ fn rsplit_once(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// One line's bytes, checked for UTF-8 once. Fields of a valid line then borrow as `&str` without being
-/// validated again (splitting at ASCII `|` keeps UTF-8 valid); other lines decode field by field as Latin-1.
+/// validated again (splitting at ASCII `|` keeps UTF-8 valid); fields of other lines are checked one by one
+/// and kept as Latin-1 where they are not UTF-8.
 #[derive(Clone, Copy)]
-pub(crate) struct Text<'a> {
+pub(crate) struct LineText<'a> {
     line: &'a [u8],
     utf8: Option<&'a str>,
 }
 
-impl<'a> Text<'a> {
+impl<'a> LineText<'a> {
     /// `known`: the same line already validated (as part of a bigger block) by the caller, if it was.
     #[inline]
     pub fn new(line: &'a [u8], known: Option<&'a str>) -> Self {
@@ -39,18 +39,18 @@ impl<'a> Text<'a> {
         Self { line, utf8 }
     }
 
-    /// `field` must be a sub-slice of the line (anything else, e.g. an empty default, is simply decoded).
+    /// `field` must be a sub-slice of the line (anything else, e.g. an empty default, is simply checked).
     #[inline]
-    pub fn get(&self, field: &'a [u8]) -> Cow<'a, str> {
+    pub fn get(&self, field: &'a [u8]) -> Text<'a> {
         if let Some(line) = self.utf8 {
             // Position of the field inside the line, from the two addresses; `str::get` re-checks range and
             // char boundaries, so a slice from elsewhere falls through to `decode`.
             let start = (field.as_ptr() as usize).wrapping_sub(self.line.as_ptr() as usize);
             if let Some(text) = start.checked_add(field.len()).and_then(|end| line.get(start..end)) {
-                return Cow::Borrowed(text);
+                return Text::utf8(text);
             }
         }
-        decode(field)
+        Text::from_bytes(field)
     }
 }
 
@@ -63,7 +63,7 @@ pub(crate) struct Data<'a, 'p> {
     pub bytes: &'a [u8],
     /// Number of `|`-separated fields; 0 for empty data (`ADDMEMBER|`).
     pub count: usize,
-    text: Text<'a>,
+    text: LineText<'a>,
     /// Positions of the `|`s inside `bytes`, counted from `offset` (the start of the scanned line); `None`
     /// when the scan could not remember them all, and the splitters search instead.
     pipes: Option<&'p [usize]>,
@@ -73,28 +73,40 @@ pub(crate) struct Data<'a, 'p> {
 impl<'a, 'p> Data<'a, 'p> {
     /// `bytes` is the data part of the line `pipes` scanned: everything after its fifth `|`.
     #[inline]
-    pub fn new(bytes: &'a [u8], text: Text<'a>, pipes: &'p Pipes) -> Self {
+    pub fn new(bytes: &'a [u8], text: LineText<'a>, pipes: &'p Pipes) -> Self {
         let count = if bytes.is_empty() { 0 } else { pipes.count().saturating_sub(FIXED_PIPES) + 1 };
         let offset = pipes.tracked().get(FIXED_PIPES - 1).map_or(0, |&at| at + 1);
         Self { event: "", bytes, count, text, pipes: pipes.after(FIXED_PIPES), offset }
     }
 
-    /// The same data, for event `event`.
-    #[inline]
-    pub fn named(self, event: &'static str) -> Self {
-        Self { event, ..self }
-    }
-
     /// A field (or free-text run of fields) as text.
     #[inline]
-    pub fn text(&self, field: &'a [u8]) -> Cow<'a, str> {
+    pub fn text(&self, field: &'a [u8]) -> Text<'a> {
         self.text.get(field)
     }
 
     /// The first `N - 1` fields, then everything after them as the last one (free text keeps its `|`).
     /// Missing fields are empty; callers check `count` first.
-    #[inline]
+    ///
+    /// When the data has exactly `N` fields (the usual case), each cut is read straight from its `|`
+    /// position: always inlined with `N` known, LLVM unrolls the cuts into registers, where the general
+    /// loop (free-text tail, missing fields) kept its array on the stack and re-read it.
+    #[inline(always)]
     pub fn front<const N: usize>(&self) -> [&'a [u8]; N] {
+        let Some(pipes) = self.pipes.filter(|pipes| pipes.len() + 1 == N) else { return self.front_any() };
+        let mut out: [&'a [u8]; N] = [&[]; N];
+        let mut start = 0;
+        for (index, slot) in out.iter_mut().enumerate() {
+            let end = pipes.get(index).map_or(self.bytes.len(), |&at| at.wrapping_sub(self.offset));
+            *slot = self.bytes.get(start..end).unwrap_or_default();
+            start = end.wrapping_add(1);
+        }
+        out
+    }
+
+    /// `front` for any number of fields.
+    #[inline]
+    fn front_any<const N: usize>(&self) -> [&'a [u8]; N] {
         let Some(pipes) = self.pipes else { return self.front_searching() };
         let mut out: [&'a [u8]; N] = [&[]; N];
         let mut cuts = pipes.iter().map(|&at| at.wrapping_sub(self.offset));
@@ -180,7 +192,7 @@ impl<'a, 'p> Data<'a, 'p> {
     }
 
     /// Every field, for events nobody typed.
-    pub fn all(&self) -> Vec<Cow<'a, str>> {
+    pub fn all(&self) -> Vec<Text<'a>> {
         if self.bytes.is_empty() {
             return Vec::new();
         }
@@ -285,7 +297,7 @@ mod tests {
         let line = [&b"1|c|q|a|X|"[..], data].concat();
         let pipes = Pipes::scan(&line);
         let bytes = line.get(10..).unwrap_or_default();
-        check(Data::new(bytes, Text::new(&line, None), &pipes))
+        check(Data::new(bytes, LineText::new(&line, None), &pipes))
     }
 
     fn front<const N: usize>(data: &[u8]) -> Vec<Vec<u8>> {
@@ -306,16 +318,18 @@ mod tests {
     #[test]
     fn text_borrows_fields_of_utf8_lines_and_decodes_latin1() {
         let line = "Zoë|Ng".as_bytes();
-        let text = Text::new(line, None);
-        assert!(matches!(text.get(&line[..4]), Cow::Borrowed("Zo\u{eb}")));
+        let text = LineText::new(line, None);
+        assert_eq!(text.get(&line[..4]).as_str(), Some("Zo\u{eb}"));
         assert_eq!(text.get(b"elsewhere"), "elsewhere");
         let latin1 = b"Zo\xeb|Ng";
-        assert_eq!(Text::new(latin1, None).get(&latin1[..3]), "Zo\u{eb}");
+        assert_eq!(LineText::new(latin1, None).get(&latin1[..3]), "Zo\u{eb}");
+        assert_eq!(LineText::new(latin1, None).get(&latin1[..3]).as_str(), None);
+        assert_eq!(LineText::new(latin1, None).get(&latin1[4..]).as_str(), Some("Ng"));
         let known = "Zo|Ng";
-        let text = Text::new(known.as_bytes(), Some(known));
-        assert!(matches!(text.get(&known.as_bytes()[3..]), Cow::Borrowed("Ng")));
+        let text = LineText::new(known.as_bytes(), Some(known));
+        assert_eq!(text.get(&known.as_bytes()[3..]).as_str(), Some("Ng"));
         // A `known` text that is not the line itself is ignored, not trusted.
-        assert_eq!(Text::new(latin1, Some("other")).get(&latin1[..3]), "Zo\u{eb}");
+        assert_eq!(LineText::new(latin1, Some("other")).get(&latin1[..3]), "Zo\u{eb}");
     }
 
     #[test]

@@ -12,14 +12,18 @@ mod error;
 mod event;
 mod fields;
 mod grammar;
+mod index;
 mod record;
 mod scan;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use error::{ErrorKind, LineError};
 pub use record::{QlEvent, Record};
+pub use text::Text;
 
+use index::Index;
 use scan::Pipes;
 
 /// Result of looking at the front of a buffer.
@@ -75,7 +79,7 @@ fn parse_front(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineError
 
 /// Every line of a complete input (a whole file in memory), including a last line without `\n`.
 pub fn records(buf: &[u8]) -> Records<'_> {
-    Records { rest: buf, valid: "", clean: true, pipes: Pipes::default() }
+    Records { buf, index: Index::new(buf), valid: "", valid_at: 0, clean: true, pipes: Pipes::default() }
 }
 
 /// UTF-8 is checked this many bytes at a time ahead of the lines: one long check runs at memory speed where
@@ -85,23 +89,30 @@ const VALIDATE_BLOCK_BYTES: usize = 16 * 1024;
 /// Iterator returned by `records`.
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
-    rest: &'a [u8],
-    /// The front of `rest` already known to be UTF-8. Ends early at a non-UTF-8 (Latin-1) byte or an
-    /// unfinished character at the block's end; lines past it are checked again, from their own start.
+    buf: &'a [u8],
+    /// Lines and their `|`s, from one pass over the buffer (`index`).
+    index: Index<'a>,
+    /// A stretch of `buf` known to be UTF-8, from offset `valid_at` on: the last block checked. Ends early
+    /// at a non-UTF-8 (Latin-1) byte or an unfinished character at the block's end; lines past it are
+    /// checked again, from their own start. Kept in place (lines are cut from it by offset) rather than
+    /// re-sliced behind every line, which cost a second char-boundary-checked slice per line.
     valid: &'a str,
+    valid_at: usize,
     /// The last block checked was UTF-8 to its end.
     clean: bool,
-    /// Scratch space for each line's `|` positions, kept so that it is not zeroed again for every line.
+    /// Each line's `|` positions, kept so that it is not zeroed again for every line.
     pipes: Pipes,
 }
 
 impl<'a> Records<'a> {
-    /// `valid` as text for the line `line` at the front of `rest`, checking a new block when the line is
-    /// not inside the checked part. `None`: the line itself is not UTF-8.
+    /// The `len` bytes of `buf` from `start` as text, checking a new block from `start` on when they are not
+    /// inside the checked part. `None`: the line itself is not UTF-8.
     #[inline]
-    fn text_of(&mut self, line: &[u8]) -> Option<&'a str> {
-        if self.valid.len() < line.len() {
-            let block = self.rest.get(..VALIDATE_BLOCK_BYTES).unwrap_or(self.rest);
+    fn text_of(&mut self, start: usize, len: usize) -> Option<&'a str> {
+        let mut offset = start.wrapping_sub(self.valid_at);
+        if offset.checked_add(len).is_none_or(|end| end > self.valid.len()) {
+            let rest = self.buf.get(start..).unwrap_or_default();
+            let block = rest.get(..VALIDATE_BLOCK_BYTES).unwrap_or(rest);
             // simdutf8 checks a block several times faster than `std` (SIMD), but always to its end and
             // without saying where it failed. After a failure (Latin-1 lines are usually many), `std` is
             // used until a block passes: it stops at the first bad byte, so a Latin-1 file does not pay a
@@ -112,15 +123,10 @@ impl<'a> Records<'a> {
                 utf8_prefix(block)
             };
             self.clean = self.valid.len() == block.len();
+            self.valid_at = start;
+            offset = 0;
         }
-        self.valid.get(..line.len())
-    }
-
-    /// Drops `consumed` bytes from the front.
-    #[inline]
-    fn advance(&mut self, consumed: usize) {
-        self.rest = self.rest.get(consumed..).unwrap_or_default();
-        self.valid = self.valid.get(consumed..).unwrap_or_default();
+        self.valid.get(offset..offset.wrapping_add(len))
     }
 }
 
@@ -138,35 +144,30 @@ fn utf8_prefix(bytes: &[u8]) -> &str {
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, LineError>;
 
-    #[inline]
+    /// Always inlined: as a call (LLVM's choice once the index was added), each ~200-byte item came back
+    /// through memory and the caller's loop copied it again with `memcpy` (~30 instructions per line).
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let (mut lines, mut blank_bytes) = (0, 0);
         loop {
-            let rest = self.rest;
-            if rest.is_empty() {
-                return None;
-            }
-            // The whole input is here: a last line without `\n` ends at the end of the input. A plain
-            // `memchr` rather than nom's `take_until`: the streaming combinator's plumbing around the same
-            // `memchr` cost ~10 % of a line here, where there is no `Incomplete` to report.
-            let (end, consumed) = match memchr::memchr(b'\n', rest) {
-                Some(end) => (end, end + 1),
-                None => (rest.len(), rest.len()),
-            };
+            // The whole input is here: a last line without `\n` ends at the end of the input.
+            let found = self.index.next_line(&mut self.pipes)?;
+            let consumed = found.next - found.start;
             lines += 1;
-            let line = strip_cr(rest.get(..end).unwrap_or_default());
+            let line = strip_cr(self.buf.get(found.start..found.end).unwrap_or_default());
             if line.is_empty() {
-                self.advance(consumed);
                 blank_bytes += consumed;
                 continue;
             }
-            let known = self.text_of(line);
-            self.advance(consumed);
+            let known = self.text_of(found.start, line.len());
             // As from `parse_line`: the blank lines before a bad line are part of what it consumed.
             let error_consumed = blank_bytes + consumed;
             // Built in place (`parse_into`): mapping a returned `Result` copied the ~200-byte record again.
             let error = |kind| LineError { kind, consumed: error_consumed, lines };
-            return Some(parse_into(line, rest, known, &mut self.pipes, |record| record, error));
+            return Some(match parse_scanned(line, known, &self.pipes) {
+                Ok(record) => Ok(record),
+                Err(kind) => Err(error(kind)),
+            });
         }
     }
 }
@@ -204,12 +205,18 @@ fn parse_text<'a>(
     pipes: &mut Pipes,
 ) -> Result<Record<'a>, ErrorKind> {
     pipes.fill_within(window, line.len());
+    parse_scanned(line, known, pipes)
+}
+
+/// `parse_text` for a line whose `|`s are already in `pipes`.
+#[inline(always)]
+fn parse_scanned<'a>(line: &'a [u8], known: Option<&'a str>, pipes: &Pipes) -> Result<Record<'a>, ErrorKind> {
     let [epoch, callid, queue, agent, name, data] = split_fixed(line, pipes)?;
     let time = grammar::epoch(epoch).ok_or_else(|| ErrorKind::BadEpoch { value: error::snippet(epoch) })?;
     if name.is_empty() {
         return Err(ErrorKind::EmptyEvent);
     }
-    let text = fields::Text::new(line, known);
+    let text = fields::LineText::new(line, known);
     let data = fields::Data::new(data, text, pipes);
     // The fixed fields first: built right before the record, their `Cow`s were read back (as 16-byte
     // moves) just after being written (as 8-byte stores), a store-forwarding stall measured at ~10 % of

@@ -1,5 +1,5 @@
-//! Typed queue_log lines. Text borrows from the input buffer (valid UTF-8 is never copied; Latin-1 is
-//! converted), so parsing a line allocates nothing on the common path.
+//! Typed queue_log lines. Text borrows from the input buffer (`Text`: valid UTF-8 is never copied; Latin-1
+//! is converted when read), so parsing a line allocates nothing and a record has nothing to drop.
 //!
 //! Numbers are `i64` because Asterisk prints them with `%d`/`%ld` from C arithmetic (a hold time computed
 //! across a clock step can be negative); normalizers decide what a negative value means. Statistics that
@@ -7,6 +7,7 @@
 //! `QueueLog()` dialplan call with an empty variable writes — gives `None` instead of losing the whole
 //! line. Numbers the event *is* (PENALTY, RINGINUSE) are required.
 
+use super::text::Text;
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -16,11 +17,11 @@ pub struct Record<'a> {
     /// Write time of the line, seconds since the Unix epoch (UTC).
     pub time: i64,
     /// Caller's uniqueid, or `NONE`/`MANAGER`/`CLI`/`REALTIME`/the agent channel's uniqueid (QUEUE_LOG.md §1.2).
-    pub callid: Cow<'a, str>,
+    pub callid: Text<'a>,
     /// Queue name, or `NONE`.
-    pub queue: Cow<'a, str>,
+    pub queue: Text<'a>,
     /// Member name, interface, agent id or `NONE`, depending on the event (QUEUE_LOG.md §1.4).
-    pub agent: Cow<'a, str>,
+    pub agent: Text<'a>,
     #[serde(flatten)]
     pub event: QlEvent<'a>,
 }
@@ -32,12 +33,7 @@ pub struct Record<'a> {
 pub enum QlEvent<'a> {
     /// `url|callerid[|origpos[|callerid_name]]` (2 fields ≤1.6, 3 fields 1.8+, 4 with `log-caller-id-name`).
     #[serde(rename = "ENTERQUEUE")]
-    EnterQueue {
-        url: Cow<'a, str>,
-        caller_id: Cow<'a, str>,
-        position: Option<i64>,
-        caller_name: Option<Cow<'a, str>>,
-    },
+    EnterQueue { url: Text<'a>, caller_id: Text<'a>, position: Option<i64>, caller_name: Option<Text<'a>> },
     /// `pos|origpos|waittime`.
     #[serde(rename = "ABANDON")]
     Abandon { position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64> },
@@ -49,13 +45,13 @@ pub enum QlEvent<'a> {
     ExitWithTimeout { position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64> },
     /// `key|pos|origpos|waittime`, or `key|pos` (≤1.6).
     #[serde(rename = "EXITWITHKEY")]
-    ExitWithKey { key: Cow<'a, str>, position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64> },
+    ExitWithKey { key: Text<'a>, position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64> },
     /// `pos|origpos|waittime|withdraw_info` (info is free text).
     #[serde(rename = "WITHDRAW")]
-    Withdraw { position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64>, info: Cow<'a, str> },
+    Withdraw { position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64>, info: Text<'a> },
     /// `holdtime|agent_leg_uniqueid|ringtime` (1 field in 1.2, 2 in 1.4).
     #[serde(rename = "CONNECT")]
-    Connect { hold_s: Option<i64>, agent_uniqueid: Option<Cow<'a, str>>, ring_s: Option<i64> },
+    Connect { hold_s: Option<i64>, agent_uniqueid: Option<Text<'a>>, ring_s: Option<i64> },
     /// `holdtime|calltime|origpos`.
     #[serde(rename = "COMPLETECALLER")]
     CompleteCaller { hold_s: Option<i64>, talk_s: Option<i64>, orig_position: Option<i64> },
@@ -65,8 +61,8 @@ pub enum QlEvent<'a> {
     /// `exten|context|holdtime|calltime|origpos` (12+).
     #[serde(rename = "BLINDTRANSFER")]
     BlindTransfer {
-        exten: Cow<'a, str>,
-        context: Cow<'a, str>,
+        exten: Text<'a>,
+        context: Text<'a>,
         hold_s: Option<i64>,
         talk_s: Option<i64>,
         orig_position: Option<i64>,
@@ -75,9 +71,9 @@ pub enum QlEvent<'a> {
     /// (target = application) or `LINK` (target and peer = the two channel names).
     #[serde(rename = "ATTENDEDTRANSFER")]
     AttendedTransfer {
-        method: Cow<'a, str>,
-        target: Cow<'a, str>,
-        peer: Option<Cow<'a, str>>,
+        method: Text<'a>,
+        target: Text<'a>,
+        peer: Option<Text<'a>>,
         hold_s: Option<i64>,
         talk_s: Option<i64>,
         orig_position: Option<i64>,
@@ -85,8 +81,8 @@ pub enum QlEvent<'a> {
     /// ≤11: `exten|context|holdtime|calltime|origpos` (1.6.1+), without origpos (1.4–1.6.0), `exten|context` (1.2).
     #[serde(rename = "TRANSFER")]
     Transfer {
-        exten: Cow<'a, str>,
-        context: Cow<'a, str>,
+        exten: Text<'a>,
+        context: Text<'a>,
         hold_s: Option<i64>,
         talk_s: Option<i64>,
         orig_position: Option<i64>,
@@ -110,15 +106,15 @@ pub enum QlEvent<'a> {
     RemoveMember,
     /// `reason` (free text, may be empty).
     #[serde(rename = "PAUSE")]
-    Pause { reason: Cow<'a, str> },
+    Pause { reason: Text<'a> },
     #[serde(rename = "UNPAUSE")]
-    Unpause { reason: Cow<'a, str> },
+    Unpause { reason: Text<'a> },
     /// Informational: one PAUSE line per queue follows.
     #[serde(rename = "PAUSEALL")]
-    PauseAll { reason: Cow<'a, str> },
+    PauseAll { reason: Text<'a> },
     /// Informational: one UNPAUSE line per queue follows.
     #[serde(rename = "UNPAUSEALL")]
-    UnpauseAll { reason: Cow<'a, str> },
+    UnpauseAll { reason: Text<'a> },
     /// `new_penalty`.
     #[serde(rename = "PENALTY")]
     Penalty { penalty: i64 },
@@ -127,35 +123,35 @@ pub enum QlEvent<'a> {
     RingInUse { enabled: bool },
     /// `channel_name`.
     #[serde(rename = "AGENTLOGIN")]
-    AgentLogin { channel: Cow<'a, str> },
+    AgentLogin { channel: Text<'a> },
     /// `channel_name|logintime[|reason]`.
     #[serde(rename = "AGENTLOGOFF")]
-    AgentLogoff { channel: Cow<'a, str>, login_s: Option<i64>, reason: Option<Cow<'a, str>> },
+    AgentLogoff { channel: Text<'a>, login_s: Option<i64>, reason: Option<Text<'a>> },
     /// `exten@context` (1.4 and add-on dialplans).
     #[serde(rename = "AGENTCALLBACKLOGIN")]
-    AgentCallbackLogin { location: Cow<'a, str> },
+    AgentCallbackLogin { location: Text<'a> },
     /// `exten@context|logintime|reason` (1.4–1.6 and add-on dialplans; later fields optional).
     #[serde(rename = "AGENTCALLBACKLOGOFF")]
-    AgentCallbackLogoff { location: Cow<'a, str>, login_s: Option<i64>, reason: Option<Cow<'a, str>> },
+    AgentCallbackLogoff { location: Text<'a>, login_s: Option<i64>, reason: Option<Text<'a>> },
     /// `status|talktime|params` (15+ `QueueUpdate()`; params free text).
     #[serde(rename = "OUTCALL")]
-    OutCall { status: Cow<'a, str>, talk_s: Option<i64>, params: Cow<'a, str> },
+    OutCall { status: Text<'a>, talk_s: Option<i64>, params: Text<'a> },
     #[serde(rename = "QUEUESTART")]
     QueueStart,
     #[serde(rename = "CONFIGRELOAD")]
     ConfigReload,
     /// FreePBX custom event: the dialled DID.
     #[serde(rename = "DID")]
-    Did { did: Cow<'a, str> },
+    Did { did: Text<'a> },
     /// Any other event (`QueueLog()` application/AMI action, add-ons, vendor patches): kept, never rejected.
     #[serde(rename = "UNKNOWN")]
-    Unknown { name: Cow<'a, str>, data: Vec<Cow<'a, str>> },
+    Unknown { name: Text<'a>, data: Vec<Text<'a>> },
 }
 
 impl QlEvent<'_> {
-    /// The event name as written in the log.
-    pub fn name(&self) -> &str {
-        match self {
+    /// The event name as written in the log (decoded from Latin-1 for an unknown event so written).
+    pub fn name(&self) -> Cow<'_, str> {
+        Cow::Borrowed(match self {
             Self::EnterQueue { .. } => "ENTERQUEUE",
             Self::Abandon { .. } => "ABANDON",
             Self::ExitEmpty { .. } => "EXITEMPTY",
@@ -188,7 +184,7 @@ impl QlEvent<'_> {
             Self::QueueStart => "QUEUESTART",
             Self::ConfigReload => "CONFIGRELOAD",
             Self::Did { .. } => "DID",
-            Self::Unknown { name, .. } => name,
-        }
+            Self::Unknown { name, .. } => return name.to_cow(),
+        })
     }
 }

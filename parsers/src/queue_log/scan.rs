@@ -77,6 +77,27 @@ impl Pipes {
         count
     }
 
+    /// Forgets the previous line's `|`s (only the count: positions are overwritten before being read).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    /// Adds the `|`s of a bitmask (bit i: a `|` at line offset `base + i`, `base` wrapping as the block
+    /// may start before the line), as `index` finds them.
+    #[inline(always)]
+    pub fn push_mask(&mut self, mut found: u64, base: usize) {
+        let mut count = self.count;
+        while found != 0 {
+            if let Some(slot) = self.at.get_mut(count.min(TRACKED_PIPES)) {
+                *slot = base.wrapping_add(found.trailing_zeros() as usize);
+            }
+            count += 1;
+            found &= found - 1;
+        }
+        self.count = count;
+    }
+
     /// All `|`s of the line.
     #[inline]
     pub fn count(&self) -> usize {
