@@ -74,13 +74,14 @@ async fn relay(
     let (mut server_rd, mut server_wr) = server.into_split();
     // Until the server closes: a client that went away does not end it, so that the end of this task
     // means the server has read (and run) everything it was sent.
-    let downstream = tokio::spawn(async move {
+    let mut downstream = tokio::spawn(async move {
         let mut buf = vec![0; 64 * 1024];
         while let Ok(n @ 1..) = server_rd.read(&mut buf).await {
             let _ = client_wr.write_all(&buf[..n]).await;
         }
     });
     let (mut pending, mut buf, mut client_open, mut was_held) = (Vec::new(), vec![0; 64 * 1024], true, false);
+    let mut server_closed = false;
     loop {
         let held = number < *held_below.borrow_and_update();
         if held && !was_held {
@@ -102,10 +103,17 @@ async fn relay(
                 Ok(n) => if server_wr.write_all(&buf[..n]).await.is_err() { break },
             },
             changed = held_below.changed() => if changed.is_err() { break },
+            // Nothing held can reach a server that closed the connection (as a fence does): it is over.
+            _ = &mut downstream => {
+                server_closed = true;
+                break;
+            }
         }
     }
-    let _ = server_wr.shutdown().await;
-    let _ = downstream.await;
+    if !server_closed {
+        let _ = server_wr.shutdown().await;
+        let _ = downstream.await;
+    }
     if was_held {
         held_open.send_modify(|open| *open -= 1);
     }
