@@ -310,6 +310,47 @@ async fn a_stalled_batch_arriving_after_the_rewrite_is_never_applied() {
     sink.stop().await;
 }
 
+/// Client ids restart from 1 when Redis restarts, so the id of the sink's old connection may then belong
+/// to another client. The fence must leave that client alone: it kills only a connection that still has
+/// the name the sink gave its own.
+#[tokio::test]
+async fn after_a_redis_restart_the_fence_spares_whoever_has_the_old_id() {
+    let mut server = RedisServer::start();
+    let proxy = Proxy::start(server.port()).await;
+    let mut settings = server.settings("pbx1");
+    settings.url = proxy.url();
+    let keys = settings.keys();
+    let sink = Sink::start(settings);
+    sink.handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 1)]));
+    sink.flushed().await;
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut server.conn().await).await.unwrap();
+    let line = list.lines().find(|l| l.contains(" name=queuecast-")).expect("the sink names its connection");
+    let old_id: u64 = line.strip_prefix("id=").and_then(|l| l.split(' ').next()).unwrap().parse().unwrap();
+
+    // Keep the sink away until another client holds its old id on the restarted server.
+    proxy.reject_new(true);
+    server.restart();
+    let mut others = Vec::new();
+    let mut bystander = loop {
+        let mut conn = server.conn().await;
+        let id: u64 = redis::cmd("CLIENT").arg("ID").query_async(&mut conn).await.unwrap();
+        assert!(id <= old_id, "setup: ids after the restart passed {old_id} (at {id})");
+        if id == old_id {
+            break conn;
+        }
+        others.push(conn);
+    };
+    proxy.reject_new(false);
+    sink.handle.send(SinkMsg::Updates(vec![agent("PJSIP/1", "talking", 2)]));
+    sink.flushed().await;
+
+    let pong: String = redis::cmd("PING").query_async(&mut bystander).await.expect("the bystander lives");
+    assert_eq!(pong, "PONG");
+    let status: String = bystander.hget(keys.agent("PJSIP/1"), "status").await.unwrap();
+    assert_eq!(status, "talking");
+    sink.stop().await;
+}
+
 /// What `replay --redis` writes for `state`, under another PBX id, normalized.
 async fn expected_dump(server: &RedisServer, state: &[Update]) -> BTreeMap<String, common::redis::Dumped> {
     let settings = server.settings("expected");

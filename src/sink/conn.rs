@@ -46,42 +46,6 @@ impl RedisConn {
     }
 }
 
-impl RedisConn {
-    /// Redis's number for this connection (`CLIENT ID`), so that a later connection can fence it off.
-    /// `None` on a cluster (a logical connection there is one socket per node).
-    pub async fn client_id(&mut self) -> Result<Option<u64>, SinkError> {
-        if matches!(self, RedisConn::Cluster(_)) {
-            return Ok(None);
-        }
-        redis::cmd("CLIENT")
-            .arg("ID")
-            .query_async(self)
-            .await
-            .map(Some)
-            .map_err(|source| SinkError::Command { what: "CLIENT ID", source })
-    }
-
-    /// Makes Redis drop connection `id` (an earlier one of this sink) with everything it has not executed
-    /// yet: a batch still in that socket's buffer, or on the network, when the connection timed out would
-    /// otherwise be applied after the rewrite on this one and put older states and an older `meta.seq`
-    /// back. Redis runs one command at a time, so once `CLIENT KILL` has answered, nothing more of that
-    /// connection runs. Returns whether it was still there. `Ok(None)`: the server refused (an ACL without
-    /// `+client`), so there is no fence.
-    pub async fn fence(&mut self, id: u64) -> Result<Option<bool>, SinkError> {
-        let killed: Result<u64, _> =
-            redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query_async(self).await;
-        match killed {
-            Ok(count) => Ok(Some(count > 0)),
-            Err(source) if source.code().is_some() => {
-                tracing::warn!(error = %source, "cannot close the previous Redis connection server-side; \
-                    a batch it had in flight may still be applied after the rewrite (grant the ACL user +client)");
-                Ok(None)
-            }
-            Err(source) => Err(SinkError::Command { what: "CLIENT KILL", source }),
-        }
-    }
-}
-
 /// Parses the URL and applies the separate ACL user/password fields (they win over the URL's).
 pub fn connection_info(settings: &RedisSettings) -> Result<redis::ConnectionInfo, SinkError> {
     let info = settings

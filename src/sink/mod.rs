@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod conn;
+mod fence;
 pub mod keys;
 pub mod message;
 pub mod reader;

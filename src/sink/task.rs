@@ -2,6 +2,7 @@
 //! queue updates, writes batches, heartbeats, and after any Redis failure reconnects (capped exponential
 //! backoff with jitter), rewrites everything and publishes `resync`.
 
+use super::fence::{ClientTag, Fenced};
 use super::message::ResyncReason;
 use super::state::{Latest, Mirror};
 use super::writer::{Batch, InFlight, Writer};
@@ -136,9 +137,8 @@ struct SinkTask {
     authoritative: bool,
     needs_rewrite: Option<ResyncReason>,
     taken: u64,
-    /// Redis's number for the connection writes last went to: the next connection closes it server-side
-    /// before writing (see [`RedisConn::fence`]).
-    last_client: Option<u64>,
+    /// The connection writes last went to: the next connection closes it server-side before writing.
+    last_client: Option<ClientTag>,
     reconnect_at: Instant,
     reconnect_delay_ms: u64,
     heartbeat_at: Instant,
@@ -379,12 +379,12 @@ impl SinkTask {
     async fn connect(&mut self) {
         let attempt = async {
             let mut conn = RedisConn::connect(&self.settings).await?;
-            if let Some(previous) = self.last_client
-                && conn.fence(previous).await? == Some(true)
+            if let Some(previous) = &self.last_client
+                && previous.fence(&mut conn).await? == Fenced::Closed
             {
-                tracing::info!(client = previous, "closed the previous Redis connection before rewriting");
+                tracing::info!("closed the previous Redis connection before rewriting");
             }
-            self.last_client = conn.client_id().await?;
+            self.last_client = ClientTag::of(&mut conn).await?;
             self.writer.sync_seq(&mut conn).await?;
             Ok::<_, SinkError>(conn)
         };

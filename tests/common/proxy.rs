@@ -1,11 +1,12 @@
 //! A TCP proxy in front of a real server that can hold back what clients send: the bytes of a connection
 //! that was open when [`Proxy::hold`] was called are kept (as a stalled network or a frozen server would),
-//! until [`Proxy::release`] forwards them, even after the client has given the connection up.
+//! until [`Proxy::release`] forwards them, even after the client has given the connection up. It can also
+//! turn new connections away ([`Proxy::reject_new`]), to keep a client off the server for a while.
 
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -17,6 +18,8 @@ pub struct Proxy {
     next_conn: Arc<AtomicU64>,
     /// Connections that have been held and are not over yet.
     held_open: watch::Receiver<u64>,
+    /// New connections are closed at once (the server looks down to clients, though it is up).
+    reject_new: Arc<AtomicBool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -29,18 +32,28 @@ impl Proxy {
         let held_tx = Arc::new(held_tx);
         let next_conn = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&next_conn);
+        let reject_new = Arc::new(AtomicBool::new(false));
+        let rejecting = Arc::clone(&reject_new);
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if rejecting.load(Ordering::SeqCst) {
+                    continue;
+                }
                 let number = counter.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await else { continue };
                 tokio::spawn(relay(client, server, number, held_rx.clone(), Arc::clone(&held_tx)));
             }
         });
-        Self { port, held_below, next_conn, held_open, accept }
+        Self { port, held_below, next_conn, held_open, reject_new, accept }
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// While set, new connections are closed as soon as they are accepted.
+    pub fn reject_new(&self, reject: bool) {
+        self.reject_new.store(reject, Ordering::SeqCst);
     }
 
     /// From now on, what clients of the connections open now send stays in the proxy.
