@@ -7,6 +7,8 @@
 //! On x86_64 a block is four SSE2 compares per byte value; elsewhere eight SWAR words per byte value.
 
 use super::scan::Pipes;
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+use super::scan::zero_bytes;
 
 /// Bytes per block: one bit of a `u64` mask per byte.
 const BLOCK_BYTES: usize = 64;
@@ -123,14 +125,6 @@ fn swar_masks(block: &[u8; BLOCK_BYTES]) -> (u64, u64) {
         pipes |= gather(zero_bytes(word ^ u64::from_ne_bytes([b'|'; 8]))) << shift;
     }
     (newlines, pipes)
-}
-
-/// The high bit of each zero byte of `word`, and no other bit.
-#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
-#[inline]
-fn zero_bytes(word: u64) -> u64 {
-    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
-    !(((word & LOW7) + LOW7) | word | LOW7)
 }
 
 /// Byte high bits → one bit per byte (little-endian byte i → bit i): the multiply moves each bit into the

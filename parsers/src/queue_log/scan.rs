@@ -17,6 +17,8 @@ const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
 const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
 /// Bytes read and compared at once.
 const WORD_BYTES: usize = 8;
+/// A byte-wise mask has one flag bit per 8 bits: position = bit index >> 3.
+const BYTE_BITS_LOG2: u32 = 3;
 
 /// Where the `|`s of one line are.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,35 +48,20 @@ impl Pipes {
     #[inline]
     pub fn fill_within(&mut self, window: &[u8], len: usize) {
         let line = window.get(..len).unwrap_or(window);
-        let mut count = 0;
+        self.count = 0;
         let mut words = line.chunks_exact(WORD_BYTES);
         let mut base = 0;
         for word in words.by_ref() {
             let word = word.try_into().map_or(0, u64::from_le_bytes);
-            count = self.push_word(count, base, pipe_bytes(word));
+            self.push_found(pipe_bytes(word), base, BYTE_BITS_LOG2);
             base += WORD_BYTES;
         }
         let tail = words.remainder().len();
         if tail > 0 {
             // High bit of each byte that belongs to the line.
             let line_bytes = HIGH_BITS >> (8 * (WORD_BYTES - tail));
-            count = self.push_word(count, base, pipe_bytes(word_at(window, base)) & line_bytes);
+            self.push_found(pipe_bytes(word_at(window, base)) & line_bytes, base, BYTE_BITS_LOG2);
         }
-        self.count = count;
-    }
-
-    /// Records the `|`s of one word (`found`: the high bit of each `|` byte) starting at line offset `base`.
-    /// Past `TRACKED_PIPES` they are only counted (written to the scratch slot).
-    #[inline(always)]
-    fn push_word(&mut self, mut count: usize, base: usize, mut found: u64) -> usize {
-        while found != 0 {
-            if let Some(slot) = self.at.get_mut(count.min(TRACKED_PIPES)) {
-                *slot = base + (found.trailing_zeros() / 8) as usize;
-            }
-            count += 1;
-            found &= found - 1;
-        }
-        count
     }
 
     /// Forgets the previous line's `|`s (only the count: positions are overwritten before being read).
@@ -86,11 +73,19 @@ impl Pipes {
     /// Adds the `|`s of a bitmask (bit i: a `|` at line offset `base + i`, `base` wrapping as the block
     /// may start before the line), as `index` finds them.
     #[inline(always)]
-    pub fn push_mask(&mut self, mut found: u64, base: usize) {
+    pub fn push_mask(&mut self, found: u64, base: usize) {
+        self.push_found(found, base, 0);
+    }
+
+    /// Records the `|`s of `found`, whose set bit `b` is a `|` at line offset `base + (b >> bits_log2)`: one
+    /// bit per byte from `index`, the high bit of each byte from the word scan. Past `TRACKED_PIPES` they are
+    /// only counted (written to the scratch slot).
+    #[inline(always)]
+    fn push_found(&mut self, mut found: u64, base: usize, bits_log2: u32) {
         let mut count = self.count;
         while found != 0 {
             if let Some(slot) = self.at.get_mut(count.min(TRACKED_PIPES)) {
-                *slot = base.wrapping_add(found.trailing_zeros() as usize);
+                *slot = base.wrapping_add((found.trailing_zeros() >> bits_log2) as usize);
             }
             count += 1;
             found &= found - 1;
@@ -143,7 +138,7 @@ fn pipe_bytes(word: u64) -> u64 {
 /// The high bit of each byte of `word` that is zero, and no other bit. (The classic `(x - 0x01…) & !x`
 /// also flags bytes above a zero byte; this form has no carries between bytes.)
 #[inline]
-fn zero_bytes(word: u64) -> u64 {
+pub(crate) fn zero_bytes(word: u64) -> u64 {
     !(((word & LOW7) + LOW7) | word | LOW7)
 }
 
