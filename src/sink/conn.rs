@@ -46,6 +46,15 @@ impl RedisConn {
     }
 }
 
+impl RedisConn {
+    /// Whether this is one server connection (not a cluster): only there do requests reach Redis in the
+    /// order they were sent and does the connection have one server-side identity, which pipelined batches
+    /// and the fence against a stalled batch rely on.
+    pub fn is_single_node(&self) -> bool {
+        matches!(self, RedisConn::Single(_))
+    }
+}
+
 /// Parses the URL and applies the separate ACL user/password fields (they win over the URL's).
 pub fn connection_info(settings: &RedisSettings) -> Result<redis::ConnectionInfo, SinkError> {
     let info = settings

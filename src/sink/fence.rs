@@ -34,56 +34,48 @@ pub(super) enum Fenced {
 impl ClientTag {
     /// Names `conn` and learns its id; `None` on a cluster, or when the server refuses (`+client` missing).
     pub async fn of(conn: &mut RedisConn) -> Result<Option<ClientTag>, SinkError> {
-        if matches!(conn, RedisConn::Cluster(_)) {
+        if !conn.is_single_node() {
             return Ok(None);
         }
         let name = format!("queuecast-{:016x}", rand::random::<u64>());
         let named: Result<(), _> = redis::cmd("CLIENT").arg("SETNAME").arg(&name).query_async(conn).await;
-        let id: Result<u64, _> = match named {
+        let id = match named {
             Ok(()) => redis::cmd("CLIENT").arg("ID").query_async(conn).await,
             Err(err) => Err(err),
         };
-        match id {
-            Ok(id) => Ok(Some(ClientTag { id, name })),
-            Err(source) if source.code().is_some() => {
-                tracing::warn!(error = %source, "cannot name this Redis connection; a batch in flight when it \
-                    fails may still be applied after the rewrite (grant the ACL user +client)");
-                Ok(None)
-            }
-            Err(source) => Err(SinkError::Command { what: "CLIENT SETNAME/ID", source }),
-        }
+        Ok(unless_refused(id, "CLIENT SETNAME/ID")?.map(|id| ClientTag { id, name }))
     }
 
     /// From the new connection `conn`: closes the connection this tag names if it is still there.
     pub async fn fence(&self, conn: &mut RedisConn) -> Result<Fenced, SinkError> {
-        let listed: Result<String, _> =
-            redis::cmd("CLIENT").arg("LIST").arg("ID").arg(self.id).query_async(conn).await;
-        let still_ours = match listed {
-            Ok(list) => list.lines().any(|line| client_name(line) == Some(self.name.as_str())),
-            Err(source) => return refused_or(source, "CLIENT LIST"),
-        };
-        if !still_ours {
+        let listed = redis::cmd("CLIENT").arg("LIST").arg("ID").arg(self.id).query_async(conn).await;
+        let Some(list) = unless_refused::<String>(listed, "CLIENT LIST")? else { return Ok(Fenced::Refused) };
+        if !list.lines().any(|line| client_name(line) == Some(self.name.as_str())) {
             return Ok(Fenced::Gone);
         }
-        let killed: Result<u64, _> =
-            redis::cmd("CLIENT").arg("KILL").arg("ID").arg(self.id).query_async(conn).await;
-        match killed {
-            Ok(0) => Ok(Fenced::Gone),
-            Ok(_) => Ok(Fenced::Closed),
-            Err(source) => refused_or(source, "CLIENT KILL"),
-        }
+        let killed = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(self.id).query_async(conn).await;
+        Ok(match unless_refused::<u64>(killed, "CLIENT KILL")? {
+            None => Fenced::Refused,
+            Some(0) => Fenced::Gone,
+            Some(_) => Fenced::Closed,
+        })
     }
 }
 
-/// A server error (the server answered: a permission or an old Redis) means no fence; anything else is a
-/// failed connection.
-fn refused_or(source: redis::RedisError, what: &'static str) -> Result<Fenced, SinkError> {
-    if source.code().is_some() {
-        tracing::warn!(error = %source, "cannot close the previous Redis connection server-side; a batch it \
-            had in flight may still be applied after the rewrite (grant the ACL user +client)");
-        return Ok(Fenced::Refused);
+/// A reply, or `None` when the server refused the command (it answered with an error: an ACL without
+/// `+client`, or an old Redis) — there is then no fence, which is worth a warning but no failure. Anything
+/// else is a failed connection.
+fn unless_refused<T>(reply: redis::RedisResult<T>, what: &'static str) -> Result<Option<T>, SinkError> {
+    match reply {
+        Ok(value) => Ok(Some(value)),
+        Err(source) if source.code().is_some() => {
+            tracing::warn!(error = %source, command = what, "Redis refused a command of the fence against \
+                stalled batches; one in flight when a connection fails may still be applied after the \
+                rewrite (grant the ACL user +client)");
+            Ok(None)
+        }
+        Err(source) => Err(SinkError::Command { what, source }),
     }
-    Err(SinkError::Command { what, source })
 }
 
 /// The `name=` field of one `CLIENT LIST` line (`id=7 addr=… name=queuecast-… …`).

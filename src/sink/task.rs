@@ -309,10 +309,10 @@ impl SinkTask {
         ready
     }
 
-    /// Writes `ready` in MULTI/EXEC batches of at most `MAX_BATCH_CHANGES`, keeping
-    /// `MAX_BATCHES_IN_FLIGHT` of them on a single-node connection: Redis executes one while the next is already in
-    /// its socket buffer, and the client reads the replies of one while Redis works on the next. (Strictly
-    /// one at a time, Redis sat idle for every reply's trip and parse: ~70 % busy at ~95 k changes/s.)
+    /// Writes `ready` in MULTI/EXEC batches of at most `MAX_BATCH_CHANGES`, keeping `MAX_BATCHES_IN_FLIGHT`
+    /// of them on a single-node connection: Redis executes one while the next is already in its socket
+    /// buffer, and the client reads the replies of one while Redis works on the next. (Strictly one at a
+    /// time, Redis sat idle for every reply's trip and parse: ~70 % busy at ~95 k changes/s.)
     ///
     /// `ready` holds one update per entity, so no entity is in two batches at once and each batch's hash
     /// modes follow from confirmed writes alone. A failed batch means nothing about the later ones (an
@@ -321,10 +321,7 @@ impl SinkTask {
     /// rewrite, whose `resync` tells consumers to take a new snapshot.
     async fn write_deltas(&mut self, conn: &RedisConn, ready: Vec<Update>) -> Result<(), SinkError> {
         let mut rest = ready.into_iter();
-        let max_in_flight = match conn {
-            RedisConn::Single(_) => MAX_BATCHES_IN_FLIGHT,
-            RedisConn::Cluster(_) => 1,
-        };
+        let max_in_flight = if conn.is_single_node() { MAX_BATCHES_IN_FLIGHT } else { 1 };
         let mut flight: VecDeque<InFlight> = VecDeque::with_capacity(max_in_flight);
         let mut built_seq = self.writer.seq();
         loop {
