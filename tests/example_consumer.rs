@@ -42,9 +42,7 @@ async fn example_consumer_ends_with_the_hashes_state() {
     let server = RedisServer::start();
     let settings = server.settings("pbx1");
     let keys = settings.keys();
-    let sink = Sink::start(settings.clone());
-    sink.handle.send(SinkMsg::Resync(vec![]));
-    sink.flushed().await;
+    let sink = Sink::start_with_state(settings.clone(), vec![]).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {

@@ -30,10 +30,9 @@ async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
         subscribers.push(pubsub);
     }
 
-    let sink = Sink::start(settings.clone());
+    let state = vec![agent("PJSIP/1", "available", 0), queue("sales", &[], 0)];
+    let sink = Sink::start_with_state(settings.clone(), state).await;
     let handle = &sink.handle;
-    handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 0), queue("sales", &[], 0)]));
-    sink.flushed().await;
     let mut conn = RedisConn::connect(&settings).await.expect("cluster connection");
     let mut view = reader::read_snapshot(&mut conn, &keys).await.expect("snapshot through the cluster");
     assert_eq!(view.agents["PJSIP/1"]["status"], "available");

@@ -121,9 +121,7 @@ async fn queue_updates_are_coalesced_per_interval() {
     settings.queue_update_interval_ms = 3_600_000;
     let keys = settings.keys();
     let mut conn = server.conn().await;
-    let sink = Sink::start(settings);
-    sink.handle.send(SinkMsg::Resync(vec![]));
-    sink.flushed().await;
+    let sink = Sink::start_with_state(settings, vec![]).await;
     sink.handle.send(SinkMsg::Updates(vec![queue("sales", &[], 1)]));
     sink.flushed().await;
     sink.handle.send(SinkMsg::Updates(vec![queue("sales", &[], 2)]));
@@ -155,9 +153,7 @@ async fn snapshot_at_any_moment_plus_stream_equals_hashes() {
     let server = RedisServer::start();
     let settings = server.settings("pbx1");
     let keys = settings.keys();
-    let sink = Sink::start(settings);
-    sink.handle.send(SinkMsg::Resync(vec![]));
-    sink.flushed().await;
+    let sink = Sink::start_with_state(settings, vec![]).await;
 
     let writer = {
         let handle = sink.handle.clone();
@@ -207,11 +203,9 @@ async fn redis_killed_and_restarted_converges_with_resync() {
     let mut server = RedisServer::start();
     let settings = server.settings("pbx1");
     let keys = settings.keys();
-    let sink = Sink::start(settings.clone());
     let mut state =
         vec![agent("PJSIP/1", "available", 0), agent("PJSIP/2", "available", 0), queue("sales", &[], 0)];
-    sink.handle.send(SinkMsg::Resync(state.clone()));
-    sink.flushed().await;
+    let sink = Sink::start_with_state(settings.clone(), state.clone()).await;
     let seq_before: u64 = server.conn().await.hget(keys.meta(), "seq").await.unwrap();
 
     server.stop();
@@ -248,8 +242,7 @@ async fn a_failed_batch_with_later_ones_in_flight_converges_with_resync() {
     let server = RedisServer::start();
     let settings = server.settings("pbx1");
     let keys = settings.keys();
-    let sink = Sink::start(settings.clone());
-    sink.handle.send(SinkMsg::Resync(vec![]));
+    let sink = Sink::start_with_state(settings.clone(), vec![]).await;
     sink.handle.send(SinkMsg::Updates(vec![call("clobbered", "waiting")]));
     sink.flushed().await;
     let mut conn = server.conn().await;
@@ -284,13 +277,7 @@ async fn a_failed_batch_with_later_ones_in_flight_converges_with_resync() {
 #[tokio::test]
 async fn a_stalled_batch_arriving_after_the_rewrite_is_never_applied() {
     let server = RedisServer::start();
-    let mut proxy = Proxy::start(server.port()).await;
-    let mut settings = server.settings("pbx1");
-    settings.url = proxy.url();
-    let keys = settings.keys();
-    let sink = Sink::start(settings);
-    sink.handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 1)]));
-    sink.flushed().await;
+    let (mut proxy, keys, sink) = sink_behind_proxy(&server).await;
 
     proxy.hold();
     sink.handle.send(SinkMsg::Updates(vec![agent("PJSIP/1", "talking", 2)]));
@@ -310,19 +297,23 @@ async fn a_stalled_batch_arriving_after_the_rewrite_is_never_applied() {
     sink.stop().await;
 }
 
+/// A sink that reaches `server` through a [`Proxy`], with one available agent written.
+async fn sink_behind_proxy(server: &RedisServer) -> (Proxy, Keys, Sink) {
+    let proxy = Proxy::start(server.port()).await;
+    let mut settings = server.settings("pbx1");
+    settings.url = proxy.url();
+    let keys = settings.keys();
+    let sink = Sink::start_with_state(settings, vec![agent("PJSIP/1", "available", 1)]).await;
+    (proxy, keys, sink)
+}
+
 /// Client ids restart from 1 when Redis restarts, so the id of the sink's old connection may then belong
 /// to another client. The fence must leave that client alone: it kills only a connection that still has
 /// the name the sink gave its own.
 #[tokio::test]
 async fn after_a_redis_restart_the_fence_spares_whoever_has_the_old_id() {
     let mut server = RedisServer::start();
-    let proxy = Proxy::start(server.port()).await;
-    let mut settings = server.settings("pbx1");
-    settings.url = proxy.url();
-    let keys = settings.keys();
-    let sink = Sink::start(settings);
-    sink.handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 1)]));
-    sink.flushed().await;
+    let (proxy, keys, sink) = sink_behind_proxy(&server).await;
     let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut server.conn().await).await.unwrap();
     let line = list.lines().find(|l| l.contains(" name=queuecast-")).expect("the sink names its connection");
     let old_id: u64 = line.strip_prefix("id=").and_then(|l| l.split(' ').next()).unwrap().parse().unwrap();

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use queuecast::sink::{self, RedisSettings, SinkHandle};
+use queuecast::sink::{self, RedisSettings, SinkHandle, SinkMsg, Update};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,6 +22,15 @@ impl Sink {
         let tracker = TaskTracker::new();
         let handle = sink::spawn(settings, cancel.clone(), &tracker);
         Self { handle, cancel, tracker }
+    }
+
+    /// Starts the sink and has it write `state` as the engine's first full state (`Resync`), as the daemon
+    /// does after its start-up replay; returns once that is in Redis.
+    pub async fn start_with_state(settings: RedisSettings, state: Vec<Update>) -> Self {
+        let sink = Self::start(settings);
+        sink.handle.send(SinkMsg::Resync(state));
+        sink.flushed().await;
+        sink
     }
 
     pub async fn flushed(&self) {
