@@ -16,7 +16,7 @@ use queuecast::config::Config;
 mod fake_asterisk;
 #[path = "support/mod.rs"]
 mod support;
-use fake_asterisk::Sent;
+use fake_asterisk::{Caller, Sent};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -147,20 +147,13 @@ fn report(source: &str, run: Run) {
 /// line changes its call, so each yields one `call_update` (`waiting`, then `abandoned`).
 fn append_lines(path: &Path, sent: &Sent) {
     let mut file = std::fs::OpenOptions::new().append(true).open(path).expect("open queue_log");
-    let start = Instant::now();
-    let epoch = jiff::Timestamp::now().as_second();
-    for n in 0..TOTAL {
-        let due = start + Duration::from_micros(n * 1_000_000 / RATE_PER_S);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        let uniqueid = format!("{epoch}.{}", n / 2);
-        let (line, outcome) = if n % 2 == 0 {
-            (format!("{epoch}|{uniqueid}|support|NONE|ENTERQUEUE||555{n:07}|1\n"), "waiting")
+    fake_asterisk::paced_callers(TOTAL, RATE_PER_S, sent, |caller| {
+        let Caller { n, epoch, uniqueid, joins } = caller;
+        let line = if joins {
+            format!("{epoch}|{uniqueid}|support|NONE|ENTERQUEUE||555{n:07}|1\n")
         } else {
-            (format!("{epoch}|{uniqueid}|support|NONE|ABANDON|1|1|0\n"), "abandoned")
+            format!("{epoch}|{uniqueid}|support|NONE|ABANDON|1|1|0\n")
         };
-        sent.lock().expect("sent").insert(format!("{uniqueid}/{outcome}"), Instant::now());
         file.write_all(line.as_bytes()).expect("append");
-    }
+    });
 }

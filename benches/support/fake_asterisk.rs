@@ -2,6 +2,7 @@
 //! (tests/fixtures/asterisk-22/abandon-and-timeout/ami.raw): banner, MD5 `Challenge`, `Login` accepted,
 //! `QueueStatus` with one queue, `Ping` answered. Once the status list has gone out, callers join and
 //! abandon queue `support` at a steady rate, each event written on its own like Asterisk's manager thread.
+//! [`paced_callers`] paces the queue_log run the same way.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +23,29 @@ pub fn serve(listener: TcpListener, total: u64, rate_per_s: u64, sent: Sent) {
     let answers = Arc::clone(&writer);
     std::thread::spawn(move || answer_actions(socket, &answers, &status_sent));
     status_rx.recv().expect("the daemon asks for QueueStatus");
+    paced_callers(total, rate_per_s, &sent, |caller| {
+        let event = if caller.joins {
+            caller_event("QueueCallerJoin", caller.uniqueid, caller.n, "Position: 1\r\nCount: 1\r\n")
+        } else {
+            let tail = "Position: 1\r\nOriginalPosition: 1\r\nHoldTime: 0\r\n";
+            caller_event("QueueCallerAbandon", caller.uniqueid, caller.n, tail)
+        };
+        write(&writer, event.as_bytes());
+    });
+}
+
+/// Input number `n` of a paced run: caller `n / 2` joins queue `support` (`n` even), then abandons.
+pub struct Caller<'a> {
+    pub n: u64,
+    /// Now, as Unix seconds: the time field of queue_log lines and the first half of uniqueids.
+    pub epoch: i64,
+    pub uniqueid: &'a str,
+    pub joins: bool,
+}
+
+/// Calls `write` for `total` inputs at `rate_per_s`, each stamped in `sent` (as `uniqueid/outcome`, the
+/// `call_update` it must cause) right before it is written — the clock both sources' latencies start from.
+pub fn paced_callers(total: u64, rate_per_s: u64, sent: &Sent, mut write: impl FnMut(Caller<'_>)) {
     let start = Instant::now();
     let epoch = jiff::Timestamp::now().as_second();
     for n in 0..total {
@@ -30,14 +54,10 @@ pub fn serve(listener: TcpListener, total: u64, rate_per_s: u64, sent: Sent) {
             std::thread::sleep(wait);
         }
         let uniqueid = format!("{epoch}.{}", n / 2);
-        let (event, outcome) = if n % 2 == 0 {
-            (caller_event("QueueCallerJoin", &uniqueid, n, "Position: 1\r\nCount: 1\r\n"), "waiting")
-        } else {
-            let tail = "Position: 1\r\nOriginalPosition: 1\r\nHoldTime: 0\r\n";
-            (caller_event("QueueCallerAbandon", &uniqueid, n, tail), "abandoned")
-        };
+        let joins = n % 2 == 0;
+        let outcome = if joins { "waiting" } else { "abandoned" };
         sent.lock().expect("sent").insert(format!("{uniqueid}/{outcome}"), Instant::now());
-        write(&writer, event.as_bytes());
+        write(Caller { n, epoch, uniqueid: &uniqueid, joins });
     }
 }
 
