@@ -7,7 +7,7 @@
 //! complete lines (UTF-8 checked by blocks), and `records` over the whole file in memory (replay).
 //! Run: `cargo bench --bench queue_log_throughput`.
 
-use parsers::queue_log::{Parsed, parse_final, parse_line, records};
+use parsers::queue_log::{Parsed, parse_final, parse_line, records, stages};
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufWriter, Read, Write};
@@ -229,4 +229,22 @@ fn main() {
     report("parse_line (streaming 256 KiB reads)", streaming, bytes, lines, wc);
     report("records (streaming 256 KiB reads)", streaming_records, bytes, lines, wc);
     report("records (in memory)", memory, bytes, lines, wc);
+    report_stages(&buf, memory, bytes, lines, wc);
+}
+
+/// `records (in memory)` stopped after each stage (cumulative): what a line costs before any event data
+/// is typed, against the time the whole parse takes.
+fn report_stages(buf: &[u8], full: Duration, bytes: u64, lines: u64, wc: Duration) {
+    println!("records (in memory), stopped after each stage:");
+    type Stage = fn(&[u8]) -> u64;
+    let stages: [(&str, Stage); 3] = [
+        ("  lines and | positions", stages::framing),
+        ("  + UTF-8 check", stages::utf8),
+        ("  + fixed fields (epoch, 3 texts)", stages::fixed_fields),
+    ];
+    for (what, stage) in stages {
+        let (time, _) = best_of(|| stage(black_box(buf)));
+        report(what, time, bytes, lines, wc);
+    }
+    report("  + event data = records", full, bytes, lines, wc);
 }

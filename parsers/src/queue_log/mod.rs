@@ -15,6 +15,8 @@ mod grammar;
 mod index;
 mod record;
 mod scan;
+#[cfg(feature = "bench-stages")]
+pub mod stages;
 #[cfg(test)]
 mod tests;
 mod text;
