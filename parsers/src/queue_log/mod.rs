@@ -130,6 +130,38 @@ impl<'a> Records<'a> {
         }
         self.valid.get(offset..offset.wrapping_add(len))
     }
+
+    /// The next line that is not blank, its `|`s in `self.pipes`; the framing stage of `next`, which the
+    /// bench's `stages` share.
+    #[inline(always)]
+    fn next_filled(&mut self) -> Option<Filled<'a>> {
+        let (mut lines, mut blank_bytes) = (0, 0);
+        loop {
+            // The whole input is here: a last line without `\n` ends at the end of the input.
+            let found = self.index.next_line(&mut self.pipes)?;
+            let consumed = found.next - found.start;
+            lines += 1;
+            let line = strip_cr(self.buf.get(found.start..found.end).unwrap_or_default());
+            if line.is_empty() {
+                blank_bytes += consumed;
+                continue;
+            }
+            return Some(Filled { line, start: found.start, consumed: blank_bytes + consumed, lines });
+        }
+    }
+}
+
+/// A line that is not blank, as `Records` finds it.
+struct Filled<'a> {
+    /// Without its `\n` or `\r\n`.
+    line: &'a [u8],
+    /// Offset of the line in the buffer.
+    start: usize,
+    /// Bytes done with this line: its own and its terminator, and the blank lines before it (as from
+    /// `parse_line`, they are part of what a bad line consumed).
+    consumed: usize,
+    /// Lines in `consumed`.
+    lines: usize,
 }
 
 /// The longest UTF-8 prefix of `bytes` (it ends before a Latin-1 byte or an unfinished character).
@@ -150,27 +182,14 @@ impl<'a> Iterator for Records<'a> {
     /// through memory and the caller's loop copied it again with `memcpy` (~30 instructions per line).
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        let (mut lines, mut blank_bytes) = (0, 0);
-        loop {
-            // The whole input is here: a last line without `\n` ends at the end of the input.
-            let found = self.index.next_line(&mut self.pipes)?;
-            let consumed = found.next - found.start;
-            lines += 1;
-            let line = strip_cr(self.buf.get(found.start..found.end).unwrap_or_default());
-            if line.is_empty() {
-                blank_bytes += consumed;
-                continue;
-            }
-            let known = self.text_of(found.start, line.len());
-            // As from `parse_line`: the blank lines before a bad line are part of what it consumed.
-            let error_consumed = blank_bytes + consumed;
-            // Built in place (`parse_into`): mapping a returned `Result` copied the ~200-byte record again.
-            let error = |kind| LineError { kind, consumed: error_consumed, lines };
-            return Some(match parse_scanned(line, known, &self.pipes) {
-                Ok(record) => Ok(record),
-                Err(kind) => Err(error(kind)),
-            });
-        }
+        let found = self.next_filled()?;
+        let known = self.text_of(found.start, found.line.len());
+        // Built in place (`parse_into`): mapping a returned `Result` copied the ~200-byte record again.
+        let error = |kind| LineError { kind, consumed: found.consumed, lines: found.lines };
+        Some(match parse_scanned(found.line, known, &self.pipes) {
+            Ok(record) => Ok(record),
+            Err(kind) => Err(error(kind)),
+        })
     }
 }
 

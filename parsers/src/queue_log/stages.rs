@@ -2,11 +2,12 @@
 //! `bench-stages`, off in the daemon): the per-stage cost is what tells whether a throughput target is
 //! within reach of tuning or needs a different design, so the bench prints it instead of a note claiming it.
 //!
-//! Each stage runs everything the ones before it do, the same code as `Records::next` up to that point,
-//! and folds what it found into a checksum so that nothing is optimized away.
+//! Each stage runs everything the ones before it do and folds what it found into a checksum so that
+//! nothing is optimized away. Framing and UTF-8 are `Records`' own code (`next_filled`, `text_of`); the
+//! fixed fields are the first lines of `parse_scanned`, without its error paths.
 
 use super::fields::LineText;
-use super::{grammar, records, split_fixed, strip_cr};
+use super::{grammar, records, split_fixed};
 
 /// Lines and the positions of their `|`s (the structural index).
 pub fn framing(buf: &[u8]) -> u64 {
@@ -31,11 +32,8 @@ const FIXED_FIELDS: u8 = 2;
 fn up_to<const STAGE: u8>(buf: &[u8]) -> u64 {
     let mut lines = records(buf);
     let mut sum = 0u64;
-    while let Some(found) = lines.index.next_line(&mut lines.pipes) {
-        let line = strip_cr(buf.get(found.start..found.end).unwrap_or_default());
-        if line.is_empty() {
-            continue;
-        }
+    while let Some(found) = lines.next_filled() {
+        let line = found.line;
         sum = sum.wrapping_add(lines.pipes.count() as u64);
         if STAGE == FRAMING {
             continue;
