@@ -44,9 +44,7 @@ impl RedisConn {
             Ok(RedisConn::Single(conn))
         }
     }
-}
 
-impl RedisConn {
     /// Whether this is one server connection (not a cluster): only there do requests reach Redis in the
     /// order they were sent and does the connection have one server-side identity, which pipelined batches
     /// and the fence against a stalled batch rely on.
