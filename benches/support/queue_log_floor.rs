@@ -1,18 +1,19 @@
-//! A reference for the queue_log bench: the least a fully typed parse of *this bench's file* can cost in safe
-//! Rust on this machine, to set `records` and the target (25 % of `wc -l`) against a measured floor
-//! rather than a guess.
+//! A reference for the queue_log bench: the least a fully typed parse of *this bench's file* costs in safe
+//! Rust on this machine, so that `records` and the throughput target (25 % of `wc -l`) are set against a
+//! measured floor rather than a guess.
 //!
 //! It keeps only what typing a line needs and drops everything `records` does for real input: it knows the
 //! eight layouts the generator writes and nothing else (any other line is counted, not parsed), validates
 //! the whole buffer as UTF-8 up front (no Latin-1 lines), has no `\r\n` or blank-line handling, no error
-//! detail, no lines with more `|`s than it remembers. Structure as in `records`: one SSE2 pass per 64-byte
-//! block for the `\n` and `|` masks (through `safe_arch`), then every field cut at a remembered `|`.
-//! Its output is the parser's own `Record`, and the bench checks it equals `records`' on every line.
+//! detail, no lines with more `|`s than it remembers. Same structure as `records`, and the parser's own code
+//! for the `\n`/`|` masks of each 64-byte block (SSE2) and for 8-digit runs; every field is cut at a
+//! remembered `|`. Its output is the parser's own `Record`, which the bench checks equals `records`' on
+//! every line.
 
+use parsers::queue_log::stages::{block_masks, eight_digits};
 use parsers::queue_log::{QlEvent, Record, Text};
-use safe_arch::{cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i};
 
-/// Bytes per block: one bit of a `u64` mask per byte.
+/// Bytes per block of `block_masks`: one bit of a `u64` mask per byte.
 const BLOCK_BYTES: usize = 64;
 /// `|` positions remembered per line; a power of two so the store index needs a mask, not a bounds check.
 /// The generator's lines have at most 8.
@@ -174,49 +175,15 @@ fn digits(field: &[u8]) -> Option<i64> {
     })
 }
 
-/// A 10-digit epoch: the first eight digits in a few word operations (as `records` does), then the rest.
+/// A 10-digit epoch: the first eight digits in a few word operations (the parser's own), then the rest.
 #[inline(always)]
 fn epoch_of(field: &[u8]) -> Option<i64> {
-    const ZEROS: u64 = u64::from_ne_bytes([b'0'; 8]);
-    const HIGH_NIBBLES: u64 = u64::from_ne_bytes([0xf0; 8]);
-    const PAST_NINE: u64 = u64::from_ne_bytes([0x06; 8]);
     let Some((eight, rest)) = field.split_first_chunk::<8>().filter(|(_, rest)| rest.len() <= 10) else {
         return digits(field);
     };
-    let word = u64::from_le_bytes(*eight);
-    if word & HIGH_NIBBLES != ZEROS || (word + PAST_NINE) & HIGH_NIBBLES != ZEROS {
-        return None;
-    }
-    let pairs = ((word - ZEROS) * 10 + ((word - ZEROS) >> 8)) & 0x00ff_00ff_00ff_00ff;
-    let quads = (pairs.wrapping_mul((100 << 16) + 1) >> 16) & 0x0000_ffff_0000_ffff;
-    let head = (quads.wrapping_mul((10_000 << 32) + 1) >> 32) as i64;
+    let head = eight_digits(*eight)? as i64;
     rest.iter().try_fold(head, |value, &byte| {
         let digit = byte.wrapping_sub(b'0');
         (digit <= 9).then(|| value * 10 + i64::from(digit))
     })
-}
-
-/// The `\n` and `|` masks of the 64 bytes from `at`; bytes past the end count as neither.
-#[inline(always)]
-fn block_masks(buf: &[u8], at: usize) -> (u64, u64) {
-    let rest = buf.get(at..).unwrap_or_default();
-    let mut padded = [0u8; BLOCK_BYTES];
-    let block = match rest.first_chunk::<BLOCK_BYTES>() {
-        Some(block) => block,
-        None => {
-            if let Some(head) = padded.get_mut(..rest.len()) {
-                head.copy_from_slice(rest);
-            }
-            &padded
-        }
-    };
-    let newline = set_splat_i8_m128i(b'\n' as i8);
-    let pipe = set_splat_i8_m128i(b'|' as i8);
-    let (mut newlines, mut pipes) = (0u64, 0u64);
-    for (index, lane) in block.chunks_exact(16).enumerate() {
-        let lane = load_unaligned_m128i(lane.try_into().unwrap_or(&[0; 16]));
-        newlines |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(lane, newline)) as u16) << (16 * index);
-        pipes |= u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(lane, pipe)) as u16) << (16 * index);
-    }
-    (newlines, pipes)
 }

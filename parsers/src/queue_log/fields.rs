@@ -262,7 +262,7 @@ const FIXED_PIPES: usize = 5;
 /// Eight ASCII digits as their value, in a few word operations instead of eight dependent multiply-adds;
 /// `None` if any byte is not a digit.
 #[inline]
-fn eight_digits(bytes: [u8; 8]) -> Option<u64> {
+pub fn eight_digits(bytes: [u8; 8]) -> Option<u64> {
     const ZEROS: u64 = u64::from_ne_bytes([b'0'; 8]);
     const HIGH_NIBBLES: u64 = u64::from_ne_bytes([0xf0; 8]);
     const PAST_NINE: u64 = u64::from_ne_bytes([0x06; 8]);

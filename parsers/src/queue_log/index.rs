@@ -76,7 +76,7 @@ impl<'a> Index<'a> {
 
 /// The `\n` and `|` masks of the 64 bytes of `buf` from `at`; bytes past the end count as neither.
 #[inline]
-fn block_masks(buf: &[u8], at: usize) -> (u64, u64) {
+pub fn block_masks(buf: &[u8], at: usize) -> (u64, u64) {
     let rest = buf.get(at..).unwrap_or_default();
     match rest.first_chunk::<BLOCK_BYTES>() {
         Some(block) => masks(block),
