@@ -255,7 +255,7 @@ fn report_stages(buf: &[u8], full: Duration, bytes: u64, lines: u64, wc: Duratio
 
 /// The reference floor (`floor`: the least a fully typed parse of this file costs), checked to give the
 /// same records as `records`; then both on the same lines grouped by event name, where the per-line
-/// branch on the event is predictable — what is left of the gap is instructions, not mispredictions.
+/// branch on the event is predictable: the difference is what mispredicting that branch costs each parse.
 fn report_floor(buf: &[u8], bytes: u64, lines: u64, wc: Duration) {
     let mut expected = records(buf);
     let checked = floor::parse(buf, |record| {
