@@ -8,8 +8,13 @@ use std::borrow::Cow;
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
-        Err(_) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+        Err(_) => Cow::Owned(latin1(bytes)),
     }
+}
+
+/// `bytes` read as Latin-1: every byte is the character of the same number.
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&byte| char::from(byte)).collect()
 }
 
 #[cfg(test)]

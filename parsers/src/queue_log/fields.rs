@@ -44,7 +44,7 @@ impl<'a> LineText<'a> {
     pub fn get(&self, field: &'a [u8]) -> Text<'a> {
         if let Some(line) = self.utf8 {
             // Position of the field inside the line, from the two addresses; `str::get` re-checks range and
-            // char boundaries, so a slice from elsewhere falls through to `decode`.
+            // char boundaries, so a slice from elsewhere falls through to `Text::from_bytes`.
             let start = (field.as_ptr() as usize).wrapping_sub(self.line.as_ptr() as usize);
             if let Some(text) = start.checked_add(field.len()).and_then(|end| line.get(start..end)) {
                 return Text::utf8(text);

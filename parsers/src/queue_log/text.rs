@@ -42,7 +42,7 @@ impl<'a> Text<'a> {
     pub fn to_cow(&self) -> Cow<'a, str> {
         match self.0 {
             Repr::Utf8(text) => Cow::Borrowed(text),
-            Repr::Latin1(bytes) => Cow::Owned(bytes.iter().map(|&byte| char::from(byte)).collect()),
+            Repr::Latin1(bytes) => Cow::Owned(crate::text::latin1(bytes)),
         }
     }
 
