@@ -8,10 +8,11 @@ use super::text::Text;
 
 type Result<T> = std::result::Result<T, ErrorKind>;
 
-/// Declares `Name`, the event names this parser types, and `Name::of`, which tells them apart by whole-name
-/// comparisons in the order given. `match` on byte-string patterns compiled to a trie of single-byte
-/// compares (ten compares and branches for `ENTERQUEUE`, ~45 instructions per line); a slice compared with
-/// a constant is a length check and one or two word compares, and most lines stop at one of the first few.
+/// Declares `Name`, the event names this parser types, `Name::of`, which tells them apart by whole-name
+/// comparisons in the order given, and `Name::text`, the name for error messages. `match` on byte-string
+/// patterns compiled to a trie of single-byte compares (ten compares and branches for `ENTERQUEUE`, ~45
+/// instructions per line); a slice compared with a constant is a length check and one or two word
+/// compares, and most lines stop at one of the first few.
 macro_rules! names {
     ($($text:literal => $kind:ident),* $(,)?) => {
         #[derive(Clone, Copy)]
@@ -23,10 +24,19 @@ macro_rules! names {
         impl Name {
             #[inline(always)]
             fn of(name: &[u8]) -> Self {
-                $(if name == $text {
+                $(if name == $text.as_bytes() {
                     return Self::$kind;
                 })*
                 Self::Other
+            }
+
+            /// The name as written in the log; empty for `Other` (its own name is in the record).
+            #[inline(always)]
+            fn text(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $text,)*
+                    Self::Other => "",
+                }
             }
         }
     };
@@ -34,38 +44,38 @@ macro_rules! names {
 
 // Most frequent first (call flow events, then member state, then the rare ones).
 names! {
-    b"ENTERQUEUE" => EnterQueue,
-    b"CONNECT" => Connect,
-    b"RINGNOANSWER" => RingNoAnswer,
-    b"COMPLETECALLER" => CompleteCaller,
-    b"COMPLETEAGENT" => CompleteAgent,
-    b"PAUSE" => Pause,
-    b"UNPAUSE" => Unpause,
-    b"ABANDON" => Abandon,
-    b"EXITWITHTIMEOUT" => ExitWithTimeout,
-    b"EXITEMPTY" => ExitEmpty,
-    b"EXITWITHKEY" => ExitWithKey,
-    b"PAUSEALL" => PauseAll,
-    b"UNPAUSEALL" => UnpauseAll,
-    b"RINGCANCELED" => RingCanceled,
-    b"ADDMEMBER" => AddMember,
-    b"REMOVEMEMBER" => RemoveMember,
-    b"AGENTLOGIN" => AgentLogin,
-    b"AGENTLOGOFF" => AgentLogoff,
-    b"BLINDTRANSFER" => BlindTransfer,
-    b"ATTENDEDTRANSFER" => AttendedTransfer,
-    b"TRANSFER" => Transfer,
-    b"WITHDRAW" => Withdraw,
-    b"AGENTDUMP" => AgentDump,
-    b"SYSCOMPAT" => SysCompat,
-    b"PENALTY" => Penalty,
-    b"RINGINUSE" => RingInUse,
-    b"AGENTCALLBACKLOGIN" => AgentCallbackLogin,
-    b"AGENTCALLBACKLOGOFF" => AgentCallbackLogoff,
-    b"OUTCALL" => OutCall,
-    b"QUEUESTART" => QueueStart,
-    b"CONFIGRELOAD" => ConfigReload,
-    b"DID" => Did,
+    "ENTERQUEUE" => EnterQueue,
+    "CONNECT" => Connect,
+    "RINGNOANSWER" => RingNoAnswer,
+    "COMPLETECALLER" => CompleteCaller,
+    "COMPLETEAGENT" => CompleteAgent,
+    "PAUSE" => Pause,
+    "UNPAUSE" => Unpause,
+    "ABANDON" => Abandon,
+    "EXITWITHTIMEOUT" => ExitWithTimeout,
+    "EXITEMPTY" => ExitEmpty,
+    "EXITWITHKEY" => ExitWithKey,
+    "PAUSEALL" => PauseAll,
+    "UNPAUSEALL" => UnpauseAll,
+    "RINGCANCELED" => RingCanceled,
+    "ADDMEMBER" => AddMember,
+    "REMOVEMEMBER" => RemoveMember,
+    "AGENTLOGIN" => AgentLogin,
+    "AGENTLOGOFF" => AgentLogoff,
+    "BLINDTRANSFER" => BlindTransfer,
+    "ATTENDEDTRANSFER" => AttendedTransfer,
+    "TRANSFER" => Transfer,
+    "WITHDRAW" => Withdraw,
+    "AGENTDUMP" => AgentDump,
+    "SYSCOMPAT" => SysCompat,
+    "PENALTY" => Penalty,
+    "RINGINUSE" => RingInUse,
+    "AGENTCALLBACKLOGIN" => AgentCallbackLogin,
+    "AGENTCALLBACKLOGOFF" => AgentCallbackLogoff,
+    "OUTCALL" => OutCall,
+    "QUEUESTART" => QueueStart,
+    "CONFIGRELOAD" => ConfigReload,
+    "DID" => Did,
 }
 
 /// Types the data of event `name`; unknown names become `QlEvent::Unknown`. Always inlined into the line
@@ -78,73 +88,64 @@ pub(crate) fn parse_event<'a>(
     name: &'a [u8],
     mut data: Data<'a, '_>,
 ) -> Result<QlEvent<'a>> {
-    Ok(match Name::of(name) {
-        Name::EnterQueue => enter_queue(named(&mut data, "ENTERQUEUE"))?,
+    let kind = Name::of(name);
+    // Named in place: the per-layout functions take it by reference, where a renamed copy per line cost
+    // ~20 instructions (a ~100-byte struct copied for each call).
+    data.event = kind.text();
+    let data = &data;
+    Ok(match kind {
+        Name::EnterQueue => enter_queue(data)?,
         Name::Abandon => {
-            let (position, orig_position, wait_s) = left(named(&mut data, "ABANDON"))?;
+            let (position, orig_position, wait_s) = left(data)?;
             QlEvent::Abandon { position, orig_position, wait_s }
         }
         Name::ExitEmpty => {
-            let (position, orig_position, wait_s) = left(named(&mut data, "EXITEMPTY"))?;
+            let (position, orig_position, wait_s) = left(data)?;
             QlEvent::ExitEmpty { position, orig_position, wait_s }
         }
-        Name::ExitWithTimeout => exit_with_timeout(named(&mut data, "EXITWITHTIMEOUT"))?,
-        Name::ExitWithKey => exit_with_key(named(&mut data, "EXITWITHKEY"))?,
-        Name::Withdraw => withdraw(named(&mut data, "WITHDRAW"))?,
-        Name::Connect => connect(named(&mut data, "CONNECT"))?,
+        Name::ExitWithTimeout => exit_with_timeout(data)?,
+        Name::ExitWithKey => exit_with_key(data)?,
+        Name::Withdraw => withdraw(data)?,
+        Name::Connect => connect(data)?,
         Name::CompleteCaller => {
-            let (hold_s, talk_s, orig_position) = complete(named(&mut data, "COMPLETECALLER"))?;
+            let (hold_s, talk_s, orig_position) = complete(data)?;
             QlEvent::CompleteCaller { hold_s, talk_s, orig_position }
         }
         Name::CompleteAgent => {
-            let (hold_s, talk_s, orig_position) = complete(named(&mut data, "COMPLETEAGENT"))?;
+            let (hold_s, talk_s, orig_position) = complete(data)?;
             QlEvent::CompleteAgent { hold_s, talk_s, orig_position }
         }
-        Name::BlindTransfer => blind_transfer(named(&mut data, "BLINDTRANSFER"))?,
-        Name::AttendedTransfer => attended_transfer(named(&mut data, "ATTENDEDTRANSFER"))?,
-        Name::Transfer => transfer(named(&mut data, "TRANSFER"))?,
+        Name::BlindTransfer => blind_transfer(data)?,
+        Name::AttendedTransfer => attended_transfer(data)?,
+        Name::Transfer => transfer(data)?,
         Name::AgentDump => QlEvent::AgentDump,
         Name::SysCompat => QlEvent::SysCompat,
-        Name::RingNoAnswer => QlEvent::RingNoAnswer { ring_ms: ring_ms(named(&mut data, "RINGNOANSWER"))? },
-        Name::RingCanceled => QlEvent::RingCanceled { ring_ms: ring_ms(named(&mut data, "RINGCANCELED"))? },
+        Name::RingNoAnswer => QlEvent::RingNoAnswer { ring_ms: ring_ms(data)? },
+        Name::RingCanceled => QlEvent::RingCanceled { ring_ms: ring_ms(data)? },
         Name::AddMember => add_member(data.bytes)?,
         Name::RemoveMember => QlEvent::RemoveMember,
         Name::Pause => QlEvent::Pause { reason: text.get(data.bytes) },
         Name::Unpause => QlEvent::Unpause { reason: text.get(data.bytes) },
         Name::PauseAll => QlEvent::PauseAll { reason: text.get(data.bytes) },
         Name::UnpauseAll => QlEvent::UnpauseAll { reason: text.get(data.bytes) },
-        Name::Penalty => {
-            let data = named(&mut data, "PENALTY");
-            QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? }
-        }
-        Name::RingInUse => {
-            let data = named(&mut data, "RINGINUSE");
-            QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 }
-        }
+        Name::Penalty => QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? },
+        Name::RingInUse => QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 },
         Name::AgentLogin => QlEvent::AgentLogin { channel: text.get(data.bytes) },
         Name::AgentLogoff => {
-            let (channel, login_s, reason) = logoff(named(&mut data, "AGENTLOGOFF"))?;
+            let (channel, login_s, reason) = logoff(data)?;
             QlEvent::AgentLogoff { channel, login_s, reason }
         }
         Name::AgentCallbackLogin => QlEvent::AgentCallbackLogin { location: text.get(data.bytes) },
         Name::AgentCallbackLogoff => {
-            let (location, login_s, reason) = logoff(named(&mut data, "AGENTCALLBACKLOGOFF"))?;
+            let (location, login_s, reason) = logoff(data)?;
             QlEvent::AgentCallbackLogoff { location, login_s, reason }
         }
-        Name::OutCall => out_call(named(&mut data, "OUTCALL"))?,
+        Name::OutCall => out_call(data)?,
         Name::QueueStart => QlEvent::QueueStart,
         Name::ConfigReload => QlEvent::ConfigReload,
         Name::Did => QlEvent::Did { did: text.get(data.bytes) },
-        Name::Other => QlEvent::Unknown { name: text.get(name), data: named(&mut data, "").all() },
+        Name::Other => QlEvent::Unknown { name: text.get(name), data: data.all() },
     })
-}
-
-/// `data` named `event` for its error messages, in place: the per-layout functions take it by reference,
-/// where a renamed copy per line cost ~20 instructions (a ~100-byte struct copied for each call).
-#[inline(always)]
-fn named<'d, 'a, 'p>(data: &'d mut Data<'a, 'p>, event: &'static str) -> &'d Data<'a, 'p> {
-    data.event = event;
-    data
 }
 
 /// `url|callerid|origpos|callerid_name`, `url|callerid|origpos` or `url|callerid`. The URL (first) is
