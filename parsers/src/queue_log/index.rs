@@ -8,7 +8,7 @@
 
 use super::scan::Pipes;
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
-use super::scan::zero_bytes;
+use super::scan::{pipe_bytes, zero_bytes};
 
 /// Bytes per block: one bit of a `u64` mask per byte.
 const BLOCK_BYTES: usize = 64;
@@ -122,7 +122,7 @@ fn swar_masks(block: &[u8; BLOCK_BYTES]) -> (u64, u64) {
         let word = word.try_into().map_or(0, u64::from_le_bytes);
         let shift = 8 * index;
         newlines |= gather(zero_bytes(word ^ u64::from_ne_bytes([b'\n'; 8]))) << shift;
-        pipes |= gather(zero_bytes(word ^ u64::from_ne_bytes([b'|'; 8]))) << shift;
+        pipes |= gather(pipe_bytes(word)) << shift;
     }
     (newlines, pipes)
 }

@@ -131,7 +131,7 @@ fn word_at(window: &[u8], at: usize) -> u64 {
 
 /// The high bit of each byte of the word that is `|`, and no other bit.
 #[inline]
-fn pipe_bytes(word: u64) -> u64 {
+pub(crate) fn pipe_bytes(word: u64) -> u64 {
     zero_bytes(word ^ PIPE_BYTES)
 }
 
