@@ -103,7 +103,8 @@ pub fn queue_log_events(bytes: &[u8]) -> (Vec<Event>, usize) {
     (events, bad)
 }
 
-/// Static members as `MemberAdded` at `ts` (they exist since Asterisk loaded queues.conf).
+/// Members present from the start (queues.conf static members, astdb persistent members) as `MemberAdded`
+/// at `ts`: they exist since Asterisk loaded them, and later queue_log lines about them win.
 pub fn static_member_events(members: &[StaticMember], ts: TsMs) -> Vec<Event> {
     members
         .iter()
@@ -113,13 +114,13 @@ pub fn static_member_events(members: &[StaticMember], ts: TsMs) -> Vec<Event> {
             kind: EventKind::MemberAdded {
                 queue: m.queue.clone(),
                 member: MemberRef { interface: Some(m.interface.clone()), name: m.name.clone() },
-                paused: None,
-                pause_reason: None,
+                paused: m.paused,
+                pause_reason: m.pause_reason.clone(),
                 penalty: Some(m.penalty),
                 device: None,
                 in_call: None,
                 wrapup_s: None,
-                membership: Some("static".into()),
+                membership: Some(if m.dynamic { "dynamic" } else { "static" }.into()),
             },
         })
         .collect()

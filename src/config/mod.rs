@@ -36,6 +36,10 @@ pub enum ConfigError {
     Invalid { file: PathBuf, section: &'static str, key: &'static str, reason: String },
     #[error("{file}: {reason}")]
     Inconsistent { file: PathBuf, reason: String },
+    /// Keys the file must still be given (the packaged config leaves the AMI credentials to fill in): all of
+    /// them at once, each as `[section] key is not set: what to put there`.
+    #[error("{file}: {}", .missing.join("; "))]
+    Missing { file: PathBuf, missing: Vec<String> },
 }
 
 impl Config {
@@ -69,6 +73,9 @@ impl Config {
         if self.queue_log.rotated_glob.is_empty() {
             self.queue_log.rotated_glob = format!("{}.*", self.queue_log.path.display());
         }
+        if self.engine.astdb.as_os_str().is_empty() {
+            self.engine.astdb = default_astdb(&self.engine.queues_conf);
+        }
         if self.redis.pbx_id.is_empty() {
             self.redis.pbx_id = gethostname::gethostname().to_string_lossy().into_owned();
         }
@@ -86,6 +93,13 @@ impl Config {
             resolve_secret(origin, "redis", "password", &self.redis.password, &self.redis.password_file)?;
         Ok(())
     }
+}
+
+/// The astdb file the `asterisk.conf` beside queues.conf names (Asterisk's default when there is none).
+fn default_astdb(queues_conf: &Path) -> PathBuf {
+    let asterisk_conf = queues_conf.with_file_name("asterisk.conf");
+    let text = std::fs::read(&asterisk_conf).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+    crate::sources::astdb::path_from_asterisk_conf(text.as_deref())
 }
 
 /// Inline value or the content of `<key>_file` (trailing newline trimmed, as `echo` writes it).

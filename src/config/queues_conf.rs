@@ -8,7 +8,9 @@
 use crate::engine::QueueSettings;
 use std::collections::BTreeMap;
 
-/// A `member => interface[,penalty[,name[,state_interface[,ringinuse[,wrapuptime]]]]]` line.
+/// A member present before the first queue_log line: a queues.conf `member => interface[,penalty[,name[,
+/// state_interface[,ringinuse[,wrapuptime]]]]]` line, or a dynamic member Asterisk restored from astdb
+/// (`sources::astdb`), which writes no queue_log line either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticMember {
     /// Lower-cased queue name.
@@ -16,6 +18,12 @@ pub struct StaticMember {
     pub interface: String,
     pub penalty: i64,
     pub name: Option<String>,
+    /// Pause state when the source knows it (astdb does; queues.conf does not, and Asterisk does not
+    /// persist a static member's pause).
+    pub paused: Option<bool>,
+    pub pause_reason: Option<String>,
+    /// From astdb (a dynamic member) rather than queues.conf.
+    pub dynamic: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -73,6 +81,9 @@ pub fn static_members(text: &str) -> Vec<StaticMember> {
                 interface: interface.to_owned(),
                 penalty,
                 name,
+                paused: None,
+                pause_reason: None,
+                dynamic: false,
             });
         }
     }
@@ -151,6 +162,9 @@ mod tests {
                 interface: "Local/1@a/n".into(),
                 penalty: 2,
                 name: Some("Ann ; B".into()),
+                paused: None,
+                pause_reason: None,
+                dynamic: false,
             }]
         );
     }

@@ -202,6 +202,10 @@ pub struct EngineConfig {
     pub service_level_s: u32,
     /// IANA name (`Europe/Berlin`) or `system`: the zone queue_log days are counted in.
     pub timezone: String,
+    /// Asterisk's astdb (`astdb.sqlite3`), read-only for the dynamic members Asterisk persists (their names
+    /// and pause state). Empty in the file means: `astdbdir` (else `astvarlibdir`) of the `asterisk.conf`
+    /// beside `queues_conf`, else Asterisk's default; the loaded config always holds the resolved path.
+    pub astdb: PathBuf,
     /// Member name → interface, for queue_log lines that carry only the name.
     pub members: BTreeMap<String, String>,
 }
@@ -223,6 +227,7 @@ impl Default for EngineConfig {
             queues_conf: PathBuf::from(DEFAULT_QUEUES_CONF),
             service_level_s: DEFAULT_SERVICE_LEVEL_S,
             timezone: SYSTEM_TIMEZONE.to_owned(),
+            astdb: PathBuf::new(),
             members: BTreeMap::new(),
         }
     }

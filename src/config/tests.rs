@@ -42,8 +42,8 @@ fn unknown_key_is_named_with_position() {
 fn bad_values_name_section_and_key() {
     let cases = [
         ("[ami]\nusername = \"u\"\nsecret = \"s\"\nport = 0\n", "[ami] port:"),
-        ("[ami]\nsecret = \"s\"\n", "[ami] username:"),
-        ("[ami]\nusername = \"u\"\n", "[ami] secret:"),
+        ("[ami]\nsecret = \"s\"\n", "[ami] username is not set:"),
+        ("[ami]\nusername = \"u\"\n", "[ami] secret is not set:"),
         ("[ami]\nusername = \"u\"\nsecret = \"s\"\nsecret_file = \"/x\"\n", "[ami] secret:"),
         (
             "[ami]\nusername = \"u\"\nsecret = \"s\"\nbackoff_min_ms = 10\nbackoff_max_ms = 5\n",
@@ -110,9 +110,31 @@ fn masked_output_round_trips() {
     assert_eq!(again.redis.pbx_id, c.redis.pbx_id);
 }
 
+/// The packaged config is the normal case, both sources, and names the AMI login still to fill in.
 #[test]
-fn shipped_default_config_is_valid() {
+fn shipped_config_uses_both_sources_and_names_the_missing_login() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/queuecast.toml");
-    let c = Config::load(&path).unwrap();
-    assert!(c.queue_log.enabled);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let e = Config::from_toml(&text, &path).expect_err("credentials are left to fill in").to_string();
+    assert!(e.contains("[ami] username is not set: the manager.conf user"), "{e}");
+    assert!(e.contains("[ami] secret is not set: `secret_file = \"/etc/queuecast/ami.secret\"`"), "{e}");
+    assert!(e.contains("`enabled = false` in [ami]"), "{e}");
+    let filled = text.replace("username = \"\"", "username = \"queuecast\"\nsecret = \"pw-1\"");
+    let c = Config::from_toml(&filled, &path).unwrap();
+    assert!(c.queue_log.enabled && c.ami.enabled);
+    assert_eq!(c.ami.username, "queuecast");
+    assert!(c.engine.astdb.ends_with("astdb.sqlite3"), "{:?}", c.engine.astdb);
+}
+
+#[test]
+fn astdb_path_defaults_from_asterisk_conf_beside_queues_conf() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("asterisk.conf"), "[directories](!)\nastdbdir => /srv/db\n").unwrap();
+    let queues_conf = dir.path().join("queues.conf");
+    let text = format!("[engine]\nqueues_conf = {:?}\n", queues_conf.display().to_string());
+    assert_eq!(load(&text).unwrap().engine.astdb, Path::new("/srv/db/astdb.sqlite3"));
+    let c = load("[engine]\nqueues_conf = \"/nonexistent/queues.conf\"\n").unwrap();
+    assert_eq!(c.engine.astdb, Path::new("/var/lib/asterisk/astdb.sqlite3"));
+    let c = load("[engine]\nastdb = \"/x/astdb.sqlite3\"\n").unwrap();
+    assert_eq!(c.engine.astdb, Path::new("/x/astdb.sqlite3"));
 }

@@ -19,6 +19,10 @@ pub(super) fn check(config: &Config, origin: &Path) -> Result<(), ConfigError> {
             reason: "both [queue_log] and [ami] are disabled: enable at least one source".to_owned(),
         });
     }
+    let missing = missing_credentials(config);
+    if !missing.is_empty() {
+        return Err(ConfigError::Missing { file: origin.to_owned(), missing });
+    }
     if let Some((section, key, reason)) = check_queue_log(config)
         .or_else(|| check_ami(config))
         .or_else(|| check_redis(config))
@@ -55,12 +59,6 @@ fn check_ami(config: &Config) -> Problem {
     if a.port == 0 {
         return problem("ami", "port", "must be 1–65535");
     }
-    if a.username.is_empty() {
-        return problem("ami", "username", "required when AMI is enabled (manager.conf user)");
-    }
-    if a.secret().is_none_or(|s| s.is_empty()) {
-        return problem("ami", "secret", "required when AMI is enabled: set `secret` or `secret_file`");
-    }
     if a.ca_file.is_some() && !a.tls {
         return problem("ami", "ca_file", "only meaningful with `tls = true`");
     }
@@ -77,6 +75,34 @@ fn check_ami(config: &Config) -> Problem {
         return problem("ami", "backoff_max_ms", "must not be below backoff_min_ms");
     }
     None
+}
+
+/// The AMI login an `[ami]` section needs, each missing key named with what to put there; AMI is on as soon
+/// as the file has an `[ami]` section, so the way out to queue_log alone is said too.
+fn missing_credentials(config: &Config) -> Vec<String> {
+    let a = &config.ami;
+    if !a.enabled {
+        return Vec::new();
+    }
+    let mut missing = Vec::new();
+    if a.username.trim().is_empty() {
+        missing.push(
+            "[ami] username is not set: the manager.conf user queuecast logs in as (README \"Connect to your \
+             Asterisk\")"
+                .to_owned(),
+        );
+    }
+    if a.secret().is_none_or(|s| s.is_empty()) {
+        missing.push(
+            "[ami] secret is not set: `secret_file = \"/etc/queuecast/ami.secret\"` (a file holding that \
+             user's manager.conf secret, readable by the queuecast group only) or `secret = \"…\"`"
+                .to_owned(),
+        );
+    }
+    if !missing.is_empty() {
+        missing.push("or, to run on queue_log alone, `enabled = false` in [ami]".to_owned());
+    }
+    missing
 }
 
 fn check_redis(config: &Config) -> Problem {

@@ -34,7 +34,7 @@ pub struct Generation {
 
 impl Generation {
     pub fn start(config: &Config, sink: SinkHandle, root: &CancellationToken, tracker: &TaskTracker) -> Self {
-        let EngineSetup { config: engine_config, static_members } = settings::engine(config);
+        let EngineSetup { config: engine_config, static_members, persistent } = settings::engine(config);
         let tail = settings::tail(config);
         let health = Health {
             ami: if config.ami.enabled { AmiState::Disconnected } else { AmiState::Off },
@@ -46,6 +46,11 @@ impl Generation {
         if let Some(tail) = tail {
             crate::sources::tail::spawn(tail, &engine_config, tx.clone(), cancel.clone(), tracker);
         }
+        // With AMI, names arrive with every member event; without it, astdb is the place Asterisk says them.
+        if !config.ami.enabled {
+            let path = config.engine.astdb.clone();
+            crate::sources::astdb::spawn(path, &persistent, tx.clone(), cancel.clone(), tracker);
+        }
         let engine = EngineLoop::new(Engine::new(engine_config), sink, health);
         let statics = (!static_members.is_empty()).then_some(static_members);
         Self { engine, rx, tx: Some(tx), cancel, statics, replay_skipped }
@@ -55,7 +60,8 @@ impl Generation {
         match msg {
             SourceMsg::Events(events) => {
                 let events = match (self.statics.take(), events.first()) {
-                    (Some(statics), Some(first)) => {
+                    // Timeless events (astdb names) do not place the start: the first feed event does.
+                    (Some(statics), Some(first)) if first.source != crate::engine::Source::Clock => {
                         let mut all = crate::replay::static_member_events(&statics, first.ts_ms);
                         all.extend(events);
                         all

@@ -1,20 +1,24 @@
-//! Config → the settings each component takes. This is the edge that reads Asterisk's queues.conf, so the
-//! engine itself stays free of I/O.
+//! Config → the settings each component takes. This is the edge that reads Asterisk's queues.conf and astdb,
+//! so the engine itself stays free of I/O.
 
 use crate::config::queues_conf::{self, StaticMember};
 use crate::config::{AmiConfig, Config, RedisConfig};
 use crate::engine::EngineConfig;
 use crate::sink::RedisSettings;
 use crate::sources::ami::AmiSettings;
+use crate::sources::astdb::{self, PersistentMember};
 use crate::sources::tail::{ReplayMode, TailSettings};
 
 /// What the engine needs from the config and from queues.conf.
 #[derive(Debug, Clone)]
 pub struct EngineSetup {
     pub config: EngineConfig,
-    /// queues.conf `member =>` lines: queue_log never mentions static members, so a queue_log-only daemon
-    /// learns them here.
+    /// queues.conf `member =>` lines and astdb's persistent members: queue_log never mentions static
+    /// members, nor dynamic ones added before the current file began, so a queue_log-only daemon learns
+    /// them here.
     pub static_members: Vec<StaticMember>,
+    /// The persistent members read from astdb at start (the watcher sends only what changes after).
+    pub persistent: Vec<PersistentMember>,
 }
 
 pub fn engine(config: &Config) -> EngineSetup {
@@ -26,9 +30,48 @@ pub fn engine(config: &Config) -> EngineSetup {
         queues: Default::default(),
         members: config.engine.members.clone(),
     };
-    let static_members =
+    let mut static_members =
         read_queues_conf(config).map(|text| queues_conf::apply(&text, &mut engine)).unwrap_or_default();
-    EngineSetup { config: engine, static_members }
+    let persistent = read_astdb(&config.engine.astdb);
+    apply_persistent(&persistent, &mut engine, &mut static_members);
+    EngineSetup { config: engine, static_members, persistent }
+}
+
+/// astdb's members join the members present from the start, and their names the known pairs (names in the
+/// queuecast config win, as they do over queues.conf).
+pub fn apply_persistent(
+    persistent: &[PersistentMember],
+    engine: &mut EngineConfig,
+    members: &mut Vec<StaticMember>,
+) {
+    for member in persistent {
+        if let Some(name) = &member.name {
+            engine.members.entry(name.clone()).or_insert_with(|| member.interface.clone());
+        }
+        members.push(member.to_start_member());
+    }
+}
+
+/// astdb is optional (persistent members off, Asterisk on another host): a missing or unreadable file is
+/// logged once and names come from the other sources.
+fn read_astdb(path: &std::path::Path) -> Vec<PersistentMember> {
+    match astdb::read(path) {
+        Ok((members, bad)) => {
+            if bad > 0 {
+                tracing::warn!(path = %path.display(), bad, "astdb: unreadable persistent member entries skipped");
+            }
+            tracing::info!(path = %path.display(), members = members.len(), "astdb persistent members read");
+            members
+        }
+        Err(err) if err.is_missing() => {
+            tracing::info!(path = %path.display(), "astdb not found; member names come from queues.conf and [engine.members]");
+            Vec::new()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "astdb not read; member names come from queues.conf and [engine.members]");
+            Vec::new()
+        }
+    }
 }
 
 /// queues.conf is optional (Asterisk may live elsewhere, or realtime queues are used): a missing file is

@@ -132,6 +132,11 @@ impl Engine {
             agent.status_since = stamp.max(agent.status_since);
             self.out.push(Change::Agent(agent.id.clone()));
         }
+        // A provisional agent (a member name whose interface is unknown) may be a member counted under its
+        // interface already: it is shown, but never counted in a queue's agents_* (DESIGN "Agent identity").
+        if agent.provisional {
+            return;
+        }
         for membership in &mut agent.queues {
             let counted = (activity.status(false, membership.paused), membership.paused);
             if membership.counted == Some(counted) {

@@ -149,6 +149,12 @@ pub enum EventKind {
         /// `dynamic`, `static` or `realtime`.
         membership: Option<String>,
     },
+    /// The member name of an interface, learned from a host file (astdb `Queue/PersistentMembers`) and not
+    /// from a feed: it carries no time and changes no membership, only which agent a name means.
+    MemberNamed {
+        interface: String,
+        name: String,
+    },
     /// Member left a queue (REMOVEMEMBER, QueueMemberRemoved).
     MemberRemoved {
         queue: String,

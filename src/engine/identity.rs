@@ -114,6 +114,14 @@ impl Engine {
         }
     }
 
+    /// A pair from a host file (astdb): learned like an AMI pair, at the latest time seen, since the file has
+    /// no time of its own.
+    pub(super) fn member_named_from_host(&mut self, interface: &str, name: &str) -> Vec<Change> {
+        self.cause = self.now;
+        self.learn(name, interface);
+        self.finish()
+    }
+
     /// Records that `name` is the member name of `interface` (AMI says both), merging a provisional agent.
     /// Returns the interface's agent when it exists.
     pub(super) fn learn(&mut self, name: &str, interface: &str) -> Option<AgentIx> {

@@ -137,6 +137,9 @@ impl Engine {
 
     /// Applies one event and returns the entities whose rendered state really changed.
     pub fn apply(&mut self, event: &Event) -> Vec<Change> {
+        if let EventKind::MemberNamed { interface, name } = &event.kind {
+            return self.member_named_from_host(interface, name);
+        }
         self.cause = event.ts_ms;
         self.advance_clock(event.ts_ms);
         let src = event.source;
@@ -163,6 +166,7 @@ impl Engine {
                     wrapup_s: *wrapup_s,
                 },
             ),
+            EventKind::MemberNamed { .. } => {}
             EventKind::MemberRemoved { queue, member } => self.member_removed(queue, member),
             EventKind::MemberPause { queue, member, paused, reason } => {
                 self.member_pause(queue.as_deref(), member, *paused, reason.as_deref())
@@ -202,6 +206,11 @@ impl Engine {
             EventKind::StatusSnapshot(snapshot) => self.status_snapshot(snapshot),
             EventKind::Tick => {}
         }
+        self.finish()
+    }
+
+    /// Status refresh of the touched agents and the changes of the event, deduplicated.
+    fn finish(&mut self) -> Vec<Change> {
         self.refresh_touched();
         if self.out.len() > 1 {
             self.out.sort_unstable();

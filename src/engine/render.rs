@@ -32,7 +32,8 @@ pub fn agent(agent: &Agent, queues: &[Queue]) -> Fields {
         .collect();
     let mut f = Fields::new();
     f.insert("id".into(), json!(agent.id));
-    f.insert("name".into(), json!(agent.name));
+    // Asterisk reports an unnamed member's interface as its name (MemberName, QueueStatus Name).
+    f.insert("name".into(), json!(agent.name.as_deref().or_else(|| agent.interface())));
     f.insert("interface".into(), json!(agent.interface()));
     f.insert("status".into(), json!(agent.status.as_str()));
     f.insert("status_since".into(), json!(agent.status_since));

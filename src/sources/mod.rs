@@ -1,4 +1,4 @@
-//! The edges that read Asterisk: the queue_log tail and the AMI client. They translate what they read into
+//! The edges that read Asterisk: the queue_log tail, the AMI client and the astdb reader. They translate what they read into
 //! `engine::Event`s (through `crate::normalize`) and send them, with their own health, to the engine task.
 
 use crate::engine::Event;
@@ -51,4 +51,5 @@ impl AmiHealth {
 }
 
 pub mod ami;
+pub mod astdb;
 pub mod tail;
