@@ -124,11 +124,50 @@ fn missing_files_are_78() {
     assert!(stderr.contains("[ami] secret_file") && stderr.contains("nope.secret"), "{stderr}");
 }
 
+/// The packaged config runs both sources and leaves the AMI login to fill in: until it is there,
+/// check-config names every missing key, which file, and what to put there, and exits 78.
 #[test]
-fn shipped_default_config_passes() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/queuecast.toml");
-    let out = check_config(&path);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+fn shipped_config_names_the_missing_ami_login_until_filled_in() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/queuecast.toml");
+    let out = check_config(&shipped);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("packaging/queuecast.toml: [ami] username is not set: the manager.conf user"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[ami] secret is not set: `secret_file = \"/etc/queuecast/ami.secret\"`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`enabled = false` in [ami]"), "{stderr}");
+    assert!(stdout.is_empty(), "nothing printed as effective config: {stdout}");
+
+    // Filled in as its comments say: username and a secret file.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "ami.secret", "shipped-secret-4e1\n");
+    let filled = std::fs::read_to_string(&shipped).unwrap().replace(
+        "username = \"\"\n",
+        &format!("username = \"queuecast\"\nsecret_file = {:?}\n", secret.display().to_string()),
+    );
+    let config = write(dir.path(), "queuecast.toml", &filled);
+    let out = check_config(&config);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stdout.contains("shipped-secret-4e1") && !stderr.contains("shipped-secret-4e1"), "{stdout}");
+    assert!(
+        stdout.contains("[ami]\nenabled = true") && stdout.contains("username = \"queuecast\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("astdb = \"/var/lib/asterisk/astdb.sqlite3\""), "resolved astdb path: {stdout}");
+
+    // Only the secret missing: only the secret is named.
+    let config = write(dir.path(), "user-only.toml", "[ami]\nusername = \"queuecast\"\n");
+    let stderr = text(&check_config(&config)).1;
+    assert!(
+        stderr.contains("[ami] secret is not set") && !stderr.contains("username is not set"),
+        "{stderr}"
+    );
 }
 
 /// The packages ship these pages (packaging/build.sh): one for the binary and one per visible subcommand.

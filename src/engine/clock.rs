@@ -116,6 +116,7 @@ impl Engine {
     /// (re)scheduled, so a late line's wrap-up ends at its own end time on the next event or tick, exactly as
     /// in `replay`.
     fn refresh_agent(&mut self, a: AgentIx, stamp: TsMs) {
+        let uncounted = self.uncounted_queues(a);
         let Some(agent) = self.agents.get_mut(a as usize).and_then(Option::as_mut) else { return };
         let activity = Activity::of(agent, stamp);
         if activity.wrapup
@@ -132,14 +133,10 @@ impl Engine {
             agent.status_since = stamp.max(agent.status_since);
             self.out.push(Change::Agent(agent.id.clone()));
         }
-        // A provisional agent (a member name whose interface is unknown) may be a member counted under its
-        // interface already: it is shown, but never counted in a queue's agents_* (DESIGN "Agent identity").
-        if agent.provisional {
-            return;
-        }
         for membership in &mut agent.queues {
-            let counted = (activity.status(false, membership.paused), membership.paused);
-            if membership.counted == Some(counted) {
+            let counted = (!uncounted.contains(&membership.queue))
+                .then(|| (activity.status(false, membership.paused), membership.paused));
+            if membership.counted == counted {
                 continue;
             }
             if let Some(queue) = self.queues.get_mut(membership.queue as usize) {
@@ -147,12 +144,14 @@ impl Engine {
                 if let Some(old) = membership.counted {
                     queue.counts.adjust(old, -1);
                 }
-                queue.counts.adjust(counted, 1);
+                if let Some(counted) = counted {
+                    queue.counts.adjust(counted, 1);
+                }
                 if queue.counts != before {
                     self.out.push(Change::Queue(queue.name.clone()));
                 }
             }
-            membership.counted = Some(counted);
+            membership.counted = counted;
         }
     }
 }

@@ -112,6 +112,7 @@ impl Engine {
         self.queues[q as usize].add_member(a);
         self.agent_changed(a);
         self.touch(a);
+        self.touch_provisionals(q);
     }
 
     pub(super) fn remove_membership(&mut self, a: AgentIx, q: QueueIx) {
@@ -124,6 +125,7 @@ impl Engine {
         self.queue_changed(q);
         self.agent_changed(a);
         self.touch(a);
+        self.touch_provisionals(q);
     }
 
     /// Pause state in one queue. An empty reason is no reason; an unpause clears the reason.
