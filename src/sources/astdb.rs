@@ -197,15 +197,15 @@ pub fn snapshot(path: &Path) -> Result<Vec<u8>, AstdbError> {
 }
 
 /// What tells two looks at a file apart: which file, how long, when last written.
-#[derive(Debug, PartialEq, Eq)]
-struct Stamp {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stamp {
     dev_ino: (u64, u64),
     len: u64,
     modified: Option<std::time::SystemTime>,
 }
 
 impl Stamp {
-    fn of(path: &Path) -> std::io::Result<Self> {
+    pub(crate) fn of(path: &Path) -> std::io::Result<Self> {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path)?;
         Ok(Self { dev_ino: (meta.dev(), meta.ino()), len: meta.len(), modified: meta.modified().ok() })

@@ -5,7 +5,7 @@
 //! pause are taken from astdb once, at start (`daemon::settings::engine`): later, queue_log says them first
 //! and exactly, while astdb is committed up to a second late, and a stale copy must not undo a newer line.
 
-use super::{AstdbError, PersistentMember, read};
+use super::{AstdbError, PersistentMember, Stamp, read};
 use crate::engine::{Event, EventKind, Source};
 use crate::sources::SourceMsg;
 use std::collections::BTreeMap;
@@ -41,11 +41,17 @@ async fn run(path: PathBuf, mut sent: Pairs, tx: mpsc::Sender<SourceMsg>, cancel
     let (wake_tx, mut wake_rx) = mpsc::channel(1);
     let mut watcher = watch_dir(&path, wake_tx.clone());
     let mut failing: Option<String> = None;
+    let mut read_at = Stamp::of(&path).ok();
     loop {
-        tokio::select! {
+        let notified = tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = wake_rx.recv() => {}
-            _ = tokio::time::sleep(FALLBACK_CHECK) => {}
+            _ = wake_rx.recv() => true,
+            _ = tokio::time::sleep(FALLBACK_CHECK) => false,
+        };
+        // The periodic look reads only a file that changed since the last read.
+        let stamp = Stamp::of(&path).ok();
+        if !notified && stamp.is_some() && stamp == read_at {
+            continue;
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -55,6 +61,7 @@ async fn run(path: PathBuf, mut sent: Pairs, tx: mpsc::Sender<SourceMsg>, cancel
         if watcher.is_none() {
             watcher = watch_dir(&path, wake_tx.clone());
         }
+        read_at = Stamp::of(&path).ok();
         let file = path.clone();
         let Ok(result) = tokio::task::spawn_blocking(move || read(&file)).await else { return };
         let members = match result {
