@@ -475,8 +475,8 @@ fn names_learned_later_merge_the_provisional_agents() {
 }
 
 /// `log_membername_as_agent = yes` (hand-written lines in that format: the corpus was recorded with the
-/// default): every line names the member, none its interface. With no pair known, each name is its own
-/// member — there is no member known by interface it could be the twin of — and is counted once.
+/// default): every line names the member, none its interface. With no pair known, each name an ADDMEMBER
+/// gave is a member of its own and is counted once; REMOVEMEMBER by name removes it.
 #[test]
 fn names_only_log_counts_each_name_once() {
     let log = "1795382785|NONE|NONE|NONE|QUEUESTART|\n\
@@ -491,4 +491,25 @@ fn names_only_log_counts_each_name_once() {
     assert_eq!(state.queues["support"]["agents_logged_in"], json!(2));
     assert_eq!(state.queues["support"]["agents_paused"], json!(1));
     assert_eq!(state.agents["Alice Smith"]["queues"]["support"]["pause_reason"], json!("Lunch"));
+
+    let remove = "1795382790|CLI|support|Bob Jones|REMOVEMEMBER|\n";
+    replay::apply_all(&mut engine, &replay::queue_log_events(remove.as_bytes()).0, None);
+    assert_eq!(engine.snapshot().queues["support"]["agents_logged_in"], json!(1));
+}
+
+/// The default `log_membername_as_agent = no`, no pair known: a name from a PAUSE line is never counted,
+/// also after the member it belongs to (known by interface) has left — the phantom is shown, not counted.
+#[test]
+fn a_name_from_a_pause_line_is_never_counted() {
+    let log = "1795382785|CLI|support|PJSIP/1001|ADDMEMBER|\n\
+               1795382789|NONE|support|Alice Smith|PAUSE|Lunch\n";
+    let mut engine = Engine::new(queuecast::engine::EngineConfig::default());
+    replay::apply_all(&mut engine, &replay::queue_log_events(log.as_bytes()).0, None);
+    let support = |e: &Engine| e.snapshot().queues["support"].clone();
+    assert_eq!(support(&engine)["agents_logged_in"], json!(1), "PJSIP/1001, not also her name");
+    assert_eq!(support(&engine)["agents_paused"], json!(0), "the pause is on the name, not counted");
+    let remove = "1795382797|CLI|support|PJSIP/1001|REMOVEMEMBER|\n";
+    replay::apply_all(&mut engine, &replay::queue_log_events(remove.as_bytes()).0, None);
+    assert_eq!(support(&engine)["agents_logged_in"], json!(0));
+    assert_eq!(engine.snapshot().agents["Alice Smith"]["interface"], Value::Null, "shown, by name");
 }

@@ -87,34 +87,13 @@ impl Engine {
     }
 
     /// The queues in which agent `a` is not counted in `agents_*`: for a provisional agent (a member name with
-    /// no known interface), each queue that has a member known by interface only, whose name it may be —
-    /// counting both would count one person twice. A provisional agent in a queue whose members all have
-    /// other names is a member of its own (e.g. `log_membername_as_agent = yes`) and is counted.
+    /// no known interface), each queue it is in only because a PAUSE, CONNECT… line named it. With Asterisk's
+    /// default `log_membername_as_agent = no` such a name is always a member that ADDMEMBER (or queues.conf,
+    /// astdb, realtime) knows by interface: counting both would count one person twice. A name an ADDMEMBER
+    /// line gave (`= yes`) is a member of its own and is counted.
     pub(super) fn uncounted_queues(&self, a: AgentIx) -> Vec<QueueIx> {
         let Some(agent) = self.agent(a).filter(|agent| agent.provisional) else { return Vec::new() };
-        agent.queues.iter().map(|m| m.queue).filter(|&q| self.has_unnamed_member(q)).collect()
-    }
-
-    fn has_unnamed_member(&self, q: QueueIx) -> bool {
-        self.queues[q as usize]
-            .members
-            .iter()
-            .filter_map(|&m| self.agent(m))
-            .any(|member| !member.provisional && member.name.is_none())
-    }
-
-    /// A real member joined or left `q`, or learned its name: whether the queue's provisional members may be
-    /// its twin changed, so their counts are re-derived.
-    pub(super) fn touch_provisionals(&mut self, q: QueueIx) {
-        let provisional: Vec<AgentIx> = self.queues[q as usize]
-            .members
-            .iter()
-            .copied()
-            .filter(|&m| self.agent(m).is_some_and(|agent| agent.provisional))
-            .collect();
-        for a in provisional {
-            self.touch(a);
-        }
+        agent.queues.iter().filter(|m| !m.added_by_name).map(|m| m.queue).collect()
     }
 
     /// A non-provisional member of the queue with this name (the first by id when several share it).
@@ -182,14 +161,10 @@ impl Engine {
         }
         let old = agent.name.replace(name.to_owned());
         if !agent.provisional {
-            let queues: Vec<QueueIx> = agent.queues.iter().map(|m| m.queue).collect();
             if let Some(old) = old {
                 self.unindex_name(a, &old);
             }
             self.index_name(a, name);
-            for q in queues {
-                self.touch_provisionals(q);
-            }
         }
         self.agent_changed(a);
     }

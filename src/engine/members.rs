@@ -19,6 +19,13 @@ impl Engine {
         let q = self.ensure_queue(queue);
         let Some(a) = self.resolve(member, Some(q)) else { return };
         self.ensure_membership(a, q);
+        if let Some(m) =
+            self.agent_mut(a).filter(|agent| agent.provisional).and_then(|agent| agent.membership_mut(q))
+            && !m.added_by_name
+        {
+            m.added_by_name = true;
+            self.touch(a);
+        }
         if let Some(paused) = details.paused {
             let kept = self
                 .agent(a)
@@ -112,7 +119,6 @@ impl Engine {
         self.queues[q as usize].add_member(a);
         self.agent_changed(a);
         self.touch(a);
-        self.touch_provisionals(q);
     }
 
     pub(super) fn remove_membership(&mut self, a: AgentIx, q: QueueIx) {
@@ -125,7 +131,6 @@ impl Engine {
         self.queue_changed(q);
         self.agent_changed(a);
         self.touch(a);
-        self.touch_provisionals(q);
     }
 
     /// Pause state in one queue. An empty reason is no reason; an unpause clears the reason.

@@ -52,6 +52,9 @@ pub struct Membership {
     pub wrapup_s: Option<u32>,
     /// (per-queue status, paused) as last added to the queue's counts; None = not yet counted.
     pub counted: Option<(Status, bool)>,
+    /// An ADDMEMBER named the member by name (`log_membername_as_agent = yes`): a member of its own even
+    /// while its interface is unknown, unlike a name seen only in PAUSE/CONNECT… lines.
+    pub added_by_name: bool,
 }
 
 impl Membership {
@@ -64,6 +67,7 @@ impl Membership {
             penalty: 0,
             wrapup_s: None,
             counted: None,
+            added_by_name: false,
         }
     }
 }
