@@ -2,12 +2,13 @@
 //!
 //! Agents are keyed by interface. queue_log names members by their *member name* in most lines and by
 //! interface in ADDMEMBER/REMOVEMEMBER/PENALTY, so a name must be resolved: first among the members of the
-//! queue the event is about, then from names learned from AMI (MemberName + Interface), then from
-//! `EngineConfig::members`.
+//! queue the event is about, then from names learned from AMI (MemberName + Interface) or astdb
+//! (`EventKind::MemberNamed`), then from `EngineConfig::members` (config, queues.conf static members and
+//! astdb's members at start).
 //!
-//! When none of these knows the name (queue_log-only, no config), the engine does not guess from the queue's
-//! unnamed members — a wrong guess would silently merge two people. It keeps a *provisional* agent whose id
-//! is the name. As soon as the pair is learned (an AMI event or QueueStatus naming both), the provisional
+//! When none of these knows the name, the engine does not guess from the queue's unnamed members — a wrong
+//! guess would silently merge two people. It keeps a *provisional* agent whose id is the name, shown but not
+//! counted where it may be a twin (`uncounted_queues`). As soon as the pair is learned, the provisional
 //! agent is merged into the real one: memberships, pause state, counters and call references move over, and
 //! `AgentRemoved(name)` is emitted for the provisional id.
 
