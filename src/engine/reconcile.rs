@@ -1,7 +1,7 @@
 //! Authoritative resets: the AMI `QueueStatus` answer and an Asterisk restart.
 
 use super::hash::FastSet;
-use super::state::{AgentIx, QueueIx, Waiting};
+use super::state::{AgentIx, CallIx, QueueIx, Waiting};
 use super::{Engine, LeaveReason, MemberRef, MemberStatus, QueueEntry, SnapshotScope, StatusSnapshot};
 
 impl Engine {
@@ -79,33 +79,44 @@ impl Engine {
         Some((a, q))
     }
 
-    /// A listed caller is waiting, unless we already know the call left the queue.
+    /// A listed caller is waiting in its latest visit of that queue, unless we already know that visit is
+    /// over (the answer is older than what the feeds said since). A caller we know nothing of, or whose
+    /// every visit there is over while the answer says it waits there now, gets a new visit.
     fn apply_entry(&mut self, entry: &QueueEntry) {
         let q = self.ensure_queue(&entry.queue);
         let now = self.cause;
         let joined = now.saturating_sub(entry.wait_s.map_or(0, |w| i64::from(w) * 1000));
-        let known = self.call_ix.get(entry.uniqueid.as_str()).map(|&c| &self.calls[c as usize]);
-        if known.is_some_and(|c| c.ended_at.is_some() || c.leave.is_some() || c.agent.is_some()) {
-            return;
-        }
-        if known.is_none() {
-            self.caller_joined(&entry.queue, &entry.uniqueid, entry.caller_id.as_deref(), entry.position);
-            if let Some(&c) = self.call_ix.get(entry.uniqueid.as_str()) {
-                self.calls[c as usize].joined_at = Some(joined);
+        let uid = entry.uniqueid.as_str();
+        let c = self.ensure_call(uid);
+        let visits = &mut self.calls[c as usize].visits;
+        let latest = visits.iter().rposition(|v| v.queue == q);
+        let v = match latest {
+            Some(v) if visits[v].is_over() => return,
+            Some(v) => v,
+            None => {
+                let mut visit = super::state::Visit::new(q);
+                visit.joined_at = Some(joined);
+                visits.push(visit);
+                self.call_changed(uid);
+                visits_len(&self.calls[c as usize]) - 1
             }
+        };
+        let call = &mut self.calls[c as usize];
+        if call.caller_id.is_none()
+            && let Some(caller_id) = entry.caller_id.as_deref().filter(|c| !c.is_empty())
+        {
+            call.caller_id = Some(super::key::Key::new(caller_id));
+            self.call_changed(uid);
         }
-        let joined_at = self
-            .call_ix
-            .get(entry.uniqueid.as_str())
-            .and_then(|&c| self.calls[c as usize].joined_at)
-            .unwrap_or(joined);
-        let caller_id = entry.caller_id.as_deref().filter(|c| !c.is_empty()).map(super::key::Key::new);
+        let call = &self.calls[c as usize];
+        let joined_at = call.visits[v].joined_at.unwrap_or(joined);
+        let caller_id = call.caller_id.clone();
         // The answer's position is the current one: replace ours.
         let queue = &mut self.queues[q as usize];
-        if let Ok(at) = queue.waiting_at(&entry.uniqueid) {
+        if let Ok(at) = queue.waiting_at(uid) {
             queue.waiting.remove(at);
         }
-        self.put_waiting(q, &entry.uniqueid, Waiting { caller_id, position: entry.position, joined_at });
+        self.put_waiting(q, uid, Waiting { caller_id, position: entry.position, joined_at });
     }
 
     /// Removes the queue's members the answer did not list (in id order, as they were always removed).
@@ -139,19 +150,21 @@ impl Engine {
     /// QUEUESTART: Asterisk restarted, so every call in progress is gone. Membership is kept (static and
     /// persistent members come back without ADDMEMBER lines). Callers who were still waiting were lost
     /// without an answer and count as abandoned — the wallboard's "lost calls" must include them. Bridged
-    /// calls end now (their talk time is unknown; they were already counted as answered).
+    /// visits end now (their talk time is unknown; they were already counted as answered).
     pub(super) fn asterisk_started(&mut self) {
-        let open: Vec<(String, String, bool)> = self
-            .calls
-            .iter()
-            .filter(|c| c.ended_at.is_none() && c.leave.is_none())
-            .map(|c| (c.uniqueid.to_string(), self.queues[c.queue as usize].name.clone(), c.agent.is_some()))
-            .collect();
-        for (uid, queue, answered) in open {
+        let mut open: Vec<(CallIx, usize, bool)> = Vec::new();
+        for (c, call) in self.calls.iter().enumerate() {
+            for (v, visit) in call.visits.iter().enumerate() {
+                if visit.ended_at.is_none() && visit.leave.is_none() {
+                    open.push((super::ix(c), v, visit.agent.is_some()));
+                }
+            }
+        }
+        for (c, v, answered) in open {
             if answered {
-                self.end_unreported(&uid);
+                self.end_unreported(c, v);
             } else {
-                self.caller_left(&queue, &uid, LeaveReason::Abandon, super::Source::Clock);
+                self.leave_visit((c, v), LeaveReason::Abandon, super::Source::Clock);
             }
         }
         for a in 0..super::ix(self.agents.len()) {
@@ -168,14 +181,18 @@ impl Engine {
         }
     }
 
-    /// Ends a bridged call nobody reported the end of.
-    fn end_unreported(&mut self, uid: &str) {
+    /// Ends a bridged visit nobody reported the end of.
+    fn end_unreported(&mut self, c: CallIx, v: usize) {
         let now = self.cause;
-        if let Some(&c) = self.call_ix.get(uid) {
-            let call = &mut self.calls[c as usize];
-            call.ended_at = Some(now);
-            call.ringing.clear();
-            self.call_changed(uid);
-        }
+        let call = &mut self.calls[c as usize];
+        let visit = &mut call.visits[v];
+        visit.ended_at = Some(now);
+        visit.ringing.clear();
+        let uid = call.uniqueid.to_string();
+        self.call_changed(&uid);
     }
+}
+
+fn visits_len(call: &super::state::Call) -> usize {
+    call.visits.len()
 }

@@ -105,8 +105,15 @@ impl AmiNormalizer {
 
     /// Like [`Self::push`], but a known event missing a required field is an error (for logging).
     pub fn push_checked(&mut self, msg: &Message<'_>, ts_ms: engine::TsMs) -> Result<Vec<Event>, EventError> {
-        let Some(event) = events::parse_event(msg)? else { return Ok(Vec::new()) };
         let ts_ms = header_timestamp_ms(msg).unwrap_or(ts_ms);
+        let event = match events::parse_event(msg) {
+            Ok(Some(event)) => event,
+            Ok(None) => return Ok(Vec::new()),
+            Err(err) => {
+                let kind = member_call_ended(msg).ok_or(err)?;
+                return Ok(vec![Event { ts_ms, source: Source::Ami, kind }]);
+            }
+        };
         let kind = match event {
             QueueEvent::QueueParams(_) | QueueEvent::QueueMember(_) | QueueEvent::QueueEntry(_) => {
                 self.collect(&event);
@@ -115,7 +122,7 @@ impl AmiNormalizer {
             QueueEvent::QueueStatusComplete { action_id } => {
                 Some(self.complete(action_id.as_deref().unwrap_or("")))
             }
-            other => translate(other),
+            other => translate(other, msg),
         };
         Ok(kind.map(|kind| Event { ts_ms, source: Source::Ami, kind }).into_iter().collect())
     }
@@ -174,7 +181,26 @@ impl AmiNormalizer {
     }
 }
 
-fn translate(event: QueueEvent<'_>) -> Option<EventKind> {
+/// `AgentComplete` as Asterisk sends it when the caller's channel is already gone: no Uniqueid, no Channel,
+/// only Queue, Interface, MemberName, HoldTime, TalkTime and Reason. It still ends the member's call.
+fn member_call_ended(msg: &Message<'_>) -> Option<EventKind> {
+    if !msg.is_event("AgentComplete") {
+        return None;
+    }
+    let queue = msg.get("Queue").filter(|q| !q.is_empty())?.into_owned();
+    let interface = msg.get("Interface").filter(|i| !i.is_empty())?.into_owned();
+    let name = msg.get("MemberName").filter(|n| !n.is_empty()).map(|n| n.into_owned());
+    let number = |key: &str| msg.get(key).and_then(|v| v.trim().parse::<u32>().ok());
+    Some(EventKind::MemberCallEnded {
+        queue,
+        member: MemberRef { interface: Some(interface), name },
+        hold_s: number("HoldTime"),
+        talk_s: number("TalkTime"),
+        reason: end_reason(msg.get("Reason").as_deref()),
+    })
+}
+
+fn translate(event: QueueEvent<'_>, msg: &Message<'_>) -> Option<EventKind> {
     Some(match event {
         QueueEvent::MemberAdded(m) => EventKind::MemberAdded {
             queue: m.queue.to_string(),
@@ -207,7 +233,7 @@ fn translate(event: QueueEvent<'_>) -> Option<EventKind> {
             device: DeviceState::from_code(m.status?),
             in_call: m.in_call,
         },
-        QueueEvent::CallerJoin(c) => caller_joined(&c),
+        QueueEvent::CallerJoin(c) => caller_joined(&c, msg.get("Linkedid").as_deref()),
         QueueEvent::CallerLeave(c) => {
             EventKind::CallerDequeued { queue: c.queue.to_string(), uniqueid: c.uniqueid.to_string() }
         }
@@ -257,13 +283,14 @@ fn translate(event: QueueEvent<'_>) -> Option<EventKind> {
     })
 }
 
-fn caller_joined(c: &CallerEvent<'_>) -> EventKind {
+fn caller_joined(c: &CallerEvent<'_>, linkedid: Option<&str>) -> EventKind {
     EventKind::CallerJoined {
         queue: c.queue.to_string(),
         uniqueid: c.uniqueid.to_string(),
         caller_id: known(c.caller_id_num.as_deref()),
         caller_name: known(c.caller_id_name.as_deref()),
         position: c.position,
+        linkedid: linkedid.filter(|l| !l.is_empty()).map(str::to_owned),
     }
 }
 
