@@ -114,6 +114,7 @@ impl AmiNormalizer {
                 return Ok(vec![Event { ts_ms, source: Source::Ami, kind }]);
             }
         };
+        let status_pause = status_pause(&event);
         let kind = match event {
             QueueEvent::QueueParams(_) | QueueEvent::QueueMember(_) | QueueEvent::QueueEntry(_) => {
                 self.collect(&event);
@@ -124,7 +125,8 @@ impl AmiNormalizer {
             }
             other => translate(other, msg),
         };
-        Ok(kind.map(|kind| Event { ts_ms, source: Source::Ami, kind }).into_iter().collect())
+        let kinds = kind.into_iter().chain(status_pause);
+        Ok(kinds.map(|kind| Event { ts_ms, source: Source::Ami, kind }).collect())
     }
 
     fn collect(&mut self, event: &QueueEvent<'_>) {
@@ -179,6 +181,19 @@ impl AmiNormalizer {
         snapshot.scope = self.expected.remove(action_id).unwrap_or(SnapshotScope::Partial);
         EventKind::StatusSnapshot(snapshot)
     }
+}
+
+/// QueueMemberStatus carries the member's whole state, pause included: a client that missed the
+/// QueueMemberPause (events off for a while, a reconnect) learns the pause from the next status change.
+fn status_pause(event: &QueueEvent<'_>) -> Option<EventKind> {
+    let QueueEvent::MemberStatus(m) = event else { return None };
+    let paused = m.paused?;
+    Some(EventKind::MemberPause {
+        queue: Some(m.queue.to_string()),
+        member: member_ref(m),
+        paused,
+        reason: pause_reason(m).filter(|_| paused),
+    })
 }
 
 /// `AgentComplete` as Asterisk sends it when the caller's channel is already gone: no Uniqueid, no Channel,
