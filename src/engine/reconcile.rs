@@ -150,12 +150,16 @@ impl Engine {
     /// QUEUESTART: Asterisk restarted, so every call in progress is gone. Membership is kept (static and
     /// persistent members come back without ADDMEMBER lines). Callers who were still waiting were lost
     /// without an answer and count as abandoned — the wallboard's "lost calls" must include them. Bridged
-    /// visits end now (their talk time is unknown; they were already counted as answered).
+    /// visits end now (their talk time is unknown; they were already counted as answered). A visit that
+    /// began after the restart (the other feed ran ahead of this line) is not touched.
     pub(super) fn asterisk_started(&mut self) {
+        let restart = self.cause;
         let mut open: Vec<(CallIx, usize, bool)> = Vec::new();
         for (c, call) in self.calls.iter().enumerate() {
             for (v, visit) in call.visits.iter().enumerate() {
-                if visit.ended_at.is_none() && visit.leave.is_none() {
+                let began = visit.joined_at.or(visit.connected_at).or(visit.dequeued_at);
+                let before = began.is_none_or(|t| t <= restart);
+                if before && visit.ended_at.is_none() && visit.leave.is_none() {
                     open.push((super::ix(c), v, visit.agent.is_some()));
                 }
             }
@@ -169,26 +173,28 @@ impl Engine {
         }
         for a in 0..super::ix(self.agents.len()) {
             let Some(agent) = self.agent_mut(a) else { continue };
-            agent.ringing.clear();
-            agent.talking.clear();
-            agent.wrapup_until = None;
-            self.touch(a);
-        }
-        for q in 0..super::ix(self.queues.len()) {
-            if !std::mem::take(&mut self.queues[q as usize].waiting).is_empty() {
-                self.queue_changed(q);
+            if agent.wrapup_until.is_some_and(|until| until > restart) {
+                agent.wrapup_until = None;
+                self.touch(a);
             }
         }
     }
 
-    /// Ends a bridged visit nobody reported the end of.
+    /// Ends a bridged visit nobody reported the end of: its agent is free.
     fn end_unreported(&mut self, c: CallIx, v: usize) {
         let now = self.cause;
         let call = &mut self.calls[c as usize];
         let visit = &mut call.visits[v];
         visit.ended_at = Some(now);
-        visit.ringing.clear();
-        let uid = call.uniqueid.to_string();
+        let agent = visit.agent;
+        let uid = call.uniqueid.clone();
+        if let Some(a) = agent {
+            if let Some(agent) = self.agent_mut(a) {
+                agent.talking.retain(|u| *u != uid);
+            }
+            self.touch(a);
+        }
+        self.stop_call_rings(c, v);
         self.call_changed(&uid);
     }
 }

@@ -70,6 +70,11 @@ impl Engine {
         self.dequeue(q, &uid);
     }
 
+    /// [`Self::stop_all_rings`] for callers outside this module.
+    pub(super) fn stop_call_rings(&mut self, c: super::state::CallIx, v: usize) {
+        self.stop_all_rings((c, v));
+    }
+
     /// Every member ringing for this visit stops ringing.
     fn stop_all_rings(&mut self, at: VisitRef) {
         let uid = self.uniqueid_of(at);
