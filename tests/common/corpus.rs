@@ -223,6 +223,66 @@ impl Scenario {
         waiting
     }
 
+    /// Each uniqueid's visits in order as queue_log tells them: (queue, outcome in DESIGN.md words). A
+    /// line about a call belongs to its latest visit of that queue.
+    pub fn visits(&self) -> BTreeMap<String, Vec<(String, String)>> {
+        let mut calls: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for line in self.queue_log_text().lines() {
+            let cols: Vec<&str> = line.split('|').collect();
+            let (Some(uid), Some(queue), Some(event)) = (cols.get(1), cols.get(2), cols.get(4)) else { continue };
+            let visits = calls.entry((*uid).to_owned()).or_default();
+            if *event == "ENTERQUEUE" {
+                visits.push(((*queue).to_owned(), "waiting".to_owned()));
+                continue;
+            }
+            let outcome = match *event {
+                "CONNECT" => "answered",
+                "BLINDTRANSFER" | "ATTENDEDTRANSFER" | "TRANSFER" => "transferred",
+                e => match UNANSWERED_EXITS.iter().find(|(x, _)| *x == e) {
+                    Some((_, category)) => category,
+                    None => continue,
+                },
+            };
+            if let Some(visit) = visits.iter_mut().rev().find(|(q, _)| q == queue) {
+                visit.1 = outcome.to_owned();
+            }
+        }
+        calls.retain(|_, visits| !visits.is_empty());
+        calls
+    }
+
+    /// Agents bridged to a queue caller at the end of second `t` as queue_log tells: CONNECT until the
+    /// visit's COMPLETE*/TRANSFER line, or until the caller enters a queue again (a Redirect takes it out of
+    /// the bridge; queue_log closes that visit only when the caller hangs up). Interface → uniqueid.
+    pub fn connected_at(&self, t: i64) -> BTreeMap<String, String> {
+        let names = member_names(&self.read("ami.raw"));
+        let mut bridged: BTreeMap<String, String> = BTreeMap::new();
+        for line in self.queue_log_text().lines() {
+            let cols: Vec<&str> = line.split('|').collect();
+            let (Some(time), Some(uid), Some(agent), Some(event)) = (cols.first(), cols.get(1), cols.get(3), cols.get(4))
+            else {
+                continue;
+            };
+            if time.parse::<i64>().is_ok_and(|time| time > t) {
+                break;
+            }
+            let interface = names.get(*agent).cloned().unwrap_or_else(|| (*agent).to_owned());
+            match *event {
+                "CONNECT" => {
+                    bridged.insert(interface, (*uid).to_owned());
+                }
+                "ENTERQUEUE" => bridged.retain(|_, u| u != uid),
+                "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" | "ATTENDEDTRANSFER" | "TRANSFER" => {
+                    if bridged.get(&interface).is_some_and(|u| u == uid) {
+                        bridged.remove(&interface);
+                    }
+                }
+                _ => {}
+            }
+        }
+        bridged
+    }
+
     /// Every second at which a visit began or ended (queue_log ENTERQUEUE, CONNECT, exit lines).
     pub fn visit_boundaries(&self) -> BTreeSet<i64> {
         self.queue_log_text()
