@@ -6,7 +6,7 @@
 mod common;
 
 use common::corpus::{Mode, Scenario, assert_final, scenario, waiting_rows};
-use queuecast::engine::Engine;
+use queuecast::engine::{Engine, EventKind};
 use queuecast::replay;
 use serde_json::json;
 
@@ -183,4 +183,53 @@ cuts! {
     requeue_same: "requeue-same",
     transfer_into_queue: "transfer-into-queue",
     agent_busy_direct: "agent-busy-direct",
+}
+
+/// The AgentComplete Asterisk sends when the caller's channel is already gone: only Queue, Interface,
+/// MemberName, HoldTime, TalkTime and Reason (seen on 13–22). Every AgentComplete of the real captures is cut
+/// down to those lines (same length kept, so the chunk times still apply): AMI alone still ends every call.
+fn without_caller_fields(raw: &[u8]) -> Vec<u8> {
+    const KEPT: [&str; 8] =
+        ["Event", "Privilege", "Queue", "Interface", "MemberName", "HoldTime", "TalkTime", "Reason"];
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    for message in text.split_inclusive("\r\n\r\n") {
+        if !message.starts_with("Event: AgentComplete\r\n") {
+            out.push_str(message);
+            continue;
+        }
+        let kept: String = message
+            .split_inclusive("\r\n")
+            .filter(|line| line == &"\r\n" || KEPT.iter().any(|k| line.starts_with(&format!("{k}: "))))
+            .collect();
+        // Pad inside a header value Asterisk ignores, so byte offsets (chunk times) stay those recorded.
+        let pad = message.len() - kept.len();
+        let (head, tail) = kept.split_at(kept.len() - 2);
+        out.push_str(head);
+        if pad >= "X-Pad: \r\n".len() {
+            out.push_str(&format!("X-Pad: {}\r\n", " ".repeat(pad - "X-Pad: \r\n".len())));
+        }
+        out.push_str(tail);
+    }
+    out.into_bytes()
+}
+
+#[test]
+fn agent_complete_without_caller_fields_ends_the_call() {
+    for (corpus, name) in [
+        ("asterisk-22", "calls-answered"),
+        ("asterisk-22-flows", "requeue-same"),
+        ("asterisk-22-flows", "transfer-into-queue"),
+        ("asterisk-22-flows", "agent-busy-direct"),
+    ] {
+        let scenario = scenario(corpus, name);
+        let raw = without_caller_fields(&scenario.ami_before_final());
+        assert!(!String::from_utf8_lossy(&raw).contains("AgentComplete\r\nPrivilege: agent,all\r\nChannel"));
+        let events = scenario.events_with(Mode::AmiAlone, scenario.ami_events_of(&raw));
+        let ended = events.iter().filter(|e| matches!(e.kind, EventKind::MemberCallEnded { .. })).count();
+        assert!(ended > 0, "{name}: AgentComplete without Uniqueid is an event, not a bad message");
+        let mut engine = Engine::new(scenario.config());
+        replay::apply_all(&mut engine, &events, Some(scenario.end(&events)));
+        assert_final(&scenario, Mode::AmiAlone, &engine.snapshot());
+    }
 }

@@ -120,16 +120,25 @@ impl Scenario {
     }
 
     pub fn ami_events(&self) -> Vec<Event> {
+        self.ami_events_of(&self.ami_before_final())
+    }
+
+    /// Events of `raw`, this scenario's AMI bytes (possibly edited), stamped with its chunk times.
+    pub fn ami_events_of(&self, raw: &[u8]) -> Vec<Event> {
         let sent = self.read("ami.sent");
         let chunks = String::from_utf8_lossy(&self.read("ami.chunks.tsv")).into_owned();
-        let (events, bad) = replay::ami_events(&self.ami_before_final(), Some(&sent), Some(&chunks));
+        let (events, bad) = replay::ami_events(raw, Some(&sent), Some(&chunks));
         assert_eq!(bad, 0, "{}: ami.raw is clean", self.name);
         events
     }
 
     /// The feeds of `mode`, merged as `replay` merges them, static members first.
     pub fn events(&self, mode: Mode) -> Vec<Event> {
-        let ami = self.ami_events();
+        self.events_with(mode, self.ami_events())
+    }
+
+    /// Like [`Self::events`] with these AMI events.
+    pub fn events_with(&self, mode: Mode, ami: Vec<Event>) -> Vec<Event> {
         let merged = match mode {
             Mode::QueueLogAndAmi => replay::merge(self.queue_log_events(), ami),
             Mode::AmiAlone => ami,
