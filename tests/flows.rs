@@ -56,7 +56,12 @@ fn cut_at_every_boundary(scenario: &Scenario, mode: Mode) {
         for (agent, uid) in scenario.connected_at(t) {
             let fields = &snapshot.agents[&agent];
             assert_eq!(fields["status"], "talking", "{} ({mode:?}) {agent} at {t}", scenario.name);
-            assert_eq!(fields["call"]["uniqueid"], json!(uid), "{} ({mode:?}) {agent}'s call at {t}", scenario.name);
+            assert_eq!(
+                fields["call"]["uniqueid"],
+                json!(uid),
+                "{} ({mode:?}) {agent}'s call at {t}",
+                scenario.name
+            );
         }
     }
 }
@@ -140,7 +145,10 @@ fn local_member_being_rung_is_ringing() {
         assert_eq!(carol["call"]["queue"], "sales", "{mode:?}");
         assert_eq!(carol["call"]["caller_id"], "5557102", "{mode:?}");
         let bob = &s.agents["Local/1002@agents/n"];
-        assert_eq!((bob["status"].clone(), bob["call"]["uniqueid"].clone()), (json!("talking"), json!("1796156520.0")));
+        assert_eq!(
+            (bob["status"].clone(), bob["call"]["uniqueid"].clone()),
+            (json!("talking"), json!("1796156520.0"))
+        );
     }
 }
 
@@ -150,8 +158,11 @@ fn local_member_being_rung_is_ringing() {
 #[test]
 fn member_on_a_direct_call_is_talking() {
     let s = at("agent-busy-direct", Mode::QueueLogAndAmi, 1_796_156_720);
-    let (alice, bob, carol) =
-        (&s.agents["Local/1001@agents/n"], &s.agents["Local/1002@agents/n"], &s.agents["Local/1003@agents/n"]);
+    let (alice, bob, carol) = (
+        &s.agents["Local/1001@agents/n"],
+        &s.agents["Local/1002@agents/n"],
+        &s.agents["Local/1003@agents/n"],
+    );
     assert_eq!(alice["status"], "talking");
     assert_eq!(alice["call"], json!(null));
     assert_eq!(bob["status"], "talking");

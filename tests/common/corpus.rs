@@ -238,7 +238,9 @@ impl Scenario {
         let mut calls: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for line in self.queue_log_text().lines() {
             let cols: Vec<&str> = line.split('|').collect();
-            let (Some(uid), Some(queue), Some(event)) = (cols.get(1), cols.get(2), cols.get(4)) else { continue };
+            let (Some(uid), Some(queue), Some(event)) = (cols.get(1), cols.get(2), cols.get(4)) else {
+                continue;
+            };
             let visits = calls.entry((*uid).to_owned()).or_default();
             if *event == "ENTERQUEUE" {
                 visits.push(((*queue).to_owned(), "waiting".to_owned()));
@@ -268,7 +270,8 @@ impl Scenario {
         let mut bridged: BTreeMap<String, String> = BTreeMap::new();
         for line in self.queue_log_text().lines() {
             let cols: Vec<&str> = line.split('|').collect();
-            let (Some(time), Some(uid), Some(agent), Some(event)) = (cols.first(), cols.get(1), cols.get(3), cols.get(4))
+            let (Some(time), Some(uid), Some(agent), Some(event)) =
+                (cols.first(), cols.get(1), cols.get(3), cols.get(4))
             else {
                 continue;
             };
