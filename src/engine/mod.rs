@@ -25,6 +25,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 pub mod view;
+#[cfg(test)]
+mod visit_tests;
 mod visits;
 
 pub use event::*;

@@ -80,8 +80,8 @@ impl Engine {
     }
 
     /// A listed caller is waiting in its latest visit of that queue, unless we already know that visit is
-    /// over (the answer is older than what the feeds said since). A caller we know nothing of, or whose
-    /// every visit there is over while the answer says it waits there now, gets a new visit.
+    /// over: queue_log, ahead of the AMI answer, already said it ended, so the listing is stale. A caller
+    /// with no visit in that queue gets one (it joined before this AMI connection).
     fn apply_entry(&mut self, entry: &QueueEntry) {
         let q = self.ensure_queue(&entry.queue);
         let now = self.cause;

@@ -8,7 +8,7 @@
 
 use super::calls::VisitRef;
 use super::key::Key;
-use super::state::{AgentIx, Contribution, Ending, QueueIx, Visit, feed, is_timed_out};
+use super::state::{AgentIx, Call, CallIx, Contribution, Ending, QueueIx, Visit, feed, is_timed_out};
 use super::{EndReason, Engine, LeaveReason, MemberRef, Source, TsMs};
 
 #[derive(Debug, Clone, Copy)]
@@ -71,7 +71,7 @@ impl Engine {
     }
 
     /// [`Self::stop_all_rings`] for callers outside this module.
-    pub(super) fn stop_call_rings(&mut self, c: super::state::CallIx, v: usize) {
+    pub(super) fn stop_call_rings(&mut self, c: CallIx, v: usize) {
         self.stop_all_rings((c, v));
     }
 
@@ -199,13 +199,23 @@ impl Engine {
     pub(super) fn member_call_ended(&mut self, queue: &str, member: &MemberRef, end: EndDetails) {
         let Some(q) = self.queue_of(queue) else { return };
         let Some(a) = self.resolve_existing(member, Some(q)) else { return };
-        let found = self.calls.iter().enumerate().rev().find_map(|(c, call)| {
+        let open_visit = |c: CallIx, call: &Call| {
             let v = call
                 .visits
                 .iter()
                 .rposition(|v| v.queue == q && v.agent == Some(a) && v.ended_at.is_none())?;
-            Some((super::ix(c), v))
-        });
+            Some((c, v))
+        };
+        // The calls the agent is bridged to first; a visit it was redirected out of is no longer among them,
+        // so then every call, newest first (rare: the caller left the bridge and this event came anyway).
+        let talking = self.agent(a).map(|agent| agent.talking.clone()).unwrap_or_default();
+        let found = talking
+            .iter()
+            .filter_map(|uid| self.call_ix.get(uid.as_str()).copied())
+            .find_map(|c| open_visit(c, &self.calls[c as usize]))
+            .or_else(|| {
+                self.calls.iter().enumerate().rev().find_map(|(c, call)| open_visit(super::ix(c), call))
+            });
         if let Some(at) = found {
             if let Some(f) = feed(end.source) {
                 self.visit_mut(at).seen_by[f] = true;
@@ -312,7 +322,7 @@ impl Engine {
     }
 
     /// Re-derives what the visit adds to today's counters and applies the difference.
-    pub(super) fn recount(&mut self, c: super::state::CallIx, v: usize) {
+    pub(super) fn recount(&mut self, c: CallIx, v: usize) {
         let today = self.today();
         let q = self.calls[c as usize].visits[v].queue;
         let sl = self.service_level_s(q);
