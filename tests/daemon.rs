@@ -120,12 +120,8 @@ impl Setup {
         Daemon(Some(child))
     }
 
-    /// `replay --redis` of the current queue_log under PBX id `pbx`, final tick at `until`.
-    fn replay_to_redis(&self, pbx: &str, until: i64) {
-        self.replay_with_ami(pbx, until, None);
-    }
-
-    /// The same with an AMI capture (`ami.raw`, with `ami.sent` beside it).
+    /// `replay --redis` of the current queue_log under PBX id `pbx`, final tick at `until`, with an AMI
+    /// capture when given (`ami.raw`, with `ami.sent` beside it).
     fn replay_with_ami(&self, pbx: &str, until: i64, ami_capture: Option<&Path>) {
         let mut replay = Command::new(BIN);
         replay.args(["replay", "--queue-log"]).arg(self.queue_log()).arg("--queues-conf").arg(queues_conf());

@@ -284,10 +284,10 @@ impl Scenario {
                     bridged.insert(interface, (*uid).to_owned());
                 }
                 "ENTERQUEUE" => bridged.retain(|_, u| u != uid),
-                "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" | "ATTENDEDTRANSFER" | "TRANSFER" => {
-                    if bridged.get(&interface).is_some_and(|u| u == uid) {
-                        bridged.remove(&interface);
-                    }
+                "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" | "ATTENDEDTRANSFER" | "TRANSFER"
+                    if bridged.get(&interface).is_some_and(|u| u == uid) =>
+                {
+                    bridged.remove(&interface);
                 }
                 _ => {}
             }
