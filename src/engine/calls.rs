@@ -71,8 +71,12 @@ impl Engine {
     fn visit_joined(&mut self, q: QueueIx, c: CallIx, src: Source) -> (usize, bool) {
         let visits = &mut self.calls[c as usize].visits;
         let Some(f) = feed(src) else {
-            // The clock joins nobody; a QueueStatus entry is matched by `visit_listed`.
-            return (visits.len().saturating_sub(1), false);
+            // No feed, no order to go by (no normalizer emits this): the open visit in that queue, else a new one.
+            if let Some(at) = visits.iter().rposition(|v| v.queue == q && !v.is_over()) {
+                return (at, false);
+            }
+            visits.push(Visit::new(q));
+            return (visits.len() - 1, true);
         };
         let last = visits.iter().rposition(|v| v.seen_by[f]);
         if let Some(at) = last.filter(|&at| visits[at].queue == q && !visits[at].left_by[f]) {

@@ -97,8 +97,9 @@ impl Engine {
                 let mut visit = super::state::Visit::new(q);
                 visit.joined_at = Some(joined);
                 visits.push(visit);
+                let v = visits.len() - 1;
                 self.call_changed(uid);
-                visits_len(&self.calls[c as usize]) - 1
+                v
             }
         };
         let call = &mut self.calls[c as usize];
@@ -197,8 +198,4 @@ impl Engine {
         self.stop_call_rings(c, v);
         self.call_changed(&uid);
     }
-}
-
-fn visits_len(call: &super::state::Call) -> usize {
-    call.visits.len()
 }

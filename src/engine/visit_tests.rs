@@ -164,3 +164,11 @@ fn the_agent_call_field_follows_the_ring_and_the_connect() {
     assert_eq!(call(&engine), serde_json::Value::Null, "AgentComplete without Uniqueid ended it");
     assert_eq!(engine.agent_fields(ALICE).expect("agent")["talk_seconds"], 6);
 }
+
+#[test]
+fn a_join_from_no_feed_waits_once() {
+    let clock = |ms, kind| at(ms, Source::Clock, kind);
+    let engine = run(&[clock(0, joined("support")), clock(1, joined("support"))]);
+    assert_eq!(counts(&engine, "support"), (0, 0, 0, 1));
+    assert_eq!(engine.call_visits("c1").len(), 1);
+}
