@@ -5,11 +5,12 @@
 //! - `Engine::agent_fields(id)`, `queue_fields(name)`, `queue_waiting(name)`, `call_fields(uniqueid)`:
 //!   the rendered hash content (DESIGN.md field names), as JSON values.
 //! - `Engine::snapshot() -> Snapshot` (what `replay --json` prints).
+//! - `Engine::call_visits(uniqueid)`: a call's visits in order as (queue, outcome), for tests and tools.
 //!
 //! How it stays idempotent: every handler compares before it writes and records a `Change` only when a
 //! rendered value really moves; derived values (agent status, per-queue member counts) are recomputed for the
-//! agents an event touched; daily counters are the sum of per-call contributions (`calls::recount`), so a
-//! fact reported by both feeds, or twice by one, never counts twice.
+//! agents an event touched; daily counters are the sum of per-visit contributions (`visits::recount`), so a
+//! fact reported by both feeds, or twice by one, never counts twice (how a fact finds its visit: `calls`).
 
 mod calls;
 mod clock;
