@@ -310,6 +310,10 @@ fn flow(scenario: &str) -> PathBuf {
 /// its AMI events streamed by the fake Asterisk (timestamped as recorded, shifted with the queue_log), then
 /// the recorded final QueueStatus answer — leaves the state `replay --redis` builds from the same files.
 async fn daemon_equals_replay_on_flow(scenario: &str) {
+    daemon_equals_replay_with(scenario, Faults::default()).await;
+}
+
+async fn daemon_equals_replay_with(scenario: &str, faults: Faults) {
     let setup = Setup::new();
     let dir = flow(scenario);
     let (lines, shift_s) = shifted(&dir);
@@ -320,7 +324,7 @@ async fn daemon_equals_replay_on_flow(scenario: &str) {
     assert!(events > 100, "{scenario}: the recording's events");
     let replay_capture = setup.dir.path().join("ami.raw");
     write_capture(&replay_capture, &capture, &dir);
-    let faults = Faults { status_after_events: true, ..Faults::default() };
+    let faults = Faults { status_after_events: true, ..faults };
     let ami = FakeAmi::start(capture, faults).await;
     let daemon = setup.start_daemon(&setup.write_config("daemon", Some(&ami)));
     eventually(WAIT, "daemon follows queue_log", || async {
@@ -353,6 +357,12 @@ async fn daemon_equals_replay_overflow_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_equals_replay_requeue_same() {
     daemon_equals_replay_on_flow("requeue-same").await;
+}
+
+/// The same recording written one byte at a time: every message split at every byte boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_equals_replay_requeue_same_byte_by_byte() {
+    daemon_equals_replay_with("requeue-same", Faults { one_byte_chunks: true, ..Faults::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
