@@ -69,6 +69,7 @@ fn call_events(call: usize, out: &mut Vec<Event>) {
         caller_id: Some(format!("555{call:07}")),
         caller_name: None,
         position: Some(1),
+        linkedid: None,
     };
     out.push(ev(t, ql, join.clone()));
     out.push(ev(t + 5, ami, join));

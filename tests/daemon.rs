@@ -36,20 +36,26 @@ fn now_s() -> i64 {
 /// The scenario's queue_log lines moved to "a few minutes ago, today (UTC)", so the daemon, which counts
 /// today's calls by the wall clock, and `replay` see the same day.
 fn shifted_lines(scenario: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(fixture(scenario).join("queue_log")).expect("fixture queue_log");
+    shifted(&fixture(scenario)).0
+}
+
+/// The queue_log lines of the scenario in `dir`, moved as [`shifted_lines`] says, and the shift in seconds.
+fn shifted(dir: &Path) -> (Vec<String>, i64) {
+    let text = std::fs::read_to_string(dir.join("queue_log")).expect("fixture queue_log");
     let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
     let epoch = |l: &str| l.split('|').next().and_then(|e| e.parse::<i64>().ok()).expect("epoch");
     let first = epoch(lines[0]);
     let now = now_s();
     let midnight = now - now.rem_euclid(86_400);
     let base = (now - 600).max(midnight + 1);
-    lines
+    let lines = lines
         .iter()
         .map(|l| {
             let (e, rest) = l.split_once('|').expect("line");
             format!("{}|{rest}", e.parse::<i64>().expect("epoch") - first + base)
         })
-        .collect()
+        .collect();
+    (lines, base - first)
 }
 
 fn append(path: &Path, lines: &[String]) {
@@ -114,13 +120,15 @@ impl Setup {
         Daemon(Some(child))
     }
 
-    /// `replay --redis` of the current queue_log under PBX id `pbx`, final tick at `until`.
-    fn replay_to_redis(&self, pbx: &str, until: i64) {
-        let status = Command::new(BIN)
-            .args(["replay", "--queue-log"])
-            .arg(self.queue_log())
-            .arg("--queues-conf")
-            .arg(queues_conf())
+    /// `replay --redis` of the current queue_log under PBX id `pbx`, final tick at `until`, with an AMI
+    /// capture when given (`ami.raw`, with `ami.sent` beside it).
+    fn replay_with_ami(&self, pbx: &str, until: i64, ami_capture: Option<&Path>) {
+        let mut replay = Command::new(BIN);
+        replay.args(["replay", "--queue-log"]).arg(self.queue_log()).arg("--queues-conf").arg(queues_conf());
+        if let Some(capture) = ami_capture {
+            replay.arg("--ami-capture").arg(capture);
+        }
+        let status = replay
             .args(["--redis", &self.redis.url(), "--pbx", pbx, "--until", &until.to_string()])
             .status()
             .expect("run replay");
@@ -151,11 +159,28 @@ impl Setup {
 
 /// Waits until the daemon's state equals the replay's (the daemon may still be catching up).
 async fn assert_converges(setup: &Setup, daemon_pbx: &str, replay_pbx: &str) {
+    assert_converges_with(setup, daemon_pbx, replay_pbx, None).await;
+}
+
+/// With an AMI capture for the replay. Then agents' `status_since` is left out: it is the time of the
+/// first report of a status change, and which feed reports it first (queue_log in whole seconds, AMI in
+/// ms) depends on how the live feeds interleave (as in engine_scenarios' interleaving property).
+async fn assert_converges_with(setup: &Setup, daemon_pbx: &str, replay_pbx: &str, ami: Option<&Path>) {
+    let strip = |mut dump: BTreeMap<String, Dumped>| {
+        if ami.is_some() {
+            for (key, value) in &mut dump {
+                if let (true, Dumped::Hash(h)) = (key.starts_with(":agent:"), value) {
+                    h.remove("status_since");
+                }
+            }
+        }
+        dump
+    };
     let mut last = (BTreeMap::new(), BTreeMap::new());
     let converged = tokio::time::timeout(WAIT, async {
         loop {
-            setup.replay_to_redis(replay_pbx, now_s());
-            let (daemon, replay) = (setup.dump(daemon_pbx).await, setup.dump(replay_pbx).await);
+            setup.replay_with_ami(replay_pbx, now_s(), ami);
+            let (daemon, replay) = (strip(setup.dump(daemon_pbx).await), strip(setup.dump(replay_pbx).await));
             if !daemon.is_empty() && daemon == replay {
                 return;
             }
@@ -275,6 +300,79 @@ async fn with_ami_membership_and_pause_come_from_queue_status() {
     let dave = setup.hash(&keys.agent("Local/1004@agents/n")).await;
     assert!(dave.is_empty() || dave.get("status").map(String::as_str) == Some("logged_out"), "{dave:?}");
     assert_eq!(stop(daemon).code(), Some(0));
+}
+
+fn flow(scenario: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asterisk-22-flows").join(scenario)
+}
+
+/// The live daemon fed a flow recording's real bytes — its queue_log appended in two parts around the start,
+/// its AMI events streamed by the fake Asterisk (timestamped as recorded, shifted with the queue_log), then
+/// the recorded final QueueStatus answer — leaves the state `replay --redis` builds from the same files.
+async fn daemon_equals_replay_on_flow(scenario: &str) {
+    daemon_equals_replay_with(scenario, Faults::default()).await;
+}
+
+async fn daemon_equals_replay_with(scenario: &str, faults: Faults) {
+    let setup = Setup::new();
+    let dir = flow(scenario);
+    let (lines, shift_s) = shifted(&dir);
+    let (before, after) = lines.split_at(lines.len() / 2);
+    append(&setup.queue_log(), before);
+    let capture = Capture::load_timestamped(&dir, shift_s * 1000);
+    let events = capture.events.len();
+    assert!(events > 100, "{scenario}: the recording's events");
+    let replay_capture = setup.dir.path().join("ami.raw");
+    write_capture(&replay_capture, &capture, &dir);
+    let faults = Faults { status_after_events: true, ..faults };
+    let ami = FakeAmi::start(capture, faults).await;
+    let daemon = setup.start_daemon(&setup.write_config("daemon", Some(&ami)));
+    eventually(WAIT, "daemon follows queue_log", || async {
+        setup.meta("daemon", "queue_log").await.as_deref() == Some("following")
+    })
+    .await;
+    append(&setup.queue_log(), after);
+    assert_converges_with(&setup, "daemon", "replay", Some(&replay_capture)).await;
+    assert_eq!(setup.meta("daemon", "ami").await.as_deref(), Some("connected"));
+    assert_eq!(ami.seen().next_event, events, "{scenario}: every event was streamed");
+    assert!(ami.seen().actions.iter().any(|a| a.eq_ignore_ascii_case("QueueStatus")));
+    assert_eq!(stop(daemon).code(), Some(0));
+}
+
+/// What the fake Asterisk sends after login as one capture file for `replay`: the events, then the final
+/// QueueStatus answer; the recorder's `ami.sent` beside it (it asked that QueueStatus without filters).
+fn write_capture(path: &Path, capture: &Capture, dir: &Path) {
+    let mut bytes = capture.banner.clone();
+    bytes.extend(&capture.login_ok);
+    capture.events.iter().chain(&capture.status_answer).for_each(|m| bytes.extend(m));
+    std::fs::write(path, bytes).expect("write capture");
+    std::fs::copy(dir.join("ami.sent"), path.with_file_name("ami.sent")).expect("copy ami.sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_equals_replay_overflow_chain() {
+    daemon_equals_replay_on_flow("overflow-chain").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_equals_replay_requeue_same() {
+    daemon_equals_replay_on_flow("requeue-same").await;
+}
+
+/// The same recording written one byte at a time: every message split at every byte boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_equals_replay_requeue_same_byte_by_byte() {
+    daemon_equals_replay_with("requeue-same", Faults { one_byte_chunks: true, ..Faults::default() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_equals_replay_transfer_into_queue() {
+    daemon_equals_replay_on_flow("transfer-into-queue").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_equals_replay_agent_busy_direct() {
+    daemon_equals_replay_on_flow("agent-busy-direct").await;
 }
 
 /// What systemd would receive on `NOTIFY_SOCKET`, one datagram per notification.

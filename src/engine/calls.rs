@@ -1,58 +1,39 @@
-//! Queue calls, keyed by the caller's uniqueid, and the daily counters derived from them.
+//! Calls and their queue visits: which visit a feed's fact is about, joins, the waiting lists, and the
+//! agent's screen pop. What a fact does to a visit, and the counters derived from visits, are in `visits`.
 //!
-//! Both feeds report most call facts (ENTERQUEUE/QueueCallerJoin, CONNECT/AgentConnect, …). Each fact is
-//! merged into the one call record; timestamps keep the earliest report (queue_log's whole seconds are
-//! earlier than AMI's receive time), durations prefer queue_log, and a precise queue_log leave reason
-//! replaces AMI's `Unspecified` in either arrival order. Counters are then re-derived from the record.
+//! A call is the caller's channel (uniqueid); a visit is one stay of it in one queue (DESIGN.md "Calls and
+//! visits"). Both feeds report most visit facts (ENTERQUEUE/QueueCallerJoin, CONNECT/AgentConnect, …) and
+//! each reports a call's visits in order. So a feed's join belongs to the first later visit of that queue the
+//! feed has not reported yet (the other feed may have created it), and any other fact to the latest visit of
+//! that queue the feed has reported. Timestamps cannot tell a re-entry from a duplicate: queue_log writes the
+//! next ENTERQUEUE in the same second as the exit, AMI sends QueueCallerLeave and QueueCallerJoin within a
+//! millisecond. A join is a duplicate when the feed's latest visit is in that queue and the feed has not seen
+//! the caller leave it.
 
 use super::key::Key;
-use super::state::{AgentIx, Call, CallIx, Contribution, Ending, Queue, QueueIx, Waiting, is_timed_out};
-use super::{Change, EndReason, Engine, LeaveReason, MemberRef, Source, TsMs, ix};
+use super::state::{CallIx, Queue, QueueIx, ScreenPop, Visit, Waiting, feed};
+use super::{AgentIx, Change, Engine, LeaveReason, Source, TsMs, ix};
 
-#[derive(Debug, Clone, Copy)]
-pub struct EndDetails {
-    pub hold_s: Option<u32>,
-    pub talk_s: Option<u32>,
-    pub reason: EndReason,
-    pub source: Source,
-}
+/// AMI's QueueCallerLeave comes just before AgentConnect (≈1 ms) for an answered caller and alone for one
+/// who left by an exit key. A caller taken off the list with neither connect nor abandon after this long
+/// left unanswered. Generous against a loaded Asterisk; the counter only moves this late with AMI alone,
+/// since queue_log's exit line settles the visit at once.
+pub(super) const UNEXPLAINED_LEAVE_SETTLE_MS: TsMs = 5_000;
 
-fn set_min(slot: &mut Option<TsMs>, ts: TsMs) -> bool {
-    match slot {
-        Some(old) if *old <= ts => false,
-        _ => {
-            *slot = Some(ts);
-            true
-        }
-    }
-}
-
-/// Sets a duration when unknown, or when queue_log gives it (queue_log wins over AMI).
-fn set_duration(slot: &mut Option<u32>, from_queue_log: &mut bool, value: Option<u32>, src: Source) -> bool {
-    let Some(value) = value else { return false };
-    let is_ql = src == Source::QueueLog;
-    if slot.is_none() || (is_ql && !*from_queue_log) {
-        *from_queue_log = is_ql;
-        let changed = *slot != Some(value);
-        *slot = Some(value);
-        return changed;
-    }
-    false
-}
+/// Which visit of a call a fact is about: (call, index in its visits).
+pub(super) type VisitRef = (CallIx, usize);
 
 impl Engine {
-    /// The event's queue and the call record, created on first mention (a feed may report a call whose
-    /// join we never saw).
-    fn ensure_call(&mut self, queue: &str, uniqueid: &str) -> (QueueIx, CallIx) {
-        let q = self.ensure_queue(queue);
+    /// The call record, created on first mention.
+    pub(super) fn ensure_call(&mut self, uniqueid: &str) -> CallIx {
         if let Some(&c) = self.call_ix.get(uniqueid) {
-            return (q, c);
+            return c;
         }
         let c = ix(self.calls.len());
-        self.calls.push(Call::new(uniqueid, q));
+        self.calls.push(super::state::Call::new(uniqueid));
         self.call_ix.insert(Key::new(uniqueid), c);
         self.out.push(Change::Call(uniqueid.to_owned()));
-        (q, c)
+        c
     }
 
     pub(super) fn call_changed(&mut self, uniqueid: &str) {
@@ -61,33 +42,150 @@ impl Engine {
         }
     }
 
-    pub(super) fn caller_joined(
-        &mut self,
-        queue: &str,
-        uniqueid: &str,
-        caller_id: Option<&str>,
-        position: Option<u32>,
-    ) {
-        let (q, c) = self.ensure_call(queue, uniqueid);
+    /// The visit a non-join fact from `src` about the caller in `queue` is about: the latest visit of that
+    /// queue the feed reported, else the latest of that queue at all (the feed missed its join, e.g. it
+    /// connected mid-call), else a new one (a feed may report a call whose join nobody saw).
+    pub(super) fn visit_for(&mut self, queue: &str, uniqueid: &str, src: Source) -> VisitRef {
+        let q = self.ensure_queue(queue);
+        let c = self.ensure_call(uniqueid);
+        let f = feed(src);
+        let visits = &mut self.calls[c as usize].visits;
+        let found = f
+            .and_then(|f| visits.iter().rposition(|v| v.queue == q && v.seen_by[f]))
+            .or_else(|| visits.iter().rposition(|v| v.queue == q));
+        let at = found.unwrap_or_else(|| {
+            visits.push(Visit::new(q));
+            visits.len() - 1
+        });
+        if let Some(f) = f {
+            visits[at].seen_by[f] = true;
+        }
+        if found.is_none() {
+            self.call_changed(uniqueid);
+        }
+        (c, at)
+    }
+
+    /// The visit a join from `src` is: a duplicate of the feed's current visit, the other feed's visit the
+    /// feed has not reported yet, or a new visit. Returns it and whether the call entered a queue anew.
+    fn visit_joined(&mut self, q: QueueIx, c: CallIx, src: Source) -> (usize, bool) {
+        let visits = &mut self.calls[c as usize].visits;
+        let Some(f) = feed(src) else {
+            // No feed, no order to go by (no normalizer emits this): the open visit in that queue, else a new one.
+            if let Some(at) = visits.iter().rposition(|v| v.queue == q && !v.is_over()) {
+                return (at, false);
+            }
+            visits.push(Visit::new(q));
+            return (visits.len() - 1, true);
+        };
+        let last = visits.iter().rposition(|v| v.seen_by[f]);
+        if let Some(at) = last.filter(|&at| visits[at].queue == q && !visits[at].left_by[f]) {
+            return (at, false);
+        }
+        let from = last.map_or(0, |at| at + 1);
+        if let Some(at) = (from..visits.len()).find(|&at| visits[at].queue == q && !visits[at].seen_by[f]) {
+            visits[at].seen_by[f] = true;
+            return (at, false);
+        }
+        let mut visit = Visit::new(q);
+        visit.seen_by[f] = true;
+        visits.push(visit);
+        (visits.len() - 1, true)
+    }
+
+    pub(super) fn caller_joined(&mut self, queue: &str, uniqueid: &str, caller: CallerInfo<'_>, src: Source) {
+        let q = self.ensure_queue(queue);
+        let c = self.ensure_call(uniqueid);
+        let (v, entered) = self.visit_joined(q, c, src);
         let now = self.cause;
         let call = &mut self.calls[c as usize];
-        let mut changed = set_min(&mut call.joined_at, now);
+        let mut changed = entered;
         if call.caller_id.is_none()
-            && let Some(caller_id) = caller_id.filter(|c| !c.is_empty())
+            && let Some(caller_id) = caller.caller_id.filter(|c| !c.is_empty())
         {
             call.caller_id = Some(Key::new(caller_id));
             changed = true;
         }
+        if call.linkedid.is_none()
+            && let Some(linkedid) = caller.linkedid.filter(|l| !l.is_empty())
+        {
+            call.linkedid = Some(Key::new(linkedid));
+            changed = true;
+        }
+        let visit = &mut call.visits[v];
+        changed |= set_min(&mut visit.joined_at, now);
+        let (over, joined_at) = (visit.is_over(), visit.joined_at.unwrap_or(now));
+        let caller_id = call.caller_id.clone();
         if changed {
-            self.out.push(Change::Call(uniqueid.to_owned()));
+            self.call_changed(uniqueid);
         }
-        if is_over(call) {
-            return; // a late duplicate of a call that already left the queue
+        if entered {
+            self.left_earlier_visits(c, v, uniqueid);
         }
-        let (joined_at, caller) = (call.joined_at.unwrap_or(now), call.caller_id.as_ref());
-        let queue = &mut self.queues[q as usize];
-        if put_waiting(queue, uniqueid, caller, position, joined_at) {
-            self.out.push(Change::Queue(queue.name.clone()));
+        if !over {
+            let queue = &mut self.queues[q as usize];
+            if put_waiting(queue, uniqueid, caller_id.as_ref(), caller.position, joined_at) {
+                self.out.push(Change::Queue(queue.name.clone()));
+            }
+        }
+        for a in self.screen_agents(c) {
+            self.touch(a);
+        }
+    }
+
+    /// The caller entered a queue anew, so it left wherever it was: a bridge it was redirected out of (the
+    /// agent is free, though queue_log's COMPLETECALLER for that visit comes only when the caller hangs
+    /// up), and a waiting list AMI took it off without saying why (an exit key: unanswered).
+    fn left_earlier_visits(&mut self, c: CallIx, new: usize, uniqueid: &str) {
+        let earlier: Vec<usize> = (0..new).collect();
+        for v in earlier {
+            let visit = &self.calls[c as usize].visits[v];
+            if visit.ended_at.is_some() {
+                continue;
+            }
+            if let Some(a) = visit.agent {
+                if let Some(agent) = self.agent_mut(a) {
+                    agent.talking.retain(|u| *u != uniqueid);
+                }
+                self.touch(a);
+            } else if visit.dequeued_at.is_some() && visit.leave.is_none() {
+                self.unanswered_exit((c, v), uniqueid);
+            }
+        }
+    }
+
+    /// AMI took the caller off the waiting list and nothing says it was answered or abandoned: it left by an
+    /// exit key (the only exit AMI reports with QueueCallerLeave alone). queue_log's line, when it comes,
+    /// says exactly why.
+    pub(super) fn unanswered_exit(&mut self, (c, v): VisitRef, uniqueid: &str) {
+        let visit = &mut self.calls[c as usize].visits[v];
+        if visit.answered() || visit.leave.is_some() {
+            return;
+        }
+        visit.leave = Some(LeaveReason::Key);
+        let at = visit.dequeued_at.unwrap_or(self.cause);
+        super::visits::set_min(&mut visit.ended_at, at);
+        self.call_changed(uniqueid);
+        self.recount(c, v);
+    }
+
+    /// Visits AMI dequeued without an outcome whose settle time passed by `now` (see
+    /// [`UNEXPLAINED_LEAVE_SETTLE_MS`]).
+    pub(super) fn settle_unexplained_leaves(&mut self, now: TsMs) {
+        while let Some(&(due, ref uid)) = self.unexplained.first() {
+            if due > now {
+                break;
+            }
+            let uid = uid.clone();
+            self.unexplained.pop_first();
+            let Some(&c) = self.call_ix.get(uid.as_str()) else { continue };
+            let visits = &self.calls[c as usize].visits;
+            let pending: Vec<usize> = (0..visits.len())
+                .filter(|&v| visits[v].dequeued_at.is_some_and(|at| at + UNEXPLAINED_LEAVE_SETTLE_MS <= now))
+                .collect();
+            for v in pending {
+                self.unanswered_exit((c, v), &uid);
+            }
         }
     }
 
@@ -114,284 +212,83 @@ impl Engine {
         self.queue_changed(q);
     }
 
-    /// Every member ringing for this caller stops ringing.
-    fn stop_all_rings(&mut self, c: CallIx, uniqueid: &str) {
-        let ringing = std::mem::take(&mut self.calls[c as usize].ringing);
-        for &a in &ringing {
-            if let Some(agent) = self.agent_mut(a) {
-                agent.ringing.retain(|u| *u != uniqueid);
-            }
-            self.touch(a);
-        }
-    }
-
-    fn stop_ring(&mut self, c: Option<CallIx>, uniqueid: &str, a: AgentIx) {
-        if let Some(c) = c {
-            self.calls[c as usize].ringing.retain(|r| *r != a);
-        }
-        if let Some(agent) = self.agent_mut(a) {
-            agent.ringing.retain(|u| *u != uniqueid);
-        }
-        self.touch(a);
-    }
-
-    pub(super) fn agent_ringing(&mut self, queue: &str, uniqueid: &str, member: &MemberRef) {
-        let (q, c) = self.ensure_call(queue, uniqueid);
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
-        let call = &mut self.calls[c as usize];
-        if is_over(call) || call.agent.is_some() || call.ringing.contains(&a) {
-            return;
-        }
-        call.ringing.push(a);
-        if let Some(agent) = self.agent_mut(a) {
-            agent.ringing.push(Key::new(uniqueid));
-        }
-        self.touch(a);
-    }
-
-    pub(super) fn ring_stopped(
-        &mut self,
-        queue: &str,
-        uniqueid: &str,
-        member: &MemberRef,
-        missed: bool,
-        src: Source,
-    ) {
-        let (q, c) = self.ensure_call(queue, uniqueid);
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
-        self.stop_ring(Some(c), uniqueid, a);
-        if missed {
-            let call = &mut self.calls[c as usize];
-            let report = (a, src, self.cause);
-            if !call.misses.contains(&report) {
-                call.misses.push(report);
-                self.recount(c);
-            }
-        }
-    }
-
-    pub(super) fn call_connected(
-        &mut self,
-        queue: &str,
-        uniqueid: &str,
-        member: &MemberRef,
-        hold_s: Option<u32>,
-        src: Source,
-    ) {
-        let (q, c) = self.ensure_call(queue, uniqueid);
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
+    /// AMI QueueCallerLeave: off the waiting list, outcome unknown until AgentConnect, QueueCallerAbandon,
+    /// the next join or the settle time says.
+    pub(super) fn caller_dequeued(&mut self, queue: &str, uniqueid: &str, src: Source) {
+        let (c, v) = self.visit_for(queue, uniqueid, src);
         let now = self.cause;
-        let call = &mut self.calls[c as usize];
-        let mut changed = set_min(&mut call.connected_at, now);
-        if call.agent.is_none() {
-            call.agent = Some(a);
-            changed = true;
+        let visit = &mut self.calls[c as usize].visits[v];
+        let q = visit.queue;
+        if let Some(f) = feed(src) {
+            visit.left_by[f] = true;
         }
-        changed |= set_duration(&mut call.hold_s, &mut call.hold_from_queue_log, hold_s, src);
-        let ended = call.ended_at.is_some();
-        let credited = call.agent == Some(a);
-        if changed {
-            self.call_changed(uniqueid);
+        if !visit.answered() && visit.leave.is_none() && visit.dequeued_at.is_none() {
+            visit.dequeued_at = Some(now);
+            self.unexplained.insert((now + UNEXPLAINED_LEAVE_SETTLE_MS, Key::new(uniqueid)));
         }
         self.dequeue(q, uniqueid);
-        self.stop_all_rings(c, uniqueid);
-        if !ended && credited {
-            if let Some(agent) =
-                self.agent_mut(a).filter(|agent| !agent.talking.iter().any(|u| *u == uniqueid))
-            {
-                agent.talking.push(Key::new(uniqueid));
-            }
-            self.touch(a);
-        }
-        self.recount(c);
     }
 
-    pub(super) fn call_ended(
-        &mut self,
-        queue: &str,
-        uniqueid: &str,
-        member: Option<&MemberRef>,
-        end: EndDetails,
-    ) {
-        let (q, c) = self.ensure_call(queue, uniqueid);
-        let named = member.and_then(|m| self.resolve(m, Some(q)));
-        let now = self.cause;
-        let call = &mut self.calls[c as usize];
-        let mut changed = false;
-        if call.agent.is_none()
-            && let Some(named) = named
+    /// Agents whose screen pop may show this call (ringing for or connected to one of its visits).
+    pub(super) fn screen_agents(&self, c: CallIx) -> Vec<AgentIx> {
+        let mut agents = Vec::new();
+        for visit in &self.calls[c as usize].visits {
+            agents.extend(visit.ringing.iter().map(|(a, _)| *a));
+            agents.extend(visit.agent.filter(|_| visit.ended_at.is_none()));
+        }
+        agents
+    }
+
+    /// Re-derives the agent's `call` field: the connected queue call it is talking on, else the latest
+    /// queue call ringing it.
+    pub(super) fn refresh_screen(&mut self, a: AgentIx) {
+        let Some(agent) = self.agent(a) else { return };
+        let mut best: Option<(bool, ScreenPop)> = None;
+        for uid in agent.talking.iter().map(|u| (u, true)).chain(agent.ringing.iter().map(|u| (u, false))) {
+            let Some(&c) = self.call_ix.get(uid.0.as_str()) else { continue };
+            let call = &self.calls[c as usize];
+            for visit in &call.visits {
+                let since = if uid.1 {
+                    visit.connected_at.filter(|_| visit.agent == Some(a) && visit.ended_at.is_none())
+                } else {
+                    visit.ringing.iter().find(|(r, _)| *r == a).map(|(_, at)| *at)
+                };
+                let Some(since) = since else { continue };
+                let pop = ScreenPop {
+                    uniqueid: call.uniqueid.clone(),
+                    queue: visit.queue,
+                    caller_id: call.caller_id.clone(),
+                    since,
+                };
+                let better = match &best {
+                    None => true,
+                    Some((talking, old)) => (uid.1, pop.since) > (*talking, old.since),
+                };
+                if better {
+                    best = Some((uid.1, pop));
+                }
+            }
+        }
+        let screen = best.map(|(_, pop)| pop);
+        if let Some(agent) = self.agent_mut(a)
+            && agent.screen != screen
         {
-            call.agent = Some(named);
-            changed = true;
-        }
-        let first_end = call.ended_at.is_none();
-        changed |= set_min(&mut call.ended_at, now);
-        changed |= set_duration(&mut call.hold_s, &mut call.hold_from_queue_log, end.hold_s, end.source);
-        changed |= set_duration(&mut call.talk_s, &mut call.talk_from_queue_log, end.talk_s, end.source);
-        let ending = if end.reason == EndReason::Transfer { Ending::Transferred } else { Ending::Completed };
-        if call.ending != Some(Ending::Transferred) && call.ending != Some(ending) {
-            call.ending = Some(ending);
-            changed = true;
-        }
-        let credited = call.agent;
-        let ended_at = call.ended_at.unwrap_or(now);
-        if changed {
-            self.call_changed(uniqueid);
-        }
-        self.dequeue(q, uniqueid);
-        self.stop_all_rings(c, uniqueid);
-        if let Some(a) = credited {
-            if let Some(agent) = self.agent_mut(a) {
-                agent.talking.retain(|u| *u != uniqueid);
-            }
-            if first_end {
-                self.start_wrapup(a, q, ended_at);
-            }
-            self.touch(a);
-        }
-        self.recount(c);
-    }
-
-    fn start_wrapup(&mut self, a: AgentIx, q: QueueIx, ended_at: TsMs) {
-        let wrapup_s = self.wrapup_s(a, q);
-        if wrapup_s == 0 {
-            return;
-        }
-        let until = ended_at.saturating_add(i64::from(wrapup_s) * 1000);
-        let Some(agent) = self.agent_mut(a) else { return };
-        if agent.wrapup_until.is_none_or(|u| u < until) {
-            agent.wrapup_until = Some(until);
-            agent.wrapup_scheduled = Some(until);
-            self.wrapups.insert((until, a));
-        }
-    }
-
-    pub(super) fn caller_left(&mut self, queue: &str, uniqueid: &str, reason: LeaveReason, src: Source) {
-        let (q, c) = self.ensure_call(queue, uniqueid);
-        let now = self.cause;
-        let call = &mut self.calls[c as usize];
-        let mut changed = false;
-        let refine = match call.leave {
-            None => true,
-            Some(LeaveReason::Unspecified) => reason != LeaveReason::Unspecified,
-            Some(old) => src == Source::QueueLog && old != reason && reason != LeaveReason::Unspecified,
-        };
-        if refine {
-            call.leave = Some(reason);
-            changed = true;
-        }
-        changed |= set_min(&mut call.ended_at, now);
-        if changed {
-            self.call_changed(uniqueid);
-        }
-        self.dequeue(q, uniqueid);
-        self.stop_all_rings(c, uniqueid);
-        self.recount(c);
-    }
-
-    pub(super) fn caller_dequeued(&mut self, queue: &str, uniqueid: &str) {
-        if let Some(q) = self.queue_of(queue) {
-            self.dequeue(q, uniqueid);
-        }
-    }
-
-    /// The member hung up during the announcement: it is no longer ringing; the caller keeps waiting.
-    pub(super) fn agent_dump(&mut self, queue: &str, uniqueid: &str, member: &MemberRef) {
-        let q = self.queue_of(queue);
-        if let Some(a) = self.resolve_existing(member, q) {
-            let c = self.call_ix.get(uniqueid).copied();
-            self.stop_ring(c, uniqueid, a);
-        }
-    }
-
-    /// Re-derives what the call adds to today's counters and applies the difference.
-    pub(super) fn recount(&mut self, c: CallIx) {
-        let today = self.today();
-        let q = self.calls[c as usize].queue;
-        let sl = self.service_level_s(q);
-        let call = &mut self.calls[c as usize];
-        if contribution_is(call, sl, &call.contributed) {
-            return;
-        }
-        let wanted = contribution(call, sl);
-        if wanted == call.contributed {
-            return;
-        }
-        match call.counted_day {
-            None if wanted.is_empty() => return,
-            None => call.counted_day = Some(today),
-            // Counters of that day were reset: a late fact about an old call changes only the record.
-            Some(day) if day != today => {
-                call.contributed = wanted;
-                return;
-            }
-            Some(_) => {}
-        }
-        let old = std::mem::replace(&mut call.contributed, wanted);
-        let new = &call.contributed;
-        let queue = &mut self.queues[q as usize];
-        let (changed, max_lowered) = super::counters::apply_queue_delta(queue, &old, new);
-        if changed || max_lowered {
-            self.out.push(Change::Queue(queue.name.clone()));
-        }
-        super::counters::apply_agent_delta(&mut self.agents, &mut self.out, &old, new);
-        if max_lowered {
-            self.recompute_hold_max(q);
+            agent.screen = screen;
+            self.agent_changed(a);
         }
     }
 }
 
-/// The call left the waiting list for good (answered, left or ended).
-fn is_over(call: &Call) -> bool {
-    call.ended_at.is_some() || call.leave.is_some() || call.agent.is_some()
+/// What a join says about the caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallerInfo<'a> {
+    pub caller_id: Option<&'a str>,
+    pub linkedid: Option<&'a str>,
+    pub position: Option<u32>,
 }
 
-/// Whether `contribution(call, service_level_s)` would equal `current`, without building it (most facts a
-/// second feed reports change nothing, and building one allocates).
-fn contribution_is(call: &Call, service_level_s: u32, current: &Contribution) -> bool {
-    let answered = call.agent.is_some() || call.connected_at.is_some();
-    let unanswered = call.leave.filter(|_| !answered);
-    let hold_s = call.hold_s.filter(|_| answered);
-    current.answered == answered
-        && current.abandoned == unanswered.is_some_and(|r| !is_timed_out(r))
-        && current.timed_out == unanswered.is_some_and(is_timed_out)
-        && current.transferred == (answered && call.ending == Some(Ending::Transferred))
-        && current.hold_s == hold_s
-        && current.sl_within == hold_s.is_some_and(|h| h <= service_level_s)
-        && current.talk_s == call.talk_s.filter(|_| answered && call.ended_at.is_some())
-        && current.agent == call.agent.filter(|_| answered)
-        && call.misses.is_empty()
-        && current.misses.is_empty()
-}
-
-fn contribution(call: &Call, service_level_s: u32) -> Contribution {
-    let answered = call.agent.is_some() || call.connected_at.is_some();
-    let unanswered = call.leave.filter(|_| !answered);
-    let hold_s = call.hold_s.filter(|_| answered);
-    let mut misses: Vec<(AgentIx, u32)> = Vec::new();
-    for &(agent, _, _) in &call.misses {
-        if misses.iter().any(|(a, _)| *a == agent) {
-            continue;
-        }
-        // Each feed reports each missed ring once; the feed that saw more of them is the count.
-        let count = |src: Source| call.misses.iter().filter(|(a, s, _)| *a == agent && *s == src).count();
-        let n = count(Source::QueueLog).max(count(Source::Ami)).max(count(Source::Clock));
-        misses.push((agent, u32::try_from(n).unwrap_or(u32::MAX)));
-    }
-    Contribution {
-        answered,
-        abandoned: unanswered.is_some_and(|r| !is_timed_out(r)),
-        timed_out: unanswered.is_some_and(is_timed_out),
-        transferred: answered && call.ending == Some(Ending::Transferred),
-        hold_s,
-        sl_within: hold_s.is_some_and(|h| h <= service_level_s),
-        talk_s: call.talk_s.filter(|_| answered && call.ended_at.is_some()),
-        agent: call.agent.filter(|_| answered),
-        misses,
-    }
+fn set_min(slot: &mut Option<TsMs>, ts: TsMs) -> bool {
+    super::visits::set_min(slot, ts)
 }
 
 /// Adds or refreshes a waiting entry; keeps a known position and caller id when the new report has none.

@@ -64,6 +64,7 @@ impl Engine {
                 self.refresh_agent(a, until);
             }
         }
+        self.settle_unexplained_leaves(now);
     }
 
     pub(super) fn today(&self) -> i64 {
@@ -87,7 +88,7 @@ impl Engine {
             }
         }
         let keep_after = day.start.saturating_sub(DEDUPE_GRACE_MS);
-        self.calls.retain(|call| match call.ended_at {
+        self.calls.retain(|call| match call.ended_at() {
             Some(ended) => ended >= keep_after,
             None => true,
         });
@@ -103,6 +104,7 @@ impl Engine {
         let mut touched = std::mem::take(&mut self.touched);
         let cause = self.cause;
         for &a in &touched {
+            self.refresh_screen(a);
             self.refresh_agent(a, cause);
         }
         touched.clear();
@@ -169,10 +171,12 @@ impl Activity {
     fn of(agent: &Agent, now: TsMs) -> Self {
         use super::DeviceState as D;
         let ringing = !agent.ringing.is_empty() || agent.device == D::Ringing;
-        // A `Local/` member's device reads "in use" while the queue is only ringing it; a known queue ring
-        // outranks that reading. A bridged queue call or a busy device without a queue ring is talking.
-        let device_busy = matches!(agent.device, D::InUse | D::Busy | D::OnHold | D::RingInUse);
-        let talking = !agent.talking.is_empty() || (device_busy && agent.ringing.is_empty());
+        // A `Local/` member's device reads "in use" while the queue is only ringing it: a busy reading that
+        // came after the ring began is the ring. One from before the ring (a direct call, a member rung
+        // with ringinuse=yes) is another call, and a bridged queue call is talking too.
+        let device_busy = super::visits::device_busy(agent.device);
+        let talking =
+            !agent.talking.is_empty() || (device_busy && (agent.ringing.is_empty() || agent.busy_when_rung));
         Self {
             talking,
             ringing,

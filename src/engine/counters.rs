@@ -90,13 +90,14 @@ fn credit(
 }
 
 impl Engine {
-    /// The longest hold among today's counted calls of a queue (rare: only when a report lowers one).
+    /// The longest hold among today's counted visits of a queue (rare: only when a report lowers one).
     pub(super) fn recompute_hold_max(&mut self, q: QueueIx) {
         let today = self.today();
         let max = self
             .calls
             .iter()
-            .filter(|c| c.queue == q && c.counted_day == Some(today))
+            .flat_map(|c| &c.visits)
+            .filter(|v| v.queue == q && v.counted_day == Some(today))
             .filter_map(|c| c.contributed.hold_s)
             .max()
             .unwrap_or(0);

@@ -186,6 +186,9 @@ pub enum EventKind {
         caller_id: Option<String>,
         caller_name: Option<String>,
         position: Option<u32>,
+        /// AMI `Linkedid`: the channel this one was created for (an attended transfer's consultation
+        /// channel names the original caller). None from queue_log.
+        linkedid: Option<String>,
     },
     /// A member starts ringing for a caller (AgentCalled).
     AgentRinging {
@@ -214,6 +217,15 @@ pub enum EventKind {
         queue: String,
         uniqueid: String,
         member: Option<MemberRef>,
+        hold_s: Option<u32>,
+        talk_s: Option<u32>,
+        reason: EndReason,
+    },
+    /// AgentComplete without the caller's channel fields (Asterisk sends it so when the caller's channel is
+    /// already gone): the member's connected call in that queue ended.
+    MemberCallEnded {
+        queue: String,
+        member: MemberRef,
         hold_s: Option<u32>,
         talk_s: Option<u32>,
         reason: EndReason,

@@ -214,12 +214,12 @@ impl Engine {
                 *a = to;
             }
         };
-        for call in &mut self.calls {
-            call.agent.as_mut().map(swap);
-            call.contributed.agent.as_mut().map(swap);
-            call.ringing.iter_mut().for_each(swap);
-            call.misses.iter_mut().for_each(|(a, _, _)| swap(a));
-            call.contributed.misses.iter_mut().for_each(|(a, _)| swap(a));
+        for visit in self.calls.iter_mut().flat_map(|call| &mut call.visits) {
+            visit.agent.as_mut().map(swap);
+            visit.contributed.agent.as_mut().map(swap);
+            visit.ringing.iter_mut().for_each(|(a, _)| swap(a));
+            visit.misses.iter_mut().for_each(|(a, _, _)| swap(a));
+            visit.contributed.misses.iter_mut().for_each(|(a, _)| swap(a));
         }
     }
 }

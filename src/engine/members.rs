@@ -170,7 +170,7 @@ impl Engine {
         agent.device = device;
         for uid in rings {
             if let Some(&c) = self.call_ix.get(&uid) {
-                self.calls[c as usize].ringing.retain(|r| *r != a);
+                self.calls[c as usize].visits.iter_mut().for_each(|v| v.ringing.retain(|(r, _)| *r != a));
             }
         }
         self.touch(a);

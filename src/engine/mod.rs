@@ -5,11 +5,12 @@
 //! - `Engine::agent_fields(id)`, `queue_fields(name)`, `queue_waiting(name)`, `call_fields(uniqueid)`:
 //!   the rendered hash content (DESIGN.md field names), as JSON values.
 //! - `Engine::snapshot() -> Snapshot` (what `replay --json` prints).
+//! - `Engine::call_visits(uniqueid)`: a call's visits in order as (queue, outcome), for tests and tools.
 //!
 //! How it stays idempotent: every handler compares before it writes and records a `Change` only when a
 //! rendered value really moves; derived values (agent status, per-queue member counts) are recomputed for the
-//! agents an event touched; daily counters are the sum of per-call contributions (`calls::recount`), so a
-//! fact reported by both feeds, or twice by one, never counts twice.
+//! agents an event touched; daily counters are the sum of per-visit contributions (`visits::recount`), so a
+//! fact reported by both feeds, or twice by one, never counts twice (how a fact finds its visit: `calls`).
 
 mod calls;
 mod clock;
@@ -25,6 +26,9 @@ mod state;
 #[cfg(test)]
 mod tests;
 pub mod view;
+#[cfg(test)]
+mod visit_tests;
+mod visits;
 
 pub use event::*;
 pub use view::{Change, Fields, Snapshot};
@@ -98,6 +102,9 @@ pub struct Engine {
     day: Option<clock::Day>,
     /// Pending wrap-up ends: (end time, agent).
     wrapups: BTreeSet<(TsMs, AgentIx)>,
+    /// Callers AMI took off a waiting list without an outcome: (settle time, uniqueid); see
+    /// `calls::UNEXPLAINED_LEAVE_SETTLE_MS`.
+    unexplained: BTreeSet<(TsMs, Key)>,
     /// Changes of the event being applied (a buffer reused across events).
     out: Vec<Change>,
     /// Agents whose derived status must be recomputed before `apply` returns.
@@ -120,6 +127,7 @@ impl Engine {
             cause: TsMs::MIN,
             day: None,
             wrapups: BTreeSet::new(),
+            unexplained: BTreeSet::new(),
             out: Vec::new(),
             touched: Vec::new(),
         };
@@ -177,11 +185,20 @@ impl Engine {
             EventKind::MemberDevice { queue, member, device, in_call: _ } => {
                 self.member_device(queue.as_deref(), member, *device)
             }
-            EventKind::CallerJoined { queue, uniqueid, caller_id, caller_name: _, position } => {
-                self.caller_joined(queue, uniqueid, caller_id.as_deref(), *position)
+            EventKind::CallerJoined { queue, uniqueid, caller_id, caller_name: _, position, linkedid } => {
+                self.caller_joined(
+                    queue,
+                    uniqueid,
+                    calls::CallerInfo {
+                        caller_id: caller_id.as_deref(),
+                        linkedid: linkedid.as_deref(),
+                        position: *position,
+                    },
+                    src,
+                )
             }
             EventKind::AgentRinging { queue, uniqueid, member } => {
-                self.agent_ringing(queue, uniqueid, member)
+                self.agent_ringing(queue, uniqueid, member, src)
             }
             EventKind::RingStopped { queue, uniqueid, member, missed } => {
                 self.ring_stopped(queue, uniqueid, member, *missed, src)
@@ -193,12 +210,17 @@ impl Engine {
                 queue,
                 uniqueid,
                 member.as_ref(),
-                calls::EndDetails { hold_s: *hold_s, talk_s: *talk_s, reason: *reason, source: src },
+                visits::EndDetails { hold_s: *hold_s, talk_s: *talk_s, reason: *reason, source: src },
+            ),
+            EventKind::MemberCallEnded { queue, member, hold_s, talk_s, reason } => self.member_call_ended(
+                queue,
+                member,
+                visits::EndDetails { hold_s: *hold_s, talk_s: *talk_s, reason: *reason, source: src },
             ),
             EventKind::CallerLeft { queue, uniqueid, reason, position: _, wait_s: _ } => {
                 self.caller_left(queue, uniqueid, *reason, src)
             }
-            EventKind::CallerDequeued { queue, uniqueid } => self.caller_dequeued(queue, uniqueid),
+            EventKind::CallerDequeued { queue, uniqueid } => self.caller_dequeued(queue, uniqueid, src),
             EventKind::AgentDump { queue, uniqueid, member } => self.agent_dump(queue, uniqueid, member),
             // Informational (DESIGN): an app_agent_pool session does not change queue membership, and the
             // agent id (`7001`) is not the member interface; device state arrives via QueueMemberStatus.
@@ -237,6 +259,14 @@ impl Engine {
     pub fn call_fields(&self, uniqueid: &str) -> Option<Fields> {
         let call = self.calls.get(*self.call_ix.get(uniqueid)? as usize)?;
         Some(render::call(call, &self.queues, |a| self.agent(a).map(|a| a.id.as_str())))
+    }
+
+    /// Visits of a call in order: (queue display name, outcome), for tests and tools.
+    pub fn call_visits(&self, uniqueid: &str) -> Vec<(String, &'static str)> {
+        let Some(call) = self.call_ix.get(uniqueid).and_then(|&c| self.calls.get(c as usize)) else {
+            return Vec::new();
+        };
+        call.visits.iter().map(|v| (self.queues[v.queue as usize].name.clone(), state::outcome(v))).collect()
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -1,7 +1,7 @@
 //! Authoritative resets: the AMI `QueueStatus` answer and an Asterisk restart.
 
 use super::hash::FastSet;
-use super::state::{AgentIx, QueueIx, Waiting};
+use super::state::{AgentIx, CallIx, QueueIx, Waiting};
 use super::{Engine, LeaveReason, MemberRef, MemberStatus, QueueEntry, SnapshotScope, StatusSnapshot};
 
 impl Engine {
@@ -79,33 +79,45 @@ impl Engine {
         Some((a, q))
     }
 
-    /// A listed caller is waiting, unless we already know the call left the queue.
+    /// A listed caller is waiting in its latest visit of that queue, unless we already know that visit is
+    /// over: queue_log, ahead of the AMI answer, already said it ended, so the listing is stale. A caller
+    /// with no visit in that queue gets one (it joined before this AMI connection).
     fn apply_entry(&mut self, entry: &QueueEntry) {
         let q = self.ensure_queue(&entry.queue);
         let now = self.cause;
         let joined = now.saturating_sub(entry.wait_s.map_or(0, |w| i64::from(w) * 1000));
-        let known = self.call_ix.get(entry.uniqueid.as_str()).map(|&c| &self.calls[c as usize]);
-        if known.is_some_and(|c| c.ended_at.is_some() || c.leave.is_some() || c.agent.is_some()) {
-            return;
-        }
-        if known.is_none() {
-            self.caller_joined(&entry.queue, &entry.uniqueid, entry.caller_id.as_deref(), entry.position);
-            if let Some(&c) = self.call_ix.get(entry.uniqueid.as_str()) {
-                self.calls[c as usize].joined_at = Some(joined);
+        let uid = entry.uniqueid.as_str();
+        let c = self.ensure_call(uid);
+        let visits = &mut self.calls[c as usize].visits;
+        let latest = visits.iter().rposition(|v| v.queue == q);
+        let v = match latest {
+            Some(v) if visits[v].is_over() => return,
+            Some(v) => v,
+            None => {
+                let mut visit = super::state::Visit::new(q);
+                visit.joined_at = Some(joined);
+                visits.push(visit);
+                let v = visits.len() - 1;
+                self.call_changed(uid);
+                v
             }
+        };
+        let call = &mut self.calls[c as usize];
+        if call.caller_id.is_none()
+            && let Some(caller_id) = entry.caller_id.as_deref().filter(|c| !c.is_empty())
+        {
+            call.caller_id = Some(super::key::Key::new(caller_id));
+            self.call_changed(uid);
         }
-        let joined_at = self
-            .call_ix
-            .get(entry.uniqueid.as_str())
-            .and_then(|&c| self.calls[c as usize].joined_at)
-            .unwrap_or(joined);
-        let caller_id = entry.caller_id.as_deref().filter(|c| !c.is_empty()).map(super::key::Key::new);
+        let call = &self.calls[c as usize];
+        let joined_at = call.visits[v].joined_at.unwrap_or(joined);
+        let caller_id = call.caller_id.clone();
         // The answer's position is the current one: replace ours.
         let queue = &mut self.queues[q as usize];
-        if let Ok(at) = queue.waiting_at(&entry.uniqueid) {
+        if let Ok(at) = queue.waiting_at(uid) {
             queue.waiting.remove(at);
         }
-        self.put_waiting(q, &entry.uniqueid, Waiting { caller_id, position: entry.position, joined_at });
+        self.put_waiting(q, uid, Waiting { caller_id, position: entry.position, joined_at });
     }
 
     /// Removes the queue's members the answer did not list (in id order, as they were always removed).
@@ -139,43 +151,51 @@ impl Engine {
     /// QUEUESTART: Asterisk restarted, so every call in progress is gone. Membership is kept (static and
     /// persistent members come back without ADDMEMBER lines). Callers who were still waiting were lost
     /// without an answer and count as abandoned — the wallboard's "lost calls" must include them. Bridged
-    /// calls end now (their talk time is unknown; they were already counted as answered).
+    /// visits end now (their talk time is unknown; they were already counted as answered). A visit that
+    /// began after the restart (the other feed ran ahead of this line) is not touched.
     pub(super) fn asterisk_started(&mut self) {
-        let open: Vec<(String, String, bool)> = self
-            .calls
-            .iter()
-            .filter(|c| c.ended_at.is_none() && c.leave.is_none())
-            .map(|c| (c.uniqueid.to_string(), self.queues[c.queue as usize].name.clone(), c.agent.is_some()))
-            .collect();
-        for (uid, queue, answered) in open {
+        let restart = self.cause;
+        let mut open: Vec<(CallIx, usize, bool)> = Vec::new();
+        for (c, call) in self.calls.iter().enumerate() {
+            for (v, visit) in call.visits.iter().enumerate() {
+                let began = visit.joined_at.or(visit.connected_at).or(visit.dequeued_at);
+                let before = began.is_none_or(|t| t <= restart);
+                if before && visit.ended_at.is_none() && visit.leave.is_none() {
+                    open.push((super::ix(c), v, visit.agent.is_some()));
+                }
+            }
+        }
+        for (c, v, answered) in open {
             if answered {
-                self.end_unreported(&uid);
+                self.end_unreported(c, v);
             } else {
-                self.caller_left(&queue, &uid, LeaveReason::Abandon, super::Source::Clock);
+                self.leave_visit((c, v), LeaveReason::Abandon, super::Source::Clock);
             }
         }
         for a in 0..super::ix(self.agents.len()) {
             let Some(agent) = self.agent_mut(a) else { continue };
-            agent.ringing.clear();
-            agent.talking.clear();
-            agent.wrapup_until = None;
-            self.touch(a);
-        }
-        for q in 0..super::ix(self.queues.len()) {
-            if !std::mem::take(&mut self.queues[q as usize].waiting).is_empty() {
-                self.queue_changed(q);
+            if agent.wrapup_until.is_some_and(|until| until > restart) {
+                agent.wrapup_until = None;
+                self.touch(a);
             }
         }
     }
 
-    /// Ends a bridged call nobody reported the end of.
-    fn end_unreported(&mut self, uid: &str) {
+    /// Ends a bridged visit nobody reported the end of: its agent is free.
+    fn end_unreported(&mut self, c: CallIx, v: usize) {
         let now = self.cause;
-        if let Some(&c) = self.call_ix.get(uid) {
-            let call = &mut self.calls[c as usize];
-            call.ended_at = Some(now);
-            call.ringing.clear();
-            self.call_changed(uid);
+        let call = &mut self.calls[c as usize];
+        let visit = &mut call.visits[v];
+        visit.ended_at = Some(now);
+        let agent = visit.agent;
+        let uid = call.uniqueid.clone();
+        if let Some(a) = agent {
+            if let Some(agent) = self.agent_mut(a) {
+                agent.talking.retain(|u| *u != uid);
+            }
+            self.touch(a);
         }
+        self.stop_call_rings(c, v);
+        self.call_changed(&uid);
     }
 }

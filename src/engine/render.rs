@@ -1,7 +1,7 @@
 //! Records → DESIGN.md hash fields. Absent values are JSON null; times are ms since the epoch.
 
 use super::Fields;
-use super::state::{Agent, AgentIx, Call, Queue, outcome};
+use super::state::{Agent, AgentIx, Call, Queue, ScreenPop, Visit, outcome};
 use serde_json::{Value, json};
 
 /// Agent-level pause, as the status table defines it: paused in *every* queue it is a member of (so
@@ -43,7 +43,15 @@ pub fn agent(agent: &Agent, queues: &[Queue]) -> Fields {
     f.insert("calls_answered".into(), json!(agent.calls_answered));
     f.insert("calls_missed".into(), json!(agent.calls_missed));
     f.insert("talk_seconds".into(), json!(agent.talk_seconds));
+    f.insert("call".into(), agent.screen.as_ref().map_or(Value::Null, |pop| screen_pop(pop, queues)));
     f
+}
+
+/// The agent's `call` field: `{uniqueid, queue, caller_id, since}`; null when none (the sink writes null as
+/// an empty field).
+fn screen_pop(pop: &ScreenPop, queues: &[Queue]) -> Value {
+    let queue = queues.get(pop.queue as usize).map(|q| q.name.as_str());
+    json!({"uniqueid": pop.uniqueid.as_str(), "queue": queue, "caller_id": pop.caller_id.as_deref(), "since": pop.since})
 }
 
 /// Mean in seconds with one decimal; null without samples.
@@ -102,17 +110,30 @@ pub fn waiting(queue: &Queue) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// `agent_id`: the id of an agent by number.
+/// `agent_id`: the id of an agent by number. The latest visit's fields at the top level, every visit in
+/// `visits` (DESIGN.md `call:` hash).
 pub fn call<'a>(call: &Call, queues: &[Queue], agent_id: impl Fn(AgentIx) -> Option<&'a str>) -> Fields {
     let mut f = Fields::new();
-    f.insert("queue".into(), json!(queues.get(call.queue as usize).map(|q| q.name.as_str())));
     f.insert("caller_id".into(), json!(call.caller_id.as_deref()));
-    f.insert("joined_at".into(), json!(call.joined_at));
-    f.insert("agent".into(), json!(call.agent.and_then(agent_id)));
-    f.insert("connected_at".into(), json!(call.connected_at));
-    f.insert("ended_at".into(), json!(call.ended_at));
-    f.insert("hold_seconds".into(), json!(call.hold_s));
-    f.insert("talk_seconds".into(), json!(call.talk_s));
-    f.insert("outcome".into(), json!(outcome(call)));
+    f.insert("linkedid".into(), json!(call.linkedid.as_deref()));
+    let visits: Vec<Fields> = call.visits.iter().map(|v| visit(v, queues, &agent_id)).collect();
+    if let Some(latest) = visits.last() {
+        f.extend(latest.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let visits: Vec<Value> = visits.into_iter().map(Value::Object).collect();
+    f.insert("visits".into(), Value::Array(visits));
+    f
+}
+
+fn visit<'a>(visit: &Visit, queues: &[Queue], agent_id: &impl Fn(AgentIx) -> Option<&'a str>) -> Fields {
+    let mut f = Fields::new();
+    f.insert("queue".into(), json!(queues.get(visit.queue as usize).map(|q| q.name.as_str())));
+    f.insert("joined_at".into(), json!(visit.joined_at));
+    f.insert("agent".into(), json!(visit.agent.and_then(agent_id)));
+    f.insert("connected_at".into(), json!(visit.connected_at));
+    f.insert("ended_at".into(), json!(visit.ended_at));
+    f.insert("hold_seconds".into(), json!(visit.hold_s));
+    f.insert("talk_seconds".into(), json!(visit.talk_s));
+    f.insert("outcome".into(), json!(outcome(visit)));
     f
 }

@@ -87,6 +87,12 @@ pub struct Agent {
     pub ringing: Vec<Key>,
     /// Caller uniqueids this agent is bridged to.
     pub talking: Vec<Key>,
+    /// The device already read busy (a direct, non-queue call) when the first current queue ring began. A
+    /// `Local/` member's device reads "in use" from the moment the queue rings it, so a busy reading that
+    /// came after the ring is the ring itself; one from before it is another call (DESIGN.md status rules).
+    pub busy_when_rung: bool,
+    /// The queue call ringing or connected to the agent, as rendered in its `call` field.
+    pub screen: Option<ScreenPop>,
     pub wrapup_until: Option<TsMs>,
     /// The `(until, agent)` entry of `Engine::wrapups` known to exist for this agent, so re-deriving the
     /// status of an agent in wrap-up does not insert a duplicate.
@@ -108,6 +114,8 @@ impl Agent {
             device: DeviceState::Unknown,
             ringing: Vec::new(),
             talking: Vec::new(),
+            busy_when_rung: false,
+            screen: None,
             wrapup_until: None,
             wrapup_scheduled: None,
             status: Status::LoggedOut,
@@ -156,6 +164,16 @@ impl Agent {
         let at = self.membership_at(queue).ok()?;
         Some(self.queues.remove(at))
     }
+}
+
+/// The agent hash's `call` field: the queue call ringing or connected to the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenPop {
+    pub uniqueid: Key,
+    pub queue: QueueIx,
+    pub caller_id: Option<Key>,
+    /// When it connected, or when the ring began.
+    pub since: TsMs,
 }
 
 /// Per-queue counts of members by (per-queue) status.
@@ -264,13 +282,49 @@ pub enum Ending {
     Transferred,
 }
 
-/// One queue call, found by the caller's uniqueid through `Engine::call_ix`.
+/// One call: the caller's channel (its uniqueid), found through `Engine::call_ix`, with every stay in a queue
+/// (DESIGN.md "Calls and visits"). A blind transfer, a Redirect or an overflow dialplan sends the same channel
+/// into another queue, or into the same queue again: each stay is its own [`Visit`].
 #[derive(Debug, Clone)]
 pub struct Call {
     pub uniqueid: Key,
+    pub caller_id: Option<Key>,
+    /// AMI `Linkedid`: the channel this one was created for. An attended transfer into a queue queues the
+    /// consultation channel under a new uniqueid; its Linkedid is the original caller's uniqueid.
+    pub linkedid: Option<Key>,
+    /// In the order they began. Never empty once the call exists.
+    pub visits: Vec<Visit>,
+}
+
+impl Call {
+    pub fn new(uniqueid: &str) -> Self {
+        Self { uniqueid: Key::new(uniqueid), caller_id: None, linkedid: None, visits: Vec::new() }
+    }
+
+    /// The call is over when every visit is: the time the last one ended.
+    pub fn ended_at(&self) -> Option<TsMs> {
+        let mut latest = None;
+        for visit in &self.visits {
+            latest = latest.max(Some(visit.ended_at?));
+        }
+        latest
+    }
+}
+
+/// Which feed reported a fact, as an index into per-feed flags; the clock is no feed.
+pub fn feed(src: Source) -> Option<usize> {
+    match src {
+        Source::QueueLog => Some(0),
+        Source::Ami => Some(1),
+        Source::Clock => None,
+    }
+}
+
+/// One stay of a call in one queue, from its join to its exit.
+#[derive(Debug, Clone)]
+pub struct Visit {
     pub queue: QueueIx,
     pub agent: Option<AgentIx>,
-    pub caller_id: Option<Key>,
     pub joined_at: Option<TsMs>,
     pub connected_at: Option<TsMs>,
     pub ended_at: Option<TsMs>,
@@ -281,22 +335,28 @@ pub struct Call {
     pub talk_from_queue_log: bool,
     pub leave: Option<LeaveReason>,
     pub ending: Option<Ending>,
-    /// Agents ringing for this caller now.
-    pub ringing: Vec<AgentIx>,
+    /// Agents ringing for this visit now, with when they started.
+    pub ringing: Vec<(AgentIx, TsMs)>,
     /// Ring-no-answer reports: (agent, source, time). Deduplicated by exact time per source.
     pub misses: Vec<(AgentIx, Source, TsMs)>,
-    /// Day (index) this call's contributions were added to the counters in.
+    /// Day (index) this visit's contributions were added to the counters in.
     pub counted_day: Option<i64>,
     pub contributed: Contribution,
+    /// Per feed ([`feed`]): the feed reported something about this visit. Each feed reports a call's visits
+    /// in order, so a feed's next join is the first later visit it has not reported yet (or a new one).
+    pub seen_by: [bool; 2],
+    /// Per feed: the feed said the caller left the waiting list (an exit, a connect, AMI QueueCallerLeave).
+    /// A join from a feed whose latest visit in that queue it has not seen leave is a duplicate.
+    pub left_by: [bool; 2],
+    /// AMI took the caller off the waiting list (QueueCallerLeave) without a connect or an abandon yet.
+    pub dequeued_at: Option<TsMs>,
 }
 
-impl Call {
-    pub fn new(uniqueid: &str, queue: QueueIx) -> Self {
+impl Visit {
+    pub fn new(queue: QueueIx) -> Self {
         Self {
-            uniqueid: Key::new(uniqueid),
             queue,
             agent: None,
-            caller_id: None,
             joined_at: None,
             connected_at: None,
             ended_at: None,
@@ -310,11 +370,23 @@ impl Call {
             misses: Vec::new(),
             counted_day: None,
             contributed: Contribution::default(),
+            seen_by: [false; 2],
+            left_by: [false; 2],
+            dequeued_at: None,
         }
+    }
+
+    /// The caller left this queue's waiting list for good (answered, left or ended).
+    pub fn is_over(&self) -> bool {
+        self.ended_at.is_some() || self.leave.is_some() || self.agent.is_some() || self.dequeued_at.is_some()
+    }
+
+    pub fn answered(&self) -> bool {
+        self.agent.is_some() || self.connected_at.is_some()
     }
 }
 
-/// What one call adds to the daily counters; diffing old vs new keeps counters exact when facts about a
+/// What one visit adds to the daily counters; diffing old vs new keeps counters exact when facts about a
 /// call arrive twice or are refined (AMI `Unspecified` → queue_log `Timeout`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contribution {
@@ -337,9 +409,9 @@ impl Contribution {
     }
 }
 
-/// Call outcome as DESIGN.md spells it.
-pub fn outcome(call: &Call) -> &'static str {
-    match (call.ending, call.connected_at.is_some() || call.agent.is_some(), call.leave) {
+/// Visit outcome as DESIGN.md spells it.
+pub fn outcome(visit: &Visit) -> &'static str {
+    match (visit.ending, visit.answered(), visit.leave) {
         (Some(Ending::Transferred), _, _) => "transferred",
         (_, true, _) => "answered",
         (_, false, Some(reason)) if is_timed_out(reason) => "timed_out",

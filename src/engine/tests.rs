@@ -41,6 +41,7 @@ fn joined(queue: &str, uid: &str) -> EventKind {
         caller_id: Some("5551001".into()),
         caller_name: None,
         position: Some(1),
+        linkedid: None,
     }
 }
 

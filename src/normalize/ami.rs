@@ -105,8 +105,16 @@ impl AmiNormalizer {
 
     /// Like [`Self::push`], but a known event missing a required field is an error (for logging).
     pub fn push_checked(&mut self, msg: &Message<'_>, ts_ms: engine::TsMs) -> Result<Vec<Event>, EventError> {
-        let Some(event) = events::parse_event(msg)? else { return Ok(Vec::new()) };
         let ts_ms = header_timestamp_ms(msg).unwrap_or(ts_ms);
+        let event = match events::parse_event(msg) {
+            Ok(Some(event)) => event,
+            Ok(None) => return Ok(Vec::new()),
+            Err(err) => {
+                let kind = member_call_ended(msg).ok_or(err)?;
+                return Ok(vec![Event { ts_ms, source: Source::Ami, kind }]);
+            }
+        };
+        let status_pause = status_pause(&event);
         let kind = match event {
             QueueEvent::QueueParams(_) | QueueEvent::QueueMember(_) | QueueEvent::QueueEntry(_) => {
                 self.collect(&event);
@@ -115,9 +123,10 @@ impl AmiNormalizer {
             QueueEvent::QueueStatusComplete { action_id } => {
                 Some(self.complete(action_id.as_deref().unwrap_or("")))
             }
-            other => translate(other),
+            other => translate(other, msg),
         };
-        Ok(kind.map(|kind| Event { ts_ms, source: Source::Ami, kind }).into_iter().collect())
+        let kinds = kind.into_iter().chain(status_pause);
+        Ok(kinds.map(|kind| Event { ts_ms, source: Source::Ami, kind }).collect())
     }
 
     fn collect(&mut self, event: &QueueEvent<'_>) {
@@ -174,7 +183,39 @@ impl AmiNormalizer {
     }
 }
 
-fn translate(event: QueueEvent<'_>) -> Option<EventKind> {
+/// QueueMemberStatus carries the member's whole state, pause included: a client that missed the
+/// QueueMemberPause (events off for a while, a reconnect) learns the pause from the next status change.
+fn status_pause(event: &QueueEvent<'_>) -> Option<EventKind> {
+    let QueueEvent::MemberStatus(m) = event else { return None };
+    let paused = m.paused?;
+    Some(EventKind::MemberPause {
+        queue: Some(m.queue.to_string()),
+        member: member_ref(m),
+        paused,
+        reason: pause_reason(m).filter(|_| paused),
+    })
+}
+
+/// `AgentComplete` as Asterisk sends it when the caller's channel is already gone: no Uniqueid, no Channel,
+/// only Queue, Interface, MemberName, HoldTime, TalkTime and Reason. It still ends the member's call.
+fn member_call_ended(msg: &Message<'_>) -> Option<EventKind> {
+    if !msg.is_event("AgentComplete") {
+        return None;
+    }
+    let queue = msg.get("Queue").filter(|q| !q.is_empty())?.into_owned();
+    let interface = msg.get("Interface").filter(|i| !i.is_empty())?.into_owned();
+    let name = msg.get("MemberName").filter(|n| !n.is_empty()).map(|n| n.into_owned());
+    let number = |key: &str| msg.get(key).and_then(|v| v.trim().parse::<u32>().ok());
+    Some(EventKind::MemberCallEnded {
+        queue,
+        member: MemberRef { interface: Some(interface), name },
+        hold_s: number("HoldTime"),
+        talk_s: number("TalkTime"),
+        reason: end_reason(msg.get("Reason").as_deref()),
+    })
+}
+
+fn translate(event: QueueEvent<'_>, msg: &Message<'_>) -> Option<EventKind> {
     Some(match event {
         QueueEvent::MemberAdded(m) => EventKind::MemberAdded {
             queue: m.queue.to_string(),
@@ -207,7 +248,7 @@ fn translate(event: QueueEvent<'_>) -> Option<EventKind> {
             device: DeviceState::from_code(m.status?),
             in_call: m.in_call,
         },
-        QueueEvent::CallerJoin(c) => caller_joined(&c),
+        QueueEvent::CallerJoin(c) => caller_joined(&c, msg.get("Linkedid").as_deref()),
         QueueEvent::CallerLeave(c) => {
             EventKind::CallerDequeued { queue: c.queue.to_string(), uniqueid: c.uniqueid.to_string() }
         }
@@ -257,13 +298,14 @@ fn translate(event: QueueEvent<'_>) -> Option<EventKind> {
     })
 }
 
-fn caller_joined(c: &CallerEvent<'_>) -> EventKind {
+fn caller_joined(c: &CallerEvent<'_>, linkedid: Option<&str>) -> EventKind {
     EventKind::CallerJoined {
         queue: c.queue.to_string(),
         uniqueid: c.uniqueid.to_string(),
         caller_id: known(c.caller_id_num.as_deref()),
         caller_name: known(c.caller_id_name.as_deref()),
         position: c.position,
+        linkedid: linkedid.filter(|l| !l.is_empty()).map(str::to_owned),
     }
 }
 
@@ -327,140 +369,5 @@ fn header_timestamp_ms(msg: &Message<'_>) -> Option<engine::TsMs> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use parsers::ami::{AmiDecoder, Parsed};
-
-    use super::*;
-
-    fn capture(scenario: &str, file: &str) -> Vec<u8> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/asterisk-22")
-            .join(scenario)
-            .join(file);
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
-    fn each_message(bytes: &[u8], mut f: impl FnMut(&Message<'_>)) {
-        let mut decoder = AmiDecoder::new();
-        let mut at = 0;
-        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&bytes[at..]) {
-            f(&message);
-            at += consumed;
-        }
-    }
-
-    /// Replays a scenario the way `replay --ami-capture` does: client bytes registered, server bytes pushed.
-    fn replay(scenario: &str) -> Vec<Event> {
-        let mut normalizer = AmiNormalizer::new();
-        each_message(&capture(scenario, "ami.sent"), |msg| normalizer.observe_sent(msg));
-        let mut out = Vec::new();
-        each_message(&capture(scenario, "ami.raw"), |msg| out.extend(normalizer.push(msg, 0)));
-        out
-    }
-
-    fn final_snapshot(events: &[Event]) -> &StatusSnapshot {
-        events
-            .iter()
-            .rev()
-            .find_map(|e| match &e.kind {
-                EventKind::StatusSnapshot(s) => Some(s),
-                _ => None,
-            })
-            .expect("a QueueStatus answer")
-    }
-
-    /// queue, interface, penalty, paused, reason.
-    type Row<'a> = (&'a str, &'a str, Option<i64>, bool, Option<&'a str>);
-
-    #[test]
-    fn final_status_gives_readme_membership() {
-        let events = replay("login-pause-unpause");
-        let snapshot = final_snapshot(&events);
-        assert_eq!(snapshot.scope, SnapshotScope::All, "ami.sent asked QueueStatus without filters");
-        let mut rows: Vec<Row<'_>> = snapshot
-            .members
-            .iter()
-            .map(|m| (m.queue.as_str(), m.interface.as_str(), m.penalty, m.paused, m.pause_reason.as_deref()))
-            .collect();
-        rows.sort();
-        assert_eq!(
-            rows,
-            vec![
-                ("billing", "Local/1009@agents/n", Some(0), false, None),
-                ("sales", "Local/1001@agents/n", Some(1), true, Some("Lunch")),
-                ("sales", "Local/1002@agents/n", Some(0), true, None),
-                ("support", "Local/1001@agents/n", Some(0), true, Some("Lunch")),
-                ("support", "Local/1003@agents/n", Some(5), true, Some("Break (10 min)")),
-            ]
-        );
-        assert!(snapshot.entries.is_empty());
-        assert!(snapshot.queues.iter().any(|q| q.queue == "support"));
-    }
-
-    #[test]
-    fn member_events_carry_reasons_and_membership() {
-        let events = replay("login-pause-unpause");
-        let dave_added = events.iter().find_map(|e| match &e.kind {
-            EventKind::MemberAdded { member, paused, pause_reason, .. }
-                if member.interface.as_deref() == Some("Local/1004@agents/n") =>
-            {
-                Some((*paused, pause_reason.clone()))
-            }
-            _ => None,
-        });
-        assert_eq!(dave_added, Some((Some(true), Some("Training".to_owned()))));
-        let lunch = events.iter().filter(|e| {
-            matches!(&e.kind, EventKind::MemberPause { paused: true, reason: Some(r), .. } if r == "Lunch")
-        });
-        assert_eq!(lunch.count(), 2, "Lunch pause in support and in sales");
-    }
-
-    #[test]
-    fn unregistered_answer_is_partial() {
-        let mut normalizer = AmiNormalizer::new();
-        let mut out = Vec::new();
-        each_message(&capture("login-pause-unpause", "ami.raw"), |msg| out.extend(normalizer.push(msg, 0)));
-        let snapshot = final_snapshot(&out);
-        assert_eq!(snapshot.scope, SnapshotScope::Partial);
-        assert_eq!(snapshot.members.len(), 5);
-    }
-
-    #[test]
-    fn ringnoanswer_call_flow() {
-        let events = replay("ringnoanswer");
-        let count = |pred: fn(&EventKind) -> bool| events.iter().filter(|e| pred(&e.kind)).count();
-        assert_eq!(count(|k| matches!(k, EventKind::AgentRinging { .. })), 12);
-        assert_eq!(count(|k| matches!(k, EventKind::RingStopped { missed: true, .. })), 6);
-        assert_eq!(count(|k| matches!(k, EventKind::CallConnected { .. })), 3);
-        assert_eq!(count(|k| matches!(k, EventKind::CallEnded { reason: EndReason::Agent, .. })), 3);
-        assert_eq!(count(|k| matches!(k, EventKind::CallerLeft { reason: LeaveReason::Unspecified, .. })), 1);
-        assert_eq!(count(|k| matches!(k, EventKind::CallerJoined { .. })), 4);
-    }
-
-    #[test]
-    fn scopes_from_filters() {
-        let mut n = AmiNormalizer::new();
-        n.expect_queue_status("a", None, None);
-        n.expect_queue_status("q", Some("support"), None);
-        n.expect_queue_status("m", Some(""), Some("PJSIP/101"));
-        assert_eq!(n.expected.get("a"), Some(&SnapshotScope::All));
-        assert_eq!(n.expected.get("q"), Some(&SnapshotScope::Queue { queue: "support".into() }));
-        assert_eq!(
-            n.expected.get("m"),
-            Some(&SnapshotScope::Member { queue: None, interface: "PJSIP/101".into() })
-        );
-    }
-
-    #[test]
-    fn control_messages() {
-        let raw = b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\nRestart: True\r\n\r\n";
-        let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(raw) else { panic!("parse") };
-        assert_eq!(control(&message), Some(Control::Shutdown { restart: true }));
-        let raw = b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\nTimestamp: 1795382851.269373\r\n\r\n";
-        let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(raw) else { panic!("parse") };
-        assert_eq!(control(&message), Some(Control::FullyBooted));
-        assert_eq!(header_timestamp_ms(&message), Some(1_795_382_851_269));
-    }
-}
+#[path = "ami_tests.rs"]
+mod tests;

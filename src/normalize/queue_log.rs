@@ -65,6 +65,7 @@ fn call(record: &Record<'_>) -> Option<EventKind> {
             caller_id: non_empty(caller_id),
             caller_name: caller_name.as_ref().and_then(non_empty),
             position: non_negative(position),
+            linkedid: None,
         },
         QlEvent::Abandon { position, wait_s, .. } => left(LeaveReason::Abandon, position, wait_s),
         QlEvent::ExitEmpty { position, wait_s, .. } => left(LeaveReason::Empty, position, wait_s),
@@ -183,6 +184,7 @@ mod tests {
                 caller_id: Some(s("+13238679471")),
                 caller_name: None,
                 position: Some(1),
+                linkedid: None,
             }
         );
         let joined = one("1|u.1|q|NONE|ENTERQUEUE|||2|Jane_Doe");

@@ -62,6 +62,44 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// Every asynchronous event of `dir/ami.raw` (also those between the answers to the recorder's own
+    /// actions), each stamped with a `Timestamp:` header (manager.conf `timestampevents=yes`): its recorded
+    /// receive time (`ami.chunks.tsv`) plus `shift_ms`. The daemon then stamps each event with the time
+    /// `replay` gives the same bytes, so the two can be compared.
+    pub fn load_timestamped(dir: &Path, shift_ms: i64) -> Capture {
+        let mut capture = Capture::load(dir);
+        let raw = std::fs::read(dir.join("ami.raw")).expect("ami.raw is readable");
+        let chunks = std::fs::read_to_string(dir.join("ami.chunks.tsv")).expect("ami.chunks.tsv");
+        let times = queuecast::replay::receive_times(&chunks);
+        let mut decoder = AmiDecoder::new();
+        let mut at = 0;
+        capture.events.clear();
+        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&raw[at..]) {
+            let bytes = &raw[at..at + consumed];
+            at += consumed;
+            let after_login = capture.events.is_empty() && !message.is_event("FullyBooted");
+            if !matches!(message.kind, MessageKind::Event { .. })
+                || message.action_id().is_some()
+                || after_login
+            {
+                continue;
+            }
+            let ms = queuecast::replay::time_at(&times, at).expect("chunk time") + shift_ms;
+            capture.events.push(with_timestamp(bytes, ms));
+        }
+        capture
+    }
+}
+
+/// The message with `Timestamp: <seconds>.<micros>` before its closing blank line.
+pub fn with_timestamp(message: &[u8], ms: i64) -> Vec<u8> {
+    let body = message.strip_suffix(b"\r\n").unwrap_or(message);
+    let mut out = body.to_vec();
+    out.extend_from_slice(format!("Timestamp: {}.{:03}000\r\n\r\n", ms / 1000, ms % 1000).as_bytes());
+    out
+}
+
 /// How the server misbehaves.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
@@ -76,6 +114,9 @@ pub struct Faults {
     pub end_with_reload: bool,
     /// Never answer `Ping` and say nothing more: a wedged Asterisk or a half-open TCP connection.
     pub ignore_pings: bool,
+    /// Stream the events before answering QueueStatus, with the capture's final answer: a slow answer that
+    /// tells the state after those events, as the recording's closing `final-status` does.
+    pub status_after_events: bool,
 }
 
 /// Asterisk's Reload event (manager.c `manager_event(EVENT_FLAG_SYSTEM, "Reload", …)`, 22 layout).
@@ -233,6 +274,12 @@ impl Server {
                     Reply::Close(bytes) => {
                         self.write(&mut socket, &bytes).await?;
                         return Ok(());
+                    }
+                    Reply::StatusThenEvents(bytes) if self.faults.status_after_events => {
+                        if !self.stream_events(&mut socket).await? {
+                            return Ok(());
+                        }
+                        self.write(&mut socket, &bytes).await?;
                     }
                     Reply::StatusThenEvents(bytes) => {
                         self.write(&mut socket, &bytes).await?;

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests; each file is one concern.
 
+pub mod corpus;
 pub mod fake_ami;
 pub mod proxy;
 pub mod redis;
