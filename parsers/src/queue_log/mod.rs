@@ -55,7 +55,7 @@ pub fn parse_next(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineEr
         if line.is_empty() {
             continue;
         }
-        return match parse_line(line) {
+        return match record_of(line) {
             Ok(record) => Ok(Parsed::Complete { record, consumed, lines }),
             Err(kind) => Err(LineError { kind, consumed, lines }),
         };
@@ -64,7 +64,7 @@ pub fn parse_next(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineEr
 
 /// Parses one line without its `\n`; a trailing `\r` is stripped.
 pub fn parse_record(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
-    parse_line(strip_cr(line))
+    record_of(strip_cr(line))
 }
 
 /// Every line of a complete input (a whole file in memory), including a last line without `\n`.
@@ -97,7 +97,7 @@ impl<'a> Iterator for Records<'a> {
 
 /// A line that is not blank, without its terminator. The checks run in the order a reader would make them:
 /// enough fields, then the epoch, then the event name, then the event's own data.
-fn parse_line(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
+fn record_of(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
     let fixed =
         grammar::fixed_fields(line).ok_or_else(|| ErrorKind::TooFewFields { found: fields::count(line) })?;
     let time = grammar::epoch(fixed.epoch)
