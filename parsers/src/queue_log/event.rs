@@ -2,7 +2,7 @@
 //! field count (QUEUE_LOG.md §2); free-text fields absorb surplus `|`.
 
 use super::error::{ErrorKind, snippet};
-use super::fields::Data;
+use super::fields::{Data, LineText};
 use super::grammar::{number, split_pipe};
 use super::record::QlEvent;
 use crate::text::Text;
@@ -10,8 +10,8 @@ use crate::text::Text;
 type Result<T> = std::result::Result<T, ErrorKind>;
 
 /// Types the data of event `name`; unknown names become `QlEvent::Unknown` (kept, never rejected).
-pub(crate) fn parse_event<'a>(name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<'a>> {
-    let data = Data::new(name, data);
+pub(crate) fn parse_event<'a>(line: LineText<'a>, name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<'a>> {
+    let data = Data::new(name, data, line);
     Ok(match name {
         b"ENTERQUEUE" => enter_queue(&data)?,
         b"ABANDON" => {
@@ -43,18 +43,18 @@ pub(crate) fn parse_event<'a>(name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<
         b"RINGCANCELED" => QlEvent::RingCanceled { ring_ms: ring_ms(&data)? },
         b"ADDMEMBER" => add_member(data.bytes)?,
         b"REMOVEMEMBER" => QlEvent::RemoveMember,
-        b"PAUSE" => QlEvent::Pause { reason: Text::from_bytes(data.bytes) },
-        b"UNPAUSE" => QlEvent::Unpause { reason: Text::from_bytes(data.bytes) },
-        b"PAUSEALL" => QlEvent::PauseAll { reason: Text::from_bytes(data.bytes) },
-        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: Text::from_bytes(data.bytes) },
+        b"PAUSE" => QlEvent::Pause { reason: data.text(data.bytes) },
+        b"UNPAUSE" => QlEvent::Unpause { reason: data.text(data.bytes) },
+        b"PAUSEALL" => QlEvent::PauseAll { reason: data.text(data.bytes) },
+        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: data.text(data.bytes) },
         b"PENALTY" => QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? },
         b"RINGINUSE" => QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 },
-        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: Text::from_bytes(data.bytes) },
+        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: data.text(data.bytes) },
         b"AGENTLOGOFF" => {
             let (channel, login_s, reason) = logoff(&data)?;
             QlEvent::AgentLogoff { channel, login_s, reason }
         }
-        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: Text::from_bytes(data.bytes) },
+        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: data.text(data.bytes) },
         b"AGENTCALLBACKLOGOFF" => {
             let (location, login_s, reason) = logoff(&data)?;
             QlEvent::AgentCallbackLogoff { location, login_s, reason }
@@ -62,8 +62,8 @@ pub(crate) fn parse_event<'a>(name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<
         b"OUTCALL" => out_call(&data)?,
         b"QUEUESTART" => QlEvent::QueueStart,
         b"CONFIGRELOAD" => QlEvent::ConfigReload,
-        b"DID" => QlEvent::Did { did: Text::from_bytes(data.bytes) },
-        _ => QlEvent::Unknown { name: Text::from_bytes(name), data: data.all() },
+        b"DID" => QlEvent::Did { did: data.text(data.bytes) },
+        _ => QlEvent::Unknown { name: line.get(name), data: data.all() },
     })
 }
 
@@ -76,8 +76,8 @@ fn enter_queue<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
         2 => {
             let [url, caller_id] = data.front::<2>();
             Ok(QlEvent::EnterQueue {
-                url: Text::from_bytes(url),
-                caller_id: Text::from_bytes(caller_id),
+                url: data.text(url),
+                caller_id: data.text(caller_id),
                 position: None,
                 caller_name: None,
             })
@@ -86,8 +86,8 @@ fn enter_queue<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
             let [url, caller_id, position] = data.front::<3>();
             let position = data.opt_num(position, 3, "origpos")?;
             Ok(QlEvent::EnterQueue {
-                url: Text::from_bytes(url),
-                caller_id: Text::from_bytes(caller_id),
+                url: data.text(url),
+                caller_id: data.text(caller_id),
                 position,
                 caller_name: None,
             })
@@ -96,10 +96,10 @@ fn enter_queue<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
             let (url, [caller_id, position, caller_name]) = data.back::<3>();
             if number(position).is_some() {
                 let position = data.opt_num(position, count - 1, "origpos")?;
-                let caller_name = Some(Text::from_bytes(caller_name));
+                let caller_name = Some(data.text(caller_name));
                 return Ok(QlEvent::EnterQueue {
-                    url: Text::from_bytes(url),
-                    caller_id: Text::from_bytes(caller_id),
+                    url: data.text(url),
+                    caller_id: data.text(caller_id),
                     position,
                     caller_name,
                 });
@@ -107,8 +107,8 @@ fn enter_queue<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
             let (url, [caller_id, position]) = data.back::<2>();
             let position = data.opt_num(position, count, "origpos")?;
             Ok(QlEvent::EnterQueue {
-                url: Text::from_bytes(url),
-                caller_id: Text::from_bytes(caller_id),
+                url: data.text(url),
+                caller_id: data.text(caller_id),
                 position,
                 caller_name: None,
             })
@@ -149,7 +149,7 @@ fn exit_with_key<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
         _ => return Err(data.wrong_count("2 or 4")),
     };
     let position = data.opt_num(position, 2, "pos")?;
-    Ok(QlEvent::ExitWithKey { key: Text::from_bytes(key), position, orig_position, wait_s })
+    Ok(QlEvent::ExitWithKey { key: data.text(key), position, orig_position, wait_s })
 }
 
 /// `pos|origpos|waittime|withdraw_info`; the info is free text and optional.
@@ -162,7 +162,7 @@ fn withdraw<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
         position: data.opt_num(position, 1, "pos")?,
         orig_position: data.opt_num(orig, 2, "origpos")?,
         wait_s: data.opt_num(wait, 3, "waittime")?,
-        info: Text::from_bytes(info),
+        info: data.text(info),
     })
 }
 
@@ -173,7 +173,7 @@ fn connect<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     let [hold, uniqueid, ring] = data.front::<3>();
     Ok(QlEvent::Connect {
         hold_s: data.opt_num(hold, 1, "holdtime")?,
-        agent_uniqueid: (data.count >= 2).then(|| Text::from_bytes(uniqueid)),
+        agent_uniqueid: (data.count >= 2).then(|| data.text(uniqueid)),
         ring_s: data.opt_num(ring, 3, "ringtime")?,
     })
 }
@@ -197,8 +197,8 @@ fn blind_transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     }
     let [exten, context, hold, talk, orig] = data.front::<5>();
     Ok(QlEvent::BlindTransfer {
-        exten: Text::from_bytes(exten),
-        context: Text::from_bytes(context),
+        exten: data.text(exten),
+        context: data.text(context),
         hold_s: data.opt_num(hold, 3, "holdtime")?,
         talk_s: data.opt_num(talk, 4, "calltime")?,
         orig_position: data.opt_num(orig, 5, "origpos")?,
@@ -215,12 +215,12 @@ fn attended_transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     let (head, [hold, talk, orig]) = data.back::<3>();
     let (method, middle) = split_pipe(head).unwrap_or((head, &[]));
     let (target, peer) = match split_pipe(middle) {
-        Some((target, peer)) if method == b"LINK" => (target, Some(Text::from_bytes(peer))),
+        Some((target, peer)) if method == b"LINK" => (target, Some(data.text(peer))),
         _ => (middle, None),
     };
     Ok(QlEvent::AttendedTransfer {
-        method: Text::from_bytes(method),
-        target: Text::from_bytes(target),
+        method: data.text(method),
+        target: data.text(target),
         peer,
         hold_s: data.opt_num(hold, count - 2, "holdtime")?,
         talk_s: data.opt_num(talk, count - 1, "calltime")?,
@@ -234,8 +234,8 @@ fn transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     }
     let [exten, context, hold, talk, orig] = data.front::<5>();
     Ok(QlEvent::Transfer {
-        exten: Text::from_bytes(exten),
-        context: Text::from_bytes(context),
+        exten: data.text(exten),
+        context: data.text(context),
         hold_s: data.opt_num(hold, 3, "holdtime")?,
         talk_s: data.opt_num(talk, 4, "calltime")?,
         orig_position: data.opt_num(orig, 5, "origpos")?,
@@ -269,7 +269,7 @@ type Logoff<'a> = (Text<'a>, Option<i64>, Option<Text<'a>>);
 fn logoff<'a>(data: &Data<'a>) -> Result<Logoff<'a>> {
     let [channel, login, reason] = data.front::<3>();
     let login_s = data.opt_num(login, 2, "logintime")?;
-    Ok((Text::from_bytes(channel), login_s, (data.count >= 3).then(|| Text::from_bytes(reason))))
+    Ok((data.text(channel), login_s, (data.count >= 3).then(|| data.text(reason))))
 }
 
 /// `status|talktime|params`; params is free text (conventionally `totaltime|callednumber`).
@@ -279,8 +279,8 @@ fn out_call<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     }
     let [status, talk, params] = data.front::<3>();
     Ok(QlEvent::OutCall {
-        status: Text::from_bytes(status),
+        status: data.text(status),
         talk_s: data.opt_num(talk, 2, "talktime")?,
-        params: Text::from_bytes(params),
+        params: data.text(params),
     })
 }

@@ -105,12 +105,13 @@ fn record_of(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
     if fixed.name.is_empty() {
         return Err(ErrorKind::EmptyEvent);
     }
+    let text = fields::LineText::new(line);
     Ok(Record {
         time,
-        callid: Text::from_bytes(fixed.callid),
-        queue: Text::from_bytes(fixed.queue),
-        agent: Text::from_bytes(fixed.agent),
-        event: event::parse_event(fixed.name, fixed.data)?,
+        callid: text.get(fixed.callid),
+        queue: text.get(fixed.queue),
+        agent: text.get(fixed.agent),
+        event: event::parse_event(text, fixed.name, fixed.data)?,
     })
 }
 
