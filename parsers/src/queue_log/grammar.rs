@@ -89,8 +89,8 @@ pub(super) fn number(field: &[u8]) -> Option<i64> {
     signed(minus.is_some(), digits)
 }
 
-/// Digits in `i64::MAX`; longer fields are rejected before any arithmetic (so leading zeros count too,
-/// as they always did: `%ld` never writes them).
+/// Digits in `i64::MAX`; longer fields are rejected before any arithmetic (leading zeros count too:
+/// `%ld` never writes them).
 const MAX_I64_DIGITS: usize = 19;
 
 /// ASCII digits (at most 19, which always fit a `u64` without overflow checks) as an `i64`.
