@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The installed package under a real systemd (PID 1), where the test suite cannot go: boots this host's
 # /usr in a volatile systemd-nspawn container and checks the unit end to end — Type=notify READY and
-# STATUS, journald fields, reading a 0640 root:asterisk queue_log through SupplementaryGroups, SIGHUP
-# reload, watchdog, restart after SIGKILL, clean stop, `systemd-analyze security` exposure.
+# STATUS, journald fields, the package's setup-system (users, asterisk group, state directory) and reading
+# a 0640 root:asterisk queue_log through that group, SIGHUP reload, watchdog, restart after SIGKILL, clean
+# stop, `systemd-analyze security` exposure of both units.
 #   packaging/build.sh && dpkg -i target/packages/queuecast_*.deb && packaging/systemd-check.sh
 # Needs root with CAP_SYS_ADMIN and systemd-container (installed if missing). The host is not changed
 # beyond that: /etc in the container is a tmpfs, the config, queue_log and Redis are private temp files.
@@ -31,7 +32,8 @@ redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemoni
     --logfile "$work/redis.log" --dir "$work"
 rcli() { redis-cli -p "$port" "$@"; }
 
-# The container's /etc is empty: config, queue_log and the asterisk group come in as binds.
+# The container's /etc is empty: config, queue_log and the asterisk group (as Asterisk's package would have
+# made it) come in as binds; the queuecast users come from the package's own sysusers.d file at boot.
 mkdir -p "$work/etc" "$work/sysusers" "$work/asterisk"
 cat > "$work/etc/queuecast.toml" <<TOML
 [queue_log]
@@ -69,6 +71,13 @@ case "$state" in running | degraded) ;; *) fail "the container did not boot (see
 in=(nsenter -t "$init" -a)
 show() { "${in[@]}" systemctl show queuecast -P "$1"; }
 
+# What the package scripts run after install: the asterisk group for the daemon's user, the state dir.
+"${in[@]}" /usr/lib/queuecast/setup-system || fail "setup-system"
+"${in[@]}" id -Gn queuecast | grep -qw asterisk || fail "setup-system did not add queuecast to asterisk"
+"${in[@]}" id -Gn queuecast-gateway | grep -qw asterisk && fail "the gateway's user is in the asterisk group"
+[ "$("${in[@]}" stat -c '%U %a' /var/lib/queuecast)" = "queuecast 750" ] || fail "state directory"
+pass "setup-system: queuecast in group asterisk, queuecast-gateway not, /var/lib/queuecast 0750"
+
 "${in[@]}" systemctl start queuecast || fail "start"
 [ "$(show StatusText)" = "state written to Redis" ] || fail "READY status: $(show StatusText)"
 pass "Type=notify: active after READY=1, STATUS=$(show StatusText)"
@@ -79,7 +88,7 @@ for n in 1 2 3; do
 done
 for _ in $(seq 50); do [ "$(rcli scard 'queuecast:{nspawn}:agents')" = 3 ] && break; sleep 0.1; done
 [ "$(rcli scard 'queuecast:{nspawn}:agents')" = 3 ] || fail "queue_log (0640 root:asterisk) not followed"
-pass "follows a 0640 root:asterisk queue_log through SupplementaryGroups=asterisk"
+pass "follows a 0640 root:asterisk queue_log through the asterisk group the package gave its user"
 
 "${in[@]}" journalctl _SYSTEMD_UNIT=queuecast.service -o verbose --no-pager | grep -q '^    TARGET=queuecast::' \
     || fail "no structured journald fields"
@@ -104,4 +113,5 @@ stop_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 pass "SIGTERM: exit 0 in ${stop_ms} ms"
 
 "${in[@]}" systemd-analyze security queuecast --no-pager | tail -n1
+"${in[@]}" systemd-analyze security queuecast-gateway --no-pager | tail -n1
 echo "all systemd checks passed"
