@@ -16,7 +16,7 @@ pub fn write_all(root: clap::Command, dir: &Path) -> std::io::Result<Vec<PathBuf
     let mut root = root.disable_help_subcommand(true);
     root.build();
     let pages = pages(&root);
-    let names: Vec<String> = pages.iter().map(|cmd| page_name(cmd)).collect();
+    let names: Vec<String> = pages.iter().map(page_name).collect();
     let mut written = Vec::with_capacity(pages.len());
     for cmd in pages {
         let path = dir.join(format!("{}.{SECTION}", page_name(&cmd)));
