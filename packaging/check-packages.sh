@@ -12,7 +12,7 @@ deb=$(realpath "${1:?usage: check-packages.sh DEB RPM [BINARY]}")
 rpm=$(realpath "${2:?usage: check-packages.sh DEB RPM [BINARY]}")
 bin=${3:+$(realpath "$3")}
 here=$(cd "$(dirname "$0")" && pwd)
-GLIBC_FLOOR=2.17
+GLIBC_FLOOR=${GLIBC_FLOOR:-2.17}
 SECURITY_MAX=2.0
 
 fail() {
@@ -68,7 +68,11 @@ pass "both packages install the same $(wc -l < "$work/rpm.files") files (+ Debia
 mkdir -p "$work/deb" "$work/rpm"
 dpkg-deb -x "$deb" "$work/deb/root"
 dpkg-deb -e "$deb" "$work/deb/control"
-(cd "$work/rpm" && rpm2cpio "$rpm" | cpio -idm --quiet)
+rpm -K "$rpm" >/dev/null 2>&1 || fail "rpm -K: the .rpm's digests do not verify"
+# rpm2cpio of rpm 4.18 exits 1 after writing the whole archive: judge by what cpio unpacked.
+rpm2cpio "$rpm" > "$work/rpm.cpio" 2>/dev/null || true
+(cd "$work/rpm" && cpio -idm --quiet < "$work/rpm.cpio") || fail "cpio: the .rpm's payload"
+[ -x "$work/rpm/usr/bin/queuecast" ] || fail "rpm2cpio: no /usr/bin/queuecast in the payload"
 if [ -n "$bin" ]; then
     cmp -s "$bin" "$work/deb/root/usr/bin/queuecast" || fail "the .deb's /usr/bin/queuecast is not $bin"
     cmp -s "$bin" "$work/rpm/usr/bin/queuecast" || fail "the .rpm's /usr/bin/queuecast is not $bin"
@@ -135,5 +139,7 @@ for unit in queuecast.service queuecast-gateway.service; do
 done
 
 # --- lintian: errors and warnings fail; info and pedantic notes are shown
-lintian --fail-on error,warning --info "$deb" || fail "lintian"
+# initial-upload-closes-no-bugs asks a first upload *to Debian* to close its ITP bug: these packages are
+# distributed outside the archive, there is no such bug to close.
+lintian --fail-on error,warning --info --suppress-tags initial-upload-closes-no-bugs "$deb" || fail "lintian"
 pass "lintian: no error, no warning"
