@@ -62,7 +62,8 @@ mkdir -p target/packaging
 cat > target/packaging/changelog <<CHANGELOG
 queuecast ($version-1) unstable; urgency=medium
 
-  * queuecast $version, commit $commit, built by packaging/build.sh for glibc >= $GLIBC_FLOOR.
+  * queuecast $version (commit $commit), built by packaging/build.sh
+    for glibc >= $GLIBC_FLOOR.
 
  -- $maintainer  $(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")
 CHANGELOG

@@ -67,6 +67,6 @@ ensure_packaging_tools() {
     ensure_apt_tools
     ensure_cargo_tool cargo-deb "$CARGO_DEB_VERSION" cargo deb --version
     ensure_cargo_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION" cargo generate-rpm --version
-    ensure_cargo_tool cargo-zigbuild "$CARGO_ZIGBUILD_VERSION" cargo zigbuild --version
+    ensure_cargo_tool cargo-zigbuild "$CARGO_ZIGBUILD_VERSION" cargo-zigbuild --version
     ensure_zig
 }
