@@ -70,7 +70,7 @@ fn render(cmd: &clap::Command, all_pages: &[String], w: &mut dyn Write) -> std::
 }
 
 /// Exit codes follow sysexits.h (cli::EX_*). Each command's page lists the codes that command returns;
-/// a command not listed here (a newer one) points to queuecast(1), which lists every code.
+/// a command not listed here (a newer one) gets 0 and 1 and points to queuecast(1) for the rest.
 fn exit_status(roff: &mut Roff, page: &str) {
     use super::{EX_CONFIG, EX_OK, EX_UNAVAILABLE};
     let ok = (EX_OK, "success (for run: a clean stop on SIGTERM or SIGINT).");
@@ -91,15 +91,20 @@ fn exit_status(roff: &mut Roff, page: &str) {
             ),
         ],
         "queuecast-replay" | "queuecast-status" | "queuecast-simulate" => vec![ok, error],
-        _ => {
-            roff.control("SH", ["EXIT STATUS"]);
-            roff.text([
-                roman("0 on success, non-zero on failure; the codes (sysexits.h) are listed in "),
-                bold("queuecast"),
-                roman("(1)."),
-            ]);
-            return;
-        }
+        // DESIGN.md "Commands from panels": done, refused or failed, no answer in time.
+        action if action.starts_with("queuecast-action") => vec![
+            (EX_OK, "the daemon executed the command."),
+            (1, "the daemon refused it or it failed (the reason is printed)."),
+            (EX_UNAVAILABLE, "EX_UNAVAILABLE: no answer from the daemon in time."),
+        ],
+        // A command this table does not know yet (e.g. the gateway's): the codes every command shares.
+        _ => vec![
+            ok,
+            (
+                1,
+                "an error; the reason is printed on standard error or logged. Other codes (sysexits.h) are listed in queuecast(1).",
+            ),
+        ],
     };
     roff.control("SH", ["EXIT STATUS"]);
     for (code, meaning) in codes {
