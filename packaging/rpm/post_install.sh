@@ -1,10 +1,6 @@
-# queuecast %post: create the system user (sysusers.d/queuecast.conf) and let systemd see the unit.
-if command -v systemd-sysusers >/dev/null 2>&1; then
-    systemd-sysusers queuecast.conf || :
-elif ! getent passwd queuecast >/dev/null; then
-    useradd --system --user-group --home-dir /var/lib/queuecast --no-create-home \
-        --shell /sbin/nologin --comment "queuecast daemon" queuecast || :
-fi
+# queuecast %post: users, the asterisk group and the state directory (the same helper as the .deb's
+# postinst, for systemd 219 to today's); then let systemd see the units. Installed disabled.
+/usr/lib/queuecast/setup-system
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
 fi

@@ -1,6 +1,7 @@
 //! Command-line surface (DESIGN.md "CLI"). Each subcommand lives in its own file.
 
 mod check_config;
+mod man;
 mod parse;
 mod replay;
 mod run;
@@ -25,7 +26,13 @@ pub const EX_CONFIG: u8 = 78;
 #[command(
     name = "queuecast",
     version,
-    about = "Live Asterisk queue state (queue_log + AMI) published to Redis"
+    about = "Live Asterisk queue state (queue_log + AMI) published to Redis",
+    long_about = "Live Asterisk queue state (queue_log + AMI) published to Redis.\n\n\
+        queuecast runs on the Asterisk host: it follows Asterisk's queue_log file and the AMI event \
+        stream, keeps one consistent live state of queue agents, queues and calls, and writes it to Redis \
+        hashes, publishing every change on Redis pub/sub and a replayable stream, so that wallboards and \
+        CRM panels show live queue figures without polling the PBX. `queuecast run` is the daemon \
+        (systemd unit queuecast.service)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -100,7 +107,6 @@ fn man(dir: &std::path::Path) -> anyhow::Result<u8> {
     use anyhow::Context;
     use clap::CommandFactory;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    clap_mangen::generate_to(Cli::command(), dir)
-        .with_context(|| format!("writing man pages to {}", dir.display()))?;
+    man::write_all(Cli::command(), dir).with_context(|| format!("writing man pages to {}", dir.display()))?;
     Ok(EX_OK)
 }
