@@ -3,7 +3,7 @@
 //! The engine task renders changes into [`Update`]s ([`render`], [`render_all`]) and hands them to the sink
 //! task through a [`SinkHandle`], which never blocks: updates merge into a shared inbox keyed by entity, so a
 //! slow or absent Redis costs memory proportional to the number of entities, never to the number of events.
-//! The sink task keeps a mirror of the live state (agents, queues, calls in progress), so after an
+//! The sink task keeps a mirror of the state (agents, queues, the calls of the last `call_ttl`), so after an
 //! outage (or a Redis restart that lost its data) it rewrites the whole state and publishes `resync`.
 //!
 //! Layout: [`keys`]. Wire messages: [`message`]. One batch = one MULTI/EXEC: [`batch`]. Connection
