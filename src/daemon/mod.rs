@@ -42,6 +42,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// A required service is unreachable at start and `fail_fast` is set (exit 69).
     #[error("{service} is unreachable at start: {reason}")]
     Unavailable { service: &'static str, reason: String },
@@ -54,6 +56,10 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
     let tracker = TaskTracker::new();
     let mut requests = signals::spawn(root.clone(), &tracker).map_err(DaemonError::Signals)?;
     let sink = crate::sink::spawn(settings::redis(&config), root.clone(), &tracker);
+    if let Some(addr) = config.metrics.addr() {
+        let handle = crate::metrics::install()?;
+        crate::metrics::serve(addr, handle, sink.connected(), root.clone(), &tracker).await?;
+    }
     // Queue updates are coalesced to this interval (DESIGN: at most one per queue per interval).
     let queue_interval_ms = config.redis.queue_update_interval_ms.max(1);
     let mut daemon = Daemon { path: config_path.to_owned(), config, log, root: root.clone(), tracker, sink };
@@ -80,7 +86,10 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
                 // Every source of this generation ended (e.g. all disabled): keep ticking.
                 None => generation.sources_gone(),
             },
-            _ = tick.tick() => generation.engine.tick(engine_task::now_ms()),
+            _ = tick.tick() => {
+                generation.engine.tick(engine_task::now_ms());
+                crate::telemetry::summarise_bad_input();
+            }
             _ = queue_flush.tick() => generation.engine.flush_queues(),
             _ = watchdog_tick.tick(), if watchdog.is_some() => systemd::watchdog(),
             _ = status.tick() => systemd::status(&generation.summary()),

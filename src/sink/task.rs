@@ -7,6 +7,7 @@ use super::message::ResyncReason;
 use super::state::{Latest, Mirror};
 use super::writer::{Batch, InFlight, Writer};
 use super::{Health, RedisConn, RedisSettings, SinkError, Update, redact_url};
+use crate::metrics as metrics_names;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,6 +60,8 @@ struct Inbox {
     health: Option<Health>,
     /// Number of `send`s so far; the task reports how many of them are in Redis.
     submitted: u64,
+    /// When the oldest change not yet taken by the task arrived (for the publish latency).
+    oldest: Option<std::time::Instant>,
 }
 
 struct Shared {
@@ -83,6 +86,7 @@ impl SinkHandle {
         {
             let mut inbox = self.shared.inbox.lock().unwrap_or_else(PoisonError::into_inner);
             inbox.submitted += 1;
+            inbox.oldest.get_or_insert_with(std::time::Instant::now);
             match msg {
                 SinkMsg::Updates(updates) => {
                     for update in updates {
@@ -149,6 +153,8 @@ struct SinkTask {
     authoritative: bool,
     needs_rewrite: Option<ResyncReason>,
     taken: u64,
+    /// When the oldest change taken and not yet in Redis reached the sink.
+    oldest_unwritten: Option<std::time::Instant>,
     /// The connection writes last went to: the next connection closes it server-side before writing.
     last_client: Option<ClientTag>,
     reconnect_at: Instant,
@@ -174,6 +180,7 @@ impl SinkTask {
             authoritative: false,
             needs_rewrite: Some(ResyncReason::Startup),
             taken: 0,
+            oldest_unwritten: None,
             last_client: None,
             reconnect_at: now,
             reconnect_delay_ms: RECONNECT_MIN_MS,
@@ -231,6 +238,9 @@ impl SinkTask {
             taken
         };
         self.taken = inbox.submitted;
+        if let Some(oldest) = inbox.oldest {
+            self.oldest_unwritten.get_or_insert(oldest);
+        }
         if let Some(state) = inbox.resync {
             let now = Instant::now();
             self.fold_pending(now);
@@ -269,7 +279,10 @@ impl SinkTask {
         if self.conn.is_none() && now >= self.reconnect_at {
             self.connect().await;
         }
-        let Some(mut conn) = self.conn.clone() else { return };
+        let Some(mut conn) = self.conn.clone() else {
+            self.gauges();
+            return;
+        };
         let result = self.write_due(&mut conn, force).await;
         if let Err(err) = result {
             self.fail(&err);
@@ -277,7 +290,18 @@ impl SinkTask {
         }
         if self.pending.is_empty() && self.needs_rewrite.is_none() {
             self.shared.written.send_replace(self.taken);
+            if let Some(oldest) = self.oldest_unwritten.take() {
+                metrics::histogram!(metrics_names::PUBLISH_LATENCY).record(oldest.elapsed().as_secs_f64());
+            }
         }
+        self.gauges();
+    }
+
+    /// Dirty entities (the whole state while a rewrite is due) and the last seq, for `/metrics`.
+    fn gauges(&self) {
+        let dirty = self.pending.len() + if self.needs_rewrite.is_some() { self.mirror.len() } else { 0 };
+        metrics::gauge!(metrics_names::DIRTY_ENTITIES).set(dirty as f64);
+        metrics::gauge!(metrics_names::SEQ).set(self.writer.seq() as f64);
     }
 
     async fn write_due(&mut self, conn: &mut RedisConn, force: bool) -> Result<(), SinkError> {
@@ -301,6 +325,8 @@ impl SinkTask {
         // With nothing to write yet and no full state, only `meta` and the `resync` go out: existing hashes
         // of a previous run stay readable until the engine's first full state replaces them.
         self.writer.rewrite_all(conn, self.mirror.updates(), self.authoritative, self.health, reason).await?;
+        metrics::counter!(metrics_names::REDIS_BATCHES).increment(1);
+        metrics::counter!(metrics_names::REDIS_CHANGES).increment(self.mirror.len() as u64);
         for name in self.mirror.queue_names() {
             self.queue_sent.insert(name.to_owned(), now);
         }
@@ -368,6 +394,8 @@ impl SinkTask {
                 return Err(err);
             }
             self.writer.confirm(oldest.last_seq);
+            metrics::counter!(metrics_names::REDIS_BATCHES).increment(1);
+            metrics::counter!(metrics_names::REDIS_CHANGES).increment(oldest.updates.len() as u64);
             // The bookkeeping of the confirmed batch happens while the later ones are in Redis.
             self.written(oldest.updates);
         }
@@ -409,13 +437,17 @@ impl SinkTask {
         match attempt.await {
             Ok(conn) => {
                 let url = redact_url(&self.settings.url);
+                metrics::gauge!(metrics_names::REDIS_UP).set(1.0);
                 match self.down_since.take() {
-                    Some(since) => tracing::info!(
-                        url = %url,
-                        seq = self.writer.seq(),
-                        down_s = since.elapsed().as_secs(),
-                        "Redis is reachable again; rewriting the state"
-                    ),
+                    Some(since) => {
+                        metrics::counter!(metrics_names::REDIS_RECONNECTS).increment(1);
+                        tracing::info!(
+                            url = %url,
+                            seq = self.writer.seq(),
+                            down_s = since.elapsed().as_secs(),
+                            "Redis is reachable again; rewriting the state"
+                        );
+                    }
                     None => tracing::info!(url = %url, seq = self.writer.seq(), "connected to Redis"),
                 }
                 self.conn = Some(conn);
@@ -430,6 +462,8 @@ impl SinkTask {
     /// The outage is said once at WARN (with its cause, never a password: errors carry the redacted URL);
     /// further failed attempts of the same outage are DEBUG.
     fn fail(&mut self, err: &SinkError) {
+        metrics::counter!(metrics_names::REDIS_ERRORS).increment(1);
+        metrics::gauge!(metrics_names::REDIS_UP).set(0.0);
         let was_connected = self.conn.take().is_some();
         if was_connected {
             // A pending startup/rebuild rewrite writes everything anyway and keeps its reason.
