@@ -471,11 +471,11 @@ impl SinkTask {
         }
         if self.down_since.is_none() {
             self.down_since = Some(Instant::now());
-            let url = redact_url(&self.settings.url);
+            // The error names the (redacted) URL where it matters (connecting).
             if was_connected {
-                tracing::warn!(url = %url, error = %err, "Redis write failed; keeping changes in memory and reconnecting");
+                tracing::warn!(error = %err, "Redis write failed; keeping changes in memory and reconnecting");
             } else {
-                tracing::warn!(url = %url, error = %err, "Redis is unreachable; keeping changes in memory and retrying");
+                tracing::warn!(error = %err, "Redis is unreachable; keeping changes in memory and retrying");
             }
         } else {
             tracing::debug!(error = %err, delay_ms = self.reconnect_delay_ms, "Redis still unreachable");
