@@ -4,7 +4,7 @@
 //! is set does the daemon install the Prometheus recorder and serve its text with axum. Without it every
 //! count is a no-op (the facade's default recorder), so the hot paths cost nothing when metrics are off.
 //! The hottest counters (a line or AMI message read) are registered once and kept as handles
-//! ([`queue_log_lines`], [`ami_messages`]): an increment is then one atomic add, not a registry lookup.
+//! ([`queue_log_line`], [`ami_messages`]): an increment is then one atomic add, not a registry lookup.
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -13,6 +13,7 @@ use metrics::Counter;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -92,10 +93,29 @@ fn describe() {
     metrics::describe_gauge!(STARTUP_REPLAY_LINES, "queue_log lines read by the start-up replay");
 }
 
+/// queue_log lines read since start, also without a recorder (the start-up replay's line count).
+static QUEUE_LOG_LINES_SO_FAR: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one queue_log line read.
+pub fn queue_log_line() {
+    QUEUE_LOG_LINES_SO_FAR.fetch_add(1, Ordering::Relaxed);
+    queue_log_lines().increment(1);
+}
+
+pub fn queue_log_lines_so_far() -> u64 {
+    QUEUE_LOG_LINES_SO_FAR.load(Ordering::Relaxed)
+}
+
 /// Handle for [`QUEUE_LOG_LINES`], registered on first use (after [`install`] when metrics are on).
-pub fn queue_log_lines() -> &'static Counter {
+fn queue_log_lines() -> &'static Counter {
     static COUNTER: OnceLock<Counter> = OnceLock::new();
     COUNTER.get_or_init(|| metrics::counter!(QUEUE_LOG_LINES))
+}
+
+/// A start-up replay (from `started`, when `lines_before` lines had been read) has just finished.
+pub fn replay_done(started: std::time::Instant, lines_before: u64) {
+    metrics::gauge!(STARTUP_REPLAY_SECONDS).set(started.elapsed().as_secs_f64());
+    metrics::gauge!(STARTUP_REPLAY_LINES).set(queue_log_lines_so_far().saturating_sub(lines_before) as f64);
 }
 
 /// Handle for [`AMI_MESSAGES`].

@@ -140,6 +140,8 @@ async fn redis_outage_and_bad_lines_are_said_once_and_counted() {
     let read_before = sample(&before, "queuecast_queue_log_lines_read_total").expect("lines counter");
     assert!(read_before >= lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as f64);
     assert!(sample(&before, "queuecast_redis_batches_total").is_some_and(|n| n >= 1.0), "{before}");
+    assert_eq!(sample(&before, "queuecast_startup_replay_lines"), Some(read_before), "{before}");
+    assert!(sample(&before, "queuecast_startup_replay_seconds").is_some_and(|s| s > 0.0), "{before}");
     assert_eq!(http_get(port, "/healthz").map(|r| r.0), Some(200));
 
     // Bad lines, each with control bytes that must not reach the log raw.

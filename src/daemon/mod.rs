@@ -62,7 +62,9 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
     }
     // Queue updates are coalesced to this interval (DESIGN: at most one per queue per interval).
     let queue_interval_ms = config.redis.queue_update_interval_ms.max(1);
-    let mut daemon = Daemon { path: config_path.to_owned(), config, log, root: root.clone(), tracker, sink };
+    let replay_mark = std::cell::Cell::new((std::time::Instant::now(), 0));
+    let mut daemon =
+        Daemon { path: config_path.to_owned(), config, log, root: root.clone(), tracker, sink, replay_mark };
     let mut generation = daemon.start_generation();
     let mut tick = tokio::time::interval(Duration::from_millis(TICK_INTERVAL_MS));
     let mut status = tokio::time::interval(Duration::from_millis(STATUS_INTERVAL_MS));
@@ -80,6 +82,8 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
             msg = generation.rx.recv() => match msg {
                 Some(msg) => {
                     if generation.handle(msg) == Some(Milestone::ReplayDone) {
+                        let (started, lines) = daemon.replay_mark.get();
+                        crate::metrics::replay_done(started, lines);
                         daemon.after_replay(&mut generation);
                     }
                 }
@@ -106,10 +110,13 @@ struct Daemon {
     root: CancellationToken,
     tracker: TaskTracker,
     sink: crate::sink::SinkHandle,
+    /// When the current generation's start-up replay began, and the queue_log lines read before it.
+    replay_mark: std::cell::Cell<(std::time::Instant, u64)>,
 }
 
 impl Daemon {
     fn start_generation(&self) -> Generation {
+        self.replay_mark.set((std::time::Instant::now(), crate::metrics::queue_log_lines_so_far()));
         let mut generation = Generation::start(&self.config, self.sink.clone(), &self.root, &self.tracker);
         if generation.replay_skipped {
             generation.publish_initial();

@@ -12,7 +12,7 @@ pub struct Decoder {
 impl Decoder {
     /// Events of one line (with or without its `\n`); empty for blank, bad or informational lines.
     pub fn decode(&mut self, line: &[u8]) -> Vec<Event> {
-        crate::metrics::queue_log_lines().increment(1);
+        crate::metrics::queue_log_line();
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
