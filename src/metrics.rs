@@ -40,6 +40,8 @@ pub const REDIS_RECONNECTS: &str = "queuecast_redis_reconnects_total";
 pub const DIRTY_ENTITIES: &str = "queuecast_dirty_entities";
 /// Seconds from a change reaching the sink to its `EXEC` being confirmed (the oldest change of each write).
 pub const PUBLISH_LATENCY: &str = "queuecast_publish_latency_seconds";
+/// Wake-ups of the sink task's loop: during an outage one per reconnect attempt (an outage must not spin).
+pub const SINK_WAKEUPS: &str = "queuecast_sink_wakeups_total";
 /// Last `seq` written.
 pub const SEQ: &str = "queuecast_seq";
 /// Start-up replay: seconds it took and queue_log lines it read.
@@ -89,6 +91,7 @@ fn describe() {
     metrics::describe_gauge!(DIRTY_ENTITIES, "changed entities not yet in Redis");
     metrics::describe_histogram!(PUBLISH_LATENCY, "seconds from a change reaching the sink to EXEC");
     metrics::describe_gauge!(SEQ, "last seq written");
+    metrics::describe_counter!(SINK_WAKEUPS, "wake-ups of the Redis sink task");
     metrics::describe_gauge!(STARTUP_REPLAY_SECONDS, "duration of the start-up queue_log replay");
     metrics::describe_gauge!(STARTUP_REPLAY_LINES, "queue_log lines read by the start-up replay");
 }

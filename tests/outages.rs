@@ -273,3 +273,44 @@ async fn unreachable_redis_at_start_is_a_warning() {
     assert!(line.matches("refused").count() == 1, "the cause once: {line}");
     assert_eq!(daemon.stop(), Some(0));
 }
+
+fn status(redis: &RedisServer, pbx: Option<&str>) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["status", "--redis", &redis.url()]);
+    if let Some(pbx) = pbx {
+        cmd.args(["--pbx", pbx]);
+    }
+    let out = cmd.env_remove("QUEUECAST_REDIS").output().expect("run status");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `status` says why it has nothing (current) to show, with a non-zero exit: nothing in Redis at all; no
+/// state for the PBX asked for (and which ones exist); a heartbeat too old to be a running daemon's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_says_why_it_has_nothing_to_show() {
+    let redis = RedisServer::start();
+    let (code, _, stderr) = status(&redis, None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("no PBX at all") && stderr.contains("is queuecast running"), "{stderr}");
+
+    let state = [common::updates::agent("PJSIP/1", "available", 0)];
+    for pbx in ["pbx-a", "pbx-b"] {
+        queuecast::sink::write_snapshot(&redis.settings(pbx), &state, Default::default()).await.expect("write");
+    }
+    let (code, _, stderr) = status(&redis, Some("pbx-c"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("no state for PBX \"pbx-c\"") && stderr.contains("pbx-a, pbx-b"), "{stderr}");
+
+    let (code, stdout, stderr) = status(&redis, Some("pbx-a"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("PJSIP/1") && stderr.is_empty(), "{stdout}{stderr}");
+
+    let mut conn = redis.conn().await;
+    let old = queuecast::sink::now_ms() - 120_000;
+    let () = conn.hset(Keys::new("queuecast", "pbx-a").meta(), "heartbeat_at", old).await.expect("HSET");
+    let (code, stdout, stderr) = status(&redis, Some("pbx-a"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.contains("PJSIP/1"), "the last state is still shown: {stdout}");
+    assert!(stderr.contains("heartbeat is 2m00s old"), "{stderr}");
+}

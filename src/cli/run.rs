@@ -1,6 +1,6 @@
 //! `queuecast run`: load the config (exit 78 when bad), set up logging, run the daemon until stopped.
 
-use super::{EX_CONFIG, EX_OK, EX_SOFTWARE, EX_UNAVAILABLE};
+use super::{EX_CONFIG, EX_OK, EX_FAILURE, EX_UNAVAILABLE};
 use queuecast::config::Config;
 use queuecast::daemon::{self, DaemonError};
 use std::path::Path;
@@ -47,7 +47,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<u8> {
         }
         Err(err) => {
             fatal(&err, "cannot run");
-            Ok(EX_SOFTWARE)
+            Ok(EX_FAILURE)
         }
     }
 }

@@ -192,15 +192,17 @@ pub struct Health {
     pub queue_log: QueueLogState,
 }
 
-/// Why the sink could not do its job. Messages never contain credentials.
+/// Why the sink could not do its job. Messages never contain credentials. The Redis error is part of the
+/// message and deliberately not the `source`: a report that prints the chain (`{:#}`) would say it twice,
+/// three times with the I/O error under it.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("invalid Redis URL {url}: {source}")]
-    Url { url: String, source: redis::RedisError },
-    #[error("connecting to Redis at {url}: {source}")]
-    Connect { url: String, source: redis::RedisError },
-    #[error("Redis command failed ({what}): {source}")]
-    Command { what: &'static str, source: redis::RedisError },
+    #[error("invalid Redis URL {url}: {cause}")]
+    Url { url: String, cause: redis::RedisError },
+    #[error("connecting to Redis at {url}: {cause}")]
+    Connect { url: String, cause: redis::RedisError },
+    #[error("Redis command failed ({what}): {cause}")]
+    Command { what: &'static str, cause: redis::RedisError },
     #[error("unexpected Redis data at {key}: {reason}")]
     Data { key: String, reason: String },
 }

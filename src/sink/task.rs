@@ -194,6 +194,7 @@ impl SinkTask {
         tracing::info!(url = %redact_url(&self.settings.url), pbx = %self.settings.pbx_id, "Redis sink started");
         loop {
             self.shared.wakeups.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(metrics_names::SINK_WAKEUPS).increment(1);
             self.absorb();
             self.step(false).await;
             let wake_at = self.next_wake();
