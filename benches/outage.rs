@@ -23,7 +23,8 @@ const DEFAULT_OUTAGE_S: u64 = 90;
 const BIN: &str = env!("CARGO_BIN_EXE_queuecast");
 
 fn main() {
-    let outage_s = std::env::var("QUEUECAST_OUTAGE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_OUTAGE_S);
+    let outage_s =
+        std::env::var("QUEUECAST_OUTAGE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_OUTAGE_S);
     println!("Redis outage of {outage_s} s, daemon CPU and sink wake-ups; machine: {}", support::machine());
     let dir = tempfile::tempdir().expect("tempdir");
     let mut redis = RedisServer::start();
@@ -60,9 +61,13 @@ fn main() {
     redis.stop();
     let (cpu0, wake0, t0) = (cpu_seconds(pid), metric(port, "queuecast_sink_wakeups_total"), Instant::now());
     std::thread::sleep(Duration::from_secs(outage_s));
-    let (cpu1, wake1, elapsed) = (cpu_seconds(pid), metric(port, "queuecast_sink_wakeups_total"), t0.elapsed());
+    let (cpu1, wake1, elapsed) =
+        (cpu_seconds(pid), metric(port, "queuecast_sink_wakeups_total"), t0.elapsed());
     redis.restart();
-    wait_for(|| metric(port, "queuecast_redis_reconnects_total") == Some(1.0), "the rewrite after the outage");
+    wait_for(
+        || metric(port, "queuecast_redis_reconnects_total") == Some(1.0),
+        "the rewrite after the outage",
+    );
 
     let cpu = cpu1 - cpu0;
     let wakeups = wake1.unwrap_or(0.0) - wake0.unwrap_or(0.0);

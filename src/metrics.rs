@@ -141,19 +141,17 @@ pub async fn serve(
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|source| MetricsError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| MetricsError::Bind { addr, source })?;
-    let app = Router::new()
-        .route("/metrics", get(move || std::future::ready(handle.render())))
-        .route(
-            "/healthz",
-            get(move || {
-                let up = *redis_up.borrow();
-                std::future::ready(if up {
-                    (StatusCode::OK, "ok\n")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "Redis unreachable\n")
-                })
-            }),
-        );
+    let app = Router::new().route("/metrics", get(move || std::future::ready(handle.render()))).route(
+        "/healthz",
+        get(move || {
+            let up = *redis_up.borrow();
+            std::future::ready(if up {
+                (StatusCode::OK, "ok\n")
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, "Redis unreachable\n")
+            })
+        }),
+    );
     tracing::info!(listen = %local, "serving /metrics and /healthz");
     tracker.spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await;

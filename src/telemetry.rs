@@ -5,11 +5,11 @@
 //! `RUST_LOG`, when set, wins over the configured level so an operator can debug without editing config.
 
 use crate::config::LogFormat;
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
-use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;

@@ -126,7 +126,8 @@ async fn example_consumer_reconnects_and_resnapshots_after_a_redis_restart() {
         sink.handle.send(SinkMsg::Updates(random_batch(&mut rng, round)));
     }
     sink.flushed().await;
-    let output: Vec<String> = tokio::task::spawn_blocking(move || lines.map_while(Result::ok).collect()).await.unwrap();
+    let output: Vec<String> =
+        tokio::task::spawn_blocking(move || lines.map_while(Result::ok).collect()).await.unwrap();
     assert!(consumer.wait().expect("consumer exit").success(), "{output:?}");
     assert!(output.iter().any(|l| l.starts_with("redis error:")), "the outage was seen: {output:?}");
     assert!(output.iter().any(|l| l.starts_with("snapshot seq=")), "a new snapshot: {output:?}");

@@ -131,7 +131,8 @@ async fn redis_outage_and_bad_lines_are_said_once_and_counted() {
     let lines = std::fs::read(fixture("calls-answered").join("queue_log")).expect("fixture");
     append(&queue_log, &lines);
     let port = free_port();
-    let daemon = Daemon::start(dir.path(), &config(&queue_log, &redis.url(), port, "[ami]\nenabled = false\n"));
+    let daemon =
+        Daemon::start(dir.path(), &config(&queue_log, &redis.url(), port, "[ami]\nenabled = false\n"));
     eventually(WAIT, "daemon follows queue_log", || async {
         meta(&redis, "queue_log").await.as_deref() == Some("following")
     })
@@ -181,7 +182,11 @@ async fn redis_outage_and_bad_lines_are_said_once_and_counted() {
 fn stop_ok(daemon: Daemon) -> String {
     let log_path = daemon.log.clone();
     let counts = [
-        ("WARN Redis down", daemon.count("WARN", "Redis write failed") + daemon.count("WARN", "Redis is unreachable"), 1),
+        (
+            "WARN Redis down",
+            daemon.count("WARN", "Redis write failed") + daemon.count("WARN", "Redis is unreachable"),
+            1,
+        ),
         ("INFO Redis back", daemon.count("INFO", "Redis is reachable again"), 1),
         ("WARN bad queue_log line", daemon.count("WARN", "skipping a bad queue_log line"), 10),
     ];
@@ -256,7 +261,8 @@ async fn unreachable_redis_at_start_is_a_warning() {
     let queue_log = dir.path().join("queue_log");
     append(&queue_log, b"");
     let url = format!("redis://qc:pw-31f9@127.0.0.1:{}/0", free_port());
-    let daemon = Daemon::start(dir.path(), &config(&queue_log, &url, free_port(), "[ami]\nenabled = false\n"));
+    let daemon =
+        Daemon::start(dir.path(), &config(&queue_log, &url, free_port(), "[ami]\nenabled = false\n"));
     let mut log = String::new();
     eventually(WAIT, "the WARN", || {
         log = daemon.log();
@@ -296,7 +302,9 @@ async fn status_says_why_it_has_nothing_to_show() {
 
     let state = [common::updates::agent("PJSIP/1", "available", 0)];
     for pbx in ["pbx-a", "pbx-b"] {
-        queuecast::sink::write_snapshot(&redis.settings(pbx), &state, Default::default()).await.expect("write");
+        queuecast::sink::write_snapshot(&redis.settings(pbx), &state, Default::default())
+            .await
+            .expect("write");
     }
     let (code, _, stderr) = status(&redis, Some("pbx-c"));
     assert_eq!(code, Some(1), "{stderr}");

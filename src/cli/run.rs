@@ -1,6 +1,6 @@
 //! `queuecast run`: load the config (exit 78 when bad), set up logging, run the daemon until stopped.
 
-use super::{EX_CONFIG, EX_OK, EX_FAILURE, EX_UNAVAILABLE};
+use super::{EX_CONFIG, EX_FAILURE, EX_OK, EX_UNAVAILABLE};
 use queuecast::config::Config;
 use queuecast::daemon::{self, DaemonError};
 use std::path::Path;

@@ -85,11 +85,18 @@ async fn status(args: StatusArgs) -> anyhow::Result<u8> {
 fn no_state_hint(settings: &RedisSettings, keys: &Keys, found: &[String]) -> String {
     let url = redact_url(&settings.url);
     let others = if found.is_empty() {
-        format!("no PBX at all under prefix {:?}: is queuecast running and writing to this Redis?", settings.prefix)
+        format!(
+            "no PBX at all under prefix {:?}: is queuecast running and writing to this Redis?",
+            settings.prefix
+        )
     } else {
         format!("PBX ids found: {} (choose one with --pbx)", found.join(", "))
     };
-    format!("queuecast status: no state for PBX {:?} in Redis at {url} (no key {}); {others}", keys.pbx(), keys.meta())
+    format!(
+        "queuecast status: no state for PBX {:?} in Redis at {url} (no key {}); {others}",
+        keys.pbx(),
+        keys.meta()
+    )
 }
 
 /// A warning when `meta.heartbeat_at` is old: the tables show what was last written, not the live state.
@@ -102,7 +109,9 @@ fn stale_hint(view: &StateView) -> Option<String> {
             "queuecast status: the heartbeat is {} old: no daemon is writing this state (stopped, or cut off from Redis)",
             duration(age)
         )),
-        None => Some("queuecast status: meta has no heartbeat_at: no daemon has written this state".to_owned()),
+        None => {
+            Some("queuecast status: meta has no heartbeat_at: no daemon has written this state".to_owned())
+        }
     }
 }
 

@@ -92,8 +92,7 @@ fn check_redis(config: &Config) -> Problem {
             "must start with redis://, rediss://, unix:// or be an absolute socket path",
         );
     }
-    if let Some(reason) = check_redis_target(&crate::daemon::settings::redis(config))
-    {
+    if let Some(reason) = check_redis_target(&crate::daemon::settings::redis(config)) {
         return problem("redis", "url", reason);
     }
     if r.url.has_password() && r.password().is_some() {
@@ -131,7 +130,11 @@ fn check_metrics(config: &Config) -> Problem {
     let listen = config.metrics.listen.as_deref()?;
     match listen.parse::<std::net::SocketAddr>() {
         Ok(_) => None,
-        Err(_) => problem("metrics", "listen", format!("{listen:?} is not an IP address and port (e.g. \"127.0.0.1:9464\")")),
+        Err(_) => problem(
+            "metrics",
+            "listen",
+            format!("{listen:?} is not an IP address and port (e.g. \"127.0.0.1:9464\")"),
+        ),
     }
 }
 
@@ -149,10 +152,13 @@ fn check_redis_target(settings: &crate::sink::RedisSettings) -> Option<String> {
             let usable = !host.is_empty()
                 && (host.parse::<std::net::IpAddr>().is_ok()
                     || host.split('.').all(|label| {
-                        !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                        !label.is_empty()
+                            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                     }));
             if !usable {
-                return Some("has no usable host name (a host name has letters, digits, '-' and '.' only)".to_owned());
+                return Some(
+                    "has no usable host name (a host name has letters, digits, '-' and '.' only)".to_owned(),
+                );
             }
             (*port == 0).then(|| "has port 0".to_owned())
         }
