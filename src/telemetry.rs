@@ -5,9 +5,12 @@
 //! `RUST_LOG`, when set, wins over the configured level so an operator can debug without editing config.
 
 use crate::config::LogFormat;
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -98,10 +101,35 @@ pub fn init(level: &str, format: LogFormat) -> Result<LogHandle, TelemetryError>
     Ok(LogHandle { filter: handle, env_override, output })
 }
 
-fn parse_level(level: &str) -> Result<EnvFilter, TelemetryError> {
-    EnvFilter::builder()
-        .parse(level)
-        .map_err(|err| TelemetryError::BadLevel { level: level.to_owned(), reason: err.to_string() })
+/// Level names a directive without `=` may be; anything else there is a target name.
+const LEVEL_NAMES: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// The configured `[log] level`: a level (`info`) or `RUST_LOG`-style directives (`warn,queuecast=debug`).
+/// Stricter than `EnvFilter`: a bare word that is not a level name (`loud`) parses there as "only target
+/// `loud`, every level", which silences the daemon entirely, fatal errors included; here it is an error.
+pub fn parse_level(level: &str) -> Result<EnvFilter, TelemetryError> {
+    let bad = |reason: String| TelemetryError::BadLevel { level: level.to_owned(), reason };
+    if level.trim().is_empty() {
+        return Err(bad("is empty: give a level (error, warn, info, debug, trace, off)".to_owned()));
+    }
+    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if !directive.contains('=') && !LEVEL_NAMES.iter().any(|name| directive.eq_ignore_ascii_case(name)) {
+            return Err(bad(format!(
+                "{directive:?} is not a level (error, warn, info, debug, trace, off); targets are written target=level"
+            )));
+        }
+    }
+    EnvFilter::builder().parse(level).map_err(|err| bad(format!("not a valid filter ({err})")))
+}
+
+impl TelemetryError {
+    /// What is wrong, without the value (for the config error, which names `[log] level` itself).
+    pub fn reason(&self) -> String {
+        match self {
+            TelemetryError::BadLevel { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// `auto`: journald when systemd connected our stderr to the journal (or started us with stderr elsewhere
@@ -206,9 +234,99 @@ impl RateLimited {
     }
 }
 
+/// The kinds of bad input, each rate-limited on its own (README: "at most 10 times a minute per kind, then
+/// summarised"), by one limiter for both sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadInput {
+    /// A queue_log line the parser rejects.
+    QueueLogLine,
+    /// An AMI message that cannot be classified or breaks a size limit.
+    AmiMessage,
+}
+
+impl BadInput {
+    const ALL: [BadInput; 2] = [BadInput::QueueLogLine, BadInput::AmiMessage];
+
+    /// The `kind` label of logs and of `queuecast_bad_input_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadInput::QueueLogLine => "queue_log_line",
+            BadInput::AmiMessage => "ami_message",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Longest piece of offending input quoted in a log line.
+const BAD_INPUT_QUOTE_BYTES: usize = 120;
+
+/// One limiter per kind, shared by every task that reads input (the queue_log tail, each AMI connection).
+static BAD_INPUT: Mutex<[RateLimited; BadInput::ALL.len()]> =
+    Mutex::new([RateLimited::bad_input(), RateLimited::bad_input()]);
+
+/// Reports one piece of bad input that was skipped: counted in `/metrics`, logged at WARN within the
+/// kind's budget (control bytes escaped, so a crafted line can neither forge log lines nor send terminal
+/// escapes), the rest counted and summarised by the next logged line or [`summarise_bad_input`].
+pub fn bad_input(kind: BadInput, error: &dyn std::fmt::Display, input: &[u8]) {
+    metrics::counter!(crate::metrics::BAD_INPUT, "kind" => kind.as_str()).increment(1);
+    let admit = BAD_INPUT.lock().unwrap_or_else(PoisonError::into_inner)[kind.index()].admit(Instant::now());
+    let Admit::Log { suppressed_before } = admit else { return };
+    let quoted = input.get(..BAD_INPUT_QUOTE_BYTES).unwrap_or(input);
+    let error = error.to_string();
+    let text = parsers::text::decode(quoted);
+    let (error, input) = (escape_controls(&error), escape_controls(&text));
+    match kind {
+        BadInput::QueueLogLine => tracing::warn!(
+            kind = kind.as_str(), error = %error, line = %input, suppressed_before, "skipping a bad queue_log line"
+        ),
+        BadInput::AmiMessage => tracing::warn!(
+            kind = kind.as_str(), error = %error, message = %input, suppressed_before, "skipping an unparsable AMI message"
+        ),
+    }
+}
+
+/// Logs, once per kind whose window ended with input left unlogged, how many were skipped silently. The
+/// daemon calls it from its once-a-second tick, so a burst that stops is still accounted for.
+pub fn summarise_bad_input() {
+    let now = Instant::now();
+    let counts: Vec<(BadInput, u64)> = {
+        let mut limiters = BAD_INPUT.lock().unwrap_or_else(PoisonError::into_inner);
+        BadInput::ALL.iter().filter_map(|&k| Some((k, limiters[k.index()].take_summary(now)?))).collect()
+    };
+    for (kind, suppressed) in counts {
+        tracing::warn!(kind = kind.as_str(), suppressed, "more bad input skipped without a log line each");
+    }
+}
+
+/// `text` with every control character (C0, DEL, C1) written as a Rust escape (`\0`, `\u{7}`, `\u{1b}`).
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{}", c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_bytes_are_escaped() {
+        assert_eq!(escape_controls("plain Müller"), "plain Müller");
+        assert_eq!(escape_controls("a\0b\x07c\x1b[31md\ne\u{9b}"), "a\\0b\\u{7}c\\u{1b}[31md\\ne\\u{9b}");
+    }
 
     #[test]
     fn first_burst_passes_then_counts() {

@@ -183,3 +183,33 @@ fn man_pages_cover_every_subcommand() {
     }
     assert!(!dir.path().join("queuecast-man.1").exists(), "the hidden `man` command has no page");
 }
+
+/// A log filter that parses as "only target `loud`" would silence the daemon, fatal errors included; a Redis
+/// URL without a usable host, or a `[metrics] listen` that is no address, could never work: each is exit 78
+/// naming its key, and the URL's password never shows.
+#[test]
+fn unusable_log_filter_redis_url_and_metrics_address_are_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[log]\nlevel = \"loud\"\n", "[log] level", "\"loud\" is not a level"),
+        ("[log]\nlevel = \"\"\n", "[log] level", "is empty"),
+        ("[log]\nlevel = \"info,queuecast=noisy\"\n", "[log] level", "not a valid filter"),
+        ("[redis]\nurl = \"redis://user:pw-7c2e@local host:notaport\"\n", "[redis] url", "Redis URL"),
+        ("[redis]\nurl = \"redis://:pw-7c2e@bad!host:6379\"\n", "[redis] url", "no usable host"),
+        ("[redis]\nurl = \"unix://relative/redis.sock\"\n", "[redis] url", "Redis URL"),
+        ("[metrics]\nlisten = \"localhost\"\n", "[metrics] listen", "not an IP address and port"),
+    ];
+    for (i, (section, key, reason)) in cases.into_iter().enumerate() {
+        let toml = format!("[queue_log]\npath = \"/var/log/asterisk/queue_log\"\n{section}");
+        let config = write(dir.path(), &format!("case{i}.toml"), &toml);
+        let out = check_config(&config);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(EX_CONFIG), "{section}: stdout {stdout} stderr {stderr}");
+        assert!(stderr.contains(key) && stderr.contains(reason), "{section}: {stderr}");
+        assert!(!stderr.contains("pw-7c2e") && !stdout.contains("pw-7c2e"), "password leaked: {stderr}");
+    }
+    let good = "[queue_log]\npath = \"/q\"\n[log]\nlevel = \"warn,queuecast=debug\"\n[metrics]\nlisten = \"127.0.0.1:9464\"\n[redis]\nurl = \"redis://cache-1.example:6380/0\"\n";
+    let out = check_config(&write(dir.path(), "good.toml", good));
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(text(&out).0.contains("listen = \"127.0.0.1:9464\""), "{:?}", text(&out));
+}

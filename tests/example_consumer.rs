@@ -90,3 +90,54 @@ async fn example_consumer_ends_with_the_hashes_state() {
     assert_eq!(without_empty(seen.waiting), truth.waiting);
     sink.stop().await;
 }
+
+/// Redis killed and restarted empty while the consumer follows: it gets connection errors, waits, takes a
+/// new snapshot (of the state the sink rewrote, announced by `resync`) and still ends with the hashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_consumer_reconnects_and_resnapshots_after_a_redis_restart() {
+    /// Longer than the sink's reconnect after a one-second outage (attempts at 0.1, 0.3, 0.7, 1.5 s …).
+    const IDLE_EXIT_AFTER_RESTART_S: &str = "6";
+    let mut server = RedisServer::start();
+    let settings = server.settings("pbx1");
+    let keys = settings.keys();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let sink = Sink::start_with_state(settings.clone(), vec![]).await;
+    for round in 0..50 {
+        sink.handle.send(SinkMsg::Updates(random_batch(&mut rng, round)));
+    }
+    sink.flushed().await;
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/consumer.py");
+    let mut consumer = Command::new("python3")
+        .arg(script)
+        .args(["--redis", &server.url(), "--pbx", "pbx1", "--idle-exit", IDLE_EXIT_AFTER_RESTART_S])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    let mut lines = BufReader::new(consumer.stdout.take().expect("stdout")).lines();
+    let (first, lines) = tokio::task::spawn_blocking(move || (lines.next(), lines)).await.unwrap();
+    assert!(first.expect("a first line").unwrap().starts_with("snapshot seq="));
+
+    server.stop();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.restart();
+    sink.flushed().await;
+    for round in 50..80 {
+        sink.handle.send(SinkMsg::Updates(random_batch(&mut rng, round)));
+    }
+    sink.flushed().await;
+    let output: Vec<String> =
+        tokio::task::spawn_blocking(move || lines.map_while(Result::ok).collect()).await.unwrap();
+    assert!(consumer.wait().expect("consumer exit").success(), "{output:?}");
+    assert!(output.iter().any(|l| l.starts_with("redis error:")), "the outage was seen: {output:?}");
+    assert!(output.iter().any(|l| l.starts_with("snapshot seq=")), "a new snapshot: {output:?}");
+
+    let mut conn = RedisConn::connect(&settings).await.expect("connect");
+    let truth = reader::read_snapshot(&mut conn, &keys).await.expect("snapshot");
+    let seen: ConsumerState = serde_json::from_str(output.last().expect("state line")).expect("state JSON");
+    assert_eq!(seen.seq, truth.seq);
+    assert_eq!(seen.agents, truth.agents);
+    assert_eq!(seen.queues, truth.queues);
+    assert_eq!(without_empty(seen.waiting), truth.waiting);
+    sink.stop().await;
+}

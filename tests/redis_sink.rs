@@ -233,6 +233,62 @@ async fn redis_killed_and_restarted_converges_with_resync() {
     sink.stop().await;
 }
 
+/// Calls that ended before the outage are rewritten too when Redis comes back empty (within `call_ttl`):
+/// Redis then holds every call record the engine holds, as it did before the outage.
+#[tokio::test]
+async fn calls_ended_before_the_outage_are_back_after_an_empty_restart() {
+    let mut server = RedisServer::start();
+    let settings = server.settings("pbx1");
+    let keys = settings.keys();
+    let ended = |uid: &str| {
+        let Update::Call { uniqueid, mut fields } = call(uid, "answered") else { unreachable!() };
+        fields.insert("ended_at".into(), json!(1_732_300_100_000_i64));
+        Update::Call { uniqueid, fields }
+    };
+    let mut state = vec![agent("PJSIP/1", "available", 0), queue("sales", &[], 0)];
+    let sink = Sink::start_with_state(settings.clone(), state.clone()).await;
+    let calls = vec![ended("c1"), ended("c2"), call("c3", "waiting")];
+    sink.handle.send(SinkMsg::Updates(calls.clone()));
+    sink.flushed().await;
+
+    server.restart();
+    eventually(WAIT, "the state is rewritten into the empty Redis", || async {
+        let mut conn = server.conn().await;
+        let n: usize = conn.exists(keys.meta()).await.unwrap_or(0);
+        n == 1 && sink.handle.flushed(Duration::from_millis(10)).await
+    })
+    .await;
+    state.extend(calls);
+    let expected = expected_dump(&server, &state).await;
+    assert_eq!(dump_pbx(&mut server.conn().await, &keys, false).await, expected);
+    sink.stop().await;
+}
+
+/// A Redis outage costs no CPU: the sink's loop wakes once per reconnect attempt, however long the outage
+/// (here ten minutes of paused, simulated time, well past the one-minute call-prune timer that once made
+/// it spin). Redis is a unix socket path nobody listens on, so every attempt fails at once.
+#[tokio::test(start_paused = true)]
+async fn a_long_outage_wakes_the_sink_only_per_reconnect_attempt() {
+    /// Simulated outage length; any length must give wake-ups proportional to it at the reconnect cadence.
+    const OUTAGE_S: u64 = 600;
+    /// The reconnect delay's cap is 5 s, jittered in its upper half: at least 2.5 s between attempts once
+    /// capped; the first attempts (100 ms, 200 ms …) and the `send` add a handful.
+    const MIN_ATTEMPT_GAP_MS: u64 = 2_500;
+    const SLACK: u64 = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("unix://{}", dir.path().join("nobody.sock").display());
+    let sink = Sink::start(sink::RedisSettings::new(url));
+    sink.handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 0), call("c1", "waiting")]));
+    let before = sink.handle.wakeups();
+    tokio::time::sleep(Duration::from_secs(OUTAGE_S)).await;
+    let wakeups = sink.handle.wakeups() - before;
+    let bound = OUTAGE_S * 1_000 / MIN_ATTEMPT_GAP_MS + SLACK;
+    println!("sink wake-ups during a {OUTAGE_S} s outage: {wakeups} (bound {bound})");
+    assert!(wakeups >= OUTAGE_S * 1_000 / 5_000, "it keeps retrying: {wakeups}");
+    assert!(wakeups <= bound, "{wakeups} wake-ups in {OUTAGE_S} s: the sink spins");
+    sink.stop().await;
+}
+
 /// A batch fails while later ones are already on the connection: the first write of a burst hits a key
 /// someone else replaced by a string (WRONGTYPE inside its EXEC; the connection stays up). The batch after
 /// it was sent before that reply came back and is applied; the sink still converges: it waits for that

@@ -19,6 +19,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/queuecast/queuecast.toml";
 pub const EX_OK: u8 = 0;
 /// sysexits.h EX_UNAVAILABLE: a required service is unreachable (only with fail-fast).
 pub const EX_UNAVAILABLE: u8 = 69;
+/// Any other error (README "Exit codes"), e.g. the metrics port cannot be bound.
+pub const EX_FAILURE: u8 = 1;
 /// sysexits.h EX_CONFIG: bad configuration.
 pub const EX_CONFIG: u8 = 78;
 

@@ -1,6 +1,6 @@
 //! `queuecast run`: load the config (exit 78 when bad), set up logging, run the daemon until stopped.
 
-use super::{EX_CONFIG, EX_OK, EX_UNAVAILABLE};
+use super::{EX_CONFIG, EX_FAILURE, EX_OK, EX_UNAVAILABLE};
 use queuecast::config::Config;
 use queuecast::daemon::{self, DaemonError};
 use std::path::Path;
@@ -38,13 +38,26 @@ pub fn run(config_path: &Path) -> anyhow::Result<u8> {
     match runtime.block_on(daemon::run(config_path, config, log)) {
         Ok(()) => Ok(EX_OK),
         Err(err @ DaemonError::Unavailable { .. }) => {
-            tracing::error!(error = %err, "giving up (fail_fast)");
+            fatal(&err, "giving up (fail_fast)");
             Ok(EX_UNAVAILABLE)
         }
         Err(err @ DaemonError::Config(_)) => {
-            tracing::error!(error = %err, "bad configuration");
+            fatal(&err, "bad configuration");
             Ok(EX_CONFIG)
         }
-        Err(err) => Err(err.into()),
+        Err(err) => {
+            fatal(&err, "cannot run");
+            Ok(EX_FAILURE)
+        }
+    }
+}
+
+/// A fatal error reaches the operator whatever the log filter says: through the log when it shows errors,
+/// else on stderr (which systemd sends to the journal too).
+fn fatal(err: &DaemonError, what: &str) {
+    if tracing::enabled!(tracing::Level::ERROR) {
+        tracing::error!(error = %err, "{what}");
+    } else {
+        eprintln!("queuecast: {what}: {err}");
     }
 }

@@ -14,6 +14,12 @@ const REDRAW_MIN_INTERVAL_MS: u64 = 250;
 const TIMER_REDRAW_MS: u64 = 1_000;
 /// Messages read per XREAD.
 const XREAD_COUNT: usize = 1_000;
+/// `meta.heartbeat_at` is written every second; older than this means no daemon is writing this PBX's state.
+const HEARTBEAT_STALE_MS: i64 = 10_000;
+/// Exit codes of `status` when it has nothing current to show (DESIGN.md CLI): no state for that PBX …
+const EXIT_NO_STATE: u8 = 1;
+/// … or state whose heartbeat is stale (shown, with a warning).
+const EXIT_STALE: u8 = 2;
 /// ANSI: cursor home + clear screen.
 const CLEAR: &str = "\x1b[H\x1b[2J";
 
@@ -38,37 +44,83 @@ pub struct StatusArgs {
 
 pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(status(args))?;
-    Ok(super::EX_OK)
+    runtime.block_on(status(args))
 }
 
-async fn status(args: StatusArgs) -> anyhow::Result<()> {
+async fn status(args: StatusArgs) -> anyhow::Result<u8> {
     let mut settings = RedisSettings::new(&args.redis);
     settings.prefix = args.prefix.clone();
     settings.cluster = args.cluster;
     let mut conn = RedisConn::connect(&settings).await?;
+    let found = pbx_ids(&mut conn, &settings).await?;
     settings.pbx_id = match args.pbx {
         Some(pbx) => pbx,
-        None => discover_pbx(&mut conn, &settings).await?,
+        None if found.len() == 1 => found[0].clone(),
+        None if found.len() > 1 => {
+            anyhow::bail!("several PBXes in Redis ({}); choose one with --pbx", found.join(", "))
+        }
+        None => settings.pbx_id.clone(),
     };
     let keys = settings.keys();
     let view = reader::read_snapshot(&mut conn, &keys).await?;
+    if view.meta.is_empty() {
+        eprintln!("{}", no_state_hint(&settings, &keys, &found));
+        return Ok(EXIT_NO_STATE);
+    }
     if !args.watch {
         print!("{}", render(&keys, &view));
-        return Ok(());
+        if let Some(hint) = stale_hint(&view) {
+            eprintln!("{hint}");
+            return Ok(EXIT_STALE);
+        }
+        return Ok(super::EX_OK);
     }
     tokio::select! {
-        result = watch(conn, keys, view) => result,
-        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
+        result = watch(conn, keys, view) => result.map(|()| super::EX_OK),
+        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C").map(|()| super::EX_OK),
     }
 }
 
-/// The only PBX with a `meta` key under the prefix; the host name when there is none or several (then the
-/// user must say `--pbx`).
-async fn discover_pbx(conn: &mut RedisConn, settings: &RedisSettings) -> anyhow::Result<String> {
+/// Why there is nothing to show: which key was looked for, and which PBX ids this Redis does hold.
+fn no_state_hint(settings: &RedisSettings, keys: &Keys, found: &[String]) -> String {
+    let url = redact_url(&settings.url);
+    let others = if found.is_empty() {
+        format!(
+            "no PBX at all under prefix {:?}: is queuecast running and writing to this Redis?",
+            settings.prefix
+        )
+    } else {
+        format!("PBX ids found: {} (choose one with --pbx)", found.join(", "))
+    };
+    format!(
+        "queuecast status: no state for PBX {:?} in Redis at {url} (no key {}); {others}",
+        keys.pbx(),
+        keys.meta()
+    )
+}
+
+/// A warning when `meta.heartbeat_at` is old: the tables show what was last written, not the live state.
+fn stale_hint(view: &StateView) -> Option<String> {
+    let at = view.meta.get("heartbeat_at").and_then(|t| t.parse::<i64>().ok());
+    let age = at.map(|at| queuecast::sink::now_ms() - at);
+    match age {
+        Some(age) if age <= HEARTBEAT_STALE_MS => None,
+        Some(age) => Some(format!(
+            "queuecast status: the heartbeat is {} old: no daemon is writing this state (stopped, or cut off from Redis)",
+            duration(age)
+        )),
+        None => {
+            Some("queuecast status: meta has no heartbeat_at: no daemon has written this state".to_owned())
+        }
+    }
+}
+
+/// PBX ids with a `meta` key under the prefix (single node: SCAN; a cluster client cannot scan all nodes
+/// here, so there the list is empty and `--pbx` or the host name decides).
+async fn pbx_ids(conn: &mut RedisConn, settings: &RedisSettings) -> anyhow::Result<Vec<String>> {
+    let mut found: Vec<String> = Vec::new();
     if let RedisConn::Single(single) = conn {
         let pattern = format!("{}:{{*}}:meta", glob_escape(&settings.prefix));
-        let mut found: Vec<String> = Vec::new();
         let mut iter: redis::AsyncIter<String> = redis::AsyncCommands::scan_match(single, &pattern)
             .await
             .with_context(|| format!("SCAN {pattern} on {}", redact_url(&settings.url)))?;
@@ -78,13 +130,9 @@ async fn discover_pbx(conn: &mut RedisConn, settings: &RedisSettings) -> anyhow:
                 found.push(pbx.to_owned());
             }
         }
-        match found.len() {
-            1 => return Ok(found.remove(0)),
-            0 => {}
-            _ => anyhow::bail!("several PBXes in Redis ({}); choose one with --pbx", found.join(", ")),
-        }
     }
-    Ok(settings.pbx_id.clone())
+    found.sort();
+    Ok(found)
 }
 
 async fn watch(mut conn: RedisConn, keys: Keys, mut view: StateView) -> anyhow::Result<()> {

@@ -23,6 +23,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub log: LogConfig,
     pub engine: EngineConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -233,6 +233,22 @@ impl Default for EngineConfig {
     }
 }
 
+/// `[metrics]`: where `/metrics` and `/healthz` are served; absent = off (DESIGN.md "Metrics").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `host:port` to listen on, e.g. `"127.0.0.1:9464"` (Prometheus' conventional port range); the address
+    /// is validated as an IP socket address (a host name would make the bind depend on DNS at start).
+    pub listen: Option<String>,
+}
+
+impl MetricsConfig {
+    /// The validated address (validation rejects what does not parse, so `None` here means off).
+    pub fn addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.as_deref()?.parse().ok()
+    }
+}
+
 /// A local wall-clock time of day, written `"HH:MM"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ClockTime {

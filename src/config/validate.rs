@@ -28,6 +28,7 @@ pub(super) fn check(config: &Config, origin: &Path) -> Result<(), ConfigError> {
         .or_else(|| check_redis(config))
         .or_else(|| check_log(config))
         .or_else(|| check_engine(config))
+        .or_else(|| check_metrics(config))
     {
         return Err(invalid(section, key, &reason));
     }
@@ -117,6 +118,9 @@ fn check_redis(config: &Config) -> Problem {
             "must start with redis://, rediss://, unix:// or be an absolute socket path",
         );
     }
+    if let Some(reason) = check_redis_target(&crate::daemon::settings::redis(config)) {
+        return problem("redis", "url", reason);
+    }
     if r.url.has_password() && r.password().is_some() {
         return problem("redis", "password", "the url already carries a password; give it in one place");
     }
@@ -142,9 +146,52 @@ fn check_redis(config: &Config) -> Problem {
 }
 
 fn check_log(config: &Config) -> Problem {
-    match tracing_subscriber::EnvFilter::builder().parse(&config.log.level) {
+    match crate::telemetry::parse_level(&config.log.level) {
         Ok(_) => None,
-        Err(err) => problem("log", "level", format!("not a valid filter ({err})")),
+        Err(err) => problem("log", "level", err.reason().to_owned()),
+    }
+}
+
+fn check_metrics(config: &Config) -> Problem {
+    let listen = config.metrics.listen.as_deref()?;
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(_) => None,
+        Err(_) => problem(
+            "metrics",
+            "listen",
+            format!("{listen:?} is not an IP address and port (e.g. \"127.0.0.1:9464\")"),
+        ),
+    }
+}
+
+/// The URL names a host (TCP/TLS) or a socket path (unix) that a connection can be opened to. Only the
+/// kind of problem is said, never the URL: it may carry a password.
+fn check_redis_target(settings: &crate::sink::RedisSettings) -> Option<String> {
+    use redis::ConnectionAddr;
+    let info = match crate::sink::conn::connection_info(settings) {
+        Ok(info) => info,
+        Err(_) => return Some("cannot be parsed as a Redis URL (check host, port and escaping)".to_owned()),
+    };
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let usable = !host.is_empty()
+                && (host.parse::<std::net::IpAddr>().is_ok()
+                    || host.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    }));
+            if !usable {
+                return Some(
+                    "has no usable host name (a host name has letters, digits, '-' and '.' only)".to_owned(),
+                );
+            }
+            (*port == 0).then(|| "has port 0".to_owned())
+        }
+        ConnectionAddr::Unix(path) => {
+            (!path.is_absolute()).then(|| "unix socket path must be absolute".to_owned())
+        }
+        _ => None,
     }
 }
 

@@ -42,6 +42,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// A required service is unreachable at start and `fail_fast` is set (exit 69).
     #[error("{service} is unreachable at start: {reason}")]
     Unavailable { service: &'static str, reason: String },
@@ -54,9 +56,15 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
     let tracker = TaskTracker::new();
     let mut requests = signals::spawn(root.clone(), &tracker).map_err(DaemonError::Signals)?;
     let sink = crate::sink::spawn(settings::redis(&config), root.clone(), &tracker);
+    if let Some(addr) = config.metrics.addr() {
+        let handle = crate::metrics::install()?;
+        crate::metrics::serve(addr, handle, sink.connected(), root.clone(), &tracker).await?;
+    }
     // Queue updates are coalesced to this interval (DESIGN: at most one per queue per interval).
     let queue_interval_ms = config.redis.queue_update_interval_ms.max(1);
-    let mut daemon = Daemon { path: config_path.to_owned(), config, log, root: root.clone(), tracker, sink };
+    let replay_mark = std::cell::Cell::new((std::time::Instant::now(), 0));
+    let mut daemon =
+        Daemon { path: config_path.to_owned(), config, log, root: root.clone(), tracker, sink, replay_mark };
     let mut generation = daemon.start_generation();
     let mut tick = tokio::time::interval(Duration::from_millis(TICK_INTERVAL_MS));
     let mut status = tokio::time::interval(Duration::from_millis(STATUS_INTERVAL_MS));
@@ -74,13 +82,18 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
             msg = generation.rx.recv() => match msg {
                 Some(msg) => {
                     if generation.handle(msg) == Some(Milestone::ReplayDone) {
+                        let (started, lines) = daemon.replay_mark.get();
+                        crate::metrics::replay_done(started, lines);
                         daemon.after_replay(&mut generation);
                     }
                 }
                 // Every source of this generation ended (e.g. all disabled): keep ticking.
                 None => generation.sources_gone(),
             },
-            _ = tick.tick() => generation.engine.tick(engine_task::now_ms()),
+            _ = tick.tick() => {
+                generation.engine.tick(engine_task::now_ms());
+                crate::telemetry::summarise_bad_input();
+            }
             _ = queue_flush.tick() => generation.engine.flush_queues(),
             _ = watchdog_tick.tick(), if watchdog.is_some() => systemd::watchdog(),
             _ = status.tick() => systemd::status(&generation.summary()),
@@ -97,10 +110,13 @@ struct Daemon {
     root: CancellationToken,
     tracker: TaskTracker,
     sink: crate::sink::SinkHandle,
+    /// When the current generation's start-up replay began, and the queue_log lines read before it.
+    replay_mark: std::cell::Cell<(std::time::Instant, u64)>,
 }
 
 impl Daemon {
     fn start_generation(&self) -> Generation {
+        self.replay_mark.set((std::time::Instant::now(), crate::metrics::queue_log_lines_so_far()));
         let mut generation = Generation::start(&self.config, self.sink.clone(), &self.root, &self.tracker);
         if generation.replay_skipped {
             generation.publish_initial();

@@ -26,7 +26,7 @@ impl RedisConn {
     pub async fn connect(settings: &RedisSettings) -> Result<Self, SinkError> {
         let info = connection_info(settings)?;
         let url = redact_url(&settings.url);
-        let connect_err = |source| SinkError::Connect { url: url.clone(), source };
+        let connect_err = |cause| SinkError::Connect { url: url.clone(), cause };
         if settings.cluster {
             let client = redis::cluster::ClusterClient::builder(vec![info])
                 .connection_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
@@ -59,7 +59,7 @@ pub fn connection_info(settings: &RedisSettings) -> Result<redis::ConnectionInfo
         .url
         .as_str()
         .into_connection_info()
-        .map_err(|source| SinkError::Url { url: redact_url(&settings.url), source })?;
+        .map_err(|cause| SinkError::Url { url: redact_url(&settings.url), cause })?;
     let mut redis_info = info.redis_settings().clone();
     if let Some(user) = &settings.username {
         redis_info = redis_info.set_username(user);

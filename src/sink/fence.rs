@@ -74,7 +74,7 @@ fn unless_refused<T>(reply: redis::RedisResult<T>, what: &'static str) -> Result
                 rewrite (grant the ACL user +client)");
             Ok(None)
         }
-        Err(source) => Err(SinkError::Command { what, source }),
+        Err(source) => Err(SinkError::Command { what, cause: source }),
     }
 }
 

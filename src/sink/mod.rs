@@ -3,7 +3,7 @@
 //! The engine task renders changes into [`Update`]s ([`render`], [`render_all`]) and hands them to the sink
 //! task through a [`SinkHandle`], which never blocks: updates merge into a shared inbox keyed by entity, so a
 //! slow or absent Redis costs memory proportional to the number of entities, never to the number of events.
-//! The sink task keeps a mirror of the live state (agents, queues, calls in progress), so after an
+//! The sink task keeps a mirror of the state (agents, queues, the calls of the last `call_ttl`), so after an
 //! outage (or a Redis restart that lost its data) it rewrites the whole state and publishes `resync`.
 //!
 //! Layout: [`keys`]. Wire messages: [`message`]. One batch = one MULTI/EXEC: [`batch`]. Connection
@@ -192,15 +192,17 @@ pub struct Health {
     pub queue_log: QueueLogState,
 }
 
-/// Why the sink could not do its job. Messages never contain credentials.
+/// Why the sink could not do its job. Messages never contain credentials. The Redis error is part of the
+/// message and deliberately not the `source`: a report that prints the chain (`{:#}`) would say it twice,
+/// three times with the I/O error under it.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("invalid Redis URL {url}: {source}")]
-    Url { url: String, source: redis::RedisError },
-    #[error("connecting to Redis at {url}: {source}")]
-    Connect { url: String, source: redis::RedisError },
-    #[error("Redis command failed ({what}): {source}")]
-    Command { what: &'static str, source: redis::RedisError },
+    #[error("invalid Redis URL {url}: {cause}")]
+    Url { url: String, cause: redis::RedisError },
+    #[error("connecting to Redis at {url}: {cause}")]
+    Connect { url: String, cause: redis::RedisError },
+    #[error("Redis command failed ({what}): {cause}")]
+    Command { what: &'static str, cause: redis::RedisError },
     #[error("unexpected Redis data at {key}: {reason}")]
     Data { key: String, reason: String },
 }

@@ -43,7 +43,7 @@ pub async fn read_meta(conn: &mut RedisConn, keys: &Keys) -> Result<Hash, SinkEr
         .arg(keys.meta())
         .query_async(conn)
         .await
-        .map_err(|source| SinkError::Command { what: "HGETALL meta", source })
+        .map_err(|cause| SinkError::Command { what: "HGETALL meta", cause })
 }
 
 /// Reads `meta`, the sets and every agent/queue/waiting hash in one MULTI, so the state is exactly the one
@@ -64,7 +64,7 @@ pub async fn read_snapshot(conn: &mut RedisConn, keys: &Keys) -> Result<StateVie
         let (meta, now_agents, now_queues, hashes) = split_reply(
             pipe.query_async(conn)
                 .await
-                .map_err(|source| SinkError::Command { what: "MULTI snapshot", source })?,
+                .map_err(|cause| SinkError::Command { what: "MULTI snapshot", cause })?,
         )?;
         if now_agents == agents && now_queues == queues {
             return Ok(assemble(meta, &agents, &queues, hashes));
@@ -81,7 +81,7 @@ fn split_reply(values: Vec<redis::Value>) -> Result<SnapshotReply, SinkError> {
     let parse = |what: &'static str, value: redis::Value| -> Result<redis::Value, SinkError> {
         match value {
             redis::Value::ServerError(err) => {
-                Err(SinkError::Command { what, source: redis::RedisError::from(err) })
+                Err(SinkError::Command { what, cause: redis::RedisError::from(err) })
             }
             v => Ok(v),
         }
@@ -127,7 +127,7 @@ fn assemble(
 }
 
 async fn smembers(conn: &mut RedisConn, key: String) -> Result<BTreeSet<String>, SinkError> {
-    conn.smembers(key).await.map_err(|source| SinkError::Command { what: "SMEMBERS", source })
+    conn.smembers(key).await.map_err(|cause| SinkError::Command { what: "SMEMBERS", cause })
 }
 
 /// Messages with `seq > after`, waiting up to `block_ms` for the first (0 = don't wait).
@@ -145,7 +145,7 @@ pub async fn read_stream(
     }
     cmd.arg("STREAMS").arg(keys.stream()).arg(format!("{after}-0"));
     let reply: Option<redis::streams::StreamReadReply> =
-        cmd.query_async(conn).await.map_err(|source| SinkError::Command { what: "XREAD", source })?;
+        cmd.query_async(conn).await.map_err(|cause| SinkError::Command { what: "XREAD", cause })?;
     let mut out = Vec::new();
     for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
         let payload: Option<String> = entry.get(STREAM_PAYLOAD_FIELD);

@@ -1,11 +1,11 @@
 //! What the sink task holds between writes: the latest unwritten update per entity, and a mirror of what
-//! Redis should contain, from which everything is rewritten after an outage or an engine rebuild.
+//! Redis should contain, from which everything is rewritten after an outage, a failed `EXEC`, a Redis that
+//! came back empty, or an engine rebuild.
 //!
-//! Memory stays proportional to the live state, never to the traffic: the mirror keeps agents, queues and
-//! live calls only. A call leaves the mirror once its final state (`ended_at` set) is in Redis: its hash then
-//! only waits to expire (`call_ttl`), nothing will change it, and if Redis loses it in a data-losing restart,
-//! it is history (like the stream) rather than state a consumer needs to follow the PBX. Live calls are kept
-//! (bounded by concurrent calls), so a restarted Redis gets every call still in progress back.
+//! Memory stays proportional to the state Redis holds, never to the traffic: agents, queues, and the calls of
+//! the last `call_ttl` (live or ended; one entry per call, each about a kilobyte). An ended call stays in the
+//! mirror as long as its hash lives in Redis (`call_ttl` after its last write), so that a rewrite puts every
+//! call record back: a Redis restarted empty must not lose the calls that ended before the outage.
 
 use super::batch::HashMode;
 use super::{Entity, Update};
@@ -79,8 +79,7 @@ pub(super) struct Mirror {
 
 struct Mirrored {
     update: Update,
-    /// When it was last given; live calls the engine never ends are forgotten after `call_ttl`, as Redis
-    /// forgets their hashes.
+    /// When it was last given; calls are forgotten `call_ttl` after it, as Redis forgets their hashes.
     at: Instant,
 }
 
@@ -97,24 +96,24 @@ impl Mirror {
         }
     }
 
-    /// `update` is in Redis: keep what a rewrite would have to write again.
+    /// `update` is in Redis: keep it, a rewrite has to write it again. A call with nothing left to write
+    /// (empty fields: deleted) is forgotten.
     pub fn written(&mut self, update: Update, now: Instant) {
-        if is_finished_call(&update) {
+        if is_deleted_call(&update) {
             self.entities.remove(&update.entity());
         } else {
             self.fold(update, now);
         }
     }
 
-    /// A full rewrite put everything in Redis; finished calls need not be kept any longer.
-    pub fn rewritten(&mut self) {
-        self.entities.retain(|_, m| !is_finished_call(&m.update));
-    }
-
     /// An engine rebuild replaces agents and queues wholesale; calls stay (an unwritten finished call must
     /// still be written, and the rebuilt state brings the live ones anyway).
     pub fn keep_only_calls(&mut self) {
         self.entities.retain(|entity, _| matches!(entity, Entity::Call(_)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entities.len()
     }
 
     pub fn updates(&self) -> impl Iterator<Item = &Update> {
@@ -147,14 +146,9 @@ impl Mirror {
     }
 }
 
-/// A call whose hash says it is over (`ended_at` set), or that has nothing left to write.
-fn is_finished_call(update: &Update) -> bool {
-    match update {
-        Update::Call { fields, .. } => {
-            fields.is_empty() || fields.get("ended_at").is_some_and(|v| !v.is_null())
-        }
-        Update::Agent { .. } | Update::AgentRemoved { .. } | Update::Queue { .. } => false,
-    }
+/// A call update that deletes its hash (no fields).
+fn is_deleted_call(update: &Update) -> bool {
+    matches!(update, Update::Call { fields, .. } if fields.is_empty())
 }
 
 #[cfg(test)]
@@ -182,20 +176,23 @@ mod tests {
     }
 
     #[test]
-    fn finished_calls_leave_the_mirror_once_written() {
+    fn ended_calls_stay_in_the_mirror_until_their_hash_expires() {
         let now = Instant::now();
+        let ttl = Duration::from_secs(60);
         let mut mirror = Mirror::default();
         let live = call("1.1", json!({"outcome": "waiting", "ended_at": null}));
         assert_eq!(mirror.mode(&live), HashMode::Replace, "never written by this sink");
         mirror.written(live, now);
         let ended = call("1.1", json!({"outcome": "answered", "ended_at": 5}));
         assert_eq!(mirror.mode(&ended), HashMode::Overwrite);
-        mirror.fold(ended.clone(), now);
-        assert_eq!(mirror.updates().count(), 1, "kept while its write is unconfirmed");
-        mirror.rewritten();
-        assert_eq!(mirror.updates().count(), 0);
-        mirror.written(ended, now);
-        assert_eq!(mirror.updates().count(), 0);
+        mirror.written(ended.clone(), now + Duration::from_secs(10));
+        mirror.prune_calls(now + Duration::from_secs(69), ttl);
+        assert_eq!(mirror.updates().collect::<Vec<_>>(), [&ended], "a rewrite writes it again");
+        mirror.prune_calls(now + Duration::from_secs(70), ttl);
+        assert_eq!(mirror.len(), 0, "Redis has expired it too");
+        mirror.written(call("1.2", json!({"a": 1})), now);
+        mirror.written(call("1.2", json!({})), now);
+        assert_eq!(mirror.len(), 0, "a deleted call is forgotten");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use super::message::ResyncReason;
 use super::state::{Latest, Mirror};
 use super::writer::{Batch, InFlight, Writer};
 use super::{Health, RedisConn, RedisSettings, SinkError, Update, redact_url};
+use crate::metrics as metrics_names;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -25,6 +27,8 @@ const RECONNECT_MAX_MS: u64 = 5_000;
 const SHUTDOWN_FLUSH_MS: u64 = 1_500;
 /// Call hashes expire in Redis after `call_ttl`; the mirror forgets them on the same schedule.
 const CALL_PRUNE_INTERVAL_MS: u64 = 60_000;
+/// Shortest sleep of the task's loop between two timers (a `send` still wakes it at once).
+const MIN_WAKE_GAP_MS: u64 = 1;
 /// Changes per MULTI/EXEC when a backlog has built up. Large enough that the round trip is amortized
 /// (a change costs Redis a few µs, the round trip tens to hundreds), small enough that one transaction stays
 /// around a megabyte and a few ms of Redis time: other clients keep being served and `RESPONSE_TIMEOUT_MS`
@@ -56,6 +60,8 @@ struct Inbox {
     health: Option<Health>,
     /// Number of `send`s so far; the task reports how many of them are in Redis.
     submitted: u64,
+    /// When the oldest change not yet taken by the task arrived (for the publish latency).
+    oldest: Option<std::time::Instant>,
 }
 
 struct Shared {
@@ -64,6 +70,8 @@ struct Shared {
     /// Generation (`Inbox::submitted`) fully written to Redis.
     written: watch::Sender<u64>,
     connected: watch::Sender<bool>,
+    /// Times the task's loop woke up (for tests and `/metrics`: an outage must not make it spin).
+    wakeups: AtomicU64,
 }
 
 /// Cheap to clone; `send` never blocks and never fails.
@@ -78,6 +86,7 @@ impl SinkHandle {
         {
             let mut inbox = self.shared.inbox.lock().unwrap_or_else(PoisonError::into_inner);
             inbox.submitted += 1;
+            inbox.oldest.get_or_insert_with(std::time::Instant::now);
             match msg {
                 SinkMsg::Updates(updates) => {
                     for update in updates {
@@ -107,6 +116,12 @@ impl SinkHandle {
     pub fn connected(&self) -> watch::Receiver<bool> {
         self.shared.connected.subscribe()
     }
+
+    /// How often the sink task's loop has woken up so far: during an outage it wakes once per reconnect
+    /// attempt (and per `send`), never more.
+    pub fn wakeups(&self) -> u64 {
+        self.shared.wakeups.load(Ordering::Relaxed)
+    }
 }
 
 /// Starts the sink task on `tracker`. It runs until `cancel`, then flushes within `SHUTDOWN_FLUSH_MS`.
@@ -116,6 +131,7 @@ pub fn spawn(settings: RedisSettings, cancel: CancellationToken, tracker: &TaskT
         wake: Notify::new(),
         written: watch::Sender::new(0),
         connected: watch::Sender::new(false),
+        wakeups: AtomicU64::new(0),
     });
     let task = SinkTask::new(settings, Arc::clone(&shared));
     tracker.spawn(task.run(cancel));
@@ -137,10 +153,14 @@ struct SinkTask {
     authoritative: bool,
     needs_rewrite: Option<ResyncReason>,
     taken: u64,
+    /// When the oldest change taken and not yet in Redis reached the sink.
+    oldest_unwritten: Option<std::time::Instant>,
     /// The connection writes last went to: the next connection closes it server-side before writing.
     last_client: Option<ClientTag>,
     reconnect_at: Instant,
     reconnect_delay_ms: u64,
+    /// Since when Redis has been unreachable, once the outage was reported (WARN once, INFO when it ends).
+    down_since: Option<Instant>,
     heartbeat_at: Instant,
     prune_at: Instant,
 }
@@ -160,9 +180,11 @@ impl SinkTask {
             authoritative: false,
             needs_rewrite: Some(ResyncReason::Startup),
             taken: 0,
+            oldest_unwritten: None,
             last_client: None,
             reconnect_at: now,
             reconnect_delay_ms: RECONNECT_MIN_MS,
+            down_since: None,
             heartbeat_at: now,
             prune_at: now + Duration::from_millis(CALL_PRUNE_INTERVAL_MS),
         }
@@ -171,6 +193,8 @@ impl SinkTask {
     async fn run(mut self, cancel: CancellationToken) {
         tracing::info!(url = %redact_url(&self.settings.url), pbx = %self.settings.pbx_id, "Redis sink started");
         loop {
+            self.shared.wakeups.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(metrics_names::SINK_WAKEUPS).increment(1);
             self.absorb();
             self.step(false).await;
             let wake_at = self.next_wake();
@@ -196,7 +220,11 @@ impl SinkTask {
         .await;
         match flushed {
             Ok(true) => tracing::info!(seq = self.writer.seq(), "Redis sink flushed and stopped"),
-            _ => tracing::warn!(pending = self.pending.len(), "Redis sink stopped with unwritten changes"),
+            _ if self.needs_rewrite.is_some() => tracing::warn!(
+                entities = self.mirror.len() + self.pending.len(),
+                "Redis sink stopped before it could rewrite the state; the next start writes it whole"
+            ),
+            _ => tracing::warn!(changes = self.pending.len(), "Redis sink stopped with unwritten changes"),
         }
     }
 
@@ -211,6 +239,9 @@ impl SinkTask {
             taken
         };
         self.taken = inbox.submitted;
+        if let Some(oldest) = inbox.oldest {
+            self.oldest_unwritten.get_or_insert(oldest);
+        }
         if let Some(state) = inbox.resync {
             let now = Instant::now();
             self.fold_pending(now);
@@ -240,10 +271,19 @@ impl SinkTask {
     /// Does whatever is due: connect, full rewrite, delta batches, heartbeat.
     async fn step(&mut self, force: bool) {
         let now = Instant::now();
+        // Pruning is bookkeeping of the mirror, due connected or not: a `prune_at` left in the past while
+        // disconnected would make every later sleep return at once.
+        if now >= self.prune_at {
+            self.mirror.prune_calls(now, Duration::from_secs(self.settings.call_ttl_s));
+            self.prune_at = now + Duration::from_millis(CALL_PRUNE_INTERVAL_MS);
+        }
         if self.conn.is_none() && now >= self.reconnect_at {
             self.connect().await;
         }
-        let Some(mut conn) = self.conn.clone() else { return };
+        let Some(mut conn) = self.conn.clone() else {
+            self.gauges();
+            return;
+        };
         let result = self.write_due(&mut conn, force).await;
         if let Err(err) = result {
             self.fail(&err);
@@ -251,11 +291,18 @@ impl SinkTask {
         }
         if self.pending.is_empty() && self.needs_rewrite.is_none() {
             self.shared.written.send_replace(self.taken);
+            if let Some(oldest) = self.oldest_unwritten.take() {
+                metrics::histogram!(metrics_names::PUBLISH_LATENCY).record(oldest.elapsed().as_secs_f64());
+            }
         }
-        if now >= self.prune_at {
-            self.mirror.prune_calls(now, Duration::from_secs(self.settings.call_ttl_s));
-            self.prune_at = now + Duration::from_millis(CALL_PRUNE_INTERVAL_MS);
-        }
+        self.gauges();
+    }
+
+    /// Dirty entities (the whole state while a rewrite is due) and the last seq, for `/metrics`.
+    fn gauges(&self) {
+        let dirty = self.pending.len() + if self.needs_rewrite.is_some() { self.mirror.len() } else { 0 };
+        metrics::gauge!(metrics_names::DIRTY_ENTITIES).set(dirty as f64);
+        metrics::gauge!(metrics_names::SEQ).set(self.writer.seq() as f64);
     }
 
     async fn write_due(&mut self, conn: &mut RedisConn, force: bool) -> Result<(), SinkError> {
@@ -279,7 +326,8 @@ impl SinkTask {
         // With nothing to write yet and no full state, only `meta` and the `resync` go out: existing hashes
         // of a previous run stay readable until the engine's first full state replaces them.
         self.writer.rewrite_all(conn, self.mirror.updates(), self.authoritative, self.health, reason).await?;
-        self.mirror.rewritten();
+        metrics::counter!(metrics_names::REDIS_BATCHES).increment(1);
+        metrics::counter!(metrics_names::REDIS_CHANGES).increment(self.mirror.len() as u64);
         for name in self.mirror.queue_names() {
             self.queue_sent.insert(name.to_owned(), now);
         }
@@ -347,6 +395,8 @@ impl SinkTask {
                 return Err(err);
             }
             self.writer.confirm(oldest.last_seq);
+            metrics::counter!(metrics_names::REDIS_BATCHES).increment(1);
+            metrics::counter!(metrics_names::REDIS_CHANGES).increment(oldest.updates.len() as u64);
             // The bookkeeping of the confirmed batch happens while the later ones are in Redis.
             self.written(oldest.updates);
         }
@@ -387,7 +437,20 @@ impl SinkTask {
         };
         match attempt.await {
             Ok(conn) => {
-                tracing::info!(url = %redact_url(&self.settings.url), seq = self.writer.seq(), "connected to Redis");
+                let url = redact_url(&self.settings.url);
+                metrics::gauge!(metrics_names::REDIS_UP).set(1.0);
+                match self.down_since.take() {
+                    Some(since) => {
+                        metrics::counter!(metrics_names::REDIS_RECONNECTS).increment(1);
+                        tracing::info!(
+                            url = %url,
+                            seq = self.writer.seq(),
+                            down_s = since.elapsed().as_secs(),
+                            "Redis is reachable again; rewriting the state"
+                        );
+                    }
+                    None => tracing::info!(url = %url, seq = self.writer.seq(), "connected to Redis"),
+                }
                 self.conn = Some(conn);
                 self.reconnect_delay_ms = RECONNECT_MIN_MS;
                 self.shared.connected.send_replace(true);
@@ -397,11 +460,24 @@ impl SinkTask {
     }
 
     /// Drops the connection and schedules a reconnect; the next successful connect rewrites everything.
+    /// The outage is said once at WARN (with its cause, never a password: errors carry the redacted URL);
+    /// further failed attempts of the same outage are DEBUG.
     fn fail(&mut self, err: &SinkError) {
-        if self.conn.take().is_some() {
-            tracing::warn!(error = %err, "Redis write failed; keeping changes and reconnecting");
+        metrics::counter!(metrics_names::REDIS_ERRORS).increment(1);
+        metrics::gauge!(metrics_names::REDIS_UP).set(0.0);
+        let was_connected = self.conn.take().is_some();
+        if was_connected {
             // A pending startup/rebuild rewrite writes everything anyway and keeps its reason.
             self.needs_rewrite.get_or_insert(ResyncReason::Reconnect);
+        }
+        if self.down_since.is_none() {
+            self.down_since = Some(Instant::now());
+            // The error names the (redacted) URL where it matters (connecting).
+            if was_connected {
+                tracing::warn!(error = %err, "Redis write failed; keeping changes in memory and reconnecting");
+            } else {
+                tracing::warn!(error = %err, "Redis is unreachable; keeping changes in memory and retrying");
+            }
         } else {
             tracing::debug!(error = %err, delay_ms = self.reconnect_delay_ms, "Redis still unreachable");
         }
@@ -411,7 +487,15 @@ impl SinkTask {
         self.reconnect_delay_ms = (self.reconnect_delay_ms * 2).min(RECONNECT_MAX_MS);
     }
 
+    /// The earliest timer due. Every timer is moved past now by the step that handles it; the result is
+    /// still bounded below by a minimum gap, so that a timer some future change forgets to advance costs at
+    /// most `MIN_WAKE_GAP_MS` per wake-up instead of a spinning core.
     fn next_wake(&self) -> Instant {
+        let floor = Instant::now() + Duration::from_millis(MIN_WAKE_GAP_MS);
+        self.due_at().max(floor)
+    }
+
+    fn due_at(&self) -> Instant {
         if self.conn.is_none() {
             return self.reconnect_at.min(self.prune_at);
         }

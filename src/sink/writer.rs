@@ -35,7 +35,7 @@ impl Batch {
         let reply = async move {
             pipe.query_async::<()>(&mut conn)
                 .await
-                .map_err(|source| SinkError::Command { what: "MULTI batch", source })
+                .map_err(|cause| SinkError::Command { what: "MULTI batch", cause })
         };
         InFlight { updates: self.updates, last_seq: self.last_seq, reply: Reply::Pending(Box::pin(reply)) }
     }
@@ -98,7 +98,7 @@ impl Writer {
         let meta_seq: Option<String> = conn
             .hget(self.keys().meta(), "seq")
             .await
-            .map_err(|source| SinkError::Command { what: "HGET meta seq", source })?;
+            .map_err(|cause| SinkError::Command { what: "HGET meta seq", cause })?;
         let last: Vec<(String, redis::Value)> = redis::cmd("XREVRANGE")
             .arg(self.keys().stream())
             .arg("+")
@@ -107,7 +107,7 @@ impl Writer {
             .arg(1)
             .query_async(conn)
             .await
-            .map_err(|source| SinkError::Command { what: "XREVRANGE stream", source })?;
+            .map_err(|cause| SinkError::Command { what: "XREVRANGE stream", cause })?;
         let stream_seq = last.first().and_then(|(id, _)| id.split('-').next()?.parse::<u64>().ok());
         let meta_seq = meta_seq.and_then(|s| s.parse::<u64>().ok());
         self.seq = self.seq.max(meta_seq.unwrap_or(0)).max(stream_seq.unwrap_or(0));
@@ -177,7 +177,7 @@ impl Writer {
         self.builder.trim_stream(&mut pipe);
         pipe.query_async::<()>(conn)
             .await
-            .map_err(|source| SinkError::Command { what: "MULTI rewrite", source })?;
+            .map_err(|cause| SinkError::Command { what: "MULTI rewrite", cause })?;
         self.seq = seq;
         Ok(())
     }
@@ -190,11 +190,11 @@ impl Writer {
         let mut agents: BTreeSet<String> = conn
             .smembers(self.keys().agents())
             .await
-            .map_err(|source| SinkError::Command { what: "SMEMBERS agents", source })?;
+            .map_err(|cause| SinkError::Command { what: "SMEMBERS agents", cause })?;
         let mut queues: BTreeSet<String> = conn
             .smembers(self.keys().queues())
             .await
-            .map_err(|source| SinkError::Command { what: "SMEMBERS queues", source })?;
+            .map_err(|cause| SinkError::Command { what: "SMEMBERS queues", cause })?;
         for update in state {
             match update {
                 Update::Agent { id, .. } => {
@@ -218,7 +218,7 @@ impl Writer {
         ];
         conn.hset_multiple::<_, _, _, ()>(self.keys().meta(), &fields)
             .await
-            .map_err(|source| SinkError::Command { what: "HSET meta heartbeat", source })
+            .map_err(|cause| SinkError::Command { what: "HSET meta heartbeat", cause })
     }
 }
 

@@ -1,5 +1,7 @@
-//! Reconnect delays: capped exponential with full jitter, so a PBX restart does not see every queuecast
-//! (and every other AMI client) reconnect in lock-step.
+//! Reconnect delays: capped exponential with jitter, so a PBX restart does not see every queuecast (and
+//! every other AMI client) reconnect in lock-step, and never below the configured minimum (the packaged
+//! config promises delays "between these bounds": a retry 67 ms after a refusal with `backoff_min_ms = 500`
+//! would break that promise and load a PBX that is just starting).
 
 use rand::Rng;
 use std::time::Duration;
@@ -27,11 +29,13 @@ impl Backoff {
         self.min_ms.saturating_mul(1u64 << self.attempt.min(32)).min(self.max_ms)
     }
 
-    /// Delay before the next attempt: uniform in `[0, cap]` ("full jitter"), and the cap doubles.
+    /// Delay before the next attempt: uniform in the upper half of the cap (`[cap / 2, cap]`, never below
+    /// `min`), and the cap doubles. Half the cap keeps enough spread to de-synchronise clients.
     pub fn next_delay(&mut self) -> Duration {
         let cap = self.cap_ms();
         self.attempt = self.attempt.saturating_add(1);
-        Duration::from_millis(rand::rng().random_range(0..=cap))
+        let low = (cap / 2).max(self.min_ms);
+        Duration::from_millis(rand::rng().random_range(low..=cap))
     }
 
     /// After a rejected login: retrying sooner cannot succeed (the secret is wrong until someone fixes the
@@ -49,13 +53,17 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn delays_stay_under_a_doubling_cap() {
-        let mut backoff = Backoff::new(500, 30_000);
-        for cap in [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000] {
-            assert!(backoff.next_delay() <= Duration::from_millis(cap));
+    fn delays_stay_between_min_and_a_doubling_cap() {
+        for _ in 0..100 {
+            let mut backoff = Backoff::new(500, 30_000);
+            for cap in [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000] {
+                let delay = backoff.next_delay();
+                let low = Duration::from_millis((cap / 2).max(500));
+                assert!(delay >= low && delay <= Duration::from_millis(cap), "{delay:?} for cap {cap}");
+            }
+            backoff.reset();
+            assert_eq!(backoff.next_delay(), Duration::from_millis(500));
         }
-        backoff.reset();
-        assert!(backoff.next_delay() <= Duration::from_millis(500));
     }
 
     #[test]

@@ -63,8 +63,9 @@ impl Decoder for AmiCodec {
                 Ok(Parsed::Incomplete) => return Ok(None),
                 Err(err) => {
                     self.skipped += 1;
-                    tracing::error!(error = %err, "skipping an unparsable AMI message");
                     let skip = err.skip().min(buf.len());
+                    let quoted = buf.get(..skip).unwrap_or(buf);
+                    crate::telemetry::bad_input(crate::telemetry::BadInput::AmiMessage, &err, quoted);
                     if skip == 0 {
                         return Ok(None);
                     }

@@ -136,6 +136,9 @@ pub async fn run(
         }
     };
     let mut reported = None;
+    // Since when AMI has been down, once that was said (WARN once per outage; the session's "AMI connected"
+    // INFO ends it).
+    let mut down_since: Option<Instant> = None;
     loop {
         let started = Instant::now();
         let mut session = session::Session::new(&settings, &mut normalizer, &tx, &cancel);
@@ -144,6 +147,15 @@ pub async fn run(
             return;
         }
         let was_connected = session.was_connected();
+        if was_connected {
+            metrics::counter!(crate::metrics::AMI_DISCONNECTS).increment(1);
+            metrics::gauge!(crate::metrics::AMI_UP).set(0.0);
+            down_since = None;
+        }
+        let first_failure = down_since.is_none();
+        if first_failure {
+            down_since = Some(Instant::now());
+        }
         if was_connected || reported != Some(AmiHealth::Disconnected) {
             reported = Some(AmiHealth::Disconnected);
             if send_health(&tx, &cancel, AmiHealth::Disconnected).await.is_err() {
@@ -153,15 +165,25 @@ pub async fn run(
         let delay = match result {
             Err(AmiError::Cancelled | AmiError::EngineGone) | Ok(()) => return,
             Err(e @ AmiError::AuthFailed { .. }) => {
-                tracing::error!(error = %e, "AMI login failed; retrying at the maximum backoff");
-                backoff.auth_failure_delay()
+                let delay = backoff.auth_failure_delay();
+                if first_failure {
+                    tracing::error!(error = %e, "AMI login failed; retrying at the maximum backoff");
+                } else {
+                    tracing::debug!(error = %e, retry_in_ms = delay.as_millis() as u64, "AMI login failed again");
+                }
+                delay
             }
             Err(e) => {
                 if was_connected && started.elapsed() >= STABLE_CONNECTION {
                     backoff.reset();
                 }
                 let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "AMI disconnected");
+                let retry_in_ms = delay.as_millis() as u64;
+                match (first_failure, was_connected) {
+                    (true, true) => tracing::warn!(error = %e, retry_in_ms, "AMI disconnected; reconnecting"),
+                    (true, false) => tracing::warn!(error = %e, retry_in_ms, "AMI is unreachable; retrying"),
+                    (false, _) => tracing::debug!(error = %e, retry_in_ms, "AMI still unreachable"),
+                }
                 delay
             }
         };

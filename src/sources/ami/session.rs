@@ -89,6 +89,8 @@ impl<'a> Session<'a> {
         self.banner(&mut conn).await?;
         self.login(&mut conn).await?;
         tracing::info!(host = %self.settings.host, port = self.settings.port, "AMI connected");
+        metrics::counter!(crate::metrics::AMI_CONNECTS).increment(1);
+        metrics::gauge!(crate::metrics::AMI_UP).set(1.0);
         self.connected = true;
         send_health(self.tx, self.cancel, AmiHealth::Connected).await?;
         self.request_status(&mut conn).await?;
@@ -131,7 +133,10 @@ impl<'a> Session<'a> {
             _ = self.cancel.cancelled() => Err(AmiError::Cancelled),
             _ = tokio::time::sleep_until(deadline) => Err(AmiError::Timeout { what, ms: RESPONSE_TIMEOUT_MS }),
             frame = conn.next() => match frame {
-                Some(Ok(frame)) => Ok(frame),
+                Some(Ok(frame)) => {
+                    crate::metrics::ami_messages().increment(1);
+                    Ok(frame)
+                }
                 Some(Err(e)) => Err(AmiError::Io(e)),
                 None => Err(AmiError::Closed { after_shutdown: self.shutting_down }),
             },
@@ -249,7 +254,10 @@ impl<'a> Session<'a> {
                 }
                 Some(None) => return Err(AmiError::Closed { after_shutdown: self.shutting_down }),
                 Some(Some(Err(e))) => return Err(AmiError::Io(e)),
-                Some(Some(Ok(frame))) => self.handle(conn, &frame).await?,
+                Some(Some(Ok(frame))) => {
+                    crate::metrics::ami_messages().increment(1);
+                    self.handle(conn, &frame).await?
+                }
             }
         }
     }
