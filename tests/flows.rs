@@ -1,7 +1,8 @@
 //! Every real Asterisk 22 scenario (tests/fixtures/asterisk-22 and asterisk-22-flows), replayed with queue_log +
 //! AMI and with AMI alone, reaches Asterisk's own final view (`tests/common/corpus.rs` says where each fact of
-//! the truth comes from). The flow scenarios are also cut at every second in which a visit began or ended:
-//! the callers waiting then are exactly those queue_log shows joined and not yet gone.
+//! the truth comes from; queue_log alone has its matrix in tests/flows_queue_log_only.rs). The flow scenarios
+//! are also cut at every second in which a visit began or ended, in all three modes: the callers waiting then
+//! are exactly those queue_log shows joined and not yet gone, and the agents bridged are talking on that call.
 
 mod common;
 
@@ -43,12 +44,13 @@ matrix! {
 /// to then, the final tick then): waiting callers equal the queue_log's at `t`.
 fn cut_at_every_boundary(scenario: &Scenario, mode: Mode) {
     let events = scenario.events(mode);
+    let config = scenario.config_of(mode);
     let boundaries = scenario.visit_boundaries();
     assert!(boundaries.len() >= 4, "{}: visits to cut at", scenario.name);
     for t in boundaries.iter().flat_map(|&t| [t - 1, t]) {
         let until = t * 1000 + 999;
         let upto: Vec<_> = events.iter().filter(|e| e.ts_ms <= until).cloned().collect();
-        let mut engine = Engine::new(scenario.config());
+        let mut engine = Engine::new(config.clone());
         replay::apply_all(&mut engine, &upto, Some(until));
         let snapshot = engine.snapshot();
         let got = waiting_rows(&engine, &snapshot);
@@ -70,7 +72,7 @@ fn cut_at_every_boundary(scenario: &Scenario, mode: Mode) {
 fn visits_per_call(name: &str, mode: Mode) {
     let scenario = scenario("asterisk-22-flows", name);
     let events = scenario.events(mode);
-    let mut engine = Engine::new(scenario.config());
+    let mut engine = Engine::new(scenario.config_of(mode));
     replay::apply_all(&mut engine, &events, Some(scenario.end(&events)));
     for (uid, want) in scenario.visits() {
         let got: Vec<(String, String)> =
@@ -88,6 +90,13 @@ fn visits_per_call(name: &str, mode: Mode) {
 fn visits_per_call_queue_log_and_ami() {
     for name in ["overflow-chain", "requeue-same", "transfer-into-queue", "agent-busy-direct"] {
         visits_per_call(name, Mode::QueueLogAndAmi);
+    }
+}
+
+#[test]
+fn visits_per_call_queue_log_alone() {
+    for name in ["overflow-chain", "requeue-same", "transfer-into-queue", "agent-busy-direct"] {
+        visits_per_call(name, Mode::QueueLogAlone);
     }
 }
 
@@ -128,7 +137,7 @@ fn at(name: &str, mode: Mode, t: i64) -> queuecast::engine::Snapshot {
     let scenario = scenario("asterisk-22-flows", name);
     let until = t * 1000 + 999;
     let upto: Vec<_> = scenario.events(mode).into_iter().filter(|e| e.ts_ms <= until).collect();
-    let mut engine = Engine::new(scenario.config());
+    let mut engine = Engine::new(scenario.config_of(mode));
     replay::apply_all(&mut engine, &upto, Some(until));
     engine.snapshot()
 }
@@ -184,6 +193,11 @@ macro_rules! cuts {
         mod cut_ami_alone {
             $( #[test] fn $test() {
                 super::cut_at_every_boundary(&super::scenario("asterisk-22-flows", $name), super::Mode::AmiAlone)
+            } )*
+        }
+        mod cut_queue_log_alone {
+            $( #[test] fn $test() {
+                super::cut_at_every_boundary(&super::scenario("asterisk-22-flows", $name), super::Mode::QueueLogAlone)
             } )*
         }
     };

@@ -8,22 +8,35 @@
 //! Truth, never typed in: members, pause and reason, waiting callers and Completed/Abandoned from the
 //! `final-status` answer; answered visits and exits per queue and answers per agent from the queue_log's
 //! outcome lines (split here by hand, not by the parser under test).
+//!
+//! queue_log alone has no AMI: only what the Asterisk host itself gives — the queue_log, queues.conf
+//! (settings, static members and their names) and astdb (`Queue/PersistentMembers`: dynamic members with
+//! their names and pause state). The corpus recorded a fresh Asterisk per scenario but not its astdb file, so
+//! [`write_astdb`] writes the astdb that Asterisk 22.10.1 holds at the end of the scenario — its dynamic
+//! members as `final-status` lists them, serialized exactly as `dump_queue_members` does (apps/app_queue.c of
+//! 22.10.1: `interface;penalty;paused;membername;state_interface;reason_paused;wrapuptime`, members joined by
+//! `|`, key `/Queue/PersistentMembers/<queue>`) into a table made by main/db.c's own `CREATE TABLE` and
+//! `INSERT OR REPLACE` statements. The engine is then set up through the daemon's own `settings::engine`, as
+//! a daemon on that host would be.
 
 #![allow(dead_code)]
 
 use parsers::ami::{AmiDecoder, Message, Parsed};
-use queuecast::config::queues_conf;
+use queuecast::config::{Config, queues_conf};
+use queuecast::daemon::settings::{self, EngineSetup};
 use queuecast::engine::{EngineConfig, Event, Snapshot, TsMs};
 use queuecast::replay;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Which feeds a deployment has. queue_log alone is the identity helper's mode (issue 14).
+/// Which feeds a deployment has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     QueueLogAndAmi,
     AmiAlone,
+    /// The queue_log with queues.conf and astdb (see the module doc).
+    QueueLogAlone,
 }
 
 /// The final tick comes this long after the last input, so wrap-ups and AMI's unexplained leaves settle.
@@ -56,6 +69,20 @@ pub fn scenario(corpus: &str, name: &str) -> Scenario {
 /// One row of `final-status`: (queue, interface, paused, pause reason).
 pub type MemberRow = (String, String, bool, Option<String>);
 
+/// One `QueueMember` of `final-status`, every field astdb keeps.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub queue: String,
+    pub interface: String,
+    pub name: String,
+    pub state_interface: String,
+    pub dynamic: bool,
+    pub penalty: i64,
+    pub paused: bool,
+    pub reason: Option<String>,
+    pub wrapup: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct QueueTruth {
     /// QueueParams `Calls`.
@@ -76,6 +103,8 @@ pub struct QueueTruth {
 pub struct Truth {
     pub queues: BTreeMap<String, QueueTruth>,
     pub members: BTreeSet<MemberRow>,
+    /// The same members with every field.
+    pub final_members: Vec<Member>,
     /// Interfaces Asterisk said are in a call at the end (QueueMember `InCall: 1`).
     pub in_call: BTreeSet<String>,
     /// Interface → CONNECT lines naming it (by interface or member name).
@@ -137,16 +166,45 @@ impl Scenario {
         self.events_with(mode, self.ami_events())
     }
 
-    /// Like [`Self::events`] with these AMI events.
+    /// Like [`Self::events`] with these AMI events (unused in queue_log alone).
     pub fn events_with(&self, mode: Mode, ami: Vec<Event>) -> Vec<Event> {
         let merged = match mode {
             Mode::QueueLogAndAmi => replay::merge(self.queue_log_events(), ami),
             Mode::AmiAlone => ami,
+            Mode::QueueLogAlone => self.queue_log_events(),
         };
         let first = merged.first().map_or(0, |e| e.ts_ms);
-        let mut all = replay::static_member_events(&queues_conf::static_members(&self.queues_conf()), first);
+        let static_members = match mode {
+            Mode::QueueLogAlone => self.host_setup().static_members,
+            _ => queues_conf::static_members(&self.queues_conf()),
+        };
+        let mut all = replay::static_member_events(&static_members, first);
         all.extend(merged);
         all
+    }
+
+    /// The engine config of `mode`: queues.conf's in the modes with AMI, the daemon's own set-up from
+    /// queues.conf and astdb in queue_log alone.
+    pub fn config_of(&self, mode: Mode) -> EngineConfig {
+        match mode {
+            Mode::QueueLogAlone => self.host_setup().config,
+            _ => self.config(),
+        }
+    }
+
+    /// What a queue_log-alone daemon on the scenario's host sets up at start: `settings::engine` reading
+    /// this scenario's queues.conf and the astdb of its end.
+    pub fn host_setup(&self) -> EngineSetup {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let astdb = write_astdb(tmp.path(), &self.truth().final_members);
+        let toml = format!(
+            "[engine]\nqueues_conf = {:?}\nastdb = {:?}\n",
+            self.conf.join("queues.conf").display().to_string(),
+            astdb.display().to_string()
+        );
+        let config = Config::from_toml(&toml, &tmp.path().join("queuecast.toml")).expect("config");
+        assert!(!config.ami.enabled, "queue_log alone");
+        settings::engine(&config)
     }
 
     /// The end of the inputs plus the settle time.
@@ -157,7 +215,7 @@ impl Scenario {
     /// The final state in `mode`.
     pub fn run(&self, mode: Mode) -> Snapshot {
         let events = self.events(mode);
-        let mut engine = queuecast::engine::Engine::new(self.config());
+        let mut engine = queuecast::engine::Engine::new(self.config_of(mode));
         replay::apply_all(&mut engine, &events, Some(self.end(&events)));
         engine.snapshot()
     }
@@ -179,12 +237,29 @@ impl Scenario {
             } else if msg.is_event("QueueMember") {
                 let reason = Some(get("PausedReason")).filter(|r| !r.is_empty());
                 let paused = get("Paused") == "1";
-                truth.members.insert((get("Queue"), get("Location"), paused, reason.filter(|_| paused)));
+                truth.members.insert((
+                    get("Queue"),
+                    get("Location"),
+                    paused,
+                    reason.clone().filter(|_| paused),
+                ));
+                truth.final_members.push(Member {
+                    queue: get("Queue"),
+                    interface: get("Location"),
+                    name: get("Name"),
+                    state_interface: get("StateInterface"),
+                    dynamic: get("Membership") == "dynamic",
+                    penalty: get("Penalty").parse().expect("Penalty"),
+                    paused,
+                    reason,
+                    wrapup: num("Wrapuptime") as u32,
+                });
                 if get("InCall") == "1" {
                     truth.in_call.insert(get("Location"));
                 }
             }
         });
+        assert!(!truth.queues.is_empty(), "{}: the capture ends with a final-status answer", self.name);
         for line in self.queue_log_text().lines() {
             let cols: Vec<&str> = line.split('|').collect();
             let (Some(queue), Some(agent), Some(event)) = (cols.get(2), cols.get(3), cols.get(4)) else {
@@ -311,6 +386,32 @@ impl Scenario {
     }
 }
 
+/// Asterisk's astdb holding these members' dynamic ones (see the module doc), as `dir/astdb.sqlite3`.
+pub fn write_astdb(dir: &Path, members: &[Member]) -> PathBuf {
+    let path = dir.join("astdb.sqlite3");
+    let db = rusqlite::Connection::open(&path).expect("astdb");
+    db.execute("CREATE TABLE IF NOT EXISTS astdb(key TEXT, value TEXT, PRIMARY KEY(key))", []).unwrap();
+    let mut per_queue: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for m in members.iter().filter(|m| m.dynamic) {
+        per_queue.entry(&m.queue).or_default().push(format!(
+            "{};{};{};{};{};{};{}",
+            m.interface,
+            m.penalty,
+            u8::from(m.paused),
+            m.name,
+            m.state_interface,
+            m.reason.as_deref().unwrap_or(""),
+            m.wrapup
+        ));
+    }
+    for (queue, entries) in per_queue {
+        let key = format!("/Queue/PersistentMembers/{queue}");
+        db.execute("INSERT OR REPLACE INTO astdb (key, value) VALUES (?, ?)", [key, entries.join("|")])
+            .unwrap();
+    }
+    path
+}
+
 /// Member name → interface, from every member event of a capture that names both.
 fn member_names(raw: &[u8]) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
@@ -360,9 +461,17 @@ pub fn waiting_rows(engine: &queuecast::engine::Engine, s: &Snapshot) -> BTreeSe
 /// Checks the final state against Asterisk's view: members, pause, reason, waiting, per-queue answered and
 /// unanswered, answers per agent, and nobody left talking or ringing who Asterisk says is not in a call.
 pub fn assert_final(scenario: &Scenario, mode: Mode, s: &Snapshot) {
+    assert_final_but(scenario, mode, s, &[]);
+}
+
+/// As [`assert_final`], where the agents in `name_only` are known to `mode` by name only (the caller says
+/// why): they are not among the members; their answers are still checked.
+pub fn assert_final_but(scenario: &Scenario, mode: Mode, s: &Snapshot, name_only: &[&str]) {
     let truth = scenario.truth();
     let ctx = format!("{} ({mode:?})", scenario.name);
-    assert_eq!(member_rows(s), truth.members, "{ctx}: members, paused, pause_reason");
+    let mut rows = member_rows(s);
+    rows.retain(|(_, id, _, _)| !name_only.contains(&id.as_str()));
+    assert_eq!(rows, truth.members, "{ctx}: members, paused, pause_reason");
     for (name, q) in &truth.queues {
         let got = s.queues.get(name).unwrap_or_else(|| panic!("{ctx}: queue {name} missing"));
         let n = |f: &str| got[f].as_u64().unwrap_or(u64::MAX);
@@ -375,7 +484,8 @@ pub fn assert_final(scenario: &Scenario, mode: Mode, s: &Snapshot) {
             "{ctx} {name}: the truth agrees with itself (Abandoned = exits but EXITWITHKEY)"
         );
         assert_eq!(n("abandoned") + n("timed_out"), q.abandoned + q.timed_out, "{ctx} {name}: unanswered");
-        if mode == Mode::QueueLogAndAmi {
+        // AMI alone cannot tell a caller's hang-up from a timeout (DESIGN.md); the queue_log can.
+        if mode != Mode::AmiAlone {
             assert_eq!((n("abandoned"), n("timed_out")), (q.abandoned, q.timed_out), "{ctx} {name}: split");
         }
     }
@@ -390,5 +500,47 @@ pub fn assert_final(scenario: &Scenario, mode: Mode, s: &Snapshot) {
             assert!(!["talking", "ringing"].contains(&status), "{ctx} {id}: {status} after every call ended");
             assert_eq!(agent["call"], Value::Null, "{ctx} {id}: no call");
         }
+    }
+}
+
+/// Identity as Asterisk reports it: each member once, under its interface (no agent known by a name only,
+/// a provisional twin, but those in `name_only`, which stay their own agent and are never among a queue's
+/// counted members), with Asterisk's name, and `paused` when paused everywhere; per queue the members
+/// counted and paused.
+pub fn assert_identity(scenario: &Scenario, s: &Snapshot, name_only: &[&str]) {
+    let truth = scenario.truth();
+    let ctx = &scenario.name;
+    for (id, agent) in s.agents.iter().filter(|(id, _)| !name_only.contains(&id.as_str())) {
+        assert_eq!(agent["interface"], json!(id), "{ctx}: {id} is not a member twin known by name only");
+    }
+    for name in name_only {
+        assert_eq!(s.agents[*name]["interface"], Value::Null, "{ctx}: {name} is known by name only");
+    }
+    let mut want: BTreeMap<&str, BTreeMap<&str, &Member>> = BTreeMap::new();
+    for m in &truth.final_members {
+        want.entry(m.interface.as_str()).or_default().insert(m.queue.as_str(), m);
+    }
+    let members: Vec<&str> = s
+        .agents
+        .iter()
+        .filter(|(id, a)| {
+            !name_only.contains(&id.as_str()) && a["queues"].as_object().is_some_and(|q| !q.is_empty())
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(members, want.keys().copied().collect::<Vec<_>>(), "{ctx}: the members, each once");
+    for (interface, queues) in &want {
+        let agent = &s.agents[*interface];
+        let name = &queues.values().next().expect("a queue").name;
+        assert_eq!(agent["name"], json!(name), "{ctx}: {interface}'s name as Asterisk reports it");
+        let all_paused = queues.values().all(|m| m.paused);
+        assert_eq!(agent["paused"], json!(all_paused), "{ctx}: {interface} paused everywhere");
+    }
+    for queue in truth.queues.keys() {
+        let q = &s.queues[queue];
+        let members: Vec<&Member> = truth.final_members.iter().filter(|m| &m.queue == queue).collect();
+        let paused = members.iter().filter(|m| m.paused).count();
+        assert_eq!(q["agents_logged_in"], json!(members.len()), "{ctx}: {queue} agents_logged_in");
+        assert_eq!(q["agents_paused"], json!(paused), "{ctx}: {queue} agents_paused");
     }
 }
