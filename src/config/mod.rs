@@ -4,12 +4,14 @@
 //! (host name, rotated glob), reads secret files and validates, so a `Config` value is always usable as is.
 //! Every error names the file and, when it can, the `[section] key`; none ever contains a secret.
 
+mod gateway;
 pub mod queues_conf;
 mod secret;
 mod sections;
 mod validate;
 
 pub use secret::{MASK, RedisUrl, Secret, mask_url};
+pub use gateway::*;
 pub use sections::*;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub log: LogConfig,
     pub engine: EngineConfig,
+    pub gateway: GatewayConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +75,12 @@ impl Config {
         if self.redis.pbx_id.is_empty() {
             self.redis.pbx_id = gethostname::gethostname().to_string_lossy().into_owned();
         }
-        for file in [&mut self.ami.secret_file, &mut self.ami.ca_file, &mut self.redis.password_file]
+        for file in [
+            &mut self.ami.secret_file,
+            &mut self.ami.ca_file,
+            &mut self.redis.password_file,
+            &mut self.gateway.token_secret_file,
+        ]
             .into_iter()
             .flatten()
         {
@@ -84,6 +92,13 @@ impl Config {
             resolve_secret(origin, "ami", "secret", &self.ami.secret, &self.ami.secret_file)?;
         self.redis.resolved_password =
             resolve_secret(origin, "redis", "password", &self.redis.password, &self.redis.password_file)?;
+        self.gateway.resolved_secret = resolve_secret(
+            origin,
+            "gateway",
+            "token_secret",
+            &self.gateway.token_secret,
+            &self.gateway.token_secret_file,
+        )?;
         Ok(())
     }
 }
@@ -96,7 +111,11 @@ fn resolve_secret(
     inline: &Option<Secret>,
     file: &Option<PathBuf>,
 ) -> Result<Option<Secret>, ConfigError> {
-    let file_key = if key == "secret" { "secret_file" } else { "password_file" };
+    let file_key = match key {
+        "secret" => "secret_file",
+        "token_secret" => "token_secret_file",
+        _ => "password_file",
+    };
     let invalid = |key, reason| ConfigError::Invalid { file: origin.to_owned(), section, key, reason };
     match (inline, file) {
         (Some(_), Some(_)) => Err(invalid(key, format!("give either `{key}` or `{file_key}`, not both"))),

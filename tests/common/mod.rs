@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests; each file is one concern.
 
 pub mod fake_ami;
+pub mod gateway;
 pub mod proxy;
 pub mod redis;
 pub mod redis_cluster;
