@@ -40,6 +40,7 @@ pub struct Wire {
     pub epoch: String,
     #[serde(default)]
     pub id: String,
+    /// Only the fields scope filters need (see [`slim`]); the client gets `json`.
     #[serde(default)]
     pub data: Map<String, Value>,
     /// The payload as the daemon wrote it, forwarded byte for byte.
@@ -178,6 +179,15 @@ async fn follow(hub: &Hub, settings: &RedisSettings, down: &mut bool) -> Result<
     }
 }
 
+/// Keeps of `data` only what scope filters read (an agent's queue names, a call's agent and queue): the
+/// ring then holds each message about once (its JSON), not twice.
+fn slim(data: &mut Map<String, Value>) {
+    data.retain(|key, _| matches!(key.as_str(), "queues" | "agent" | "queue"));
+    if let Some(Value::Object(queues)) = data.get_mut("queues") {
+        queues.values_mut().for_each(|v| *v = Value::Null);
+    }
+}
+
 /// `XREAD` after `after`; an entry that is not a message is logged and skipped (never stops the follow).
 async fn read_entries(
     conn: &mut RedisConn,
@@ -203,6 +213,7 @@ async fn read_entries(
         let payload: Option<String> = entry.get(STREAM_PAYLOAD_FIELD);
         match payload.as_deref().map(serde_json::from_str::<Wire>) {
             Some(Ok(mut wire)) => {
+                slim(&mut wire.data);
                 wire.json = payload.unwrap_or_default();
                 out.push(Arc::new(wire));
             }
