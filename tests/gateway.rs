@@ -21,8 +21,10 @@ const PBX: &str = "pbx1";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn member(id: &str, status: &str, queues: &[&str], caller: Option<&str>) -> Update {
-    let memberships: serde_json::Map<String, Value> =
-        queues.iter().map(|q| (q.to_string(), json!({"paused": false, "pause_reason": null, "penalty": 0}))).collect();
+    let memberships: serde_json::Map<String, Value> = queues
+        .iter()
+        .map(|q| (q.to_string(), json!({"paused": false, "pause_reason": null, "penalty": 0})))
+        .collect();
     let call = caller.map(|c| json!({"uniqueid": "1.1", "queue": queues[0], "caller_id": c, "since": 1}));
     Update::Agent {
         id: id.into(),
@@ -118,7 +120,9 @@ async fn every_endpoint_with_tokens_scopes_and_hostile_input() {
     expired.exp = now_s() - 120;
     let body = sign(&claims(PBX)).split('.').nth(1).unwrap().to_owned();
     let wrong_key = queuecast::gateway::token::issue(b"another-secret-0123456789", &claims(PBX)).unwrap();
-    for bad in [sign(&expired), wrong_key, format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{body}."), "x.y.z".into()] {
+    for bad in
+        [sign(&expired), wrong_key, format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{body}."), "x.y.z".into()]
+    {
         assert_eq!(get(&gw.http("/v1/pbx1/state"), Some(&bad)).await.status(), 401, "{bad}");
         assert_eq!(get(&gw.http(&format!("/v1/pbx1/state?token={bad}")), None).await.status(), 401);
     }
@@ -150,8 +154,14 @@ async fn every_endpoint_with_tokens_scopes_and_hostile_input() {
         let text = response.text().await.unwrap();
         assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"), "{path}");
     }
-    for path in ["/../../etc/passwd", "/assets/../../Cargo.toml", "/%2e%2e/%2e%2e/etc/passwd",
-                 "/assets/%2e%2e%2fCargo.toml", "/assets/..%2f..%2fsrc%2fmain.rs", "//etc/passwd"] {
+    for path in [
+        "/../../etc/passwd",
+        "/assets/../../Cargo.toml",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/assets/%2e%2e%2fCargo.toml",
+        "/assets/..%2f..%2fsrc%2fmain.rs",
+        "//etc/passwd",
+    ] {
         let response = get(&gw.http(path), None).await;
         assert_eq!(response.status(), 404, "{path}");
         assert!(!response.text().await.unwrap().contains("root:"), "{path}");
@@ -191,7 +201,11 @@ async fn cors_allows_configured_origins_only_and_no_secret_means_exit_78() {
     // Closed by default: no token secret, no gateway (exit 78, a clear message, no secret anywhere).
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("q.toml");
-    std::fs::write(&path, format!("[redis]\nurl = \"{}\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n", server.url())).unwrap();
+    std::fs::write(
+        &path,
+        format!("[redis]\nurl = \"{}\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n", server.url()),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_queuecast"))
         .args(["gateway", "--config"])
         .arg(&path)
@@ -213,16 +227,22 @@ async fn cors_allows_configured_origins_only_and_no_secret_means_exit_78() {
         .output()
         .unwrap();
     assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
-    let claims =
-        queuecast::gateway::token::verify(common::gateway::SECRET.as_bytes(), String::from_utf8_lossy(&token.stdout).trim())
-            .unwrap();
+    let claims = queuecast::gateway::token::verify(
+        common::gateway::SECRET.as_bytes(),
+        String::from_utf8_lossy(&token.stdout).trim(),
+    )
+    .unwrap();
     assert_eq!(claims.agent.as_deref(), Some("PJSIP/1001"));
     assert_eq!(claims.queues, Some(vec!["sales".to_owned()]));
     assert!(claims.exp >= now_s() + 8 * 3600 - 60 && claims.exp <= now_s() + 8 * 3600 + 60);
 }
 
 /// Writes random batches until told to stop.
-fn writer(handle: queuecast::sink::SinkHandle, seed: u64, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
+fn writer(
+    handle: queuecast::sink::SinkHandle,
+    seed: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut round = seed * 100_000;
@@ -247,7 +267,8 @@ async fn write_for(sink: &Sink, seed: u64, ms: u64) {
 async fn converge(server: &RedisServer, settings: &RedisSettings, followers: &[&Shared]) {
     let seq = meta_seq(server, settings).await;
     for (i, f) in followers.iter().enumerate() {
-        eventually(WAIT, &format!("follower {i} at seq {seq}"), || async { f.lock().unwrap().seq >= seq }).await;
+        eventually(WAIT, &format!("follower {i} at seq {seq}"), || async { f.lock().unwrap().seq >= seq })
+            .await;
     }
     let want = expected(server, settings).await;
     for f in followers {
@@ -309,18 +330,27 @@ async fn followers_cross_daemon_and_gateway_restarts_and_end_equal_to_the_hashes
     gw.restart();
     let (epoch, since, ws_mark, sse_id, sse_mark, snaps) = {
         let (w, s) = (ws.lock().unwrap(), sse.lock().unwrap());
-        (w.epoch.clone(), w.seq, w.frames.len(), s.last_event_id.clone(), s.frames.len(), (w.snapshots, s.snapshots))
+        (
+            w.epoch.clone(),
+            w.seq,
+            w.frames.len(),
+            s.last_event_id.clone(),
+            s.frames.len(),
+            (w.snapshots, s.snapshots),
+        )
     };
     ws.lock().unwrap().closed = false;
     sse.lock().unwrap().closed = false;
     let _ws_task =
         follow_ws(gw.ws(&format!("/v1/pbx1/ws?token={token}&since={since}&epoch={epoch}")), ws.clone()).await;
     let _sse_task =
-        follow_sse(gw.http(&format!("/v1/pbx1/events?token={token}")), Some(sse_id.clone()), sse.clone()).await;
+        follow_sse(gw.http(&format!("/v1/pbx1/events?token={token}")), Some(sse_id.clone()), sse.clone())
+            .await;
     write_for(&sink, 4, 200).await;
     converge(&server, &settings, &[&ws, &sse]).await;
     let sse_since: u64 = sse_id.rsplit_once(':').unwrap().1.parse().unwrap();
-    for (f, mark, since, snapshots) in [(&ws, ws_mark, since, snaps.0), (&sse, sse_mark, sse_since, snaps.1)] {
+    for (f, mark, since, snapshots) in [(&ws, ws_mark, since, snaps.0), (&sse, sse_mark, sse_since, snaps.1)]
+    {
         let f = f.lock().unwrap();
         assert_eq!(f.snapshots, snapshots, "resumed without a snapshot");
         let resumed = f.messages_after(mark);
@@ -340,7 +370,9 @@ async fn agent_token_stream_sees_only_its_agent_and_queues() {
     mine.agent = Some("PJSIP/1001".into());
     let token = sign(&mine);
     // Asking for more than the token allows is refused before the upgrade.
-    let refused = tokio_tungstenite::connect_async(gw.ws(&format!("/v1/pbx1/ws?token={token}&agent=PJSIP%2F1002"))).await;
+    let refused =
+        tokio_tungstenite::connect_async(gw.ws(&format!("/v1/pbx1/ws?token={token}&agent=PJSIP%2F1002")))
+            .await;
     match refused {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
         other => panic!("expected 403, got {other:?}"),
@@ -357,14 +389,13 @@ async fn agent_token_stream_sees_only_its_agent_and_queues() {
     sink.flushed().await;
     let seq = meta_seq(&server, &settings).await;
     eventually(WAIT, "panel reaches seq", || async { panel.lock().unwrap().seq >= seq }).await;
-    let p = panel.lock().unwrap();
+    let p = panel.lock().unwrap().clone();
     assert_eq!(p.agents.keys().collect::<Vec<_>>(), ["PJSIP/1001"]);
     assert_eq!(p.queues.keys().collect::<Vec<_>>(), ["sales"]);
     assert_eq!(p.agents["PJSIP/1001"]["call"]["caller_id"], "5559999");
     assert_eq!(p.queues["sales"]["answered"], 4);
     let kinds: Vec<&str> = p.frames.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds, ["snapshot", "agent_update", "queue_update"], "others' messages are filtered out");
-    drop(p);
     sink.stop().await;
 }
 

@@ -62,8 +62,10 @@ impl Driver {
         .collect::<Vec<_>>();
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}}}});
-        let reply: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = reply["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {reply}")).to_owned();
+        let reply: Value =
+            http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session =
+            reply["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {reply}")).to_owned();
         Self { child, base, session, http, _profile: profile }
     }
 
@@ -117,7 +119,14 @@ impl Drop for Driver {
     }
 }
 
-fn member(id: &str, name: &str, status: &str, queues: &[&str], caller: Option<&str>, reason: Option<&str>) -> Update {
+fn member(
+    id: &str,
+    name: &str,
+    status: &str,
+    queues: &[&str],
+    caller: Option<&str>,
+    reason: Option<&str>,
+) -> Update {
     let memberships: serde_json::Map<String, Value> = queues
         .iter()
         .map(|q| (q.to_string(), json!({"paused": reason.is_some(), "pause_reason": reason, "penalty": 0})))
@@ -173,13 +182,22 @@ async fn wallboard_and_panel_in_headless_chromium() {
     driver.goto(&gw.http(&format!("/?token={}", sign(&claims(PBX))))).await;
     driver.until("return document.querySelectorAll('[data-queue]').length", json!(2), SLOW_DEADLINE).await;
     driver.until("return document.querySelectorAll('[data-agent]').length", json!(4), SLOW_DEADLINE).await;
-    let agent = |id: &str, part: &str| format!("return document.querySelector('[data-agent=\"{id}\"] .{part}').textContent");
+    let agent = |id: &str, part: &str| {
+        format!("return document.querySelector('[data-agent=\"{id}\"] .{part}').textContent")
+    };
     assert_eq!(driver.js(&agent("PJSIP/1001", "caller")).await, "+49 30 5551234");
     assert_eq!(driver.js(&agent("PJSIP/1003", "reason")).await, "lunch");
     let sales_waiting = "return document.querySelector('[data-queue=\"sales\"] .waiting b').textContent";
     assert_eq!(driver.js(sales_waiting).await, "2");
     driver.until(&timer_at_least_65s("[data-agent=\"PJSIP/1001\"] .timer"), json!(true), SLOW_DEADLINE).await;
-    sink.handle.send(SinkMsg::Updates(vec![member("PJSIP/1002", "Bob Chen", "talking", &["support"], Some("+1 555 0100"), None)]));
+    sink.handle.send(SinkMsg::Updates(vec![member(
+        "PJSIP/1002",
+        "Bob Chen",
+        "talking",
+        &["support"],
+        Some("+1 555 0100"),
+        None,
+    )]));
     sink.flushed().await;
     let took = driver.until(&agent("PJSIP/1002", "caller"), json!("+1 555 0100"), CHANGE_DEADLINE).await;
     eprintln!("wallboard showed the change {took:?} after the write");
@@ -194,20 +212,40 @@ async fn wallboard_and_panel_in_headless_chromium() {
     driver.until("return document.querySelectorAll('[data-queue]').length", json!(3), SLOW_DEADLINE).await;
     sink.handle.send(SinkMsg::Updates(vec![queue("billing", &[], 4)]));
     sink.flushed().await;
-    let billing = "return document.querySelector('[data-queue=\"billing\"] [data-stat=\"answered\"] b').textContent";
+    let billing =
+        "return document.querySelector('[data-queue=\"billing\"] [data-stat=\"answered\"] b').textContent";
     driver.until(billing, json!("4"), CHANGE_DEADLINE).await;
 
     // Operator panel with an agent token: own status, the caller's number, its queues; live changes.
     let mut mine = claims(PBX);
     mine.agent = Some("PJSIP/1001".into());
     driver.goto(&gw.http(&format!("/panel?agent=PJSIP%2F1001&token={}", sign(&mine)))).await;
-    driver.until("return document.querySelector('#caller .number')?.textContent ?? ''", json!("+49 30 5551234"), SLOW_DEADLINE).await;
+    driver
+        .until(
+            "return document.querySelector('#caller .number')?.textContent ?? ''",
+            json!("+49 30 5551234"),
+            SLOW_DEADLINE,
+        )
+        .await;
     assert_eq!(driver.js("return document.getElementById('status').textContent").await, "talking");
     assert_eq!(driver.js("return document.querySelectorAll('#queues tr').length").await, 1);
     assert_eq!(driver.js("return document.querySelector('#queues tr .waiting').textContent").await, "2");
-    sink.handle.send(SinkMsg::Updates(vec![member("PJSIP/1001", "Alice Martin", "ringing", &["sales"], Some("+44 20 7946 0000"), None)]));
+    sink.handle.send(SinkMsg::Updates(vec![member(
+        "PJSIP/1001",
+        "Alice Martin",
+        "ringing",
+        &["sales"],
+        Some("+44 20 7946 0000"),
+        None,
+    )]));
     sink.flushed().await;
-    let took = driver.until("return document.querySelector('#caller .number')?.textContent ?? ''", json!("+44 20 7946 0000"), CHANGE_DEADLINE).await;
+    let took = driver
+        .until(
+            "return document.querySelector('#caller .number')?.textContent ?? ''",
+            json!("+44 20 7946 0000"),
+            CHANGE_DEADLINE,
+        )
+        .await;
     eprintln!("panel showed the change {took:?} after the write");
     driver.until(&timer_at_least_65s("#timer"), json!(true), SLOW_DEADLINE).await;
     let shot = driver.screenshot("panel.png").await;
@@ -215,9 +253,24 @@ async fn wallboard_and_panel_in_headless_chromium() {
 
     // Gateway restart: the panel reconnects and resumes by itself.
     gw.restart();
-    sink.handle.send(SinkMsg::Updates(vec![member("PJSIP/1001", "Alice Martin", "available", &["sales"], None, None)]));
+    sink.handle.send(SinkMsg::Updates(vec![member(
+        "PJSIP/1001",
+        "Alice Martin",
+        "available",
+        &["sales"],
+        None,
+        None,
+    )]));
     sink.flushed().await;
-    driver.until("return document.getElementById('status').textContent", json!("available"), SLOW_DEADLINE).await;
-    driver.until("return document.querySelector('#caller .label').textContent", json!("No caller"), SLOW_DEADLINE).await;
+    driver
+        .until("return document.getElementById('status').textContent", json!("available"), SLOW_DEADLINE)
+        .await;
+    driver
+        .until(
+            "return document.querySelector('#caller .label').textContent",
+            json!("No caller"),
+            SLOW_DEADLINE,
+        )
+        .await;
     sink.stop().await;
 }

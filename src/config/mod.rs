@@ -10,8 +10,8 @@ mod secret;
 mod sections;
 mod validate;
 
-pub use secret::{MASK, RedisUrl, Secret, mask_url};
 pub use gateway::*;
+pub use secret::{MASK, RedisUrl, Secret, mask_url};
 pub use sections::*;
 
 use serde::{Deserialize, Serialize};
@@ -81,8 +81,8 @@ impl Config {
             &mut self.redis.password_file,
             &mut self.gateway.token_secret_file,
         ]
-            .into_iter()
-            .flatten()
+        .into_iter()
+        .flatten()
         {
             if file.is_relative() {
                 *file = base.join(&*file);

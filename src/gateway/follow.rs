@@ -183,7 +183,11 @@ impl Follower {
             "agent_removed" if self.tracked.contains_key(&wire.id) => Visible::ScopeChanged,
             // Removing an agent the client may not have is harmless; the id alone says nothing of its queues.
             "agent_removed" | "agent_event" => {
-                if self.known.remove(&wire.id) { Visible::Yes } else { Visible::No }
+                if self.known.remove(&wire.id) {
+                    Visible::Yes
+                } else {
+                    Visible::No
+                }
             }
             "queue_update" => yes_if(self.scope.queue_visible(&wire.id, &self.agent_queues())),
             "call_update" => yes_if(self.scope.call_visible(&wire.data, &self.agent_queues())),

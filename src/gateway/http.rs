@@ -281,7 +281,10 @@ async fn call(
             })
             .collect();
         if !scope.call_visible(&fields, &agent_queues) {
-            return Err(ApiError(StatusCode::FORBIDDEN, format!("call {uniqueid} is outside the token's scope")));
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!("call {uniqueid} is outside the token's scope"),
+            ));
         }
     }
     Ok(Json(Value::Object(fields)))
@@ -309,5 +312,9 @@ pub(super) fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, axum::http::HeaderName::from_static("last-event-id")])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            axum::http::HeaderName::from_static("last-event-id"),
+        ])
 }

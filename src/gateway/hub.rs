@@ -165,7 +165,12 @@ async fn follow(hub: &Hub, settings: &RedisSettings, down: &mut bool) -> Result<
             let meta = reader::read_meta(&mut conn, &hub.keys).await?;
             let seq: u64 = meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0);
             if seq < cursor {
-                tracing::info!(pbx = hub.keys.pbx(), seq, cursor, "the stream started over; clients re-snapshot");
+                tracing::info!(
+                    pbx = hub.keys.pbx(),
+                    seq,
+                    cursor,
+                    "the stream started over; clients re-snapshot"
+                );
                 hub.publish(HubEvent::Reset);
                 cursor = 0;
             }
@@ -217,7 +222,9 @@ async fn read_entries(
                 wire.json = payload.unwrap_or_default();
                 out.push(Arc::new(wire));
             }
-            _ => tracing::warn!(pbx = keys.pbx(), entry = %entry.id, "skipping a stream entry that is not a message"),
+            _ => {
+                tracing::warn!(pbx = keys.pbx(), entry = %entry.id, "skipping a stream entry that is not a message")
+            }
         }
     }
     Ok((out, last))

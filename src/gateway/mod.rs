@@ -83,10 +83,8 @@ impl GatewaySettings {
                 "token_secret must be at least {MIN_TOKEN_SECRET_BYTES} bytes"
             )));
         }
-        let listen = g
-            .listen
-            .parse()
-            .map_err(|err| GatewayError::Config(format!("listen {:?}: {err}", g.listen)))?;
+        let listen =
+            g.listen.parse().map_err(|err| GatewayError::Config(format!("listen {:?}: {err}", g.listen)))?;
         for origin in &g.allowed_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://"))
                 || axum::http::HeaderValue::from_str(origin).is_err()

@@ -56,7 +56,12 @@ async fn events(
 
 /// Feeds frames to the body until the client goes (the receiver is dropped), is stuck for
 /// [`SEND_TIMEOUT_MS`], or the gateway stops.
-async fn pump(mut follower: Follower, first: Vec<Frame>, tx: mpsc::Sender<Frame>, cancel: tokio_util::sync::CancellationToken) {
+async fn pump(
+    mut follower: Follower,
+    first: Vec<Frame>,
+    tx: mpsc::Sender<Frame>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
     let send_timeout = Duration::from_millis(SEND_TIMEOUT_MS);
     let send = async |frames: Vec<Frame>| -> bool {
         for frame in frames {

@@ -109,5 +109,4 @@ mod tests {
         let one: PbxClaim = serde_json::from_str(r#""a""#).unwrap();
         assert!(one.allows("a") && !one.allows("b"));
     }
-
 }

@@ -59,7 +59,12 @@ async fn upgrade(
     ))
 }
 
-async fn run(socket: WebSocket, mut follower: Follower, first: Vec<Frame>, cancel: tokio_util::sync::CancellationToken) {
+async fn run(
+    socket: WebSocket,
+    mut follower: Follower,
+    first: Vec<Frame>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
     let (mut tx, mut rx) = socket.split();
     let send_timeout = Duration::from_millis(SEND_TIMEOUT_MS);
     let mut send = async |frames: Vec<Frame>| -> bool {

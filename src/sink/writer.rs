@@ -184,7 +184,11 @@ impl Writer {
     }
 
     /// The channels of every agent and queue written or removed by a rewrite: its `resync` goes there too.
-    fn entity_channels<'a>(&self, updates: impl Iterator<Item = &'a Update>, stale_queues: &[String]) -> Vec<String> {
+    fn entity_channels<'a>(
+        &self,
+        updates: impl Iterator<Item = &'a Update>,
+        stale_queues: &[String],
+    ) -> Vec<String> {
         let keys = self.keys();
         let mut channels: Vec<String> = updates
             .filter_map(|update| match update {

@@ -209,7 +209,11 @@ pub async fn follow_ws(url: String, state: Shared) -> tokio::task::JoinHandle<()
 }
 
 /// Reads the raw `text/event-stream` (no SSE library): `id:` and `data:` lines, an empty line ends an event.
-pub async fn follow_sse(url: String, last_event_id: Option<String>, state: Shared) -> tokio::task::JoinHandle<()> {
+pub async fn follow_sse(
+    url: String,
+    last_event_id: Option<String>,
+    state: Shared,
+) -> tokio::task::JoinHandle<()> {
     let mut request = reqwest::Client::new().get(url).header("accept", "text/event-stream");
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
