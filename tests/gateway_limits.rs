@@ -127,3 +127,28 @@ async fn oversized_frames_and_bad_tokens_are_refused_and_others_go_on() {
     .await;
     sink.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_beyond_max_streams_are_refused_with_503() {
+    let server = RedisServer::start();
+    let settings = server.settings(PBX);
+    let sink = Sink::start_with_state(settings.clone(), vec![queue("sales", &[], 0)]).await;
+    let gw = Gateway::start_with(&server, PBX, "max_streams = 2");
+    let token = sign(&claims(PBX));
+    let url = gw.ws(&format!("/v1/pbx1/ws?token={token}"));
+    let (first, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
+    let (_second, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
+    match tokio_tungstenite::connect_async(url.clone()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("expected 503, got {other:?}"),
+    }
+    let sse = reqwest::get(gw.http(&format!("/v1/pbx1/events?token={token}"))).await.unwrap();
+    assert_eq!(sse.status(), 503);
+    // A slot freed is a slot available again.
+    drop(first);
+    eventually(WAIT, "a slot frees up", || async {
+        tokio_tungstenite::connect_async(url.clone()).await.is_ok()
+    })
+    .await;
+    sink.stop().await;
+}
