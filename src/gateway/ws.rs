@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
+/// Read buffer of a client's socket: its frames are at most [`MAX_CLIENT_FRAME_BYTES`].
+const READ_BUFFER_BYTES: usize = 4_096;
+
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new().route("/v1/{pbx}/ws", get(upgrade))
 }
@@ -46,17 +49,22 @@ async fn upgrade(
     let permit = permit(&app)?;
     let resume = resume_of(uri.query());
     let cancel = app.cancel.clone();
-    Ok(ws.max_message_size(MAX_CLIENT_FRAME_BYTES).max_frame_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(
-        move |socket| async move {
-            let _permit = permit;
-            metrics::gauge!("queuecast_gateway_streams", "transport" => "ws").increment(1);
-            match Follower::start(hub, scope, resume).await {
-                Ok((follower, frames)) => run(socket, follower, frames, cancel).await,
-                Err(err) => tracing::warn!(error = %err, "cannot start a WebSocket follow"),
-            }
-            metrics::gauge!("queuecast_gateway_streams", "transport" => "ws").decrement(1);
-        },
-    ))
+    // tungstenite's default 128 KiB read buffer per socket is most of a client's memory; clients send
+    // only small control frames, and each outgoing frame is flushed as it is written.
+    let ws = ws
+        .max_message_size(MAX_CLIENT_FRAME_BYTES)
+        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0);
+    Ok(ws.on_upgrade(move |socket| async move {
+        let _permit = permit;
+        metrics::gauge!("queuecast_gateway_streams", "transport" => "ws").increment(1);
+        match Follower::start(hub, scope, resume).await {
+            Ok((follower, frames)) => run(socket, follower, frames, cancel).await,
+            Err(err) => tracing::warn!(error = %err, "cannot start a WebSocket follow"),
+        }
+        metrics::gauge!("queuecast_gateway_streams", "transport" => "ws").decrement(1);
+    }))
 }
 
 async fn run(
