@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: a simulated call center (queue_log + AMI) → queuecast → a private Redis → live terminal view.
+# The demo: a simulated call center (queue_log + AMI) → queuecast → a private Redis → live terminal view,
+# and the gateway serving the wallboard and the operator panel to a browser (URLs with a token printed).
 # Installs redis-server if missing. Everything runs in a temp dir and stops with Ctrl-C.
 #   ./demo.sh                 # default: 12 agents, 3 queues, time running 5× faster
 #   SPEED=20 ./demo.sh        # busier
@@ -24,9 +25,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# A free port for the fake AMI endpoint (5038 stays free for a real Asterisk).
-port=$((20000 + RANDOM % 30000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((20000 + RANDOM % 30000)); done
+# Free ports for the fake AMI endpoint (5038 stays free for a real Asterisk) and the gateway.
+free_port() {
+    local p=$((20000 + RANDOM % 30000))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((20000 + RANDOM % 30000)); done
+    echo "$p"
+}
+port=$(free_port)
+gateway_port=${GATEWAY_PORT:-$(free_port)}
 
 # Private Redis on a unix socket: no port, no persistence, gone with the temp dir.
 redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 \
@@ -35,6 +41,7 @@ pids+=($!)
 
 # The simulated PBX: appends to queue_log and serves AMI.
 printf 'demo\n' > "$work/ami.secret"
+head -c 32 /dev/urandom | base64 > "$work/token.secret"
 "$bin" simulate --queue-log "$work/queue_log" --ami-listen "127.0.0.1:$port" \
     --ami-username queuecast --ami-secret demo --speed "$SPEED" 2>"$work/simulate.log" &
 pids+=($!)
@@ -58,6 +65,10 @@ format = "text"
 
 [engine]
 queues_conf = "$work/queues.conf"
+
+[gateway]
+listen = "127.0.0.1:$gateway_port"
+token_secret_file = "$work/token.secret"
 TOML
 
 for _ in $(seq 100); do
@@ -68,6 +79,16 @@ done
 "$bin" run --config "$work/queuecast.toml" 2>"$work/queuecast.log" &
 pids+=($!)
 
+# The gateway needs only Redis; it waits for the daemon's first state like any consumer.
+"$bin" gateway --config "$work/queuecast.toml" 2>"$work/gateway.log" &
+pids+=($!)
+token=$("$bin" token --config "$work/queuecast.toml" --ttl 8h)
+panel_token=$("$bin" token --config "$work/queuecast.toml" --agent PJSIP/1001 --ttl 8h)
+urls="wallboard:      http://127.0.0.1:$gateway_port/?token=$token
+operator panel: http://127.0.0.1:$gateway_port/panel?agent=PJSIP%2F1001&token=$panel_token"
 echo "queuecast is running (logs: $work/*.log). Ctrl-C stops the demo." >&2
-sleep 1
+echo "$urls" >&2
+echo "(the terminal view starts in 5 s; the URLs are printed again when the demo stops)" >&2
+trap 'echo "$urls" >&2; cleanup' EXIT INT TERM
+sleep 5
 "$bin" status --redis "unix://$work/redis.sock" --pbx demo --watch

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The test command: installs redis-server and redis-py (for the example consumer's test) if missing, then
+# The test command: installs redis-server, redis-py (for the example consumer's test) and Chromium with
+# chromedriver (for the gateway's page tests) if missing, then
 # runs every test of the workspace and closes with one summary line ("N passed, N failed").
 set -euo pipefail
 cd "$(dirname "$0")"
 . .ci/lib.sh
 ensure_redis
 ensure_python_redis
+ensure_chromium
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Doc tests, then unit, integration and binary tests. Benchmarks are built by `cargo clippy --all-targets`

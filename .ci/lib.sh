@@ -25,6 +25,16 @@ ensure_redis() {
     command -v redis-server >/dev/null || need_apt redis-server
 }
 
+# ensure_chromium: the gateway's page tests drive Debian's headless Chromium through chromedriver.
+ensure_chromium() {
+    local missing=()
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        need_apt "${missing[@]}"
+    fi
+}
+
 # ensure_python_redis: the example consumer's test runs examples/consumer.py, which needs redis-py. pip where
 # the interpreter allows it (pyenv, venv), Debian's python3-redis where it is externally managed (PEP 668).
 ensure_python_redis() {

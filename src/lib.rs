@@ -6,6 +6,7 @@
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod gateway;
 pub mod metrics;
 pub mod normalize;
 pub mod replay;

@@ -90,7 +90,17 @@ fn exit_status(roff: &mut Roff, page: &str) {
                 "some input did not parse (each bad item is reported on standard error, the rest is printed), or a file could not be read.",
             ),
         ],
-        "queuecast-replay" | "queuecast-status" | "queuecast-simulate" => vec![ok, error],
+        "queuecast-replay" | "queuecast-simulate" => vec![ok, error],
+        "queuecast-status" => vec![
+            ok,
+            (
+                1,
+                "Redis holds no state for that PBX (the message lists the PBX ids it holds), or Redis is unreachable.",
+            ),
+            (2, "the tables were printed, but the heartbeat is over 10 s old: no daemon is writing."),
+        ],
+        "queuecast-gateway" => vec![ok, error, config],
+        "queuecast-token" => vec![(EX_OK, "the token was printed."), error, config],
         // DESIGN.md "Commands from panels": done, refused or failed, no answer in time.
         action if action.starts_with("queuecast-action") => vec![
             (EX_OK, "the daemon executed the command."),

@@ -1,6 +1,7 @@
 //! Command-line surface (DESIGN.md "CLI"). Each subcommand lives in its own file.
 
 mod check_config;
+mod gateway;
 mod man;
 mod parse;
 mod replay;
@@ -64,6 +65,13 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Play a simulated call center into a queue_log file and a fake AMI endpoint (demo).
     Simulate(simulate::SimulateArgs),
+    /// Serve the live state over HTTP, WebSocket and SSE, with a wallboard and an operator panel.
+    Gateway {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Print a gateway token (JWT HS256 signed with `[gateway] token_secret`).
+    Token(gateway::TokenArgs),
     /// Write the man pages (queuecast.1 and one per subcommand) into DIR; used by packaging/build.sh.
     #[command(hide = true)]
     Man { dir: PathBuf },
@@ -93,6 +101,8 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Status(args) => status::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Gateway { config } => gateway::run(&config),
+        Command::Token(args) => gateway::token(args),
         Command::Man { dir } => man(&dir),
     };
     match result {

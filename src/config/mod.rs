@@ -4,11 +4,13 @@
 //! (host name, rotated glob), reads secret files and validates, so a `Config` value is always usable as is.
 //! Every error names the file and, when it can, the `[section] key`; none ever contains a secret.
 
+mod gateway;
 pub mod queues_conf;
 mod secret;
 mod sections;
 mod validate;
 
+pub use gateway::*;
 pub use secret::{MASK, RedisUrl, Secret, mask_url};
 pub use sections::*;
 
@@ -24,6 +26,7 @@ pub struct Config {
     pub log: LogConfig,
     pub engine: EngineConfig,
     pub metrics: MetricsConfig,
+    pub gateway: GatewayConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,9 +83,14 @@ impl Config {
         if self.redis.pbx_id.is_empty() {
             self.redis.pbx_id = gethostname::gethostname().to_string_lossy().into_owned();
         }
-        for file in [&mut self.ami.secret_file, &mut self.ami.ca_file, &mut self.redis.password_file]
-            .into_iter()
-            .flatten()
+        for file in [
+            &mut self.ami.secret_file,
+            &mut self.ami.ca_file,
+            &mut self.redis.password_file,
+            &mut self.gateway.token_secret_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             if file.is_relative() {
                 *file = base.join(&*file);
@@ -92,6 +100,13 @@ impl Config {
             resolve_secret(origin, "ami", "secret", &self.ami.secret, &self.ami.secret_file)?;
         self.redis.resolved_password =
             resolve_secret(origin, "redis", "password", &self.redis.password, &self.redis.password_file)?;
+        self.gateway.resolved_secret = resolve_secret(
+            origin,
+            "gateway",
+            "token_secret",
+            &self.gateway.token_secret,
+            &self.gateway.token_secret_file,
+        )?;
         Ok(())
     }
 }
@@ -111,7 +126,11 @@ fn resolve_secret(
     inline: &Option<Secret>,
     file: &Option<PathBuf>,
 ) -> Result<Option<Secret>, ConfigError> {
-    let file_key = if key == "secret" { "secret_file" } else { "password_file" };
+    let file_key = match key {
+        "secret" => "secret_file",
+        "token_secret" => "token_secret_file",
+        _ => "password_file",
+    };
     let invalid = |key, reason| ConfigError::Invalid { file: origin.to_owned(), section, key, reason };
     match (inline, file) {
         (Some(_), Some(_)) => Err(invalid(key, format!("give either `{key}` or `{file_key}`, not both"))),

@@ -200,7 +200,17 @@ impl Builder {
             Update::Queue { name, .. } => Some(self.keys.queue(name)),
             Update::Call { .. } => None,
         };
-        self.publish_json(pipe, seq, own.as_deref());
+        self.publish_json(pipe, seq, own.as_deref().as_slice());
+    }
+
+    /// A `resync` goes to `events` and to every agent and queue channel in `entity_channels`, so a consumer
+    /// of one entity's channel learns too that it must re-read (the stream entry lists them all, for
+    /// Centrifugo).
+    pub fn publish_resync(&mut self, pipe: &mut Pipeline, msg: &Message, entity_channels: &[String]) {
+        self.json.clear();
+        self.json.extend_from_slice(msg.to_json().as_bytes());
+        let own: Vec<&str> = entity_channels.iter().map(String::as_str).collect();
+        self.publish_json(pipe, msg.seq, &own);
     }
 
     /// Appends `XADD` and the `PUBLISH`es of a message built as a [`Message`] (`resync`).
@@ -212,7 +222,7 @@ impl Builder {
             MessageType::QueueUpdate => Some(self.keys.queue(&msg.id)),
             MessageType::CallUpdate | MessageType::Resync => None,
         };
-        self.publish_json(pipe, msg.seq, own.as_deref());
+        self.publish_json(pipe, msg.seq, own.as_deref().as_slice());
     }
 
     /// `meta.seq` = the last message of the batch.
@@ -228,11 +238,11 @@ impl Builder {
         pipe.cmd("XTRIM").arg(&self.stream).arg("MAXLEN").arg("~").arg(self.limits.stream_maxlen).ignore();
     }
 
-    /// `events` always; plus the entity's own channel for agents and queues.
-    fn publish_json(&mut self, pipe: &mut Pipeline, seq: u64, own: Option<&str>) {
+    /// `events` always; plus the entity's own channel for agents and queues (all of them for `resync`).
+    fn publish_json(&mut self, pipe: &mut Pipeline, seq: u64, own: &[&str]) {
         self.channels.clear();
         self.channels.push_str(&self.events);
-        if let Some(own) = own {
+        for own in own {
             self.channels.push(',');
             self.channels.push_str(own);
         }
@@ -249,7 +259,7 @@ impl Builder {
             .arg(STREAM_CHANNELS_FIELD)
             .arg(&self.channels);
         pipe.add_command(xadd).ignore();
-        for channel in std::iter::once(self.events.as_str()).chain(own) {
+        for channel in std::iter::once(self.events.as_str()).chain(own.iter().copied()) {
             let mut publish = sized("PUBLISH", 2, channel.len() + json.len());
             publish.arg(channel).arg(json);
             pipe.add_command(publish).ignore();

@@ -173,13 +173,34 @@ impl Writer {
             .ignore();
         let resync =
             Message::resync(Envelope { epoch: &self.epoch, ts: now, pbx: self.keys().pbx() }, seq, reason);
-        self.builder.publish_message(&mut pipe, &resync);
+        let channels = self.entity_channels(removed.iter().chain(state.iter().copied()), &stale_queues);
+        self.builder.publish_resync(&mut pipe, &resync, &channels);
         self.builder.trim_stream(&mut pipe);
         pipe.query_async::<()>(conn)
             .await
             .map_err(|cause| SinkError::Command { what: "MULTI rewrite", cause })?;
         self.seq = seq;
         Ok(())
+    }
+
+    /// The channels of every agent and queue written or removed by a rewrite: its `resync` goes there too.
+    fn entity_channels<'a>(
+        &self,
+        updates: impl Iterator<Item = &'a Update>,
+        stale_queues: &[String],
+    ) -> Vec<String> {
+        let keys = self.keys();
+        let mut channels: Vec<String> = updates
+            .filter_map(|update| match update {
+                Update::Agent { id, .. } | Update::AgentRemoved { id } => Some(keys.agent(id)),
+                Update::Queue { name, .. } => Some(keys.queue(name)),
+                Update::Call { .. } => None,
+            })
+            .chain(stale_queues.iter().map(|name| keys.queue(name)))
+            .collect();
+        channels.sort();
+        channels.dedup();
+        channels
     }
 
     async fn stale_entities(

@@ -2,6 +2,7 @@
 
 pub mod corpus;
 pub mod fake_ami;
+pub mod gateway;
 pub mod proxy;
 pub mod redis;
 pub mod redis_cluster;

@@ -1,0 +1,56 @@
+//! `[gateway]`: the HTTP / WebSocket / SSE front end (DESIGN.md "Gateway"). Its own file so the other
+//! sections' owners and this one never edit the same lines.
+
+use super::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Loopback by default: exposing the gateway is a decision (a reverse proxy with TLS, or `0.0.0.0:8080`).
+pub const DEFAULT_GATEWAY_LISTEN: &str = "127.0.0.1:8080";
+/// WebSocket + SSE clients served at once; beyond that a new stream gets 503. Each costs a few KiB plus its
+/// socket buffers, so 10 000 fit in well under 1 GiB.
+pub const DEFAULT_MAX_STREAMS: usize = 10_000;
+/// An HMAC key shorter than this is guessable offline from one captured token.
+pub const MIN_TOKEN_SECRET_BYTES: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// `host:port` the gateway listens on.
+    pub listen: String,
+    /// HS256 key of the tokens, as written in the file (masked on output). Use [`GatewayConfig::secret`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_secret: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_secret_file: Option<PathBuf>,
+    /// Origins allowed by CORS (`https://crm.example.com`); empty = same origin only.
+    pub allowed_origins: Vec<String>,
+    /// PBX ids served; empty = every PBX with a `meta` key under the prefix.
+    pub pbx: Vec<String>,
+    /// WebSocket + SSE clients at once.
+    pub max_streams: usize,
+    /// `token_secret` or the content of `token_secret_file`, filled in at load.
+    #[serde(skip)]
+    pub(crate) resolved_secret: Option<Secret>,
+}
+
+impl GatewayConfig {
+    /// The token key (inline or read from `token_secret_file`); `None` = the gateway refuses to start.
+    pub fn secret(&self) -> Option<&Secret> {
+        self.resolved_secret.as_ref()
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_GATEWAY_LISTEN.to_owned(),
+            token_secret: None,
+            token_secret_file: None,
+            allowed_origins: Vec::new(),
+            pbx: Vec::new(),
+            max_streams: DEFAULT_MAX_STREAMS,
+            resolved_secret: None,
+        }
+    }
+}

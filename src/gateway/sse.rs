@@ -1,0 +1,97 @@
+//! `GET /v1/{pbx}/events`: the follow as Server-Sent Events. Every event's `id:` is `EPOCH:SEQ`, so a
+//! browser's `EventSource` resumes by itself through `Last-Event-ID` after a dropped connection.
+
+use super::follow::{Follower, Frame, Resume};
+use super::http::{ApiError, Auth, hub_of, scope_of};
+use super::ws::{permit, resume_of};
+use super::{App, PING_INTERVAL_MS, SEND_TIMEOUT_MS};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::sse::{Event, Sse};
+use axum::routing::get;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Frames buffered between the follow task and the HTTP body: small, the ring behind it is the real queue.
+const SSE_BUFFER_FRAMES: usize = 16;
+
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new().route("/v1/{pbx}/events", get(events))
+}
+
+async fn events(
+    State(app): State<Arc<App>>,
+    Auth(claims): Auth,
+    Path(pbx): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let scope = scope_of(&claims, &pbx, uri.query())?;
+    let hub = hub_of(&app, &pbx).await?;
+    let permit = permit(&app)?;
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Resume::parse_event_id)
+        .or_else(|| resume_of(uri.query()));
+    let (follower, first) = Follower::start(hub, scope, resume).await?;
+    let (tx, rx) = mpsc::channel::<Frame>(SSE_BUFFER_FRAMES);
+    let cancel = app.cancel.clone();
+    app.tracker.spawn(async move {
+        let _permit = permit;
+        metrics::gauge!("queuecast_gateway_streams", "transport" => "sse").increment(1);
+        pump(follower, first, tx, cancel).await;
+        metrics::gauge!("queuecast_gateway_streams", "transport" => "sse").decrement(1);
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let frame = rx.recv().await?;
+        metrics::counter!("queuecast_gateway_frames_total").increment(1);
+        Some((Ok(Event::default().id(frame.id).data(frame.json.as_ref())), rx))
+    });
+    Ok(Sse::new(stream))
+}
+
+/// Feeds frames to the body until the client goes (the receiver is dropped), is stuck for
+/// [`SEND_TIMEOUT_MS`], or the gateway stops.
+async fn pump(
+    mut follower: Follower,
+    first: Vec<Frame>,
+    tx: mpsc::Sender<Frame>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let send_timeout = Duration::from_millis(SEND_TIMEOUT_MS);
+    let send = async |frames: Vec<Frame>| -> bool {
+        for frame in frames {
+            match tokio::time::timeout(send_timeout, tx.send(frame)).await {
+                Ok(Ok(())) => {}
+                _ => return false,
+            }
+        }
+        true
+    };
+    if !send(first).await {
+        return;
+    }
+    let mut ping = tokio::time::interval(Duration::from_millis(PING_INTERVAL_MS));
+    ping.reset();
+    loop {
+        let frames = tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tx.closed() => return,
+            event = follower.recv() => match follower.handle(event).await {
+                Ok(frames) => frames,
+                Err(err) => {
+                    tracing::warn!(error = %err, "SSE follow stopped");
+                    return;
+                }
+            },
+            _ = ping.tick() => vec![follower.ping(crate::sink::now_ms())],
+        };
+        if !send(frames).await {
+            return;
+        }
+    }
+}
