@@ -190,15 +190,15 @@ fn read_at_most(file: &File, buf: &mut [u8], mut pos: u64) -> io::Result<usize> 
 }
 
 /// Reads an open file from `start` to its end (a rotated file of the start-up replay, held open since it was
-/// planned), calling `line` for every complete line. Returns the number of bytes of an unterminated last
-/// line, which is not handed out.
-pub fn read_to_end(file: File, start: u64, line: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+/// planned; a file given to `replay`), calling `line` for every complete line. Returns the bytes of an
+/// unterminated last line, which are not handed out: the caller decides whether they are a line.
+pub fn read_to_end(file: File, start: u64, line: &mut dyn FnMut(&[u8])) -> io::Result<Vec<u8>> {
     let id = FileId::of(&file.metadata()?);
     let mut reader = Reader { file, id, offset: start, fingerprint: Vec::new(), partial: Vec::new() };
     reader.file.seek(SeekFrom::Start(start))?;
     let mut notes = Vec::new();
     reader.drain(u64::MAX, &mut notes, line)?;
-    Ok(reader.partial.len())
+    Ok(reader.partial)
 }
 
 /// A rotated-away file still being read until its grace period ends.

@@ -85,6 +85,22 @@ pub fn first_epoch_of(file: &File) -> io::Result<Option<i64>> {
     Ok(probe(&mut reader, u64::MAX)?.map(|(_, epoch)| epoch))
 }
 
+/// Bytes read from the end of a file to find its last timestamped line: many lines of Asterisk's 8 KiB maximum.
+const LAST_LINE_WINDOW_BYTES: u64 = 64 * 1024;
+
+/// The epoch of the last timestamped line of a file (within its last `LAST_LINE_WINDOW_BYTES`).
+pub fn last_epoch(path: &Path) -> io::Result<Option<i64>> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let from = len.saturating_sub(LAST_LINE_WINDOW_BYTES);
+    file.seek(SeekFrom::Start(from))?;
+    let mut tail = Vec::new();
+    io::Read::read_to_end(&mut file, &mut tail)?;
+    // A window that starts mid-line begins with a fragment: skip it.
+    let lines = tail.split(|&b| b == b'\n').skip(usize::from(from > 0));
+    Ok(lines.filter_map(line_epoch).last())
+}
+
 /// Offset of the first line whose epoch is `>= target` (or the file length when there is none), found by
 /// binary search over byte offsets, then a linear scan of the last window. Lines without a timestamp are
 /// skipped. Out-of-order lines can make the answer earlier than the exact first one, never later in a
