@@ -3,14 +3,14 @@
 //! Generates a realistic queue_log of at least `TARGET_FILE_BYTES` (call flows with ring-no-answers,
 //! abandons, pauses whose reasons contain `|`, UTF-8 member names) in a temp dir, then prints MB/s, lines/s
 //! and the ratio to `wc -l`, best of `RUNS` each. Single-threaded on both sides, so the rates are per core.
-//! Contenders: `parse_line` per line over 256 KiB reads (what the CLI does), `records` over each read's
+//! Contenders: `parse_next` per line over 256 KiB reads (what the CLI does), `records` over each read's
 //! complete lines (UTF-8 checked by blocks), and `records` over the whole file in memory (replay).
 //! Run: `cargo bench --bench queue_log_throughput`.
 
 #[path = "support/queue_log_floor.rs"]
 mod floor;
 
-use parsers::queue_log::{Parsed, parse_final, parse_line, records, stages};
+use parsers::queue_log::{Parsed, parse_next, records, stages};
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufWriter, Read, Write};
@@ -137,7 +137,7 @@ fn parse_streaming(path: &Path) -> u64 {
         buf.truncate(filled + read);
         let mut start = 0;
         loop {
-            let step = if read == 0 { parse_final(&buf[start..]) } else { parse_line(&buf[start..]) };
+            let step = parse_next(&buf[start..], read == 0);
             match step {
                 Ok(Parsed::Complete { record, consumed, .. }) => {
                     black_box(&record);
@@ -229,7 +229,7 @@ fn main() {
     assert_eq!(parsed, lines);
 
     report("wc -l", wc, bytes, lines, wc);
-    report("parse_line (streaming 256 KiB reads)", streaming, bytes, lines, wc);
+    report("parse_next (streaming 256 KiB reads)", streaming, bytes, lines, wc);
     report("records (streaming 256 KiB reads)", streaming_records, bytes, lines, wc);
     report("records (in memory)", memory, bytes, lines, wc);
     report_stages(&buf, memory, bytes, lines, wc);

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use parsers::queue_log::{Parsed, parse_final, parse_line, records};
+use parsers::queue_log::{Parsed, parse_next, records};
 
 /// Consumes every complete line of `buf` (all of it when `at_eof`); returns bytes done and a summary of
 /// each item (event name or error text).
@@ -13,7 +13,7 @@ fn drain(buf: &[u8], at_eof: bool, out: &mut Vec<String>) -> usize {
     let mut start = 0;
     loop {
         let rest = &buf[start..];
-        let step = if at_eof { parse_final(rest) } else { parse_line(rest) };
+        let step = parse_next(rest, at_eof);
         let (summary, consumed) = match step {
             Ok(Parsed::Incomplete) => return start,
             Ok(Parsed::Complete { record, consumed, lines }) => {

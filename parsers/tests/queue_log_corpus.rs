@@ -1,7 +1,7 @@
 //! queue_log parser against real files: the Asterisk 22 captures and the third-party files must parse with
 //! zero errors, however the bytes are chunked, with LF or CRLF endings, and around garbage lines.
 
-use parsers::queue_log::{LineError, Parsed, Record, parse_final, parse_line, records};
+use parsers::queue_log::{LineError, Parsed, Record, parse_next, records};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -54,18 +54,16 @@ fn incremental(buf: &[u8], cuts: &[usize]) -> Vec<Result<String, String>> {
     for bound in bounds {
         pending.extend_from_slice(&buf[fed..bound]);
         fed = bound;
-        drain(&mut pending, &mut out, parse_line);
+        drain(&mut pending, &mut out, false);
     }
-    drain(&mut pending, &mut out, parse_final);
+    drain(&mut pending, &mut out, true);
     assert!(pending.iter().all(|&byte| byte == b'\n' || byte == b'\r'));
     out
 }
 
-type Step = for<'a> fn(&'a [u8]) -> Result<Parsed<Record<'a>>, LineError>;
-
-fn drain(pending: &mut Vec<u8>, out: &mut Vec<Result<String, String>>, step: Step) {
+fn drain(pending: &mut Vec<u8>, out: &mut Vec<Result<String, String>>, at_eof: bool) {
     loop {
-        let (item, consumed) = match step(pending) {
+        let (item, consumed) = match parse_next(pending, at_eof) {
             Ok(Parsed::Incomplete) => return,
             Ok(Parsed::Complete { record, consumed, .. }) => (render(Ok(record)), consumed),
             Err(error) => {
@@ -122,8 +120,8 @@ fn garbage_line_costs_exactly_one_error() {
 #[test]
 fn last_line_without_newline_waits_then_parses_at_end() {
     let buf = b"1795382851|NONE|NONE|NONE|QUEUESTART|\n1795382851|CLI|support|Local/1001@agents/n|ADDMEMBER|";
-    let Ok(Parsed::Complete { consumed, .. }) = parse_line(buf) else { panic!("first line") };
-    assert_eq!(parse_line(&buf[consumed..]), Ok(Parsed::Incomplete));
+    let Ok(Parsed::Complete { consumed, .. }) = parse_next(buf, false) else { panic!("first line") };
+    assert_eq!(parse_next(&buf[consumed..], false), Ok(Parsed::Incomplete));
     assert_eq!(whole(buf).len(), 2);
 }
 
@@ -141,7 +139,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_stall(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let mut rest = &bytes[..];
-        while let Some(consumed) = match parse_final(rest) {
+        while let Some(consumed) = match parse_next(rest, true) {
             Ok(Parsed::Complete { consumed, .. }) => Some(consumed),
             Err(error) => Some(error.consumed),
             Ok(Parsed::Incomplete) => None,

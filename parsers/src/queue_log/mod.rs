@@ -1,9 +1,16 @@
 //! Asterisk `queue_log` lines (protocol/QUEUE_LOG.md): `<epoch>|<callid>|<queue>|<agent>|<EVENT>|<data...>`.
 //!
-//! Streaming over a byte buffer: `parse_line` looks at the front of the buffer and says how many bytes the
-//! first line took, or that the line is not finished yet (`Incomplete` — Asterisk may be in the middle of
-//! writing it). A bad line is an error that still says how many bytes to skip, so the next line parses.
-//! At end of input (a file that does not end in `\n`), `parse_final` takes the rest.
+//! The public API is two functions and a thin iterator over the second:
+//!
+//! * [`parse_record`]`(line) -> Result<Record, ErrorKind>`: one line, without its `\n` (a trailing `\r` is
+//!   stripped). For callers that frame lines themselves.
+//! * [`parse_next`]`(buf, at_eof) -> Result<Parsed<Record>, LineError>`: the streaming reader. It looks at
+//!   the front of `buf` and says how many bytes (and lines) the first line took, or `Incomplete` when the
+//!   line is not finished yet (Asterisk may be in the middle of writing it). End of input is explicit: with
+//!   `at_eof` the end of `buf` also ends a line, so a last line without `\n` (hand-made files) is parsed, and
+//!   `Incomplete` means nothing but blank lines was left. A bad line is an error that still says how many
+//!   bytes to skip, so the next line parses.
+//! * [`records`]`(buf)`: every line of a complete input (`parse_next` with `at_eof`, until the end).
 //!
 //! Framing is tolerant of what people do to these files: `\r\n` endings (copied through Windows tools) and
 //! blank lines (hand edits) are accepted; lines of any length are parsed.
@@ -38,17 +45,11 @@ pub enum Parsed<T> {
     Incomplete,
 }
 
-/// Parses the first line of `buf`. Blank lines in front of it are skipped and counted in `consumed`.
+/// Parses the first line of `buf`; blank lines in front of it are skipped and counted in `consumed` and
+/// `lines`. `at_eof`: no byte will follow `buf`, so its end also ends the last line.
 #[inline]
-pub fn parse_line(buf: &[u8]) -> Result<Parsed<Record<'_>>, LineError> {
-    parse_front(buf, false)
-}
-
-/// Like `parse_line`, for the bytes left at end of input: the end of `buf` also ends a line, so a last line
-/// without `\n` (hand-made files) is parsed. `Incomplete` here means nothing but blank lines was left.
-#[inline]
-pub fn parse_final(buf: &[u8]) -> Result<Parsed<Record<'_>>, LineError> {
-    parse_front(buf, true)
+pub fn parse_next(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineError> {
+    parse_front(buf, at_eof)
 }
 
 #[inline]
@@ -158,7 +159,7 @@ struct Filled<'a> {
     /// Offset of the line in the buffer.
     start: usize,
     /// Bytes done with this line: its own and its terminator, and the blank lines before it (as from
-    /// `parse_line`, they are part of what a bad line consumed).
+    /// `parse_next`, they are part of what a bad line consumed).
     consumed: usize,
     /// Lines in `consumed`.
     lines: usize,
@@ -194,9 +195,10 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
-/// Parses one line without its terminator.
+/// Parses one line without its `\n`; a trailing `\r` is stripped.
 #[inline]
 pub fn parse_record(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
+    let line = strip_cr(line);
     parse_text(line, line, None, &mut Pipes::default())
 }
 

@@ -288,18 +288,22 @@ fn latin1_text_is_decoded() {
 #[test]
 fn framing() {
     let buf = b"\n\r\n1|NONE|NONE|NONE|QUEUESTART|\r\n2|NONE|NONE|NONE|CONFIG";
-    let Ok(Parsed::Complete { record, consumed, lines }) = parse_line(buf) else { panic!("first line") };
+    let Ok(Parsed::Complete { record, consumed, lines }) = parse_next(buf, false) else {
+        panic!("first line")
+    };
     assert_eq!((record.time, consumed, lines), (1, 33, 3));
     let rest = &buf[consumed..];
-    assert_eq!(parse_line(rest), Ok(Parsed::Incomplete));
-    let Ok(Parsed::Complete { record, consumed, lines }) = parse_final(rest) else { panic!("last line") };
+    assert_eq!(parse_next(rest, false), Ok(Parsed::Incomplete));
+    let Ok(Parsed::Complete { record, consumed, lines }) = parse_next(rest, true) else {
+        panic!("last line")
+    };
     assert_eq!(
         (record.event, consumed, lines),
         (QlEvent::Unknown { name: c("CONFIG"), data: vec![] }, rest.len(), 1)
     );
-    assert_eq!(parse_line(b"\n\n"), Ok(Parsed::Incomplete));
-    assert_eq!(parse_final(b"\n\r\n"), Ok(Parsed::Incomplete));
-    assert_eq!(parse_line(b""), Ok(Parsed::Incomplete));
+    assert_eq!(parse_next(b"\n\n", false), Ok(Parsed::Incomplete));
+    assert_eq!(parse_next(b"\n\r\n", true), Ok(Parsed::Incomplete));
+    assert_eq!(parse_next(b"", false), Ok(Parsed::Incomplete));
 }
 
 #[test]
@@ -316,7 +320,7 @@ fn bad_line_is_skipped() {
 fn long_lines_are_parsed() {
     let reason = "x|".repeat(10_000);
     let line = format!("1|NONE|q|Bob|PAUSE|{reason}\n");
-    let Ok(Parsed::Complete { record, consumed, .. }) = parse_line(line.as_bytes()) else {
+    let Ok(Parsed::Complete { record, consumed, .. }) = parse_next(line.as_bytes(), false) else {
         panic!("long line")
     };
     assert_eq!(consumed, line.len());
@@ -333,11 +337,11 @@ fn serializes_flat_json() {
     );
 }
 
-/// What `parse_final` says line by line: the reference for `records`, which checks UTF-8 by blocks.
+/// What `parse_next` says line by line: the reference for `records`, which checks UTF-8 by blocks.
 fn line_by_line(mut buf: &[u8]) -> Vec<Result<Record<'_>, LineError>> {
     let mut items = Vec::new();
     loop {
-        let (item, consumed) = match parse_final(buf) {
+        let (item, consumed) = match parse_next(buf, true) {
             Ok(Parsed::Complete { record, consumed, .. }) => (Ok(record), consumed),
             Ok(Parsed::Incomplete) => return items,
             Err(error) => {

@@ -2,7 +2,7 @@
 //! fields) on stdout; a bad line is one `FILE:LINE: reason` on stderr and parsing goes on.
 
 use super::Printer;
-use parsers::queue_log::{LineError, Parsed, Record, parse_final, parse_line};
+use parsers::queue_log::{LineError, Parsed, Record, parse_next};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -42,7 +42,7 @@ impl Printer for FileState {
         let mut start = 0;
         loop {
             let rest = buf.get(start..).unwrap_or_default();
-            let parsed = if at_eof { parse_final(rest) } else { parse_line(rest) };
+            let parsed = parse_next(rest, at_eof);
             match parsed {
                 Ok(Parsed::Incomplete) => return Ok(start),
                 Ok(Parsed::Complete { record, consumed, lines }) => {
