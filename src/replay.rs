@@ -139,7 +139,7 @@ impl Run<'_> {
     fn queue_log_file(&mut self, path: &Path, decoder: &mut Decoder) -> Result<(), ReplayError> {
         let file = std::fs::File::open(path).map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
         let mut failed = None;
-        let mut each_line = |line: &[u8]| {
+        let mut each_line = |line: follow::Line<'_>| {
             if failed.is_some() {
                 return;
             }
@@ -150,10 +150,8 @@ impl Run<'_> {
                 }
             }
         };
-        let rest = follow::read_to_end(file, 0, &mut each_line)
+        follow::read_to_end(file, 0, &mut each_line)
             .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
-        // A complete file's last line may lack its `\n` (hand-made files): it is a line here.
-        each_line(&rest);
         failed.map_or(Ok(()), Err)
     }
 
@@ -209,14 +207,17 @@ pub fn apply_all(engine: &mut Engine, events: &[Event], until: Option<TsMs>) -> 
     Some(end)
 }
 
-/// Every event of a whole queue_log in memory, and the number of bad lines skipped (the daemon's decoder).
+/// Every event of a whole queue_log in memory, and the number of bad lines skipped.
 pub fn queue_log_events(bytes: &[u8]) -> (Vec<Event>, usize) {
-    let mut decoder = Decoder::default();
     let mut events = Vec::new();
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        events.extend(decoder.decode(line));
+    let mut bad = 0;
+    for record in parsers::queue_log::records(bytes) {
+        match record {
+            Ok(record) => events.extend(crate::normalize::queue_log::events(&record)),
+            Err(_) => bad += 1,
+        }
     }
-    (events, decoder.bad_lines as usize)
+    (events, bad)
 }
 
 /// Static members as `MemberAdded` at `ts` (they exist since Asterisk loaded queues.conf).

@@ -6,6 +6,7 @@
 //! MiB instead of the whole log as decoded events.
 
 use super::decode::Decoder;
+use super::follow::Line;
 use super::history::History;
 use crate::engine::Event;
 use crate::sources::SourceMsg;
@@ -51,8 +52,8 @@ impl Batcher {
         self.closed
     }
 
-    /// One complete line (with or without its `\n`).
-    pub fn line(&mut self, line: &[u8]) {
+    /// One line as the follower framed it.
+    pub fn line(&mut self, line: Line<'_>) {
         if self.closed {
             return;
         }

@@ -18,10 +18,7 @@ pub fn replay(plan: OpenPlan, settings: &TailSettings, batcher: &mut Batcher) ->
         let path = &segment.segment.path;
         tracing::info!(path = %path.display(), offset = segment.segment.start, "replaying rotated queue_log");
         match follow::read_to_end(segment.file, segment.segment.start, &mut |line| batcher.line(line)) {
-            Ok(rest) if rest.is_empty() => {}
-            Ok(rest) => {
-                tracing::warn!(path = %path.display(), bytes = rest.len(), "rotated queue_log ends mid-line; dropped")
-            }
+            Ok(()) => {}
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "rotated queue_log read failed"),
         }
         if batcher.closed() {

@@ -1,6 +1,7 @@
-//! Complete queue_log lines → engine events, with bad lines counted and logged at a bounded rate (a file
+//! Parsed queue_log lines → engine events, with bad lines counted and logged at a bounded rate (a file
 //! full of junk must not flood the journal, and must not stop the tail).
 
+use super::follow::Line;
 use crate::engine::Event;
 use std::time::{Duration, Instant};
 
@@ -19,17 +20,12 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Events of one line (with or without its `\n`); empty for blank, bad or informational lines.
-    pub fn decode(&mut self, line: &[u8]) -> Vec<Event> {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            return Vec::new();
-        }
-        match parsers::queue_log::parse_record(line) {
+    /// Events of one line as the follower framed it; empty for bad or informational lines.
+    pub fn decode(&mut self, line: Line<'_>) -> Vec<Event> {
+        match line {
             Ok(record) => crate::normalize::queue_log::events(&record),
-            Err(error) => {
-                self.bad_line(line, &error);
+            Err(bad) => {
+                self.bad_line(bad.bytes, &bad.kind);
                 Vec::new()
             }
         }
@@ -37,6 +33,7 @@ impl Decoder {
 
     fn bad_line(&mut self, line: &[u8], error: &parsers::queue_log::ErrorKind) {
         self.bad_lines += 1;
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
         if self.bad_lines <= BAD_LINES_LOGGED_INDIVIDUALLY {
             let shown = line.get(..120).unwrap_or(line);
             tracing::warn!(error = %error, line = %parsers::text::decode(shown), "skipping a bad queue_log line");
