@@ -7,14 +7,17 @@
 
 use super::TailSettings;
 use super::batch::Batcher;
-use super::follow::{self, Follower};
+use super::follow::{self, FileId, Follower};
 use super::startup::OpenPlan;
 use std::time::Instant;
 
 /// Replays the plan and returns the live follower positioned after the last line read, or None when the
 /// engine task went away (or the tail was cancelled) meanwhile.
 pub fn replay(plan: OpenPlan, settings: &TailSettings, batcher: &mut Batcher) -> Option<Follower> {
-    for segment in plan.rotated {
+    let mut plan = plan;
+    let rotated = std::mem::take(&mut plan.rotated);
+    let known: Vec<FileId> = rotated.iter().filter_map(|s| FileId::of_file(&s.file).ok()).collect();
+    for segment in rotated {
         let path = &segment.segment.path;
         tracing::info!(path = %path.display(), offset = segment.segment.start, "replaying rotated queue_log");
         match follow::read_to_end(segment.file, segment.segment.start, &mut |line| batcher.line(line)) {
@@ -25,7 +28,7 @@ pub fn replay(plan: OpenPlan, settings: &TailSettings, batcher: &mut Batcher) ->
             return None;
         }
     }
-    let mut follower = live_follower(plan.live, settings);
+    let mut follower = live_follower(plan.live, settings).with_known(known);
     loop {
         match follower.poll(Instant::now(), &mut |line| batcher.line(line)) {
             Ok(poll) => {

@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Bytes of the file head remembered to recognise "truncated and rewritten past our offset" between polls.
 const FINGERPRINT_BYTES: usize = 64;
@@ -33,6 +33,9 @@ pub const MAX_BYTES_PER_POLL: u64 = 4 * 1024 * 1024;
 /// Asterisk truncates a queue_log line at 8191 bytes; a "line" 1 MiB long is not queue_log (binary junk or
 /// a file without newlines), and buffering it further would only grow memory.
 const MAX_PARTIAL_BYTES: usize = 1024 * 1024;
+/// Identities of files read kept for recognising a rotated file as already read; one per rotation, so
+/// this covers weeks of daily rotations.
+const KNOWN_FILES_KEPT: usize = 64;
 /// After a rename rotation a writer that has not reopened the path yet (external logrotate whose
 /// postrotate `logger reload` runs a moment later) still appends to the old file: keep reading it this long.
 pub const RETIRED_GRACE: Duration = Duration::from_secs(30);
@@ -60,6 +63,10 @@ pub struct FileId {
 impl FileId {
     fn of(meta: &std::fs::Metadata) -> Self {
         Self { dev: meta.dev(), ino: meta.ino() }
+    }
+
+    pub fn of_file(file: &File) -> io::Result<Self> {
+        Ok(Self::of(&file.metadata()?))
     }
 }
 
@@ -245,6 +252,10 @@ pub struct Follower {
     current: Option<Reader>,
     retired: Vec<Retired>,
     was_missing: bool,
+    /// Files already read (the start-up plan's, every file followed since): never read again.
+    known: Vec<FileId>,
+    /// When a follower was started on a missing path: files rotated in since then are new.
+    missing_since: Option<SystemTime>,
 }
 
 impl Follower {
@@ -253,7 +264,15 @@ impl Follower {
     pub fn new(path: impl Into<PathBuf>, offset: u64) -> Self {
         let path = path.into();
         let current = Reader::open(&path, offset).ok();
-        Self { path, rotated_glob: None, was_missing: current.is_none(), current, retired: Vec::new() }
+        Self {
+            path,
+            rotated_glob: None,
+            was_missing: current.is_none(),
+            known: current.iter().map(|r| r.id).collect(),
+            missing_since: current.is_none().then(SystemTime::now),
+            current,
+            retired: Vec::new(),
+        }
     }
 
     /// Continues with a file the caller already opened and read up to `offset` (the start-up replay), so
@@ -266,15 +285,24 @@ impl Follower {
         Ok(Self {
             path: path.into(),
             rotated_glob: None,
+            known: vec![reader.id],
             current: Some(reader),
             retired: Vec::new(),
             was_missing: false,
+            missing_since: None,
         })
     }
 
     /// Enables recovery of unread lines from the copy after a copytruncate rotation.
     pub fn with_rotated_glob(mut self, glob: Option<String>) -> Self {
         self.rotated_glob = glob.filter(|g| !g.is_empty());
+        self
+    }
+
+    /// Files already read elsewhere (the start-up plan's rotated files): a rotated file among them is never
+    /// taken for one missed between two looks.
+    pub fn with_known(mut self, files: impl IntoIterator<Item = FileId>) -> Self {
+        self.known.extend(files);
         self
     }
 
@@ -341,8 +369,8 @@ impl Follower {
         Ok(())
     }
 
-    /// The path names another file: finish the old one (and keep it readable for a while), then start
-    /// the new one at 0.
+    /// The path names another file: finish the old one (and keep it readable for a while), then any file
+    /// that was the live one in between, then start the new one at 0.
     fn switch_to_new_file(
         &mut self,
         now: Instant,
@@ -355,13 +383,51 @@ impl Follower {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        if let Some(mut old) = self.current.take() {
-            notes.push(Note::Rotated);
-            old.drain(u64::MAX, notes, line)?;
-            self.retired.push(Retired { reader: old, until: now + RETIRED_GRACE });
+        let since = match self.current.take() {
+            Some(mut old) => {
+                notes.push(Note::Rotated);
+                old.drain(u64::MAX, notes, line)?;
+                let modified = old.file.metadata().and_then(|m| m.modified()).ok();
+                self.retired.push(Retired { reader: old, until: now + RETIRED_GRACE });
+                modified
+            }
+            None => self.missing_since.take(),
+        };
+        if let Some(since) = since {
+            for mut missed in self.missed_between(since, fresh.id) {
+                notes.push(Note::Rotated);
+                missed.drain(u64::MAX, notes, line)?;
+                self.remember(missed.id);
+                self.retired.push(Retired { reader: missed, until: now + RETIRED_GRACE });
+            }
         }
+        self.remember(fresh.id);
         self.current = Some(fresh);
         Ok(())
+    }
+
+    /// Files that were the live file between the one we followed and the one the path names now: two or
+    /// more rotations between two looks (a long start-up replay, a stalled poll). Rotated files never read,
+    /// last written no earlier than `since` (the old file's last write), oldest first.
+    fn missed_between(&self, since: SystemTime, fresh: FileId) -> Vec<Reader> {
+        let Some(glob) = self.rotated_glob.as_deref() else { return Vec::new() };
+        let candidates = crate::sources::tail::startup::rotated_files(glob, &self.path).unwrap_or_default();
+        candidates
+            .iter()
+            .rev()
+            .filter_map(|path| Reader::open(path, 0).ok())
+            .filter(|reader| reader.id != fresh && !self.known.contains(&reader.id))
+            .filter(|reader| reader.file.metadata().and_then(|m| m.modified()).is_ok_and(|m| m >= since))
+            .collect()
+    }
+
+    fn remember(&mut self, id: FileId) {
+        if !self.known.contains(&id) {
+            self.known.push(id);
+        }
+        if self.known.len() > KNOWN_FILES_KEPT {
+            self.known.remove(0);
+        }
     }
 
     fn drain_retired(
