@@ -179,7 +179,8 @@ fn build_queue_log(path: &Path, target: u64) -> u64 {
         for line in lines_of {
             let t = (base + (epoch(line) - first).clamp(0, cap)).min(now);
             let mut fields = line.splitn(3, |&b| b == b'|');
-            let (_, uniqueid, rest) = (fields.next(), fields.next().unwrap_or(b""), fields.next().unwrap_or(b""));
+            let (_, uniqueid, rest) =
+                (fields.next(), fields.next().unwrap_or(b""), fields.next().unwrap_or(b""));
             let text = if uniqueid == b"NONE" || uniqueid.is_empty() {
                 format!("{t}|{}|", String::from_utf8_lossy(uniqueid))
             } else {
@@ -257,7 +258,11 @@ fn daemon_start_up(dir: &Path, queue_log: &Path) -> DaemonRun {
     let _ = child.kill();
     let _ = child.wait();
     DaemonRun {
-        measured: Measured { seconds: measured.seconds, peak_kib: peak.max(measured.peak_kib), rss_after_kib: after },
+        measured: Measured {
+            seconds: measured.seconds,
+            peak_kib: peak.max(measured.peak_kib),
+            rss_after_kib: after,
+        },
         before_kib,
     }
 }
@@ -290,7 +295,8 @@ fn start_daemon(dir: &Path, redis: &RedisServer, pbx: &str, queue_log: &Path) ->
         if let Some((hwm, _)) = memory(&pid) {
             peak = peak.max(hwm);
         }
-        let state: Option<String> = redis::cmd("HGET").arg(&meta).arg("queue_log").query(&mut conn).ok().flatten();
+        let state: Option<String> =
+            redis::cmd("HGET").arg(&meta).arg("queue_log").query(&mut conn).ok().flatten();
         if state.as_deref() == Some("following") {
             break;
         }

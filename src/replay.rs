@@ -114,9 +114,10 @@ pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayE
 /// The day the inputs end in (`until`, else the last line of the last queue_log) decides which earlier
 /// events keep only membership and pause; without either, everything is kept.
 fn history_for(config: &EngineConfig, inputs: &Inputs) -> History {
-    let end_s = inputs.until_ms.map(|ms| ms.div_euclid(1000)).or_else(|| {
-        inputs.queue_logs.iter().rev().find_map(|path| startup::last_epoch(path).ok().flatten())
-    });
+    let end_s = inputs
+        .until_ms
+        .map(|ms| ms.div_euclid(1000))
+        .or_else(|| inputs.queue_logs.iter().rev().find_map(|path| startup::last_epoch(path).ok().flatten()));
     let Some(end) = end_s.and_then(|s| jiff::Timestamp::from_second(s).ok()) else {
         return History::everything();
     };
@@ -137,7 +138,8 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn queue_log_file(&mut self, path: &Path, decoder: &mut Decoder) -> Result<(), ReplayError> {
-        let file = std::fs::File::open(path).map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
+        let file = std::fs::File::open(path)
+            .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
         let mut failed = None;
         let mut each_line = |line: follow::Line<'_>| {
             if failed.is_some() {

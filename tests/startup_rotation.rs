@@ -9,8 +9,8 @@ mod common;
 use common::redis::{Dumped, RedisServer, dump_pbx};
 use queuecast::engine::{Event, EventKind};
 use queuecast::sink::Keys;
-use queuecast::sources::tail::{self, ReplayMode, TailSettings};
 use queuecast::sources::SourceMsg;
+use queuecast::sources::tail::{self, ReplayMode, TailSettings};
 use rand::{Rng, SeedableRng};
 use redis::AsyncCommands;
 use std::collections::BTreeMap;
@@ -82,7 +82,12 @@ async fn rotations_at_random_moments_of_the_start_up_replay_lose_and_repeat_noth
         let mut at = Vec::new();
         for (i, delay) in delays.into_iter().enumerate() {
             std::thread::sleep(Duration::from_millis(delay));
-            rotate(&root, i + 2, &numbered_range(next..next + 500), &numbered_range(next + 500..next + 2_000));
+            rotate(
+                &root,
+                i + 2,
+                &numbered_range(next..next + 500),
+                &numbered_range(next + 500..next + 2_000),
+            );
             at.push(Instant::now());
             next += 2_000;
         }
@@ -94,9 +99,14 @@ async fn rotations_at_random_moments_of_the_start_up_replay_lose_and_repeat_noth
     let deadline = tokio::time::Instant::now() + WAIT;
     while seen.len() < total || replay_done.is_none() {
         let msg = tokio::time::timeout_at(deadline, rx.recv()).await;
-        let missing = || (0..total).filter(|n| !seen.contains_key(&format!("call-{n}"))).take(3).collect::<Vec<_>>();
+        let missing =
+            || (0..total).filter(|n| !seen.contains_key(&format!("call-{n}"))).take(3).collect::<Vec<_>>();
         let msg = msg.unwrap_or_else(|_| {
-            panic!("timed out with {} distinct lines, replay done {replay_done:?}, missing {:?}", seen.len(), missing())
+            panic!(
+                "timed out with {} distinct lines, replay done {replay_done:?}, missing {:?}",
+                seen.len(),
+                missing()
+            )
         });
         match msg {
             Some(SourceMsg::Events(events)) => {
@@ -114,7 +124,8 @@ async fn rotations_at_random_moments_of_the_start_up_replay_lose_and_repeat_noth
     assert!(rotated_at[0] < replay_done, "the first rotation fell inside the start-up replay");
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
     assert!(repeated.is_empty(), "lines delivered twice: {repeated:?}");
-    let missing: Vec<usize> = (0..total).filter(|n| !seen.contains_key(&format!("call-{n}"))).take(5).collect();
+    let missing: Vec<usize> =
+        (0..total).filter(|n| !seen.contains_key(&format!("call-{n}"))).take(5).collect();
     assert!(missing.is_empty(), "lines lost: {missing:?}");
     // And the follow goes on in the last new file.
     append(&dir.path().join("queue_log"), &numbered_range(total..total + 10));
@@ -160,13 +171,15 @@ fn todays_lines(copies: usize) -> Vec<String> {
     let mut lines = Vec::new();
     for k in 0..copies * texts.len() {
         let text = &texts[k % texts.len()];
-        let rows: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| l.contains('|')).collect();
+        let rows: Vec<&str> =
+            text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| l.contains('|')).collect();
         let epoch = |l: &str| l.split('|').next().and_then(|e| e.parse::<i64>().ok()).unwrap_or(0);
         let first = rows.first().map_or(0, |l| epoch(l));
         let base = from + k as i64 * step;
         for row in rows {
             let mut fields = row.splitn(3, '|');
-            let (_, uniqueid, rest) = (fields.next(), fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+            let (_, uniqueid, rest) =
+                (fields.next(), fields.next().unwrap_or(""), fields.next().unwrap_or(""));
             let t = base + (epoch(row) - first).clamp(0, step - 1);
             let uniqueid = if uniqueid == "NONE" { uniqueid.to_owned() } else { format!("{uniqueid}-{k}") };
             lines.push(format!("{t}|{uniqueid}|{rest}"));

@@ -37,7 +37,9 @@ impl<R: Read> Capture<R> {
     pub fn new(src: R, sent: Option<&[u8]>, chunks_tsv: Option<&str>) -> Self {
         let mut normalizer = AmiNormalizer::new();
         if let Some(sent) = sent {
-            super::decode_all(sent, AmiDecoder::new().without_banner(), |msg, _| normalizer.observe_sent(msg));
+            super::decode_all(sent, AmiDecoder::new().without_banner(), |msg, _| {
+                normalizer.observe_sent(msg)
+            });
         }
         Self {
             src,
@@ -186,7 +188,8 @@ impl Feed {
 }
 
 fn open_capture(path: &Path) -> Result<Capture<std::fs::File>, ReplayError> {
-    let file = std::fs::File::open(path).map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
+    let file =
+        std::fs::File::open(path).map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
     let sent = super::sibling(path, "sent").map(|p| super::read(&p)).transpose()?;
     let chunks = super::sibling(path, "chunks.tsv").map(|p| super::read(&p)).transpose()?;
     let chunks = chunks.map(|c| String::from_utf8_lossy(&c).into_owned());
