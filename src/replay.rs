@@ -12,6 +12,7 @@ mod ami_feed;
 
 use crate::config::queues_conf::StaticMember;
 use crate::engine::{Engine, EngineConfig, Event, EventKind, MemberRef, Source, TsMs};
+use crate::sources::tail::batch::MAX_EVENTS_PER_BATCH;
 use crate::sources::tail::decode::Decoder;
 use crate::sources::tail::history::History;
 use crate::sources::tail::{follow, startup};
@@ -80,6 +81,10 @@ fn sibling(path: &Path, ext: &str) -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
+/// queue_log batches read ahead of the merge: the reading and parsing run on their own thread, as in the
+/// daemon, and wait when this many batches are queued.
+const QUEUE_LOG_BATCHES_IN_FLIGHT: usize = 16;
+
 /// Reads, decodes, merges and applies the inputs, streaming.
 pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayError> {
     let history = history_for(&config, inputs);
@@ -92,10 +97,15 @@ pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayE
         ami_events: 0,
         last_ms: None,
     };
-    let mut decoder = Decoder::default();
-    for path in &inputs.queue_logs {
-        run.queue_log_file(path, &mut decoder)?;
-    }
+    let bad_lines = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT);
+        let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, history, &tx));
+        let applied = rx.iter().flatten().try_for_each(|event| run.queue_log_event(event));
+        // On an error the receiver is dropped first, so the reader stops at its next batch.
+        drop(rx);
+        let bad_lines = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        applied.map(|()| bad_lines)
+    })?;
     run.rest_of_ami()?;
     let end_ms = inputs.until_ms.or(run.last_ms);
     if let Some(end) = end_ms {
@@ -106,9 +116,42 @@ pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayE
         engine: run.engine,
         queue_log_events: run.queue_log_events,
         ami_events: run.ami_events,
-        bad_lines: decoder.bad_lines as usize,
+        bad_lines,
         end_ms,
     })
+}
+
+/// The queue_log files in order → batches of the events `history` keeps; returns the bad lines skipped.
+fn read_queue_logs(
+    paths: &[PathBuf],
+    history: History,
+    tx: &std::sync::mpsc::SyncSender<Vec<Event>>,
+) -> Result<usize, ReplayError> {
+    let mut decoder = Decoder::default();
+    let mut batch = Vec::with_capacity(MAX_EVENTS_PER_BATCH);
+    let mut stopped = false;
+    for path in paths {
+        let file = std::fs::File::open(path)
+            .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
+        follow::read_to_end(file, 0, &mut |line| {
+            if stopped {
+                return;
+            }
+            decoder.decode_kept(line, history, &mut batch);
+            if batch.len() >= MAX_EVENTS_PER_BATCH {
+                stopped =
+                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENTS_PER_BATCH))).is_err();
+            }
+        })
+        .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
+        if stopped {
+            break;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(decoder.bad_lines as usize)
 }
 
 /// The day the inputs end in (`until`, else the last line of the last queue_log) decides which earlier
@@ -137,26 +180,6 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn queue_log_file(&mut self, path: &Path, decoder: &mut Decoder) -> Result<(), ReplayError> {
-        let file = std::fs::File::open(path)
-            .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
-        let mut failed = None;
-        let mut each_line = |line: follow::Line<'_>| {
-            if failed.is_some() {
-                return;
-            }
-            for event in decoder.decode(line) {
-                if let Err(e) = self.queue_log_event(event) {
-                    failed = Some(e);
-                    return;
-                }
-            }
-        };
-        follow::read_to_end(file, 0, &mut each_line)
-            .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
-        failed.map_or(Ok(()), Err)
-    }
-
     fn queue_log_event(&mut self, event: Event) -> Result<(), ReplayError> {
         if !self.history.keeps(&event) {
             return Ok(());

@@ -58,8 +58,7 @@ impl Batcher {
             return;
         }
         self.lines += 1;
-        let history = self.history;
-        self.events.extend(self.decoder.decode(line).into_iter().filter(|event| history.keeps(event)));
+        self.decoder.decode_kept(line, self.history, &mut self.events);
         if self.events.len() >= MAX_EVENTS_PER_BATCH {
             self.flush();
         }

@@ -2,6 +2,7 @@
 //! full of junk must not flood the journal, and must not stop the tail).
 
 use super::follow::Line;
+use super::history::History;
 use crate::engine::Event;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,17 @@ impl Decoder {
                 self.bad_line(bad.bytes, &bad.kind);
                 Vec::new()
             }
+        }
+    }
+
+    /// The events of one line that `history` keeps, appended to `out`.
+    pub fn decode_kept(&mut self, line: Line<'_>, history: History, out: &mut Vec<Event>) {
+        match line {
+            Ok(record) if history.keeps_record(&record) => out.extend(
+                crate::normalize::queue_log::events(&record).into_iter().filter(|event| history.keeps(event)),
+            ),
+            Ok(_) => {}
+            Err(bad) => self.bad_line(bad.bytes, &bad.kind),
         }
     }
 

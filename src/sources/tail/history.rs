@@ -8,6 +8,7 @@
 
 use super::startup::DAY_START_MARGIN_S;
 use crate::engine::{Event, EventKind, TsMs};
+use parsers::queue_log::{QlEvent, Record};
 
 /// Events before `calls_from_ms` keep only membership and pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,29 @@ impl History {
     pub fn keeps(&self, event: &Event) -> bool {
         event.ts_ms >= self.calls_from_ms || shapes_membership(&event.kind)
     }
+
+    /// The same decision on a parsed line, before it is normalized: a call line of an earlier day costs
+    /// its parse only. `keeps` still checks what normalizing gives.
+    pub fn keeps_record(&self, record: &Record<'_>) -> bool {
+        record.time.saturating_mul(1000) >= self.calls_from_ms || record_shapes_membership(&record.event)
+    }
+}
+
+/// The queue_log verbs that can give a membership event (see `normalize::queue_log`).
+fn record_shapes_membership(event: &QlEvent<'_>) -> bool {
+    matches!(
+        event,
+        QlEvent::QueueStart
+            | QlEvent::AgentLogin { .. }
+            | QlEvent::AgentCallbackLogin { .. }
+            | QlEvent::AgentLogoff { .. }
+            | QlEvent::AgentCallbackLogoff { .. }
+            | QlEvent::AddMember { .. }
+            | QlEvent::RemoveMember
+            | QlEvent::Pause { .. }
+            | QlEvent::Unpause { .. }
+            | QlEvent::Penalty { .. }
+    )
 }
 
 /// Membership, pause, penalty and device state (and Asterisk restarts, which end calls but keep members).
