@@ -1,9 +1,7 @@
 //! Stream state around the stateless framing: the banner at connect, and resynchronisation after a message
 //! broke a size limit before its end arrived.
 
-use memchr::{memchr, memrchr};
-
-use super::frame::{parse_banner, parse_message_with, skip_message};
+use super::frame::{last_line_end, line, parse_banner, parse_message_with, skip_message};
 use super::message::Message;
 use super::{AmiError, Limit, Limits, Parsed};
 
@@ -87,18 +85,15 @@ impl AmiDecoder {
         let line_start = match self.skipping {
             Skipping::No => return SkipPlan::End(0),
             Skipping::AtLineStart => 0,
-            Skipping::MidLine => match memchr(b'\n', buf) {
-                Some(nl) => nl + 1,
+            Skipping::MidLine => match line(buf) {
+                Some((_, len)) => len,
                 None => return SkipPlan::Partial(buf.len(), Skipping::MidLine),
             },
         };
         let rest = buf.get(line_start..).unwrap_or_default();
         match skip_message(rest) {
             Some(n) => SkipPlan::End(line_start + n),
-            None => {
-                let whole_lines = memrchr(b'\n', rest).map_or(0, |i| i + 1);
-                SkipPlan::Partial(line_start + whole_lines, Skipping::AtLineStart)
-            }
+            None => SkipPlan::Partial(line_start + last_line_end(rest).unwrap_or(0), Skipping::AtLineStart),
         }
     }
 

@@ -1,11 +1,20 @@
-//! Stateless framing: find where a message ends, split its lines into fields, classify it.
+//! Stateless framing, in nom: find where a message ends, split its lines into fields, classify it. Lines
+//! are framed with nom's streaming parsers, so a line without its `\n` yet is `Incomplete`, which is the
+//! decoder's own contract; a framed line is split with the `complete` ones.
 
-use memchr::{memchr, memmem, memrchr};
-use nom::IResult;
-use nom::character::complete::space0;
+use nom::bytes::complete::take_till;
+use nom::bytes::streaming::{tag, take_until};
+use nom::character::complete::{char, space0};
+use nom::combinator::{opt, rest};
+use nom::multi::many0_count;
+use nom::sequence::{preceded, terminated};
+use nom::{IResult, Parser};
 
 use super::message::{Field, Message, MessageKind};
 use super::{AmiError, Limit, Limits, Parsed};
+
+/// nom results without error detail: every failure becomes `Incomplete` or an [`AmiError`] here.
+type Res<'a, T> = IResult<&'a [u8], T, ()>;
 
 /// First bytes of the banner line (`Asterisk Call Manager/11.0.0`), identical from 1.0 to 23.
 const BANNER_PREFIX: &[u8] = b"Asterisk Call Manager/";
@@ -22,10 +31,11 @@ pub fn parse_message(buf: &[u8]) -> Result<Parsed<Message<'_>>, AmiError> {
 /// Parse one message (`Response`, `Event`, `Action` or ≤13 `Follows`) from the front of `buf`.
 pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<Message<'a>>, AmiError> {
     let start = skip_empty_lines(buf);
-    let Some(first_end) = memchr(b'\n', &buf[start..]).map(|i| start + i + 1) else {
+    let Some((first_line, first_len)) = line(&buf[start..]) else {
         return incomplete_unless_too_large(buf, start, start, limits);
     };
-    let first = split_field(strip_eol(&buf[start..first_end]));
+    let first_end = start + first_len;
+    let first = split_field(first_line);
     if first.key.eq_ignore_ascii_case(b"Response") && first.value.eq_ignore_ascii_case(b"Follows") {
         return parse_follows(buf, start, first, first_end, limits);
     }
@@ -33,11 +43,10 @@ pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<M
     fields.push(first);
     let mut at = first_end;
     loop {
-        let Some(nl) = memchr(b'\n', &buf[at..]) else {
+        let Some((line, len)) = line(&buf[at..]) else {
             return incomplete_unless_too_large(buf, start, at, limits);
         };
-        let line = strip_eol(&buf[at..at + nl]);
-        at += nl + 1;
+        at += len;
         if at - start > limits.max_message_bytes {
             return Err(too_large(buf, at, Limit::Bytes, limits.max_message_bytes, line.is_empty()));
         }
@@ -49,10 +58,8 @@ pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<M
         }
         fields.push(split_field(line));
     }
-    let kind = classify(&first).ok_or_else(|| AmiError::UnknownKind {
-        first_line: excerpt(strip_eol(&buf[start..first_end])),
-        skip: at,
-    })?;
+    let kind = classify(&first)
+        .ok_or_else(|| AmiError::UnknownKind { first_line: excerpt(first_line), skip: at })?;
     Ok(Parsed::Complete { message: Message { kind, fields }, consumed: at })
 }
 
@@ -60,30 +67,28 @@ pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<M
 /// banner (a proxy may omit it).
 pub fn parse_banner(buf: &[u8]) -> Option<Parsed<Message<'_>>> {
     let start = skip_empty_lines(buf);
-    let line = &buf[start..];
-    let shared = line.len().min(BANNER_PREFIX.len());
-    if line[..shared] != BANNER_PREFIX[..shared] {
-        return None;
+    let rest = &buf[start..];
+    let prefix: Res<'_, &[u8]> = tag(BANNER_PREFIX).parse(rest);
+    match prefix {
+        Ok(_) => {}
+        Err(nom::Err::Incomplete(_)) => return Some(Parsed::Incomplete),
+        Err(_) => return None,
     }
-    if line.len() < BANNER_PREFIX.len() {
-        return Some(Parsed::Incomplete);
-    }
-    let Some(nl) = memchr(b'\n', line) else {
+    let Some((line, len)) = line(rest) else {
         // A banner is ~30 bytes; a longer unterminated "banner" is something else, let the caller decide.
-        return (line.len() <= Limits::default().max_message_bytes).then_some(Parsed::Incomplete);
+        return (rest.len() <= Limits::default().max_message_bytes).then_some(Parsed::Incomplete);
     };
-    let version = strip_eol(&line[..nl]).get(BANNER_PREFIX.len()..).unwrap_or_default();
+    let version = line.get(BANNER_PREFIX.len()..).unwrap_or_default();
     let message = Message { kind: MessageKind::Banner { version }, fields: Vec::new() };
-    Some(Parsed::Complete { message, consumed: start + nl + 1 })
+    Some(Parsed::Complete { message, consumed: start + len })
 }
 
 /// Bytes up to and including the next empty line (the end of the message `buf` is inside), or `None` if it
 /// has not arrived yet. Used to resynchronise after an error.
 pub fn skip_message(buf: &[u8]) -> Option<usize> {
     let mut at = 0;
-    while let Some(nl) = memchr(b'\n', &buf[at..]) {
-        let line = strip_eol(&buf[at..at + nl]);
-        at += nl + 1;
+    while let Some((line, len)) = line(&buf[at..]) {
+        at += len;
         if line.is_empty() {
             return Some(at);
         }
@@ -125,15 +130,15 @@ fn parse_follows<'a>(
     }
     let mut fields = vec![first];
     let mut at = first_end;
-    while let Some(nl) = memchr(b'\n', &buf[at..marker]) {
-        let field = split_field(strip_eol(&buf[at..at + nl]));
+    while let Some((line, len)) = line(&buf[at..marker]) {
+        let field = split_field(line);
         let is_header =
             field.key.eq_ignore_ascii_case(b"Privilege") || field.key.eq_ignore_ascii_case(b"ActionID");
         if !is_header {
             break;
         }
         fields.push(field);
-        at += nl + 1;
+        at += len;
     }
     Ok(Parsed::Complete {
         message: Message { kind: MessageKind::Follows { body: &buf[at..marker] }, fields },
@@ -141,40 +146,22 @@ fn parse_follows<'a>(
     })
 }
 
-/// Position of the `--END COMMAND--` marker and the end of the empty line after it.
+/// Position of the `--END COMMAND--` marker and the end of the empty line after it; `None` until both
+/// have arrived. A marker not followed by two line ends is part of the CLI text.
 fn find_end_command(buf: &[u8], from: usize) -> Option<(usize, usize)> {
-    let finder = memmem::Finder::new(END_COMMAND);
     let mut search = from;
-    while let Some(i) = finder.find(&buf[search..]) {
-        let marker = search + i;
+    loop {
+        let found: Res<'_, &[u8]> = nom::bytes::complete::take_until(END_COMMAND).parse(&buf[search..]);
+        let (_, before) = found.ok()?;
+        let marker = search + before.len();
         let after = marker + END_COMMAND.len();
-        match two_line_ends(&buf[after..]) {
-            LineEnds::Found(n) => return Some((marker, after + n)),
-            LineEnds::NeedMore => return None,
-            LineEnds::No => search = after,
+        let ends: Res<'_, _> = (line_ending, line_ending).parse(&buf[after..]);
+        match ends {
+            Ok((rest, _)) => return Some((marker, buf.len() - rest.len())),
+            Err(nom::Err::Incomplete(_)) => return None,
+            Err(_) => search = after,
         }
     }
-    None
-}
-
-enum LineEnds {
-    Found(usize),
-    NeedMore,
-    No,
-}
-
-/// `\r?\n\r?\n` at the start of `rest`.
-fn two_line_ends(rest: &[u8]) -> LineEnds {
-    let mut at = 0;
-    for _ in 0..2 {
-        match rest.get(at..) {
-            Some([b'\n', ..]) => at += 1,
-            Some([b'\r', b'\n', ..]) => at += 2,
-            Some([] | [b'\r']) | None => return LineEnds::NeedMore,
-            Some(_) => return LineEnds::No,
-        }
-    }
-    LineEnds::Found(at)
 }
 
 fn incomplete_unless_too_large<'a>(
@@ -195,43 +182,43 @@ fn too_large(buf: &[u8], from: usize, what: Limit, limit: usize, at_end: bool) -
     let found = if at_end { Some(0) } else { buf.get(from..).and_then(skip_message) };
     let (skip, complete) = match found {
         Some(n) => (from + n, true),
-        None => (memrchr(b'\n', buf).map_or(buf.len(), |i| i + 1), false),
+        None => (last_line_end(buf).unwrap_or(buf.len()), false),
     };
     AmiError::TooLarge { what, limit, skip: skip.max(1), complete }
 }
 
 /// Index of the first byte after any empty lines (`\n` or `\r\n`) at the front of `buf`.
 fn skip_empty_lines(buf: &[u8]) -> usize {
-    let mut at = 0;
-    loop {
-        match buf.get(at..) {
-            Some([b'\n', ..]) => at += 1,
-            Some([b'\r', b'\n', ..]) => at += 2,
-            _ => return at,
-        }
-    }
+    let skipped: Res<'_, usize> = many0_count(nom::character::complete::line_ending).parse(buf);
+    skipped.map_or(0, |(rest, _)| buf.len() - rest.len())
 }
 
-/// A line without its `\n` terminator and optional `\r`.
-fn strip_eol(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
+/// The first line of `input` without its `\n` and optional `\r`, and its length with them; `None` while its
+/// `\n` has not arrived.
+pub(super) fn line(input: &[u8]) -> Option<(&[u8], usize)> {
+    let framed: Res<'_, &[u8]> = terminated(take_until("\n"), tag("\n")).parse(input);
+    let (rest, line) = framed.ok()?;
+    Some((line.strip_suffix(b"\r").unwrap_or(line), input.len() - rest.len()))
 }
 
-/// `Key: Value` → key and value with leading blanks stripped; a line without `:` is all key, empty value.
+/// `\n` or `\r\n`; `Incomplete` on an empty input or a lone `\r`.
+fn line_ending(input: &[u8]) -> Res<'_, &[u8]> {
+    nom::character::streaming::line_ending(input)
+}
+
+/// Bytes of `buf` up to the end of its last whole line; `None` when it has none.
+pub(super) fn last_line_end(buf: &[u8]) -> Option<usize> {
+    buf.iter().rposition(|&byte| byte == b'\n').map(|at| at + 1)
+}
+
+/// `Key: Value` → key and value; the value without the blanks (space, tab) after the colon, which the
+/// server's reader skips too. A line without `:` is all key, with an empty value.
 pub(super) fn split_field(line: &[u8]) -> Field<'_> {
-    match memchr(b':', line) {
-        Some(colon) => Field { key: &line[..colon], value: strip_blanks(&line[colon + 1..]) },
-        None => Field { key: line, value: &[] },
-    }
-}
-
-/// The server's reader skips every leading space and tab after the colon; so do we.
-fn strip_blanks(value: &[u8]) -> &[u8] {
-    let blanks: IResult<&[u8], &[u8]> = space0(value);
-    match blanks {
-        Ok((rest, _)) => rest,
-        Err(_) => value,
+    let mut field = (take_till(|byte| byte == b':'), opt(preceded(char(':'), preceded(space0, rest))));
+    let split: Res<'_, (&[u8], Option<&[u8]>)> = field.parse(line);
+    match split {
+        Ok((_, (key, value))) => Field { key, value: value.unwrap_or_default() },
+        Err(_) => Field { key: line, value: &[] },
     }
 }
 

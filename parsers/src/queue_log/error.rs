@@ -25,11 +25,11 @@ pub enum ErrorKind {
     #[error("empty event name")]
     EmptyEvent,
     #[error("{event}: expected {expected} data fields, found {found}")]
-    FieldCount { event: &'static str, expected: &'static str, found: usize },
+    FieldCount { event: String, expected: &'static str, found: usize },
     #[error("{event}: data field {field} ({name}) is not a number: {value:?}")]
-    BadNumber { event: &'static str, field: usize, name: &'static str, value: String },
+    BadNumber { event: String, field: usize, name: &'static str, value: String },
     #[error("{event}: data field {field} ({name}) must be {expected}, found {value:?}")]
-    BadValue { event: &'static str, field: usize, name: &'static str, expected: &'static str, value: String },
+    BadValue { event: String, field: usize, name: &'static str, expected: &'static str, value: String },
 }
 
 /// Longest piece of an offending value quoted in an error message.

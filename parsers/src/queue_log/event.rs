@@ -2,149 +2,68 @@
 //! field count (QUEUE_LOG.md §2); free-text fields absorb surplus `|`.
 
 use super::error::{ErrorKind, snippet};
-use super::fields::{Data, LineText, is_number, split_once};
+use super::fields::{Data, LineText};
+use super::grammar::{number, split_pipe};
 use super::record::QlEvent;
-use super::text::Text;
+use crate::text::Text;
 
 type Result<T> = std::result::Result<T, ErrorKind>;
 
-/// Declares `Name`, the event names this parser types, `Name::of`, which tells them apart by whole-name
-/// comparisons in the order given, and `Name::text`, the name for error messages. `match` on byte-string
-/// patterns compiled to a trie of single-byte compares (ten compares and branches for `ENTERQUEUE`, ~45
-/// instructions per line); a slice compared with a constant is a length check and one or two word
-/// compares, and most lines stop at one of the first few.
-macro_rules! names {
-    ($($text:literal => $kind:ident),* $(,)?) => {
-        #[derive(Clone, Copy)]
-        enum Name {
-            $($kind,)*
-            Other,
-        }
-
-        impl Name {
-            #[inline(always)]
-            fn of(name: &[u8]) -> Self {
-                $(if name == $text.as_bytes() {
-                    return Self::$kind;
-                })*
-                Self::Other
-            }
-
-            /// The name as written in the log; empty for `Other` (its own name is in the record).
-            #[inline(always)]
-            fn text(self) -> &'static str {
-                match self {
-                    $(Self::$kind => $text,)*
-                    Self::Other => "",
-                }
-            }
-        }
-    };
-}
-
-// Most frequent first (call flow events, then member state, then the rare ones).
-names! {
-    "ENTERQUEUE" => EnterQueue,
-    "CONNECT" => Connect,
-    "RINGNOANSWER" => RingNoAnswer,
-    "COMPLETECALLER" => CompleteCaller,
-    "COMPLETEAGENT" => CompleteAgent,
-    "PAUSE" => Pause,
-    "UNPAUSE" => Unpause,
-    "ABANDON" => Abandon,
-    "EXITWITHTIMEOUT" => ExitWithTimeout,
-    "EXITEMPTY" => ExitEmpty,
-    "EXITWITHKEY" => ExitWithKey,
-    "PAUSEALL" => PauseAll,
-    "UNPAUSEALL" => UnpauseAll,
-    "RINGCANCELED" => RingCanceled,
-    "ADDMEMBER" => AddMember,
-    "REMOVEMEMBER" => RemoveMember,
-    "AGENTLOGIN" => AgentLogin,
-    "AGENTLOGOFF" => AgentLogoff,
-    "BLINDTRANSFER" => BlindTransfer,
-    "ATTENDEDTRANSFER" => AttendedTransfer,
-    "TRANSFER" => Transfer,
-    "WITHDRAW" => Withdraw,
-    "AGENTDUMP" => AgentDump,
-    "SYSCOMPAT" => SysCompat,
-    "PENALTY" => Penalty,
-    "RINGINUSE" => RingInUse,
-    "AGENTCALLBACKLOGIN" => AgentCallbackLogin,
-    "AGENTCALLBACKLOGOFF" => AgentCallbackLogoff,
-    "OUTCALL" => OutCall,
-    "QUEUESTART" => QueueStart,
-    "CONFIGRELOAD" => ConfigReload,
-    "DID" => Did,
-}
-
-/// Types the data of event `name`; unknown names become `QlEvent::Unknown`. Always inlined into the line
-/// parser (its one caller): as a call, its `Result<QlEvent>` came back through memory and was checked and
-/// copied field by field into the record; inlined, `records` measured ~4 % less time per line (about as
-/// many instructions). The per-layout functions stay calls: inlining them too measured slower.
-#[inline(always)]
-pub(crate) fn parse_event<'a>(
-    text: LineText<'a>,
-    name: &'a [u8],
-    mut data: Data<'a, '_>,
-) -> Result<QlEvent<'a>> {
-    let kind = Name::of(name);
-    // Named in place: the per-layout functions take it by reference, where a renamed copy per line cost
-    // ~20 instructions (a ~100-byte struct copied for each call).
-    data.event = kind.text();
-    let data = &data;
-    Ok(match kind {
-        Name::EnterQueue => enter_queue(data)?,
-        Name::Abandon => {
-            let (position, orig_position, wait_s) = left(data)?;
+/// Types the data of event `name`; unknown names become `QlEvent::Unknown` (kept, never rejected).
+pub(crate) fn parse_event<'a>(line: LineText<'a>, name: &'a [u8], data: &'a [u8]) -> Result<QlEvent<'a>> {
+    let data = Data::new(name, data, line);
+    Ok(match name {
+        b"ENTERQUEUE" => enter_queue(&data)?,
+        b"ABANDON" => {
+            let (position, orig_position, wait_s) = left(&data)?;
             QlEvent::Abandon { position, orig_position, wait_s }
         }
-        Name::ExitEmpty => {
-            let (position, orig_position, wait_s) = left(data)?;
+        b"EXITEMPTY" => {
+            let (position, orig_position, wait_s) = left(&data)?;
             QlEvent::ExitEmpty { position, orig_position, wait_s }
         }
-        Name::ExitWithTimeout => exit_with_timeout(data)?,
-        Name::ExitWithKey => exit_with_key(data)?,
-        Name::Withdraw => withdraw(data)?,
-        Name::Connect => connect(data)?,
-        Name::CompleteCaller => {
-            let (hold_s, talk_s, orig_position) = complete(data)?;
+        b"EXITWITHTIMEOUT" => exit_with_timeout(&data)?,
+        b"EXITWITHKEY" => exit_with_key(&data)?,
+        b"WITHDRAW" => withdraw(&data)?,
+        b"CONNECT" => connect(&data)?,
+        b"COMPLETECALLER" => {
+            let (hold_s, talk_s, orig_position) = complete(&data)?;
             QlEvent::CompleteCaller { hold_s, talk_s, orig_position }
         }
-        Name::CompleteAgent => {
-            let (hold_s, talk_s, orig_position) = complete(data)?;
+        b"COMPLETEAGENT" => {
+            let (hold_s, talk_s, orig_position) = complete(&data)?;
             QlEvent::CompleteAgent { hold_s, talk_s, orig_position }
         }
-        Name::BlindTransfer => blind_transfer(data)?,
-        Name::AttendedTransfer => attended_transfer(data)?,
-        Name::Transfer => transfer(data)?,
-        Name::AgentDump => QlEvent::AgentDump,
-        Name::SysCompat => QlEvent::SysCompat,
-        Name::RingNoAnswer => QlEvent::RingNoAnswer { ring_ms: ring_ms(data)? },
-        Name::RingCanceled => QlEvent::RingCanceled { ring_ms: ring_ms(data)? },
-        Name::AddMember => add_member(data.bytes)?,
-        Name::RemoveMember => QlEvent::RemoveMember,
-        Name::Pause => QlEvent::Pause { reason: text.get(data.bytes) },
-        Name::Unpause => QlEvent::Unpause { reason: text.get(data.bytes) },
-        Name::PauseAll => QlEvent::PauseAll { reason: text.get(data.bytes) },
-        Name::UnpauseAll => QlEvent::UnpauseAll { reason: text.get(data.bytes) },
-        Name::Penalty => QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? },
-        Name::RingInUse => QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 },
-        Name::AgentLogin => QlEvent::AgentLogin { channel: text.get(data.bytes) },
-        Name::AgentLogoff => {
-            let (channel, login_s, reason) = logoff(data)?;
+        b"BLINDTRANSFER" => blind_transfer(&data)?,
+        b"ATTENDEDTRANSFER" => attended_transfer(&data)?,
+        b"TRANSFER" => transfer(&data)?,
+        b"AGENTDUMP" => QlEvent::AgentDump,
+        b"SYSCOMPAT" => QlEvent::SysCompat,
+        b"RINGNOANSWER" => QlEvent::RingNoAnswer { ring_ms: ring_ms(&data)? },
+        b"RINGCANCELED" => QlEvent::RingCanceled { ring_ms: ring_ms(&data)? },
+        b"ADDMEMBER" => add_member(data.bytes)?,
+        b"REMOVEMEMBER" => QlEvent::RemoveMember,
+        b"PAUSE" => QlEvent::Pause { reason: data.text(data.bytes) },
+        b"UNPAUSE" => QlEvent::Unpause { reason: data.text(data.bytes) },
+        b"PAUSEALL" => QlEvent::PauseAll { reason: data.text(data.bytes) },
+        b"UNPAUSEALL" => QlEvent::UnpauseAll { reason: data.text(data.bytes) },
+        b"PENALTY" => QlEvent::Penalty { penalty: data.num(data.bytes, 1, "new penalty")? },
+        b"RINGINUSE" => QlEvent::RingInUse { enabled: data.num(data.bytes, 1, "ringinuse")? != 0 },
+        b"AGENTLOGIN" => QlEvent::AgentLogin { channel: data.text(data.bytes) },
+        b"AGENTLOGOFF" => {
+            let (channel, login_s, reason) = logoff(&data)?;
             QlEvent::AgentLogoff { channel, login_s, reason }
         }
-        Name::AgentCallbackLogin => QlEvent::AgentCallbackLogin { location: text.get(data.bytes) },
-        Name::AgentCallbackLogoff => {
-            let (location, login_s, reason) = logoff(data)?;
+        b"AGENTCALLBACKLOGIN" => QlEvent::AgentCallbackLogin { location: data.text(data.bytes) },
+        b"AGENTCALLBACKLOGOFF" => {
+            let (location, login_s, reason) = logoff(&data)?;
             QlEvent::AgentCallbackLogoff { location, login_s, reason }
         }
-        Name::OutCall => out_call(data)?,
-        Name::QueueStart => QlEvent::QueueStart,
-        Name::ConfigReload => QlEvent::ConfigReload,
-        Name::Did => QlEvent::Did { did: text.get(data.bytes) },
-        Name::Other => QlEvent::Unknown { name: text.get(name), data: data.all() },
+        b"OUTCALL" => out_call(&data)?,
+        b"QUEUESTART" => QlEvent::QueueStart,
+        b"CONFIGRELOAD" => QlEvent::ConfigReload,
+        b"DID" => QlEvent::Did { did: data.text(data.bytes) },
+        _ => QlEvent::Unknown { name: line.get(name), data: data.all() },
     })
 }
 
@@ -152,7 +71,7 @@ pub(crate) fn parse_event<'a>(
 /// free text, so longer lines are read from the end: the 4-field layout when its `origpos` slot holds a
 /// number, the 3-field one otherwise. (A URL containing `|` followed by a numeric caller ID without the
 /// 4th field is inherently ambiguous; URLs are almost always empty in practice.)
-fn enter_queue<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn enter_queue<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     match data.count {
         2 => {
             let [url, caller_id] = data.front::<2>();
@@ -175,7 +94,7 @@ fn enter_queue<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
         }
         count if count >= 4 => {
             let (url, [caller_id, position, caller_name]) = data.back::<3>();
-            if is_number(position) {
+            if number(position).is_some() {
                 let position = data.opt_num(position, count - 1, "origpos")?;
                 let caller_name = Some(data.text(caller_name));
                 return Ok(QlEvent::EnterQueue {
@@ -201,7 +120,7 @@ fn enter_queue<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
 type Left = (Option<i64>, Option<i64>, Option<i64>);
 
 /// `pos|origpos|waittime` (ABANDON, EXITEMPTY).
-fn left(data: &Data<'_, '_>) -> Result<Left> {
+fn left(data: &Data<'_>) -> Result<Left> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
@@ -213,7 +132,7 @@ fn left(data: &Data<'_, '_>) -> Result<Left> {
     ))
 }
 
-fn exit_with_timeout<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn exit_with_timeout<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     let (position, orig_position, wait_s) = match data.count {
         0 | 1 => (data.opt_num(data.bytes, 1, "pos")?, None, None),
         3 => left(data)?,
@@ -222,7 +141,7 @@ fn exit_with_timeout<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     Ok(QlEvent::ExitWithTimeout { position, orig_position, wait_s })
 }
 
-fn exit_with_key<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn exit_with_key<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     let [key, position, orig, wait] = data.front::<4>();
     let (orig_position, wait_s) = match data.count {
         2 => (None, None),
@@ -234,7 +153,7 @@ fn exit_with_key<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
 }
 
 /// `pos|origpos|waittime|withdraw_info`; the info is free text and optional.
-fn withdraw<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn withdraw<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     if data.count < 3 {
         return Err(data.wrong_count("4"));
     }
@@ -247,7 +166,7 @@ fn withdraw<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     })
 }
 
-fn connect<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn connect<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     if !(1..=3).contains(&data.count) {
         return Err(data.wrong_count("1 to 3"));
     }
@@ -260,7 +179,7 @@ fn connect<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
 }
 
 /// `holdtime|calltime|origpos` (COMPLETECALLER, COMPLETEAGENT).
-fn complete(data: &Data<'_, '_>) -> Result<Left> {
+fn complete(data: &Data<'_>) -> Result<Left> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
@@ -272,7 +191,7 @@ fn complete(data: &Data<'_, '_>) -> Result<Left> {
     ))
 }
 
-fn blind_transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn blind_transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     if data.count != 5 {
         return Err(data.wrong_count("5"));
     }
@@ -288,14 +207,14 @@ fn blind_transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
 
 /// `method|target[|peer]|holdtime|calltime|origpos`: numbers read from the end, method from the front,
 /// what is between is the method's data (two channel names for `LINK`).
-fn attended_transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn attended_transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     let count = data.count;
     if count < 5 {
         return Err(data.wrong_count("5 or 6"));
     }
     let (head, [hold, talk, orig]) = data.back::<3>();
-    let (method, middle) = split_once(head).unwrap_or((head, &[]));
-    let (target, peer) = match split_once(middle) {
+    let (method, middle) = split_pipe(head).unwrap_or((head, &[]));
+    let (target, peer) = match split_pipe(middle) {
         Some((target, peer)) if method == b"LINK" => (target, Some(data.text(peer))),
         _ => (middle, None),
     };
@@ -309,7 +228,7 @@ fn attended_transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     })
 }
 
-fn transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     if !matches!(data.count, 2 | 4 | 5) {
         return Err(data.wrong_count("2, 4 or 5"));
     }
@@ -323,7 +242,7 @@ fn transfer<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
     })
 }
 
-fn ring_ms(data: &Data<'_, '_>) -> Result<Option<i64>> {
+fn ring_ms(data: &Data<'_>) -> Result<Option<i64>> {
     if data.count > 1 {
         return Err(data.wrong_count("1"));
     }
@@ -335,7 +254,7 @@ fn add_member(data: &[u8]) -> Result<QlEvent<'_>> {
         b"" => Ok(QlEvent::AddMember { paused: false }),
         b"PAUSED" => Ok(QlEvent::AddMember { paused: true }),
         other => Err(ErrorKind::BadValue {
-            event: "ADDMEMBER",
+            event: "ADDMEMBER".into(),
             field: 1,
             name: "paused flag",
             expected: "empty or PAUSED",
@@ -347,14 +266,14 @@ fn add_member(data: &[u8]) -> Result<QlEvent<'_>> {
 type Logoff<'a> = (Text<'a>, Option<i64>, Option<Text<'a>>);
 
 /// `channel|logintime|reason` with the later fields optional; reason is free text.
-fn logoff<'a>(data: &Data<'a, '_>) -> Result<Logoff<'a>> {
+fn logoff<'a>(data: &Data<'a>) -> Result<Logoff<'a>> {
     let [channel, login, reason] = data.front::<3>();
     let login_s = data.opt_num(login, 2, "logintime")?;
     Ok((data.text(channel), login_s, (data.count >= 3).then(|| data.text(reason))))
 }
 
 /// `status|talktime|params`; params is free text (conventionally `totaltime|callednumber`).
-fn out_call<'a>(data: &Data<'a, '_>) -> Result<QlEvent<'a>> {
+fn out_call<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     if data.count < 3 {
         return Err(data.wrong_count("3"));
     }

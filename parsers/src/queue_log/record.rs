@@ -7,7 +7,7 @@
 //! `QueueLog()` dialplan call with an empty variable writes — gives `None` instead of losing the whole
 //! line. Numbers the event *is* (PENALTY, RINGINUSE) are required.
 
-use super::text::Text;
+use crate::text::Text;
 use serde::Serialize;
 use std::borrow::Cow;
 
