@@ -1,14 +1,22 @@
-//! One-shot replay: a queue_log file and optionally one AMI capture → one engine at the end of the inputs.
+//! One-shot replay: queue_log files and AMI captures → one engine at the end of the inputs.
 //!
-//! Both feeds are decoded to engine events, merged by time (stable; queue_log first on equal times, because
-//! its whole-second stamps are earlier than AMI's receive times for the same fact) and applied to one
-//! `Engine`, followed by one `Tick` at the end time so that wrap-ups that ran out are closed. Bad lines and
-//! messages are skipped and counted, as the daemon does.
+//! Everything streams: the queue_log files are read in order through the tail's reader and decoder, the AMI
+//! captures chunk by chunk (`ami_feed`), and the two are merged by time as they go (stable; queue_log first
+//! on equal times, because its whole-second stamps are earlier than AMI's receive times for the same fact)
+//! into one `Engine`, followed by one `Tick` at the end time so that wrap-ups that ran out are closed. Memory
+//! is one read buffer per feed and the engine's state, whatever the size of the inputs. Days before the one
+//! the inputs end in keep only membership and pause (`sources::tail::history`), as the daemon's start-up.
+//! Bad lines and messages are skipped and counted, as the daemon does.
+
+mod ami_feed;
 
 use crate::config::queues_conf::StaticMember;
 use crate::engine::{Engine, EngineConfig, Event, EventKind, MemberRef, Source, TsMs};
-use crate::normalize;
-use crate::normalize::ami::AmiNormalizer;
+use crate::sources::tail::batch::MAX_EVENTS_PER_BATCH;
+use crate::sources::tail::decode::Decoder;
+use crate::sources::tail::history::History;
+use crate::sources::tail::{follow, startup};
+pub use ami_feed::{Capture, Feed};
 use parsers::ami::{AmiDecoder, Message, Parsed};
 use std::path::{Path, PathBuf};
 
@@ -22,11 +30,13 @@ pub enum ReplayError {
 #[derive(Debug)]
 pub struct Replayed {
     pub engine: Engine,
+    /// queue_log events applied (after the history filter).
     pub queue_log_events: usize,
+    /// AMI events applied (after the history filter).
     pub ami_events: usize,
     /// queue_log lines that could not be parsed (skipped).
     pub bad_lines: usize,
-    /// AMI bytes runs that could not be decoded as messages (skipped).
+    /// AMI bytes runs that could not be decoded as messages, and known events missing a field (skipped).
     pub bad_messages: usize,
     /// Time of the final `Tick`.
     pub end_ms: Option<TsMs>,
@@ -35,14 +45,29 @@ pub struct Replayed {
 /// Inputs of a replay.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
-    pub queue_log: PathBuf,
-    /// Raw bytes Asterisk sent on one AMI connection; `<stem>.sent` and `<stem>.chunks.tsv` beside it are
-    /// used when present (the client's actions, for QueueStatus scopes; per-chunk receive times).
-    pub ami_capture: Option<PathBuf>,
+    /// queue_log files in reading order: rotated ones first, then the current one.
+    pub queue_logs: Vec<PathBuf>,
+    /// Raw bytes Asterisk sent, one file per AMI connection, in order; `<stem>.sent` and
+    /// `<stem>.chunks.tsv` beside each are used when present (the client's actions, for QueueStatus scopes;
+    /// per-chunk receive times).
+    pub ami_captures: Vec<PathBuf>,
     /// Static members (queues.conf), present from the start: queue_log never writes a line for them.
     pub static_members: Vec<StaticMember>,
     /// Final `Tick` time; default the last input time.
     pub until_ms: Option<TsMs>,
+}
+
+impl Inputs {
+    /// One queue_log file.
+    pub fn queue_log(path: impl Into<PathBuf>) -> Self {
+        Self { queue_logs: vec![path.into()], ..Self::default() }
+    }
+
+    /// One more AMI capture (the next connection).
+    pub fn with_ami_capture(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ami_captures.push(path.into());
+        self
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ReplayError> {
@@ -56,28 +81,145 @@ fn sibling(path: &Path, ext: &str) -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
-/// Reads, decodes, merges and applies the inputs.
+/// queue_log batches read ahead of the merge: the reading and parsing run on their own thread, as in the
+/// daemon, and wait when this many batches are queued.
+const QUEUE_LOG_BATCHES_IN_FLIGHT: usize = 16;
+
+/// Reads, decodes, merges and applies the inputs, streaming.
 pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayError> {
-    let (ql, bad_lines) = queue_log_events(&read(&inputs.queue_log)?);
-    let (ami, bad_messages) = match &inputs.ami_capture {
-        Some(path) => {
-            let raw = read(path)?;
-            let sent = sibling(path, "sent").map(|p| read(&p)).transpose()?;
-            let chunks = sibling(path, "chunks.tsv").map(|p| read(&p)).transpose()?;
-            let chunks = chunks.map(|c| String::from_utf8_lossy(&c).into_owned());
-            ami_events(&raw, sent.as_deref(), chunks.as_deref())
-        }
-        None => (Vec::new(), 0),
+    let history = history_for(&config, inputs);
+    let mut run = Run {
+        engine: Engine::new(config),
+        statics: Some(&inputs.static_members),
+        ami: Feed::open(&inputs.ami_captures),
+        history,
+        queue_log_events: 0,
+        ami_events: 0,
+        last_ms: None,
     };
-    let (queue_log_events, ami_events) = (ql.len(), ami.len());
-    let mut events = merge(ql, ami);
-    if let Some(first) = events.first().map(|e| e.ts_ms) {
-        let statics = static_member_events(&inputs.static_members, first);
-        events.splice(0..0, statics);
+    let bad_lines = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT);
+        let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, history, &tx));
+        let applied = rx.iter().flatten().try_for_each(|event| run.queue_log_event(event));
+        // On an error the receiver is dropped first, so the reader stops at its next batch.
+        drop(rx);
+        let bad_lines = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        applied.map(|()| bad_lines)
+    })?;
+    run.rest_of_ami()?;
+    let end_ms = inputs.until_ms.or(run.last_ms);
+    if let Some(end) = end_ms {
+        run.engine.apply(&Event { ts_ms: end, source: Source::Clock, kind: EventKind::Tick });
     }
-    let mut engine = Engine::new(config);
-    let end_ms = apply_all(&mut engine, &events, inputs.until_ms);
-    Ok(Replayed { engine, queue_log_events, ami_events, bad_lines, bad_messages, end_ms })
+    Ok(Replayed {
+        bad_messages: run.ami.bad(),
+        engine: run.engine,
+        queue_log_events: run.queue_log_events,
+        ami_events: run.ami_events,
+        bad_lines,
+        end_ms,
+    })
+}
+
+/// The queue_log files in order → batches of the events `history` keeps; returns the bad lines skipped.
+fn read_queue_logs(
+    paths: &[PathBuf],
+    history: History,
+    tx: &std::sync::mpsc::SyncSender<Vec<Event>>,
+) -> Result<usize, ReplayError> {
+    let mut decoder = Decoder::default();
+    let mut batch = Vec::with_capacity(MAX_EVENTS_PER_BATCH);
+    let mut stopped = false;
+    for path in paths {
+        let file = std::fs::File::open(path)
+            .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
+        follow::read_to_end(file, 0, &mut |line| {
+            if stopped {
+                return;
+            }
+            decoder.decode_kept(line, history, &mut batch);
+            if batch.len() >= MAX_EVENTS_PER_BATCH {
+                stopped =
+                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENTS_PER_BATCH))).is_err();
+            }
+        })
+        .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
+        if stopped {
+            break;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(decoder.bad_lines as usize)
+}
+
+/// The day the inputs end in (`until`, else the last line of the last queue_log) decides which earlier
+/// events keep only membership and pause; without either, everything is kept.
+fn history_for(config: &EngineConfig, inputs: &Inputs) -> History {
+    let end_s = inputs
+        .until_ms
+        .map(|ms| ms.div_euclid(1000))
+        .or_else(|| inputs.queue_logs.iter().rev().find_map(|path| startup::last_epoch(path).ok().flatten()));
+    let Some(end) = end_s.and_then(|s| jiff::Timestamp::from_second(s).ok()) else {
+        return History::everything();
+    };
+    History::from_day_start(startup::day_start_epoch(end, &config.tz, config.day_starts_at))
+}
+
+/// The merge in progress.
+struct Run<'a> {
+    engine: Engine,
+    /// Applied at the time of the first event, then None.
+    statics: Option<&'a [StaticMember]>,
+    ami: Feed,
+    history: History,
+    queue_log_events: usize,
+    ami_events: usize,
+    last_ms: Option<TsMs>,
+}
+
+impl Run<'_> {
+    fn queue_log_event(&mut self, event: Event) -> Result<(), ReplayError> {
+        if !self.history.keeps(&event) {
+            return Ok(());
+        }
+        while let Some(ami) = self.ami.peek()? {
+            if ami.ts_ms >= event.ts_ms {
+                break;
+            }
+            if let Some(ami) = self.ami.next_event()? {
+                self.ami_event(ami);
+            }
+        }
+        self.queue_log_events += 1;
+        self.apply(&event);
+        Ok(())
+    }
+
+    fn rest_of_ami(&mut self) -> Result<(), ReplayError> {
+        while let Some(event) = self.ami.next_event()? {
+            self.ami_event(event);
+        }
+        Ok(())
+    }
+
+    fn ami_event(&mut self, event: Event) {
+        if self.history.keeps(&event) {
+            self.ami_events += 1;
+            self.apply(&event);
+        }
+    }
+
+    fn apply(&mut self, event: &Event) {
+        if let Some(statics) = self.statics.take() {
+            for added in static_member_events(statics, event.ts_ms) {
+                self.engine.apply(&added);
+            }
+        }
+        self.engine.apply(event);
+        self.last_ms = Some(self.last_ms.map_or(event.ts_ms, |last| last.max(event.ts_ms)));
+    }
 }
 
 /// Applies the events in order, then one `Tick` at `until` (or the last event time). Returns the tick time.
@@ -90,13 +232,13 @@ pub fn apply_all(engine: &mut Engine, events: &[Event], until: Option<TsMs>) -> 
     Some(end)
 }
 
-/// Every event of a whole queue_log file, and the number of bad lines skipped.
+/// Every event of a whole queue_log in memory, and the number of bad lines skipped.
 pub fn queue_log_events(bytes: &[u8]) -> (Vec<Event>, usize) {
     let mut events = Vec::new();
     let mut bad = 0;
     for record in parsers::queue_log::records(bytes) {
         match record {
-            Ok(record) => events.extend(normalize::queue_log::events(&record)),
+            Ok(record) => events.extend(crate::normalize::queue_log::events(&record)),
             Err(_) => bad += 1,
         }
     }
@@ -168,29 +310,13 @@ pub fn time_at(times: &[(usize, TsMs)], end: usize) -> Option<TsMs> {
     times.get(i).or(times.last()).map(|(_, ts)| *ts)
 }
 
-/// Every engine event of one AMI capture, and the number of undecodable messages skipped. Messages are
-/// stamped with the receive time of the chunk that completed them (`chunks_tsv`); without it, only events
-/// with a `Timestamp:` header have a time, and the others take the time of the event before them.
+/// Every engine event of one AMI capture in memory, and the number of undecodable messages skipped.
+/// Messages are stamped with the receive time of the chunk that completed them (`chunks_tsv`); without it,
+/// only events with a `Timestamp:` header have a time, and the others take the time of the event before them.
 pub fn ami_events(raw: &[u8], sent: Option<&[u8]>, chunks_tsv: Option<&str>) -> (Vec<Event>, usize) {
-    let mut normalizer = AmiNormalizer::new();
-    if let Some(sent) = sent {
-        decode_all(sent, AmiDecoder::new().without_banner(), |msg, _| normalizer.observe_sent(msg));
-    }
-    let times = chunks_tsv.map(receive_times).unwrap_or_default();
-    let mut events: Vec<Event> = Vec::new();
-    let mut bad = 0;
-    let mut last_ts: TsMs = 0;
-    bad += decode_all(raw, AmiDecoder::new(), |msg, end| {
-        let ts = time_at(&times, end).unwrap_or(last_ts);
-        match normalizer.push_checked(msg, ts) {
-            Ok(new) => {
-                last_ts = new.last().map_or(ts, |e| e.ts_ms);
-                events.extend(new);
-            }
-            Err(_) => bad += 1,
-        }
-    });
-    (events, bad)
+    let mut capture = Capture::new(raw, sent, chunks_tsv);
+    let events = std::iter::from_fn(|| capture.next_event()).collect();
+    (events, capture.bad)
 }
 
 /// Decodes every message of a complete capture; `each` gets the message and the offset just past it.

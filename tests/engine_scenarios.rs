@@ -57,8 +57,8 @@ fn run(scenario: &str, feeds: Feeds) -> Snapshot {
     let ql = std::fs::read(d.join("queue_log")).expect("queue_log");
     let last = replay::queue_log_events(&ql).0.iter().map(|e| e.ts_ms).max().unwrap_or(0);
     let inputs = Inputs {
-        queue_log: d.join("queue_log"),
-        ami_capture: (feeds == Feeds::WithAmi).then(|| d.join("ami.raw")),
+        queue_logs: vec![d.join("queue_log")],
+        ami_captures: (feeds == Feeds::WithAmi).then(|| d.join("ami.raw")).into_iter().collect(),
         static_members: queues_conf::static_members(&queues_conf_text()),
         until_ms: Some(last + SETTLE_MS),
     };

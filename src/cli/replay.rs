@@ -1,5 +1,5 @@
 use anyhow::Context as _;
-use queuecast::config::queues_conf;
+use queuecast::config::{Config, queues_conf};
 use queuecast::engine::EngineConfig;
 use queuecast::replay::{self, Inputs};
 use std::io::Write as _;
@@ -7,19 +7,24 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// queue_log file to apply.
+    /// queue_log files to apply, in this order (rotated ones first, then the current one).
+    #[arg(long, num_args = 1.., required_unless_present = "ami_capture")]
+    pub queue_log: Vec<PathBuf>,
+    /// Raw bytes Asterisk sent on one AMI connection; several for several connections, in order.
+    #[arg(long, num_args = 1..)]
+    pub ami_capture: Vec<PathBuf>,
+    /// The daemon's config file: its `[engine]` section (members, queues.conf, time zone) and
+    /// `[queue_log] day_starts_at` are taken as the daemon takes them.
     #[arg(long)]
-    pub queue_log: PathBuf,
-    /// Raw bytes Asterisk sent on one AMI connection.
-    #[arg(long)]
-    pub ami_capture: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// Print the final state as JSON (default).
     #[arg(long, conflicts_with = "redis")]
     pub json: bool,
     /// Write the final state to this Redis instead.
     #[arg(long)]
     pub redis: Option<String>,
-    /// Asterisk queues.conf: wrap-up and service-level seconds per queue, and static members.
+    /// Asterisk queues.conf: wrap-up and service-level seconds per queue, and static members (on top of
+    /// what `--config` gives).
     #[arg(long)]
     pub queues_conf: Option<PathBuf>,
     /// Time of the final tick (epoch seconds, fractions allowed); default the last input time. Use it to
@@ -32,27 +37,42 @@ pub struct ReplayArgs {
     /// With --redis: the key prefix.
     #[arg(long, requires = "redis", default_value = queuecast::sink::DEFAULT_PREFIX)]
     pub prefix: String,
-    /// Time zone that defines "today" for the counters: an IANA name or `system` (default UTC, so the
-    /// result does not depend on the machine).
-    #[arg(long, default_value = "UTC")]
-    pub timezone: String,
+    /// Time zone that defines "today" for the counters: an IANA name or `system` (default: the one of
+    /// `--config`, else UTC, so the result does not depend on the machine).
+    #[arg(long)]
+    pub timezone: Option<String>,
 }
 
-pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
-    let tz = match args.timezone.as_str() {
-        "system" => jiff::tz::TimeZone::system(),
-        name => jiff::tz::TimeZone::get(name).with_context(|| format!("--timezone {name}"))?,
+/// The engine settings and static members: `--config` as the daemon reads it, then `--queues-conf` and
+/// `--timezone` on top.
+fn engine_setup(args: &ReplayArgs) -> anyhow::Result<(EngineConfig, Vec<queues_conf::StaticMember>)> {
+    let (mut config, mut static_members) = match &args.config {
+        Some(path) => {
+            let config = Config::load(path).with_context(|| format!("--config {}", path.display()))?;
+            let setup = queuecast::daemon::settings::engine(&config);
+            (setup.config, setup.static_members)
+        }
+        None => (EngineConfig { tz: jiff::tz::TimeZone::UTC, ..EngineConfig::default() }, Vec::new()),
     };
-    let mut config = EngineConfig { tz, ..EngineConfig::default() };
-    let mut static_members = Vec::new();
+    if let Some(name) = &args.timezone {
+        config.tz = match name.as_str() {
+            "system" => jiff::tz::TimeZone::system(),
+            name => jiff::tz::TimeZone::get(name).with_context(|| format!("--timezone {name}"))?,
+        };
+    }
     if let Some(path) = &args.queues_conf {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        static_members = queues_conf::apply(&text, &mut config);
+        static_members.extend(queues_conf::apply(&text, &mut config));
     }
+    Ok((config, static_members))
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
+    let (config, static_members) = engine_setup(&args)?;
     let inputs = Inputs {
-        queue_log: args.queue_log,
-        ami_capture: args.ami_capture,
+        queue_logs: args.queue_log,
+        ami_captures: args.ami_capture,
         static_members,
         until_ms: args.until.map(|s| (s * 1000.0).round() as i64),
     };
@@ -71,9 +91,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
         }
         return write_redis(&settings, &replayed.engine);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer(&mut out, &replayed.engine.snapshot()).context("writing JSON")?;
     writeln!(out).context("writing JSON")?;
+    out.flush().context("writing JSON")?;
     Ok(crate::cli::EX_OK)
 }
 

@@ -171,6 +171,7 @@ fn coalesce(engine: &Engine, changes: Vec<Change>) -> Vec<Change> {
 
 pub fn queue_log_state(health: QueueLogHealth) -> QueueLogState {
     match health {
+        QueueLogHealth::Replaying => QueueLogState::Replaying,
         QueueLogHealth::Following => QueueLogState::Following,
         QueueLogHealth::Missing => QueueLogState::Missing,
         QueueLogHealth::Off => QueueLogState::Off,

@@ -14,9 +14,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Source → engine channel depth, in messages (each a batch of events). Sources wait when it is full, which
-/// is the back-pressure we want: the file stays on disk and AMI stays in the socket buffer.
-const SOURCE_CHANNEL_DEPTH: usize = 256;
+/// Source → engine channel depth, in batches. Sources wait when it is full, which is the back-pressure we
+/// want: the file stays on disk and AMI stays in the socket buffer. The tail cuts its batches at
+/// `MAX_EVENTS_PER_BATCH` events, so at most this × that many decoded queue_log events (16 Ki, a few MiB)
+/// wait here; an AMI batch is one socket read's worth.
+const SOURCE_CHANNEL_DEPTH: usize = 16;
 
 pub struct Generation {
     pub engine: EngineLoop,
@@ -38,7 +40,7 @@ impl Generation {
         let tail = settings::tail(config);
         let health = Health {
             ami: if config.ami.enabled { AmiState::Disconnected } else { AmiState::Off },
-            queue_log: if tail.is_some() { QueueLogState::Missing } else { QueueLogState::Off },
+            queue_log: if tail.is_some() { QueueLogState::Replaying } else { QueueLogState::Off },
         };
         let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_DEPTH);
         let cancel = root.child_token();

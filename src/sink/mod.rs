@@ -169,6 +169,8 @@ impl AmiState {
 /// `meta.queue_log`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueueLogState {
+    /// The start-up replay is running.
+    Replaying,
     Following,
     Missing,
     #[default]
@@ -178,6 +180,7 @@ pub enum QueueLogState {
 impl QueueLogState {
     pub fn as_str(self) -> &'static str {
         match self {
+            QueueLogState::Replaying => "replaying",
             QueueLogState::Following => "following",
             QueueLogState::Missing => "missing",
             QueueLogState::Off => "off",

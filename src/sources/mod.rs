@@ -17,6 +17,8 @@ pub enum SourceMsg {
 /// `meta.queue_log`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueLogHealth {
+    /// The start-up replay is running: the state is not complete yet.
+    Replaying,
     Following,
     Missing,
     Off,
@@ -33,6 +35,7 @@ pub enum AmiHealth {
 impl QueueLogHealth {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Replaying => "replaying",
             Self::Following => "following",
             Self::Missing => "missing",
             Self::Off => "off",

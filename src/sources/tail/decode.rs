@@ -1,6 +1,8 @@
-//! Complete queue_log lines → engine events, with bad lines counted and logged at a bounded rate (a file
+//! Parsed queue_log lines → engine events, with bad lines counted and logged at a bounded rate (a file
 //! full of junk must not flood the journal, and must not stop the tail).
 
+use super::follow::Line;
+use super::history::History;
 use crate::engine::Event;
 
 #[derive(Debug, Default)]
@@ -10,25 +12,33 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Events of one line (with or without its `\n`); empty for blank, bad or informational lines.
-    pub fn decode(&mut self, line: &[u8]) -> Vec<Event> {
+    /// Events of one line as the follower framed it; empty for bad or informational lines.
+    pub fn decode(&mut self, line: Line<'_>) -> Vec<Event> {
         crate::metrics::queue_log_line();
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            return Vec::new();
-        }
-        match parsers::queue_log::parse_record(line) {
+        match line {
             Ok(record) => crate::normalize::queue_log::events(&record),
-            Err(error) => {
-                self.bad_line(line, &error);
+            Err(bad) => {
+                self.bad_line(bad.bytes, &bad.kind);
                 Vec::new()
             }
         }
     }
 
+    /// The events of one line that `history` keeps, appended to `out`.
+    pub fn decode_kept(&mut self, line: Line<'_>, history: History, out: &mut Vec<Event>) {
+        crate::metrics::queue_log_line();
+        match line {
+            Ok(record) if history.keeps_record(&record) => out.extend(
+                crate::normalize::queue_log::events(&record).into_iter().filter(|event| history.keeps(event)),
+            ),
+            Ok(_) => {}
+            Err(bad) => self.bad_line(bad.bytes, &bad.kind),
+        }
+    }
+
     fn bad_line(&mut self, line: &[u8], error: &parsers::queue_log::ErrorKind) {
         self.bad_lines += 1;
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
         crate::telemetry::bad_input(crate::telemetry::BadInput::QueueLogLine, error, line);
     }
 }

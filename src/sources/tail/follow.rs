@@ -11,13 +11,17 @@
 //! - deletion: the path is missing, the last handle is still read, and a re-created file is picked up from 0;
 //! - partial lines: bytes after the last `\n` wait in a buffer until the line is complete.
 //!
+//! Lines are framed and parsed by the parser's streaming reader (`parsers::queue_log::parse_next`), the one
+//! framer of queue_log bytes: what comes out is a parsed record or a bad line, never a half line.
+//!
 //! No clock reads: the caller passes `now`, so tests drive time.
 
+use parsers::queue_log::{ErrorKind, Parsed, Record, parse_next};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Bytes of the file head remembered to recognise "truncated and rewritten past our offset" between polls.
 const FINGERPRINT_BYTES: usize = 64;
@@ -29,9 +33,25 @@ pub const MAX_BYTES_PER_POLL: u64 = 4 * 1024 * 1024;
 /// Asterisk truncates a queue_log line at 8191 bytes; a "line" 1 MiB long is not queue_log (binary junk or
 /// a file without newlines), and buffering it further would only grow memory.
 const MAX_PARTIAL_BYTES: usize = 1024 * 1024;
+/// Identities of files read kept for recognising a rotated file as already read; one per rotation, so
+/// this covers weeks of daily rotations.
+const KNOWN_FILES_KEPT: usize = 64;
 /// After a rename rotation a writer that has not reopened the path yet (external logrotate whose
 /// postrotate `logger reload` runs a moment later) still appends to the old file: keep reading it this long.
 pub const RETIRED_GRACE: Duration = Duration::from_secs(30);
+
+/// What the follower hands out for each line: the parsed record, or a line the parser rejected.
+pub type Line<'a> = Result<Record<'a>, BadLine<'a>>;
+
+/// A line the parser rejected, with its bytes for the log.
+#[derive(Debug, Clone)]
+pub struct BadLine<'a> {
+    pub kind: ErrorKind,
+    pub bytes: &'a [u8],
+}
+
+/// Where lines go.
+pub type LineSink<'s> = dyn FnMut(Line<'_>) + 's;
 
 /// Identity of an open file: the same path can name another file after a rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +63,10 @@ pub struct FileId {
 impl FileId {
     fn of(meta: &std::fs::Metadata) -> Self {
         Self { dev: meta.dev(), ino: meta.ino() }
+    }
+
+    pub fn of_file(file: &File) -> io::Result<Self> {
+        Ok(Self::of(&file.metadata()?))
     }
 }
 
@@ -77,11 +101,11 @@ pub struct Poll {
 struct Reader {
     file: File,
     id: FileId,
-    /// Bytes consumed from the start of the file (complete lines plus `partial`).
+    /// Bytes read from the start of the file (complete lines plus `partial`).
     offset: u64,
     /// The first bytes of the file as read, up to `FINGERPRINT_BYTES`.
     fingerprint: Vec<u8>,
-    /// Bytes after the last `\n`.
+    /// Bytes read but not yet handed out: after the last complete line.
     partial: Vec<u8>,
 }
 
@@ -128,48 +152,57 @@ impl Reader {
         Ok(std::mem::take(&mut self.partial).len())
     }
 
-    /// Reads up to `budget` bytes and hands every completed line (with its `\n`) to `line`.
-    /// Returns the number of bytes read; fewer than `budget` means EOF was reached.
-    fn drain(&mut self, budget: u64, notes: &mut Vec<Note>, line: &mut dyn FnMut(&[u8])) -> io::Result<u64> {
-        let mut buf = vec![0; READ_CHUNK_BYTES];
+    /// Reads up to `budget` bytes and hands every completed line to `line`. Returns the number of bytes
+    /// read; fewer than `budget` means EOF was reached.
+    fn drain(&mut self, budget: u64, notes: &mut Vec<Note>, line: &mut LineSink<'_>) -> io::Result<u64> {
         let mut total = 0u64;
         while total < budget {
-            let n = match self.file.read(&mut buf) {
+            let held = self.partial.len();
+            self.partial.resize(held + READ_CHUNK_BYTES, 0);
+            let read = self.file.read(self.partial.get_mut(held..).unwrap_or_default());
+            let n = *read.as_ref().unwrap_or(&0);
+            self.partial.truncate(held + n);
+            match read {
                 Ok(0) => break,
-                Ok(n) => n,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
-            };
+            }
             total += n as u64;
             self.offset += n as u64;
-            self.split_lines(buf.get(..n).unwrap_or_default(), notes, line);
+            self.frame(false, notes, line);
         }
         self.refresh_fingerprint()?;
         Ok(total)
     }
 
-    fn split_lines(&mut self, mut chunk: &[u8], notes: &mut Vec<Note>, line: &mut dyn FnMut(&[u8])) {
-        while let Some(pos) = memchr_newline(chunk) {
-            let (head, rest) = chunk.split_at(pos + 1);
-            if self.partial.is_empty() {
-                line(head);
-            } else {
-                self.partial.extend_from_slice(head);
-                line(&self.partial);
-                self.partial.clear();
+    /// Hands out every complete line held; `at_eof` = nothing will follow (a complete file), so a last line
+    /// without `\n` is a line too.
+    fn frame(&mut self, at_eof: bool, notes: &mut Vec<Note>, line: &mut LineSink<'_>) {
+        let mut start = 0;
+        while let Some(rest) = self.partial.get(start..).filter(|rest| !rest.is_empty()) {
+            match parse_next(rest, at_eof) {
+                Ok(Parsed::Complete { record, consumed, .. }) => {
+                    line(Ok(record));
+                    start += consumed.max(1);
+                }
+                Err(error) => {
+                    let bytes = rest.get(..error.consumed).unwrap_or(rest);
+                    line(Err(BadLine { kind: error.kind, bytes }));
+                    start += error.consumed.max(1);
+                }
+                Ok(Parsed::Incomplete) => break,
             }
-            chunk = rest;
         }
-        self.partial.extend_from_slice(chunk);
-        if self.partial.len() > MAX_PARTIAL_BYTES {
+        self.partial.drain(..start.min(self.partial.len()));
+        if at_eof {
+            // Only blank lines were left.
+            self.partial.clear();
+        } else if self.partial.len() > MAX_PARTIAL_BYTES {
             notes.push(Note::DroppedPartial { bytes: self.partial.len() });
             self.partial.clear();
         }
     }
-}
-
-fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
 }
 
 fn read_at_most(file: &File, buf: &mut [u8], mut pos: u64) -> io::Result<usize> {
@@ -189,6 +222,19 @@ fn read_at_most(file: &File, buf: &mut [u8], mut pos: u64) -> io::Result<usize> 
     Ok(got)
 }
 
+/// Reads an open file from `start` to its end as a complete file (a rotated file of the start-up replay,
+/// held open since it was planned; a file given to `replay`): every line goes to `line`, a last line without
+/// `\n` included.
+pub fn read_to_end(file: File, start: u64, line: &mut LineSink<'_>) -> io::Result<()> {
+    let id = FileId::of(&file.metadata()?);
+    let mut reader = Reader { file, id, offset: start, fingerprint: Vec::new(), partial: Vec::new() };
+    reader.file.seek(SeekFrom::Start(start))?;
+    let mut notes = Vec::new();
+    reader.drain(u64::MAX, &mut notes, line)?;
+    reader.frame(true, &mut notes, line);
+    Ok(())
+}
+
 /// A rotated-away file still being read until its grace period ends.
 #[derive(Debug)]
 struct Retired {
@@ -206,6 +252,10 @@ pub struct Follower {
     current: Option<Reader>,
     retired: Vec<Retired>,
     was_missing: bool,
+    /// Files already read (the start-up plan's, every file followed since): never read again.
+    known: Vec<FileId>,
+    /// When a follower was started on a missing path: files rotated in since then are new.
+    missing_since: Option<SystemTime>,
 }
 
 impl Follower {
@@ -214,7 +264,15 @@ impl Follower {
     pub fn new(path: impl Into<PathBuf>, offset: u64) -> Self {
         let path = path.into();
         let current = Reader::open(&path, offset).ok();
-        Self { path, rotated_glob: None, was_missing: current.is_none(), current, retired: Vec::new() }
+        Self {
+            path,
+            rotated_glob: None,
+            was_missing: current.is_none(),
+            known: current.iter().map(|r| r.id).collect(),
+            missing_since: current.is_none().then(SystemTime::now),
+            current,
+            retired: Vec::new(),
+        }
     }
 
     /// Continues with a file the caller already opened and read up to `offset` (the start-up replay), so
@@ -227,15 +285,24 @@ impl Follower {
         Ok(Self {
             path: path.into(),
             rotated_glob: None,
+            known: vec![reader.id],
             current: Some(reader),
             retired: Vec::new(),
             was_missing: false,
+            missing_since: None,
         })
     }
 
     /// Enables recovery of unread lines from the copy after a copytruncate rotation.
     pub fn with_rotated_glob(mut self, glob: Option<String>) -> Self {
         self.rotated_glob = glob.filter(|g| !g.is_empty());
+        self
+    }
+
+    /// Files already read elsewhere (the start-up plan's rotated files): a rotated file among them is never
+    /// taken for one missed between two looks.
+    pub fn with_known(mut self, files: impl IntoIterator<Item = FileId>) -> Self {
+        self.known.extend(files);
         self
     }
 
@@ -250,7 +317,7 @@ impl Follower {
 
     /// Checks the path, reads what is new, and calls `line` for each complete line (ending in `\n`)
     /// in file order.
-    pub fn poll(&mut self, now: Instant, line: &mut dyn FnMut(&[u8])) -> io::Result<Poll> {
+    pub fn poll(&mut self, now: Instant, line: &mut LineSink<'_>) -> io::Result<Poll> {
         let mut poll = Poll::default();
         let mut budget = MAX_BYTES_PER_POLL;
         match std::fs::metadata(&self.path) {
@@ -278,7 +345,7 @@ impl Follower {
         meta: &std::fs::Metadata,
         now: Instant,
         notes: &mut Vec<Note>,
-        line: &mut dyn FnMut(&[u8]),
+        line: &mut LineSink<'_>,
     ) -> io::Result<()> {
         if self.was_missing {
             notes.push(Note::Appeared);
@@ -302,13 +369,13 @@ impl Follower {
         Ok(())
     }
 
-    /// The path names another file: finish the old one (and keep it readable for a while), then start
-    /// the new one at 0.
+    /// The path names another file: finish the old one (and keep it readable for a while), then any file
+    /// that was the live one in between, then start the new one at 0.
     fn switch_to_new_file(
         &mut self,
         now: Instant,
         notes: &mut Vec<Note>,
-        line: &mut dyn FnMut(&[u8]),
+        line: &mut LineSink<'_>,
     ) -> io::Result<()> {
         let fresh = match Reader::open(&self.path, 0) {
             Ok(reader) => reader,
@@ -316,20 +383,58 @@ impl Follower {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        if let Some(mut old) = self.current.take() {
-            notes.push(Note::Rotated);
-            old.drain(u64::MAX, notes, line)?;
-            self.retired.push(Retired { reader: old, until: now + RETIRED_GRACE });
+        let since = match self.current.take() {
+            Some(mut old) => {
+                notes.push(Note::Rotated);
+                old.drain(u64::MAX, notes, line)?;
+                let modified = old.file.metadata().and_then(|m| m.modified()).ok();
+                self.retired.push(Retired { reader: old, until: now + RETIRED_GRACE });
+                modified
+            }
+            None => self.missing_since.take(),
+        };
+        if let Some(since) = since {
+            for mut missed in self.missed_between(since, fresh.id) {
+                notes.push(Note::Rotated);
+                missed.drain(u64::MAX, notes, line)?;
+                self.remember(missed.id);
+                self.retired.push(Retired { reader: missed, until: now + RETIRED_GRACE });
+            }
         }
+        self.remember(fresh.id);
         self.current = Some(fresh);
         Ok(())
+    }
+
+    /// Files that were the live file between the one we followed and the one the path names now: two or
+    /// more rotations between two looks (a long start-up replay, a stalled poll). Rotated files never read,
+    /// last written no earlier than `since` (the old file's last write), oldest first.
+    fn missed_between(&self, since: SystemTime, fresh: FileId) -> Vec<Reader> {
+        let Some(glob) = self.rotated_glob.as_deref() else { return Vec::new() };
+        let candidates = crate::sources::tail::startup::rotated_files(glob, &self.path).unwrap_or_default();
+        candidates
+            .iter()
+            .rev()
+            .filter_map(|path| Reader::open(path, 0).ok())
+            .filter(|reader| reader.id != fresh && !self.known.contains(&reader.id))
+            .filter(|reader| reader.file.metadata().and_then(|m| m.modified()).is_ok_and(|m| m >= since))
+            .collect()
+    }
+
+    fn remember(&mut self, id: FileId) {
+        if !self.known.contains(&id) {
+            self.known.push(id);
+        }
+        if self.known.len() > KNOWN_FILES_KEPT {
+            self.known.remove(0);
+        }
     }
 
     fn drain_retired(
         &mut self,
         now: Instant,
         notes: &mut Vec<Note>,
-        line: &mut dyn FnMut(&[u8]),
+        line: &mut LineSink<'_>,
     ) -> io::Result<()> {
         for retired in &mut self.retired {
             retired.reader.drain(u64::MAX, notes, line)?;
@@ -354,7 +459,7 @@ fn recover_from_copy(
     glob: &str,
     live: &Path,
     notes: &mut Vec<Note>,
-    line: &mut dyn FnMut(&[u8]),
+    line: &mut LineSink<'_>,
 ) -> io::Result<()> {
     if reader.fingerprint.is_empty() {
         return Ok(());

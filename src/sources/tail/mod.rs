@@ -4,14 +4,18 @@
 //! silent on NFS/FUSE/some container overlays. File reads are blocking syscalls, so each poll runs on the
 //! blocking pool with the follower moved in and out; the async side only sends results and waits.
 
+pub mod batch;
+mod catchup;
 pub mod decode;
 pub mod follow;
+pub mod history;
 pub mod startup;
 
 use crate::engine::EngineConfig;
 use crate::sources::{QueueLogHealth, SourceMsg};
-use decode::Decoder;
+use batch::Batcher;
 use follow::{Follower, Note};
+use history::History;
 pub use startup::ReplayMode;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -54,7 +58,8 @@ pub fn spawn(
     tracker.spawn(run(settings, day_start, tx, cancel));
 }
 
-/// The whole life of the tail: replay, `ReplayDone`, follow until cancelled (or the engine task is gone).
+/// The whole life of the tail: `replaying`, the start-up replay, `ReplayDone`, then follow until cancelled
+/// (or the engine task is gone).
 pub async fn run(
     settings: TailSettings,
     day_start: i64,
@@ -62,15 +67,19 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let mut wake = Wakeups::new(&settings.path);
-    let Some(mut tail) = replay(&settings, day_start, &tx, &cancel).await else { return };
-    if send(&tx, &cancel, SourceMsg::ReplayDone).await.is_err() {
+    if send(&tx, &cancel, SourceMsg::QueueLog(QueueLogHealth::Replaying)).await.is_err() {
         return;
     }
+    let batcher = Batcher::new(tx.clone(), cancel.clone(), History::from_day_start(day_start));
+    let Some(mut tail) = replay(&settings, day_start, batcher, &cancel).await else { return };
     let mut health = None;
     let interval = Duration::from_millis(settings.poll_interval_ms.max(1));
     loop {
         let Some((next, outcome)) = poll_blocking(tail, &cancel).await else { return };
         tail = next;
+        if tail.batcher.closed() {
+            return;
+        }
         let more = match outcome {
             Ok(step) => match deliver(step, &mut health, &tx, &cancel).await {
                 Ok(more) => more,
@@ -108,15 +117,14 @@ async fn send(
     }
 }
 
-/// A follower and the decoder for its lines, moved together onto the blocking pool.
+/// The follower and the batcher its lines go through, moved together onto the blocking pool.
 struct Tail {
     follower: Follower,
-    decoder: Decoder,
+    batcher: Batcher,
 }
 
-/// One poll's outcome for the async side.
+/// One poll's outcome for the async side (the events are already sent by the batcher).
 struct Step {
-    events: Vec<crate::engine::Event>,
     notes: Vec<Note>,
     missing: bool,
     more: bool,
@@ -124,11 +132,13 @@ struct Step {
 
 async fn poll_blocking(mut tail: Tail, cancel: &CancellationToken) -> Option<(Tail, std::io::Result<Step>)> {
     let job = tokio::task::spawn_blocking(move || {
-        let mut events = Vec::new();
-        let Tail { follower, decoder } = &mut tail;
-        let outcome = follower
-            .poll(Instant::now(), &mut |line| events.extend(decoder.decode(line)))
-            .map(|poll| Step { events, notes: poll.notes, missing: poll.missing, more: poll.more });
+        let Tail { follower, batcher } = &mut tail;
+        let outcome = follower.poll(Instant::now(), &mut |line| batcher.line(line)).map(|poll| Step {
+            notes: poll.notes,
+            missing: poll.missing,
+            more: poll.more,
+        });
+        batcher.flush();
         (tail, outcome)
     });
     tokio::select! {
@@ -143,7 +153,7 @@ async fn poll_blocking(mut tail: Tail, cancel: &CancellationToken) -> Option<(Ta
     }
 }
 
-/// Sends a step's events and health changes; returns whether more data is waiting.
+/// Logs a step's notes and sends health changes; returns whether more data is waiting.
 async fn deliver(
     step: Step,
     health: &mut Option<QueueLogHealth>,
@@ -157,9 +167,6 @@ async fn deliver(
     if *health != Some(now) {
         *health = Some(now);
         send(tx, cancel, SourceMsg::QueueLog(now)).await?;
-    }
-    if !step.events.is_empty() {
-        send(tx, cancel, SourceMsg::Events(step.events)).await?;
     }
     Ok(step.more)
 }
@@ -176,68 +183,51 @@ fn log_note(note: &Note) {
     }
 }
 
-/// Replays rotated files and the live file as planned, and returns the live follower positioned at the
-/// end of what was replayed. None when cancelled.
+/// Plans (opening every file), replays and sends `ReplayDone` on the blocking pool, and returns the live
+/// follower positioned after what was replayed. None when cancelled or the engine task is gone.
 async fn replay(
     settings: &TailSettings,
     day_start: i64,
-    tx: &mpsc::Sender<SourceMsg>,
+    mut batcher: Batcher,
     cancel: &CancellationToken,
 ) -> Option<Tail> {
-    let plan = plan_blocking(settings, day_start, cancel).await?;
-    for segment in plan.rotated {
-        tracing::info!(path = %segment.path.display(), offset = segment.start, "replaying rotated queue_log");
-        let tail =
-            Tail { follower: Follower::new(&segment.path, segment.start), decoder: Decoder::default() };
-        drain_quietly(tail, tx, cancel).await?;
-    }
-    let start = plan.live_start.unwrap_or(0);
-    tracing::info!(path = %settings.path.display(), offset = start, "replaying queue_log");
-    let follower = Follower::new(&settings.path, start).with_rotated_glob(settings.rotated_glob.clone());
-    drain_quietly(Tail { follower, decoder: Decoder::default() }, tx, cancel).await
-}
-
-/// Reads a follower until it has nothing more right now, sending the events (health is reported by the
-/// follow loop afterwards).
-async fn drain_quietly(
-    mut tail: Tail,
-    tx: &mpsc::Sender<SourceMsg>,
-    cancel: &CancellationToken,
-) -> Option<Tail> {
-    loop {
-        let (next, outcome) = poll_blocking(tail, cancel).await?;
-        tail = next;
-        let step = match outcome {
-            Ok(step) => step,
-            Err(e) => {
-                tracing::warn!(path = %tail.follower.path().display(), error = %e, "queue_log replay read failed");
-                return Some(tail);
-            }
-        };
-        if !step.events.is_empty() {
-            send(tx, cancel, SourceMsg::Events(step.events)).await.ok()?;
-        }
-        if !step.more {
-            return Some(tail);
-        }
+    let settings = settings.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let plan = open_plan_logged(&settings, day_start);
+        let follower = catchup::replay(plan, &settings, &mut batcher)?;
+        tracing::info!(
+            lines = batcher.lines,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "queue_log start-up replay done"
+        );
+        batcher.send(SourceMsg::ReplayDone);
+        batcher.keep_everything();
+        (!batcher.closed()).then_some(Tail { follower, batcher })
+    });
+    tokio::select! {
+        _ = cancel.cancelled() => None,
+        joined = job => joined.ok().flatten(),
     }
 }
 
-async fn plan_blocking(
-    settings: &TailSettings,
-    day_start: i64,
-    cancel: &CancellationToken,
-) -> Option<startup::Plan> {
-    let (path, glob, mode) = (settings.path.clone(), settings.rotated_glob.clone(), settings.replay);
-    let job = tokio::task::spawn_blocking(move || plan_replay(&path, glob.as_deref(), day_start, mode));
-    let plan = tokio::select! {
-        _ = cancel.cancelled() => return None,
-        joined = job => joined.ok()?,
-    };
-    Some(plan.unwrap_or_else(|e| {
-        tracing::warn!(path = %settings.path.display(), error = %e, "cannot plan the queue_log replay; following from the start");
-        startup::Plan { rotated: Vec::new(), live_start: Some(0) }
-    }))
+fn open_plan_logged(settings: &TailSettings, day_start: i64) -> startup::OpenPlan {
+    let glob = settings.rotated_glob.as_deref();
+    startup::open_plan(&settings.path, || Ok(rotated_candidates(&settings.path, glob)), day_start, settings.replay)
+        .unwrap_or_else(|e| {
+            tracing::warn!(path = %settings.path.display(), error = %e, "cannot plan the queue_log replay; following from the start");
+            startup::OpenPlan { rotated: Vec::new(), live: None }
+        })
+}
+
+fn rotated_candidates(path: &Path, glob: Option<&str>) -> Vec<PathBuf> {
+    match glob {
+        Some(glob) if !glob.is_empty() => startup::rotated_files(glob, path).unwrap_or_else(|e| {
+            tracing::warn!(glob, error = %e, "cannot list rotated queue_log files");
+            Vec::new()
+        }),
+        _ => Vec::new(),
+    }
 }
 
 /// The replay plan for `path`: rotated files from `glob`, the day start, the mode.
@@ -247,14 +237,7 @@ pub fn plan_replay(
     day_start: i64,
     mode: ReplayMode,
 ) -> std::io::Result<startup::Plan> {
-    let rotated = match glob {
-        Some(glob) if !glob.is_empty() => startup::rotated_files(glob, path).unwrap_or_else(|e| {
-            tracing::warn!(glob, error = %e, "cannot list rotated queue_log files");
-            Vec::new()
-        }),
-        _ => Vec::new(),
-    };
-    startup::plan(path, &rotated, day_start, mode)
+    Ok(startup::open_plan(path, || Ok(rotated_candidates(path, glob)), day_start, mode)?.describe())
 }
 
 /// notify wake-ups for the followed file (and its rotated siblings), coalesced into one pending signal.

@@ -4,9 +4,14 @@
 //! search on the line timestamps; the rotated file is read too when the log was rotated since the day start.
 //! Everything here is synchronous and clock-free (the caller passes `now`), so it is testable on real files
 //! without the daemon.
+//!
+//! Every file of the plan is opened once, while planning, and read through that descriptor afterwards:
+//! Asterisk may rename any of them (rotation) while the replay runs, and a path read later could then name
+//! another file — an empty new `queue_log`, or a rotated file read twice.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// queue_log epochs are `time()` read before the logger lock, so neighbouring lines can be out of order;
@@ -70,8 +75,30 @@ pub fn line_epoch(line: &[u8]) -> Option<i64> {
 
 /// The first timestamped line of a file and its epoch.
 pub fn first_epoch(path: &Path) -> io::Result<Option<i64>> {
-    let mut reader = BufReader::new(File::open(path)?);
+    first_epoch_of(&File::open(path)?)
+}
+
+/// [`first_epoch`] of an open file (its position is moved).
+pub fn first_epoch_of(file: &File) -> io::Result<Option<i64>> {
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(0))?;
     Ok(probe(&mut reader, u64::MAX)?.map(|(_, epoch)| epoch))
+}
+
+/// Bytes read from the end of a file to find its last timestamped line: many lines of Asterisk's 8 KiB maximum.
+const LAST_LINE_WINDOW_BYTES: u64 = 64 * 1024;
+
+/// The epoch of the last timestamped line of a file (within its last `LAST_LINE_WINDOW_BYTES`).
+pub fn last_epoch(path: &Path) -> io::Result<Option<i64>> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let from = len.saturating_sub(LAST_LINE_WINDOW_BYTES);
+    file.seek(SeekFrom::Start(from))?;
+    let mut tail = Vec::new();
+    io::Read::read_to_end(&mut file, &mut tail)?;
+    // A window that starts mid-line begins with a fragment: skip it.
+    let lines = tail.split(|&b| b == b'\n').skip(usize::from(from > 0));
+    Ok(lines.filter_map(line_epoch).last())
 }
 
 /// Offset of the first line whose epoch is `>= target` (or the file length when there is none), found by
@@ -79,7 +106,11 @@ pub fn first_epoch(path: &Path) -> io::Result<Option<i64>> {
 /// skipped. Out-of-order lines can make the answer earlier than the exact first one, never later in a
 /// file that is ordered up to `DAY_START_MARGIN_S` when the caller subtracts that margin.
 pub fn offset_at_or_after(path: &Path, target: i64) -> io::Result<u64> {
-    let file = File::open(path)?;
+    offset_at_or_after_in(&File::open(path)?, target)
+}
+
+/// [`offset_at_or_after`] in an open file (its position is moved).
+pub fn offset_at_or_after_in(file: &File, target: i64) -> io::Result<u64> {
     let len = file.metadata()?.len();
     let mut reader = BufReader::new(file);
     let (mut lo, mut hi) = (0u64, len);
@@ -95,7 +126,7 @@ pub fn offset_at_or_after(path: &Path, target: i64) -> io::Result<u64> {
 }
 
 /// First line start at or after `pos` (`pos` itself when a line starts there).
-fn next_line_start(reader: &mut BufReader<File>, pos: u64) -> io::Result<u64> {
+fn next_line_start(reader: &mut BufReader<&File>, pos: u64) -> io::Result<u64> {
     if pos == 0 {
         return Ok(0);
     }
@@ -106,14 +137,14 @@ fn next_line_start(reader: &mut BufReader<File>, pos: u64) -> io::Result<u64> {
 }
 
 /// First timestamped line starting in `[start, hi)`: its offset and epoch.
-fn probe_within(reader: &mut BufReader<File>, start: u64, hi: u64) -> io::Result<Option<(u64, i64)>> {
+fn probe_within(reader: &mut BufReader<&File>, start: u64, hi: u64) -> io::Result<Option<(u64, i64)>> {
     reader.seek(SeekFrom::Start(start))?;
     Ok(probe(reader, hi - start.min(hi))?.map(|(rel, epoch)| (start + rel, epoch)))
 }
 
 /// From the reader's position: the first timestamped line among the next `PROBE_LINES`, starting within
 /// `limit` bytes. Returns its offset relative to the position.
-fn probe(reader: &mut BufReader<File>, limit: u64) -> io::Result<Option<(u64, i64)>> {
+fn probe(reader: &mut BufReader<&File>, limit: u64) -> io::Result<Option<(u64, i64)>> {
     let mut rel = 0u64;
     let mut line = Vec::new();
     for _ in 0..PROBE_LINES {
@@ -133,7 +164,7 @@ fn probe(reader: &mut BufReader<File>, limit: u64) -> io::Result<Option<(u64, i6
     Ok(None)
 }
 
-fn scan_forward(reader: &mut BufReader<File>, from: u64, target: i64, len: u64) -> io::Result<u64> {
+fn scan_forward(reader: &mut BufReader<&File>, from: u64, target: i64, len: u64) -> io::Result<u64> {
     reader.seek(SeekFrom::Start(from))?;
     let mut pos = from;
     let mut line = Vec::new();
@@ -217,38 +248,97 @@ pub struct Plan {
     pub live_start: Option<u64>,
 }
 
-/// Rotated files (newest first in `rotated`) are added while the file after them starts after the day
-/// start; an empty or missing live file says nothing about when it started, so rotated files are read then.
+/// A rotated file of the plan, held open.
+#[derive(Debug)]
+pub struct OpenSegment {
+    pub segment: Segment,
+    pub file: File,
+}
+
+/// The plan with every file it names held open, so renames after planning change nothing.
+#[derive(Debug)]
+pub struct OpenPlan {
+    /// Oldest first.
+    pub rotated: Vec<OpenSegment>,
+    /// The live file as it was when planning began, and where to start reading it.
+    pub live: Option<(File, u64)>,
+}
+
+impl OpenPlan {
+    /// What will be read, without the descriptors.
+    pub fn describe(&self) -> Plan {
+        Plan {
+            rotated: self.rotated.iter().map(|s| s.segment.clone()).collect(),
+            live_start: self.live.as_ref().map(|(_, start)| *start),
+        }
+    }
+}
+
+fn open_if_exists(path: &Path) -> io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn file_key(file: &File) -> io::Result<(u64, u64)> {
+    let meta = file.metadata()?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// Path-based [`open_plan`] without the descriptors (tests, diagnostics).
 pub fn plan(live: &Path, rotated: &[PathBuf], day_start: i64, mode: ReplayMode) -> io::Result<Plan> {
+    Ok(open_plan(live, || Ok(rotated.to_vec()), day_start, mode)?.describe())
+}
+
+/// Opens the live file first, then lists (`list_rotated`, newest first) and opens the rotated ones. A
+/// rotation between the two steps makes the file we hold as live show up among the rotated: it is
+/// recognised by its inode and not read twice. Rotated files are added while the file after them starts
+/// after the day start; an empty or missing live file says nothing about when it started, so rotated
+/// files are read then.
+pub fn open_plan(
+    live: &Path,
+    list_rotated: impl FnOnce() -> io::Result<Vec<PathBuf>>,
+    day_start: i64,
+    mode: ReplayMode,
+) -> io::Result<OpenPlan> {
     let target = day_start - DAY_START_MARGIN_S;
-    let live_first = match first_epoch(live) {
-        Ok(first) => first,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
+    let live_file = open_if_exists(live)?;
+    let rotated = list_rotated()?;
+    let mut seen = Vec::new();
+    let live = match live_file {
+        Some(file) => {
+            seen.push(file_key(&file)?);
+            let start = match mode {
+                ReplayMode::Whole => 0,
+                ReplayMode::Today => offset_at_or_after_in(&file, target)?,
+            };
+            let first = first_epoch_of(&file)?;
+            Some((file, start, first))
+        }
+        None => None,
     };
-    let live_start = match (live.exists(), mode) {
-        (false, _) => None,
-        (true, ReplayMode::Whole) => Some(0),
-        (true, ReplayMode::Today) => Some(offset_at_or_after(live, target)?),
-    };
+    let mut reaches_day_start = live.as_ref().is_some_and(|(_, _, first)| first.is_some_and(|e| e <= target));
     let mut segments = Vec::new();
-    let mut reaches_day_start = live_first.is_some_and(|epoch| epoch <= target);
     for path in rotated.iter().take(MAX_ROTATED_FILES) {
         if reaches_day_start {
             break;
         }
-        let first = match first_epoch(path) {
-            Ok(first) => first,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
+        let Some(file) = open_if_exists(path)? else { continue };
+        let key = file_key(&file)?;
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let first = first_epoch_of(&file)?;
         let start = match mode {
             ReplayMode::Whole => 0,
-            ReplayMode::Today => offset_at_or_after(path, target)?,
+            ReplayMode::Today => offset_at_or_after_in(&file, target)?,
         };
-        segments.push(Segment { path: path.clone(), start });
+        segments.push(OpenSegment { segment: Segment { path: path.clone(), start }, file });
         reaches_day_start = first.is_some_and(|epoch| epoch <= target);
     }
     segments.reverse();
-    Ok(Plan { rotated: segments, live_start })
+    Ok(OpenPlan { rotated: segments, live: live.map(|(file, start, _)| (file, start)) })
 }

@@ -1,0 +1,83 @@
+//! queue_log lines → bounded batches of engine events, sent from the blocking thread that reads the file.
+//!
+//! The reader waits (`blocking_send`) while the engine task has `SOURCE_CHANNEL_DEPTH` batches queued, so
+//! what sits between the file and the engine is at most that many batches of `MAX_EVENTS_PER_BATCH` events:
+//! the rest of the file stays on disk. That bound is what keeps a start-up on a 1 GiB queue_log in a few
+//! MiB instead of the whole log as decoded events.
+
+use super::decode::Decoder;
+use super::follow::Line;
+use super::history::History;
+use crate::engine::Event;
+use crate::sources::SourceMsg;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Events per batch sent to the engine task: large enough that the channel costs nothing per event, small
+/// enough that the bound on queued events (this × the channel depth) is a few MiB.
+pub const MAX_EVENTS_PER_BATCH: usize = 1024;
+
+/// Decodes lines, keeps what `history` keeps, and sends full batches with back-pressure.
+pub struct Batcher {
+    decoder: Decoder,
+    history: History,
+    events: Vec<Event>,
+    tx: mpsc::Sender<SourceMsg>,
+    cancel: CancellationToken,
+    closed: bool,
+    /// Lines handed in (blank and bad ones included).
+    pub lines: u64,
+}
+
+impl Batcher {
+    pub fn new(tx: mpsc::Sender<SourceMsg>, cancel: CancellationToken, history: History) -> Self {
+        Self {
+            decoder: Decoder::default(),
+            history,
+            events: Vec::with_capacity(MAX_EVENTS_PER_BATCH),
+            tx,
+            cancel,
+            closed: false,
+            lines: 0,
+        }
+    }
+
+    /// From now on every event is kept (the follow after the start-up replay).
+    pub fn keep_everything(&mut self) {
+        self.history = History::everything();
+    }
+
+    /// True once the engine task is gone or the tail was cancelled: nothing more is decoded or sent.
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// One line as the follower framed it.
+    pub fn line(&mut self, line: Line<'_>) {
+        if self.closed {
+            return;
+        }
+        self.lines += 1;
+        self.decoder.decode_kept(line, self.history, &mut self.events);
+        if self.events.len() >= MAX_EVENTS_PER_BATCH {
+            self.flush();
+        }
+    }
+
+    /// Sends the events collected so far. Must run outside the async runtime (blocking send).
+    pub fn flush(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.events, Vec::with_capacity(MAX_EVENTS_PER_BATCH));
+        self.send(SourceMsg::Events(batch));
+    }
+
+    /// Flushes, then sends `msg` after the events (ordering matters: `ReplayDone` follows the last line).
+    pub fn send(&mut self, msg: SourceMsg) {
+        self.flush();
+        if self.closed || self.cancel.is_cancelled() || self.tx.blocking_send(msg).is_err() {
+            self.closed = true;
+        }
+    }
+}

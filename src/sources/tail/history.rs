@@ -1,0 +1,109 @@
+//! Which events of days before today reach the engine.
+//!
+//! DESIGN: counters and call records are today's; older lines matter only for membership and pause, which
+//! no line of today may restate (static members, `persistentmembers`, a pause set last week). So before the
+//! day start (less `DAY_START_MARGIN_S`, as the plan) only the events that shape membership are kept. The
+//! filter runs before the engine, in the start-up reader and in `replay`, so both build the same state and
+//! months of history cost parsing only, not call records that would be dropped at the next day rollover.
+
+use super::startup::DAY_START_MARGIN_S;
+use crate::engine::{Event, EventKind, TsMs};
+use parsers::queue_log::{QlEvent, Record};
+
+/// Events before `calls_from_ms` keep only membership and pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    calls_from_ms: TsMs,
+}
+
+impl History {
+    /// Calls from the counting day starting at `day_start` (Unix seconds), less the plan's margin.
+    pub fn from_day_start(day_start: i64) -> Self {
+        Self { calls_from_ms: (day_start - DAY_START_MARGIN_S).saturating_mul(1000) }
+    }
+
+    /// Everything is kept (the live follow, or inputs without a known day).
+    pub fn everything() -> Self {
+        Self { calls_from_ms: TsMs::MIN }
+    }
+
+    pub fn keeps(&self, event: &Event) -> bool {
+        event.ts_ms >= self.calls_from_ms || shapes_membership(&event.kind)
+    }
+
+    /// The same decision on a parsed line, before it is normalized: a call line of an earlier day costs
+    /// its parse only. `keeps` still checks what normalizing gives.
+    pub fn keeps_record(&self, record: &Record<'_>) -> bool {
+        record.time.saturating_mul(1000) >= self.calls_from_ms || record_shapes_membership(&record.event)
+    }
+}
+
+/// The queue_log verbs that can give a membership event (see `normalize::queue_log`).
+fn record_shapes_membership(event: &QlEvent<'_>) -> bool {
+    matches!(
+        event,
+        QlEvent::QueueStart
+            | QlEvent::AgentLogin { .. }
+            | QlEvent::AgentCallbackLogin { .. }
+            | QlEvent::AgentLogoff { .. }
+            | QlEvent::AgentCallbackLogoff { .. }
+            | QlEvent::AddMember { .. }
+            | QlEvent::RemoveMember
+            | QlEvent::Pause { .. }
+            | QlEvent::Unpause { .. }
+            | QlEvent::Penalty { .. }
+    )
+}
+
+/// Membership, pause, penalty, device state and member names (and Asterisk restarts, which end calls but
+/// keep members).
+pub fn shapes_membership(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::AsteriskStarted
+            | EventKind::MemberAdded { .. }
+            | EventKind::MemberNamed { .. }
+            | EventKind::MemberRemoved { .. }
+            | EventKind::MemberPause { .. }
+            | EventKind::MemberPenalty { .. }
+            | EventKind::MemberDevice { .. }
+            | EventKind::AgentSession { .. }
+            | EventKind::StatusSnapshot(_)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{MemberRef, Source};
+
+    fn at(ts_s: i64, kind: EventKind) -> Event {
+        Event { ts_ms: ts_s * 1000, source: Source::QueueLog, kind }
+    }
+
+    #[test]
+    fn before_the_day_only_membership_and_pause_pass() {
+        let history = History::from_day_start(100_000);
+        let pause = EventKind::MemberPause {
+            queue: None,
+            member: MemberRef::interface("PJSIP/1"),
+            paused: true,
+            reason: Some("lunch".into()),
+        };
+        let join = EventKind::CallerJoined {
+            queue: "q".into(),
+            uniqueid: "1.1".into(),
+            caller_id: None,
+            caller_name: None,
+            position: Some(1),
+            linkedid: None,
+        };
+        assert!(history.keeps(&at(1_000, pause.clone())));
+        assert!(!history.keeps(&at(1_000, join.clone())));
+        // The margin: a minute before the day start calls are kept, as the plan reads them.
+        assert!(history.keeps(&at(100_000 - DAY_START_MARGIN_S, join.clone())));
+        assert!(!history.keeps(&at(100_000 - DAY_START_MARGIN_S - 1, join.clone())));
+        assert!(History::everything().keeps(&at(0, join)));
+        assert!(History::everything().keeps(&at(0, pause)));
+    }
+}
