@@ -59,7 +59,7 @@ async fn layout_and_messages_follow_design() {
     let queue_hash: BTreeMap<String, String> = conn.hgetall(keys.queue("sales")).await.unwrap();
     assert_eq!(queue_hash["name"], "sales");
     assert_eq!(queue_hash["calls_waiting"], "1");
-    assert_eq!(queue_hash["service_level"], "0.75");
+    assert_eq!(queue_hash["service_level"], "75.0");
     let waiting: BTreeMap<String, String> = conn.hgetall(keys.waiting("sales")).await.unwrap();
     let entry: Value = serde_json::from_str(&waiting["c1"]).unwrap();
     assert_eq!(entry, json!({"uniqueid": "c1", "caller_id": "5551234", "position": 1, "joined_at": 1}));

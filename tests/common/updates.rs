@@ -31,7 +31,7 @@ pub fn queue(name: &str, waiting: &[&str], answered: u64) -> Update {
         fields: fields(json!({
             "name": name, "agents_logged_in": 2, "agents_available": 1, "calls_waiting": waiting.len(),
             "longest_wait_since": if waiting.is_empty() { Value::Null } else { Value::from(1_732_300_000_000_i64) },
-            "answered": answered, "service_level": 0.75,
+            "answered": answered, "service_level": 75.0,
         })),
         waiting: waiting
             .iter()
