@@ -69,7 +69,7 @@ pub struct Setup {
     pub replay_redis: Option<RedisServer>,
     /// The queue_log `replay` reads; None = the daemon's live file (no rotation in the test).
     pub replay_input: Option<PathBuf>,
-    /// Compare call hashes too (the daemon's and the replay's).
+    /// Compare call hashes too (the daemon's and the replay's); see [`Setup::dump`].
     pub with_calls: bool,
 }
 
@@ -160,8 +160,11 @@ impl Setup {
         if self.with_calls {
             return dump;
         }
-        // Call hashes: the replay writes the calls it still remembers, the daemon every call it saw; both
-        // are kept in Redis only for call_ttl. Compare agents, queues, waiting lists, sets and meta.
+        // Call hashes: the engine keeps every call of the current day (ended ones until the day rolls
+        // over), the sink's mirror and Redis every call for call_ttl after its last write. Within one day
+        // the daemon and the replay hold the same calls (the chaos test compares them); across midnight
+        // Redis still holds yesterday's calls that a replay of today's lines does not know. Tests that do
+        // not ask for calls compare agents, queues, waiting lists, sets and meta.
         dump.retain(|key, _| !key.starts_with(":call:"));
         dump
     }
