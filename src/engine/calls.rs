@@ -163,6 +163,7 @@ impl Engine {
             return;
         }
         visit.leave = Some(LeaveReason::Key);
+        visit.guessed_exit = true;
         let at = visit.dequeued_at.unwrap_or(self.cause);
         super::visits::set_min(&mut visit.ended_at, at);
         self.call_changed(uniqueid);

@@ -350,6 +350,9 @@ pub struct Visit {
     pub left_by: [bool; 2],
     /// AMI took the caller off the waiting list (QueueCallerLeave) without a connect or an abandon yet.
     pub dequeued_at: Option<TsMs>,
+    /// `leave`/`ended_at` are the engine's guess (an exit key) for such a leave, not a feed's report: a
+    /// connect reported later (a feed running behind the clock) withdraws the guess.
+    pub guessed_exit: bool,
 }
 
 impl Visit {
@@ -373,6 +376,7 @@ impl Visit {
             seen_by: [false; 2],
             left_by: [false; 2],
             dequeued_at: None,
+            guessed_exit: false,
         }
     }
 

@@ -159,6 +159,13 @@ impl Engine {
         let now = self.cause;
         let visit = self.visit_mut(at);
         let mut changed = set_min(&mut visit.connected_at, now);
+        if std::mem::take(&mut visit.guessed_exit) {
+            // The settle time ran out before this connect arrived (the clock ahead of a late feed): the
+            // caller was answered, not gone by an exit key; the end comes with the call's completion.
+            visit.leave = None;
+            visit.ended_at = None;
+            changed = true;
+        }
         if visit.agent.is_none() {
             visit.agent = Some(a);
             changed = true;
@@ -304,6 +311,7 @@ impl Engine {
             visit.leave = Some(reason);
             changed = true;
         }
+        visit.guessed_exit = false;
         changed |= set_min(&mut visit.ended_at, now);
         if changed {
             self.call_changed(&uid);

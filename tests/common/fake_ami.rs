@@ -161,8 +161,18 @@ impl FakeAmi {
         Self::serve_on(capture, faults, Some(tls)).await
     }
 
+    /// On a chosen port of 127.0.0.1: a client configured for it finds no server until this starts.
+    pub async fn start_on(port: u16, capture: Capture, faults: Faults) -> FakeAmi {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind the chosen port");
+        Self::serve(listener, capture, faults, None)
+    }
+
     async fn serve_on(capture: Capture, faults: Faults, tls: Option<TlsAcceptor>) -> FakeAmi {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        Self::serve(listener, capture, faults, tls)
+    }
+
+    fn serve(listener: TcpListener, capture: Capture, faults: Faults, tls: Option<TlsAcceptor>) -> FakeAmi {
         let addr = listener.local_addr().expect("local addr");
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = CancellationToken::new();

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests; each file is one concern.
 
 pub mod corpus;
+pub mod daemon;
 pub mod fake_ami;
 pub mod gateway;
 pub mod proxy;

@@ -114,6 +114,22 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOP: the server keeps its sockets but answers nothing (a hung host), until [`Self::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// SIGCONT after [`Self::pause`].
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("running redis-server").id().to_string();
+        let status = Command::new("kill").args([&format!("-{name}"), &pid]).status().expect("kill");
+        assert!(status.success(), "kill -{name} redis-server");
+    }
+
     /// Starts again on the same port and socket.
     pub fn restart(&mut self) {
         self.stop();
