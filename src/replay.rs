@@ -93,6 +93,7 @@ pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayE
         statics: Some(&inputs.static_members),
         ami: Feed::open(&inputs.ami_captures),
         history,
+        until_ms: inputs.until_ms,
         queue_log_events: 0,
         ami_events: 0,
         last_ms: None,
@@ -174,6 +175,8 @@ struct Run<'a> {
     statics: Option<&'a [StaticMember]>,
     ami: Feed,
     history: History,
+    /// Events after this time are not applied (`--until`).
+    until_ms: Option<TsMs>,
     queue_log_events: usize,
     ami_events: usize,
     last_ms: Option<TsMs>,
@@ -192,8 +195,9 @@ impl Run<'_> {
                 self.ami_event(ami);
             }
         }
-        self.queue_log_events += 1;
-        self.apply(&event);
+        if self.apply(&event) {
+            self.queue_log_events += 1;
+        }
         Ok(())
     }
 
@@ -205,13 +209,17 @@ impl Run<'_> {
     }
 
     fn ami_event(&mut self, event: Event) {
-        if self.history.keeps(&event) {
+        if self.history.keeps(&event) && self.apply(&event) {
             self.ami_events += 1;
-            self.apply(&event);
         }
     }
 
-    fn apply(&mut self, event: &Event) {
+    /// Applies `event` unless it happened after `until` (the moment the state is wanted at: a daemon
+    /// running then would not have seen it yet). Says whether it was applied.
+    fn apply(&mut self, event: &Event) -> bool {
+        if self.until_ms.is_some_and(|until| event.ts_ms > until) {
+            return false;
+        }
         if let Some(statics) = self.statics.take() {
             for added in static_member_events(statics, event.ts_ms) {
                 self.engine.apply(&added);
@@ -219,6 +227,7 @@ impl Run<'_> {
         }
         self.engine.apply(event);
         self.last_ms = Some(self.last_ms.map_or(event.ts_ms, |last| last.max(event.ts_ms)));
+        true
     }
 }
 

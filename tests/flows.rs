@@ -133,6 +133,26 @@ fn consultation_channel_keeps_linkedid() {
 }
 
 /// The state at a moment the recording's README describes (`replay --until`).
+/// `replay --until t` on the whole recording (the streaming path the CLI takes, inputs not cut beforehand)
+/// leaves out what came later: the waiting callers of second `t` around every visit boundary.
+#[test]
+fn replay_until_is_the_state_at_that_moment() {
+    for name in ["overflow-chain", "requeue-same", "transfer-into-queue", "agent-busy-direct"] {
+        let scenario = scenario("asterisk-22-flows", name);
+        for t in scenario.visit_boundaries().iter().flat_map(|&t| [t - 1, t]) {
+            let inputs = replay::Inputs {
+                until_ms: Some(t * 1000 + 999),
+                ..replay::Inputs::queue_log(scenario.dir.join("queue_log"))
+                    .with_ami_capture(scenario.dir.join("ami.raw"))
+            };
+            let replayed = replay::replay(scenario.config(), &inputs).expect("replay");
+            let snapshot = replayed.engine.snapshot();
+            let got = waiting_rows(&replayed.engine, &snapshot);
+            assert_eq!(got, scenario.waiting_at(t), "{name}: replay --until {t}");
+        }
+    }
+}
+
 fn at(name: &str, mode: Mode, t: i64) -> queuecast::engine::Snapshot {
     let scenario = scenario("asterisk-22-flows", name);
     let until = t * 1000 + 999;

@@ -27,8 +27,9 @@ pub struct ReplayArgs {
     /// what `--config` gives).
     #[arg(long)]
     pub queues_conf: Option<PathBuf>,
-    /// Time of the final tick (epoch seconds, fractions allowed); default the last input time. Use it to
-    /// compare with a live daemon at the same moment (wrap-ups end by then).
+    /// The state at this moment (epoch seconds, fractions allowed): later input is not applied, and the
+    /// final tick is at this time (wrap-ups end by then); default the last input time. Use it to see the
+    /// state as it was, or to compare with a live daemon at the same moment.
     #[arg(long, value_name = "EPOCH")]
     pub until: Option<f64>,
     /// With --redis: the PBX id of the keys (default: the host name, as the daemon).
