@@ -61,7 +61,7 @@ impl Engine {
         let name = row.name.as_deref().filter(|n| *n != row.interface);
         let member = MemberRef { interface: Some(row.interface.clone()), name: name.map(str::to_owned) };
         let a = self.resolve(&member, Some(q))?;
-        self.ensure_membership(a, q);
+        self.ensure_added(a, q, row.membership.as_deref());
         self.set_pause(a, q, row.paused, row.pause_reason.as_deref());
         if let Some(penalty) = row.penalty
             && let Some(m) = self.agent_mut(a).and_then(|agent| agent.membership_mut(q))

@@ -25,6 +25,11 @@ pub(super) struct Latest {
 
 impl Latest {
     pub fn insert(&mut self, update: Update) {
+        if matches!(update, Update::AgentEvent { .. }) {
+            // Each event is its own message, in order: nothing replaces it.
+            self.updates.push(update);
+            return;
+        }
         match self.index.entry(update.entity()) {
             Entry::Occupied(slot) => {
                 if let Some(old) = self.updates.get_mut(*slot.get()) {
@@ -90,6 +95,8 @@ impl Mirror {
             Update::AgentRemoved { id } => {
                 self.entities.remove(&Entity::Agent(id));
             }
+            // A message, not state: a rewrite has nothing of it to write (a `resync` follows instead).
+            Update::AgentEvent { .. } => {}
             update => {
                 self.entities.insert(update.entity(), Mirrored { update, at: now });
             }
@@ -123,7 +130,7 @@ impl Mirror {
     pub fn queue_names(&self) -> impl Iterator<Item = &str> {
         self.entities.keys().filter_map(|entity| match entity {
             Entity::Queue(name) => Some(name.as_str()),
-            Entity::Agent(_) | Entity::Call(_) => None,
+            Entity::Agent(_) | Entity::Call(_) | Entity::AgentEvent => None,
         })
     }
 

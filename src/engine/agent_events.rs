@@ -1,0 +1,154 @@
+//! `agent_event` changes: login, logout, pause, unpause — only when membership or pause really moves.
+//!
+//! Who did it (`source`) is told best by queue_log's second column (`CLI`, `MANAGER`, a channel uniqueid),
+//! but AMI usually reports the change first and says nothing about who. So while queue_log is a feed (the
+//! engine has seen one of its lines), a change first reported by AMI is held until queue_log reports the
+//! same change, which names the source, or until [`HOLD_MS`] of event time has passed, when it goes out as
+//! `ami`. Held events leave in the order they happened; time comes from events (and the daemon's ticks), so
+//! the hold is bounded without the engine reading a clock.
+
+use super::state::{AgentIx, QueueIx};
+use super::{Change, Engine, Source, TsMs};
+use serde::Serialize;
+
+/// How long an AMI-reported change waits for queue_log's word on its source. queue_log lines are written
+/// in the same app_queue call as the AMI event and the tail reads them within a few hundred ms; 2 s covers
+/// a busy disk without delaying a panel noticeably.
+pub const HOLD_MS: TsMs = 2_000;
+
+/// Who made a change, as DESIGN.md "Agent events" names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// Dialplan on a channel (queue_log's second column is the channel's uniqueid).
+    Phone,
+    /// An AMI client (queue_log `MANAGER`, or an AMI member event when queue_log does not say).
+    Ami,
+    /// The Asterisk CLI (queue_log `CLI`).
+    Cli,
+    /// A queuecast command (reserved for the command stream).
+    Api,
+    /// Static, realtime or restored members (queues.conf, astdb after a restart).
+    Config,
+    /// Asterisk does not say (queue_log `NONE`).
+    Unknown,
+}
+
+impl Actor {
+    /// queue_log's second (callid) column on a membership line.
+    pub fn from_callid(callid: &str) -> Self {
+        match callid {
+            "CLI" => Self::Cli,
+            "MANAGER" => Self::Ami,
+            "NONE" | "" => Self::Unknown,
+            _ => Self::Phone,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Ami => "ami",
+            Self::Cli => "cli",
+            Self::Api => "api",
+            Self::Config => "config",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentEventKind {
+    Login,
+    Logout,
+    Pause,
+    Unpause,
+}
+
+impl AgentEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Logout => "logout",
+            Self::Pause => "pause",
+            Self::Unpause => "unpause",
+        }
+    }
+}
+
+/// One real change of an agent's membership or pause in one queue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AgentEvent {
+    /// Agent id (interface, or member name while provisional).
+    pub agent: String,
+    pub event: AgentEventKind,
+    /// Queue display name.
+    pub queue: String,
+    /// Pause reason; None otherwise.
+    pub reason: Option<String>,
+    pub source: Actor,
+    /// ms since the epoch of the event that made the change.
+    pub at: TsMs,
+}
+
+/// A change waiting for queue_log's word on its source.
+#[derive(Debug, Clone)]
+pub(super) struct Held {
+    agent: AgentIx,
+    queue: QueueIx,
+    event: AgentEvent,
+    /// Source settled (queue_log confirmed it, or no wait was needed).
+    settled: bool,
+}
+
+impl Engine {
+    /// Records a real change made by the event being applied.
+    pub(super) fn agent_event(
+        &mut self,
+        a: AgentIx,
+        q: QueueIx,
+        event: AgentEventKind,
+        reason: Option<&str>,
+        source: Actor,
+    ) {
+        let Some(agent) = self.agent(a) else { return };
+        let wait = self.event_source == Source::Ami && self.saw_queue_log && source == Actor::Ami;
+        let event = AgentEvent {
+            agent: agent.id.clone(),
+            event,
+            queue: self.queues[q as usize].name.clone(),
+            reason: reason.filter(|r| !r.is_empty()).map(str::to_owned),
+            source,
+            at: self.cause,
+        };
+        self.held.push(Held { agent: a, queue: q, event, settled: !wait });
+    }
+
+    /// queue_log repeats a change AMI already made: its second column names the source of a held event.
+    pub(super) fn confirm_agent_event(&mut self, a: AgentIx, q: QueueIx, event: AgentEventKind) {
+        if self.event_source != Source::QueueLog {
+            return;
+        }
+        let actor = self.actor;
+        if let Some(held) =
+            self.held.iter_mut().find(|h| !h.settled && h.agent == a && h.queue == q && h.event.event == event)
+        {
+            // `NONE` tells nothing better than "an AMI event said so".
+            if actor != Actor::Unknown {
+                held.event.source = actor;
+            }
+            held.settled = true;
+        }
+    }
+
+    /// Moves the settled or expired head of the held list into the changes, in order.
+    pub(super) fn release_agent_events(&mut self) {
+        let now = self.now;
+        let ready =
+            self.held.iter().take_while(|h| h.settled || now.saturating_sub(h.event.at) >= HOLD_MS).count();
+        for held in self.held.drain(..ready) {
+            self.out_events.push(Change::AgentEvent(held.event));
+        }
+    }
+}
