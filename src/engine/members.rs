@@ -21,7 +21,16 @@ impl Engine {
     pub(super) fn member_added(&mut self, queue: &str, member: &MemberRef, details: AddedDetails<'_>) {
         let q = self.ensure_queue(queue);
         let Some(a) = self.resolve(member, Some(q)) else { return };
+        let existed = self.agent(a).is_some_and(|agent| agent.membership(q).is_some());
         self.ensure_added(a, q, details.membership);
+        // Asterisk refuses to add a member twice, so a queue_log ADDMEMBER for a membership already held is
+        // the line of the add AMI reported first: its pause flag is from then, not newer than AMI's pause
+        // since (the tail reads the line after the AMI events of the same moment).
+        let details = if existed && self.event_source == super::Source::QueueLog {
+            AddedDetails { paused: None, ..details }
+        } else {
+            details
+        };
         if let Some(m) =
             self.agent_mut(a).filter(|agent| agent.provisional).and_then(|agent| agent.membership_mut(q))
             && !m.added_by_name

@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub queues: BTreeMap<String, QueueSettings>,
     /// Member name → interface pairs known from config, for queue_log-only setups.
     pub members: BTreeMap<String, String>,
+    /// queue_log is one of the feeds: a change AMI reports first waits up to `HOLD_MS` for queue_log's word
+    /// on who made it (`agent_events`). Also inferred from the first queue_log line seen.
+    pub queue_log_feed: bool,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +72,7 @@ impl Default for EngineConfig {
             default_service_level_s: 20,
             queues: BTreeMap::new(),
             members: BTreeMap::new(),
+            queue_log_feed: false,
         }
     }
 }
@@ -127,6 +131,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
+        let queue_log_feed = config.queue_log_feed;
         let mut engine = Self {
             config,
             agents: Vec::new(),
@@ -147,7 +152,7 @@ impl Engine {
             event_source: Source::Clock,
             actor: Actor::Unknown,
             adding: false,
-            saw_queue_log: false,
+            saw_queue_log: queue_log_feed,
             held: Vec::new(),
             out_events: Vec::new(),
         };

@@ -1,0 +1,379 @@
+//! `agent_event` on the real Asterisk 22 recordings: in each feed mode, the engine's login/logout/pause/
+//! unpause sequence equals what the recorded queue_log lines and AMI events say happened, with the source
+//! queue_log's second column names (`CLI`, `MANAGER`, `NONE`), and nothing for a repeated login or pause.
+//!
+//! The expectation is computed here from the recordings by a model of its own: queue_log lines are split by
+//! hand (not by the parser under test) and their second column mapped to a source; AMI facts are read from
+//! the normalized AMI events. The model keeps (agent, queue) → paused and writes an event only when that
+//! moves. Feeds are merged as a live daemon sees them: a queue_log line is read after the AMI events of its
+//! second (the tail reads what app_queue wrote a moment ago; queue_log stamps whole seconds).
+
+mod common;
+
+use common::corpus::{self, Mode, Scenario};
+use queuecast::config::queues_conf;
+use queuecast::engine::{
+    Actor, AgentEventKind, Change, Engine, EngineConfig, Event, EventKind, HOLD_MS, SnapshotScope, Source, TsMs,
+};
+use queuecast::replay;
+use std::collections::BTreeMap;
+
+const SCENARIOS: [(&str, &str); 11] = [
+    ("asterisk-22", "abandon-and-timeout"),
+    ("asterisk-22", "agent-pool"),
+    ("asterisk-22", "ami-actions"),
+    ("asterisk-22", "calls-answered"),
+    ("asterisk-22", "login-pause-unpause"),
+    ("asterisk-22", "ringnoanswer"),
+    ("asterisk-22-flows", "agent-busy-direct"),
+    ("asterisk-22-flows", "overflow-chain"),
+    ("asterisk-22-flows", "requeue-same"),
+    ("asterisk-22-flows", "transfer-into-queue"),
+    ("asterisk-22-flows", "agent-busy-direct"),
+];
+
+/// (agent, event, queue, reason, source): what a consumer reads in an `agent_event` (plus its id).
+type Row = (String, AgentEventKind, String, Option<String>, Actor);
+
+/// One fact of the recordings, in feed order.
+enum Fact {
+    /// A queue_log line: time (ms), second column, queue, agent column, verb, data.
+    Line { ts: TsMs, callid: String, queue: String, agent: String, verb: String, data: String, raw: String },
+    /// An AMI (or static-member) event as normalized.
+    Ami(Event),
+}
+
+/// What queue_log's second column says about who made a membership change (DESIGN.md "Agent events").
+fn source_of_column(callid: &str) -> Actor {
+    match callid {
+        "CLI" => Actor::Cli,
+        "MANAGER" => Actor::Ami,
+        "NONE" => Actor::Unknown,
+        _ => Actor::Phone,
+    }
+}
+
+fn lines(s: &Scenario) -> Vec<Fact> {
+    s.queue_log_text()
+        .lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.trim_end_matches('\r').split('|').collect();
+            let ts: TsMs = cols.first()?.parse().ok()?;
+            Some(Fact::Line {
+                ts: ts * 1000,
+                callid: cols.get(1)?.to_string(),
+                queue: cols.get(2)?.to_string(),
+                agent: cols.get(3)?.to_string(),
+                verb: cols.get(4)?.to_string(),
+                data: cols.get(5).unwrap_or(&"").to_string(),
+                raw: format!("{line}\n"),
+            })
+        })
+        .collect()
+}
+
+/// Static members (queues.conf) first, then the feeds of `mode` in the order a live daemon reads them.
+fn facts(s: &Scenario, mode: Mode) -> Vec<Fact> {
+    let mut ami: Vec<Fact> = match mode {
+        Mode::QueueLogAlone => Vec::new(),
+        _ => s.ami_events().into_iter().map(Fact::Ami).collect(),
+    };
+    let mut ql = match mode {
+        Mode::AmiAlone => Vec::new(),
+        _ => lines(s),
+    };
+    let key = |f: &Fact| match f {
+        Fact::Line { ts, .. } => ts + 999,
+        Fact::Ami(e) => e.ts_ms,
+    };
+    let mut merged = Vec::new();
+    let (mut a, mut q) = (ami.drain(..).peekable(), ql.drain(..).peekable());
+    loop {
+        let take_ami = match (a.peek(), q.peek()) {
+            (Some(x), Some(y)) => key(x) <= key(y),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        merged.push(if take_ami { a.next() } else { q.next() }.expect("peeked"));
+    }
+    let first = merged.iter().map(key).min().unwrap_or(0);
+    let statics = replay::static_member_events(&queues_conf::static_members(&s.queues_conf()), first);
+    statics.into_iter().map(Fact::Ami).chain(merged).collect()
+}
+
+/// The engine input of the facts.
+fn events(facts: &[Fact]) -> Vec<Event> {
+    let mut out = Vec::new();
+    for fact in facts {
+        match fact {
+            Fact::Ami(e) => out.push(e.clone()),
+            Fact::Line { ts, raw, .. } => {
+                let (events, bad) = replay::queue_log_events(raw.as_bytes());
+                assert_eq!(bad, 0, "{raw}");
+                out.extend(events.into_iter().map(|mut e| {
+                    e.ts_ms = *ts;
+                    e
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// The engine's agent events over the whole recording (every fact live), then a tick past the end.
+fn engine_rows(config: EngineConfig, events: &[Event]) -> Vec<Row> {
+    let mut engine = Engine::new(config);
+    let end = events.iter().map(|e| e.ts_ms).max().unwrap_or(0) + corpus::SETTLE_MS;
+    let tick = Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick };
+    events
+        .iter()
+        .chain([&tick])
+        .flat_map(|e| engine.apply(e))
+        .filter_map(|c| match c {
+            Change::AgentEvent(e) => Some((e.agent, e.event, e.queue, e.reason, e.source)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The model: membership and pause per (agent, queue), and the events its moves make.
+#[derive(Default)]
+struct Model {
+    paused: BTreeMap<(String, String), bool>,
+    rows: Vec<Row>,
+    /// Index in `rows` and time of AMI-made changes a queue_log line may still name the source of.
+    open: Vec<(usize, TsMs)>,
+    names: BTreeMap<String, String>,
+    /// Membership and pause facts that changed nothing (a repeat, or the other feed's report of a change).
+    repeats: usize,
+}
+
+impl Model {
+    fn agent(&self, column: &str) -> String {
+        self.names.get(column).cloned().unwrap_or_else(|| column.to_owned())
+    }
+
+    fn emit(&mut self, agent: &str, kind: AgentEventKind, queue: &str, reason: Option<&str>, src: Actor, at: TsMs) {
+        let reason = reason.filter(|r| !r.is_empty() && kind == AgentEventKind::Pause).map(str::to_owned);
+        if src == Actor::Ami && at != TsMs::MIN {
+            self.open.push((self.rows.len(), at));
+        }
+        self.rows.push((agent.to_owned(), kind, queue.to_owned(), reason, src));
+    }
+
+    /// A queue_log line repeating an AMI-made change names its source (unless `NONE`).
+    fn confirm(&mut self, agent: &str, kind: AgentEventKind, queue: &str, src: Actor, ts: TsMs) {
+        let found = self.open.iter().position(|&(i, at)| {
+            let r = &self.rows[i];
+            r.0 == agent && r.1 == kind && r.2 == queue && ts + 999 - at < HOLD_MS
+        });
+        if let Some(pos) = found {
+            let (i, _) = self.open.remove(pos);
+            if src != Actor::Unknown {
+                self.rows[i].4 = src;
+            }
+        }
+    }
+
+    fn login(&mut self, agent: &str, queue: &str, src: Actor, at: TsMs) -> bool {
+        let key = (agent.to_owned(), queue.to_lowercase());
+        if self.paused.contains_key(&key) {
+            self.repeats += 1;
+            return false;
+        }
+        self.paused.insert(key, false);
+        self.emit(agent, AgentEventKind::Login, queue, None, src, at);
+        true
+    }
+
+    fn logout(&mut self, agent: &str, queue: &str, src: Actor, at: TsMs) -> bool {
+        if self.paused.remove(&(agent.to_owned(), queue.to_lowercase())).is_none() {
+            return false;
+        }
+        self.emit(agent, AgentEventKind::Logout, queue, None, src, at);
+        true
+    }
+
+    fn pause(&mut self, agent: &str, queue: &str, paused: bool, reason: Option<&str>, src: Actor, at: TsMs) -> bool {
+        let key = (agent.to_owned(), queue.to_lowercase());
+        let Some(was) = self.paused.get_mut(&key) else { return false };
+        if *was == paused {
+            self.repeats += 1;
+            return false;
+        }
+        *was = paused;
+        let kind = if paused { AgentEventKind::Pause } else { AgentEventKind::Unpause };
+        self.emit(agent, kind, queue, reason, src, at);
+        true
+    }
+
+    fn line(&mut self, ts: TsMs, callid: &str, queue: &str, column: &str, verb: &str, data: &str) {
+        let agent = self.agent(column);
+        let src = source_of_column(callid);
+        // queue_log stamps whole seconds and follows AMI: its changes are final at once.
+        let at = TsMs::MIN;
+        let (kind, done) = match verb {
+            "ADDMEMBER" => {
+                let done = self.login(&agent, queue, src, at);
+                if done {
+                    self.pause(&agent, queue, data == "PAUSED", None, src, at);
+                } else if data == "PAUSED" {
+                    // The line of an add AMI reported first (Asterisk never adds a member twice).
+                    self.confirm(&agent, AgentEventKind::Pause, queue, src, ts);
+                }
+                (AgentEventKind::Login, done)
+            }
+            "REMOVEMEMBER" => (AgentEventKind::Logout, self.logout(&agent, queue, src, at)),
+            "PAUSE" | "UNPAUSE" | "PENALTY" => {
+                // A line naming a membership never added is a static or persistent member.
+                self.login(&agent, queue, Actor::Config, at);
+                if verb == "PENALTY" {
+                    return;
+                }
+                let paused = verb == "PAUSE";
+                let kind = if paused { AgentEventKind::Pause } else { AgentEventKind::Unpause };
+                (kind, self.pause(&agent, queue, paused, Some(data), src, at))
+            }
+            _ => return,
+        };
+        if !done {
+            self.confirm(&agent, kind, queue, src, ts);
+        }
+    }
+
+    fn ami(&mut self, e: &Event) {
+        let at = e.ts_ms;
+        let src = if e.source == Source::Clock { Actor::Config } else { Actor::Ami };
+        match &e.kind {
+            EventKind::MemberAdded { queue, member, paused, pause_reason, membership, .. } => {
+                let agent = member.interface.clone().expect("AMI names the interface");
+                let src = if matches!(membership.as_deref(), Some("static" | "realtime")) { Actor::Config } else { src };
+                self.login(&agent, queue, src, at);
+                if let Some(p) = paused {
+                    self.pause(&agent, queue, *p, pause_reason.as_deref(), src, at);
+                }
+            }
+            EventKind::MemberRemoved { queue, member } => {
+                self.logout(&member.interface.clone().expect("interface"), queue, src, at);
+            }
+            EventKind::MemberPause { queue, member, paused, reason } => {
+                let agent = member.interface.clone().expect("interface");
+                let queues: Vec<String> = match queue {
+                    Some(q) => {
+                        self.login(&agent, q, Actor::Config, at);
+                        vec![q.clone()]
+                    }
+                    None => self.paused.keys().filter(|(a, _)| *a == agent).map(|(_, q)| q.clone()).collect(),
+                };
+                for q in queues {
+                    self.pause(&agent, &q, *paused, reason.as_deref(), src, at);
+                }
+            }
+            EventKind::MemberPenalty { queue, member, .. } | EventKind::MemberDevice { queue: Some(queue), member, .. } => {
+                self.login(&member.interface.clone().expect("interface"), queue, Actor::Config, at);
+            }
+            EventKind::StatusSnapshot(snap) => {
+                for row in &snap.members {
+                    let src = if matches!(row.membership.as_deref(), Some("static" | "realtime")) { Actor::Config } else { src };
+                    self.login(&row.interface, &row.queue, src, at);
+                    self.pause(&row.interface, &row.queue, row.paused, row.pause_reason.as_deref(), src, at);
+                }
+                let listed = |a: &str, q: &str| snap.members.iter().any(|m| m.interface == a && m.queue.to_lowercase() == q);
+                let gone: Vec<(String, String)> = self
+                    .paused
+                    .keys()
+                    .filter(|(a, q)| match &snap.scope {
+                        SnapshotScope::All => !listed(a, q),
+                        SnapshotScope::Queue { queue } => *q == queue.to_lowercase() && !listed(a, q),
+                        SnapshotScope::Member { queue, interface } => {
+                            a == interface && queue.as_ref().is_none_or(|x| x.to_lowercase() == *q) && !listed(a, q)
+                        }
+                        SnapshotScope::Partial => false,
+                    })
+                    .cloned()
+                    .collect();
+                for (a, q) in gone {
+                    self.logout(&a, &q, src, at);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn expected(facts: &[Fact], names: BTreeMap<String, String>) -> (Vec<Row>, usize) {
+    let mut model = Model { names, ..Model::default() };
+    for fact in facts {
+        match fact {
+            Fact::Line { ts, callid, queue, agent, verb, data, .. } => model.line(*ts, callid, queue, agent, verb, data),
+            Fact::Ami(e) => model.ami(e),
+        }
+    }
+    (model.rows, model.repeats)
+}
+
+fn check(mode: Mode) {
+    let (mut total, mut repeats) = (0, 0);
+    for (corpus_name, name) in SCENARIOS {
+        let s = corpus::scenario(corpus_name, name);
+        let facts = facts(&s, mode);
+        let (config, names) = match mode {
+            // The names the host gives a queue_log-only daemon (queues.conf, astdb), and no astdb members:
+            // the daemon was running before the scenario began.
+            Mode::QueueLogAlone => {
+                let config = s.host_setup().config;
+                let names = config.members.clone();
+                (config, names)
+            }
+            Mode::QueueLogAndAmi => {
+                let config = EngineConfig { queue_log_feed: true, ..s.config() };
+                (config, corpus::member_names(&s.read("ami.raw")))
+            }
+            Mode::AmiAlone => (s.config(), corpus::member_names(&s.read("ami.raw"))),
+        };
+        let (want, repeated) = expected(&facts, names);
+        repeats += repeated;
+        let got = engine_rows(config, &events(&facts));
+        assert_eq!(got, want, "{name} in {mode:?}");
+        if std::env::var_os("SHOW_AGENT_EVENTS").is_some() {
+            println!("{name} {mode:?}: {got:#?}");
+        }
+        total += got.len();
+    }
+    assert!(total > 0, "the corpus logs agents in");
+    assert!(repeats > 0, "the corpus repeats logins or pauses, which publish nothing");
+    for source in [Actor::Cli, Actor::Config] {
+        assert!(sources(mode).contains(&source) || mode == Mode::AmiAlone, "{source:?} in {mode:?}");
+    }
+}
+
+/// The sources seen over the corpus in `mode`.
+fn sources(mode: Mode) -> std::collections::BTreeSet<Actor> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (corpus_name, name) in SCENARIOS {
+        let s = corpus::scenario(corpus_name, name);
+        let config = match mode {
+            Mode::QueueLogAlone => s.host_setup().config,
+            Mode::QueueLogAndAmi => EngineConfig { queue_log_feed: true, ..s.config() },
+            Mode::AmiAlone => s.config(),
+        };
+        seen.extend(engine_rows(config, &events(&facts(&s, mode))).into_iter().map(|r| r.4));
+    }
+    seen
+}
+
+#[test]
+fn agent_events_match_the_recordings_with_both_feeds() {
+    check(Mode::QueueLogAndAmi);
+}
+
+#[test]
+fn agent_events_match_the_recordings_with_ami_alone() {
+    check(Mode::AmiAlone);
+}
+
+#[test]
+fn agent_events_match_the_recordings_with_queue_log_alone() {
+    check(Mode::QueueLogAlone);
+}
