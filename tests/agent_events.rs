@@ -377,3 +377,101 @@ fn agent_events_match_the_recordings_with_ami_alone() {
 fn agent_events_match_the_recordings_with_queue_log_alone() {
     check(Mode::QueueLogAlone);
 }
+
+/// The real sink and a real `redis-server`: the engine's agent events of a recording, live after a start-up
+/// resync, are on the stream and on pub/sub (`events` and the agent's channel) as `agent_event` messages with
+/// consecutive seq among the state messages, and no hash holds them.
+#[tokio::test]
+async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
+    use common::redis::RedisServer;
+    use common::sink::Sink;
+    use queuecast::sink::message::{Message, MessageType};
+    use queuecast::sink::{self, SinkMsg, reader};
+    use redis::AsyncCommands;
+
+    let wait = std::time::Duration::from_secs(30);
+    let s = corpus::scenario("asterisk-22", "login-pause-unpause");
+    let config = EngineConfig { queue_log_feed: true, ..s.config() };
+    let facts = facts(&s, Mode::QueueLogAndAmi);
+    let events = events(&facts);
+    let want = engine_rows(config.clone(), &events);
+
+    let server = RedisServer::start();
+    let settings = server.settings("pbx1");
+    let keys = settings.keys();
+    let mut conn = server.conn().await;
+    let client = redis::Client::open(server.url()).expect("client");
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+    pubsub.psubscribe(format!("{}:*", keys.base())).await.expect("psubscribe");
+
+    let mut engine = Engine::new(config);
+    let sink = Sink::start_with_state(settings, sink::render_all(&engine)).await;
+    let end = events.iter().map(|e| e.ts_ms).max().unwrap_or(0) + corpus::SETTLE_MS;
+    let tick = Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick };
+    for event in events.iter().chain([&tick]) {
+        let changes = engine.apply(event);
+        if !changes.is_empty() {
+            sink.handle.send(SinkMsg::Updates(sink::render(&engine, &changes)));
+            sink.flushed().await;
+        }
+    }
+
+    let msgs = reader::read_stream(&mut conn, &keys, 0, 100_000, 0).await.expect("XREAD");
+    let first = msgs[0].seq;
+    for (i, m) in msgs.iter().enumerate() {
+        assert_eq!(m.seq, first + i as u64, "consecutive seq");
+    }
+    let published: Vec<&Message> = msgs.iter().filter(|m| m.kind == MessageType::AgentEvent).collect();
+    let rows: Vec<Row> = published
+        .iter()
+        .map(|m| {
+            let text = |k: &str| m.data[k].as_str().map(str::to_owned);
+            let event = serde_json::from_value(m.data["event"].clone()).expect("event");
+            let source = serde_json::from_value(m.data["source"].clone()).expect("source");
+            assert!(m.data["at"].is_i64(), "at is ms since the epoch");
+            (m.id.clone(), event, text("queue").expect("queue"), text("reason"), source)
+        })
+        .collect();
+    assert_eq!(rows, want, "every agent event, in order, on the stream");
+    assert!(!want.is_empty());
+
+    // Pub/sub: each agent_event on `events` and on its agent's channel, the same JSON as the stream entry.
+    let mut stream = pubsub.on_message();
+    let (mut on_events, mut on_agent) = (Vec::new(), 0);
+    while on_events.len() < published.len() || on_agent < published.len() {
+        let msg = tokio::time::timeout(wait, futures::StreamExt::next(&mut stream)).await.unwrap().unwrap();
+        let m: Message = serde_json::from_str(&msg.get_payload::<String>().unwrap()).unwrap();
+        if m.kind != MessageType::AgentEvent {
+            continue;
+        }
+        if msg.get_channel_name() == keys.events() {
+            on_events.push(m);
+        } else {
+            assert_eq!(msg.get_channel_name(), keys.agent(&m.id));
+            on_agent += 1;
+        }
+    }
+    assert_eq!(on_events.iter().collect::<Vec<_>>(), published);
+
+    // No hash: the keys are the layout's state keys only, and no agent hash carries an event field.
+    let all: Vec<String> = conn.keys(format!("{}:*", keys.base())).await.unwrap();
+    for key in &all {
+        let kind: String = redis::cmd("TYPE").arg(key).query_async(&mut conn).await.unwrap();
+        if kind == "hash" {
+            let fields: BTreeMap<String, String> = conn.hgetall(key).await.unwrap();
+            for f in ["event", "source"] {
+                assert!(!fields.contains_key(f), "{key} holds no agent_event field {f}");
+            }
+        }
+    }
+    let agents: Vec<String> = conn.smembers(keys.agents()).await.unwrap();
+    let mut expected_keys: Vec<String> = agents.iter().map(|a| keys.agent(a)).collect();
+    let queues: Vec<String> = conn.smembers(keys.queues()).await.unwrap();
+    expected_keys.extend(queues.iter().map(|q| keys.queue(q)));
+    expected_keys.extend([keys.meta(), keys.agents(), keys.queues(), keys.stream()]);
+    let mut all = all;
+    all.sort();
+    expected_keys.sort();
+    assert_eq!(all, expected_keys, "agent events add no key");
+    sink.stop().await;
+}

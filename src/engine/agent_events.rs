@@ -9,7 +9,7 @@
 
 use super::state::{AgentIx, QueueIx};
 use super::{Change, Engine, Source, TsMs};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How long an AMI-reported change waits for queue_log's word on its source. queue_log lines are written
 /// in the same app_queue call as the AMI event and the tail reads them within a few hundred ms; 2 s covers
@@ -17,7 +17,7 @@ use serde::Serialize;
 pub const HOLD_MS: TsMs = 2_000;
 
 /// Who made a change, as DESIGN.md "Agent events" names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Actor {
     /// Dialplan on a channel (queue_log's second column is the channel's uniqueid).
@@ -57,7 +57,7 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentEventKind {
     Login,
