@@ -152,3 +152,123 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EngineConfig, Event, EventKind, MemberRef};
+
+    const T0: TsMs = 1_795_000_000_000;
+
+    /// The agent events of `inputs` applied in order: (event, source, ms after T0).
+    fn events_of(engine: &mut Engine, inputs: Vec<Event>) -> Vec<(AgentEventKind, Actor, TsMs)> {
+        inputs
+            .iter()
+            .flat_map(|e| engine.apply(e))
+            .filter_map(|c| match c {
+                Change::AgentEvent(e) => Some((e.event, e.source, e.at - T0)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn line(text: &str) -> Vec<Event> {
+        crate::replay::queue_log_events(text.as_bytes()).0
+    }
+
+    fn ami_pause(ms: TsMs, paused: bool) -> Event {
+        Event {
+            ts_ms: T0 + ms,
+            source: Source::Ami,
+            actor: None,
+            kind: EventKind::MemberPause {
+                queue: Some("support".into()),
+                member: MemberRef::interface("PJSIP/1001"),
+                paused,
+                reason: Some("Lunch".into()),
+            },
+        }
+    }
+
+    fn ami_added(ms: TsMs) -> Event {
+        Event {
+            ts_ms: T0 + ms,
+            source: Source::Ami,
+            actor: None,
+            kind: EventKind::MemberAdded {
+                queue: "support".into(),
+                member: MemberRef::interface("PJSIP/1001"),
+                paused: Some(false),
+                pause_reason: None,
+                penalty: Some(0),
+                device: None,
+                in_call: None,
+                wrapup_s: None,
+                membership: Some("dynamic".into()),
+            },
+        }
+    }
+
+    fn tick(ms: TsMs) -> Event {
+        Event { ts_ms: T0 + ms, source: Source::Clock, actor: None, kind: EventKind::Tick }
+    }
+
+    #[test]
+    fn dialplan_login_is_the_phone_and_a_repeat_says_nothing() {
+        // AddQueueMember() logs the channel's uniqueid in the second column (app_queue aqm_exec).
+        let mut engine = Engine::new(EngineConfig::default());
+        let got = events_of(
+            &mut engine,
+            [
+                line("1795000000|1795000000.42|support|PJSIP/1001|ADDMEMBER|\n"),
+                line("1795000001|1795000001.43|support|PJSIP/1001|ADDMEMBER|\n"),
+                line("1795000002|NONE|support|PJSIP/1001|PAUSE|Lunch\n"),
+                line("1795000003|NONE|support|PJSIP/1001|PAUSE|Lunch\n"),
+                line("1795000004|CLI|support|PJSIP/1001|REMOVEMEMBER|\n"),
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            got,
+            [
+                (AgentEventKind::Login, Actor::Phone, 0),
+                (AgentEventKind::Pause, Actor::Unknown, 2_000),
+                (AgentEventKind::Logout, Actor::Cli, 4_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_ami_first_change_waits_for_queue_log_but_never_past_the_hold() {
+        let config = EngineConfig { queue_log_feed: true, ..EngineConfig::default() };
+        let mut engine = Engine::new(config);
+        // AMI reports the add; queue_log's CLI line follows 300 ms later and names the source.
+        assert_eq!(events_of(&mut engine, vec![ami_added(0)]), [], "held");
+        let confirmed = events_of(&mut engine, line("1795000000|CLI|support|PJSIP/1001|ADDMEMBER|\n"));
+        assert_eq!(confirmed, [(AgentEventKind::Login, Actor::Cli, 0)]);
+        // A pause queue_log never repeats goes out as `ami` once the hold has passed in event time.
+        assert_eq!(events_of(&mut engine, vec![ami_pause(10_000, true)]), []);
+        assert_eq!(events_of(&mut engine, vec![tick(10_000 + HOLD_MS - 1)]), []);
+        let released = events_of(&mut engine, vec![tick(10_000 + HOLD_MS)]);
+        assert_eq!(released, [(AgentEventKind::Pause, Actor::Ami, 10_000)]);
+        // Without a queue_log feed nothing waits.
+        let mut ami_only = Engine::new(EngineConfig::default());
+        let got = events_of(&mut ami_only, vec![ami_added(0), ami_pause(5, true), ami_pause(6, true)]);
+        assert_eq!(
+            got,
+            [(AgentEventKind::Login, Actor::Ami, 0), (AgentEventKind::Pause, Actor::Ami, 5)],
+            "the repeated pause says nothing"
+        );
+    }
+
+    #[test]
+    fn events_leave_in_order_behind_a_held_one() {
+        let config = EngineConfig { queue_log_feed: true, ..EngineConfig::default() };
+        let mut engine = Engine::new(config);
+        assert_eq!(events_of(&mut engine, vec![ami_added(0)]), []);
+        // queue_log's own pause line (second 1) is settled at once but may not overtake the held login.
+        assert_eq!(events_of(&mut engine, line("1795000001|NONE|support|PJSIP/1001|PAUSE|x\n")), []);
+        let got = events_of(&mut engine, vec![tick(HOLD_MS)]);
+        assert_eq!(got, [(AgentEventKind::Login, Actor::Ami, 0), (AgentEventKind::Pause, Actor::Unknown, 1_000)]);
+    }
+}
