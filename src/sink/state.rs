@@ -21,13 +21,24 @@ use tokio::time::Instant;
 pub(super) struct Latest {
     index: HashMap<Entity, usize>,
     updates: Vec<Update>,
+    /// `agent_event`s among `updates`, which do not collapse per entity.
+    agent_events: usize,
 }
+
+/// Unwritten `agent_event`s kept at most. They pile up only while Redis is away, and an outage ends in a
+/// full rewrite and a `resync`, which drops them anyway (a message, not state): the cap keeps a long outage
+/// from growing memory with the traffic. 10 000 events are a few MB and far more than one Redis round trip
+/// of any call center.
+pub(super) const MAX_UNWRITTEN_AGENT_EVENTS: usize = 10_000;
 
 impl Latest {
     pub fn insert(&mut self, update: Update) {
         if matches!(update, Update::AgentEvent { .. }) {
             // Each event is its own message, in order: nothing replaces it.
-            self.updates.push(update);
+            if self.agent_events < MAX_UNWRITTEN_AGENT_EVENTS {
+                self.agent_events += 1;
+                self.updates.push(update);
+            }
             return;
         }
         match self.index.entry(update.entity()) {
@@ -65,6 +76,7 @@ impl Latest {
     pub fn clear(&mut self) {
         self.index.clear();
         self.updates.clear();
+        self.agent_events = 0;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Update> {
@@ -180,6 +192,27 @@ mod tests {
             latest.into_vec(),
             [call("a", json!({"n": 2})), call("b", json!({"n": 1})), call("c", json!({"n": 1}))]
         );
+    }
+
+    #[test]
+    fn agent_events_never_collapse_and_are_capped() {
+        let event = |n: i64| Update::AgentEvent {
+            id: "PJSIP/1".into(),
+            data: json!({"event": "pause", "at": n}).as_object().cloned().unwrap(),
+        };
+        let mut latest = Latest::default();
+        latest.insert(event(1));
+        latest.insert(call("a", json!({"n": 1})));
+        latest.insert(event(1));
+        assert_eq!(latest.into_vec(), [event(1), call("a", json!({"n": 1})), event(1)], "each is a message");
+        let mut latest = Latest::default();
+        for n in 0..(MAX_UNWRITTEN_AGENT_EVENTS as i64 + 5) {
+            latest.insert(event(n));
+        }
+        assert_eq!(latest.len(), MAX_UNWRITTEN_AGENT_EVENTS);
+        let mut mirror = Mirror::default();
+        mirror.fold(event(1), Instant::now());
+        assert_eq!(mirror.len(), 0, "not state: a rewrite writes nothing of it");
     }
 
     #[test]
