@@ -475,3 +475,83 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
     assert_eq!(all, expected_keys, "agent events add no key");
     sink.stop().await;
 }
+
+/// The gateway forwards `agent_event`s in order: an open WebSocket client gets every one, an SSE client with
+/// an agent-scoped token exactly its agent's (after that agent's `agent_update`, which the engine emits first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_forwards_agent_events_in_scope() {
+    use common::gateway::{Follower, Gateway, Shared, claims, follow_sse, follow_ws, sign};
+    use common::redis::{RedisServer, eventually};
+    use common::sink::Sink;
+    use queuecast::sink::message::{Message, MessageType};
+    use queuecast::sink::{self, SinkMsg, reader};
+    use std::sync::{Arc, Mutex};
+
+    let s = corpus::scenario("asterisk-22", "login-pause-unpause");
+    let config = EngineConfig { queue_log_feed: true, ..s.config() };
+    let events = events(&facts(&s, Mode::QueueLogAndAmi));
+    let server = RedisServer::start();
+    let settings = server.settings("pbx1");
+    let keys = settings.keys();
+    let mut engine = Engine::new(config);
+    let sink = Sink::start_with_state(settings, sink::render_all(&engine)).await;
+    let gw = Gateway::start(&server, "pbx1");
+    let open: Shared = Arc::new(Mutex::new(Follower::default()));
+    let scoped: Shared = Arc::new(Mutex::new(Follower::default()));
+    let agent = "Local/1001@agents/n";
+    let mut mine = claims("pbx1");
+    mine.agent = Some(agent.into());
+    let ws = follow_ws(gw.ws(&format!("/v1/pbx1/ws?token={}", sign(&claims("pbx1")))), open.clone()).await;
+    let sse = follow_sse(gw.http(&format!("/v1/pbx1/events?token={}", sign(&mine))), None, scoped.clone()).await;
+    let wait = std::time::Duration::from_secs(30);
+    eventually(wait, "both clients have their snapshot", || {
+        let ready = open.lock().unwrap().snapshots > 0 && scoped.lock().unwrap().snapshots > 0;
+        async move { ready }
+    })
+    .await;
+
+    let end = events.iter().map(|e| e.ts_ms).max().unwrap_or(0) + corpus::SETTLE_MS;
+    let tick = Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick };
+    for event in events.iter().chain([&tick]) {
+        let changes = engine.apply(event);
+        if !changes.is_empty() {
+            sink.handle.send(SinkMsg::Updates(sink::render(&engine, &changes)));
+            sink.flushed().await;
+        }
+    }
+    let mut conn = server.conn().await;
+    let msgs: Vec<Message> = reader::read_stream(&mut conn, &keys, 0, 100_000, 0).await.expect("XREAD");
+    let last = msgs.last().expect("messages").seq;
+    let seqs = |pred: &dyn Fn(&Message) -> bool| -> Vec<u64> {
+        msgs.iter().filter(|m| m.kind == MessageType::AgentEvent && pred(m)).map(|m| m.seq).collect()
+    };
+    let (all, of_agent) = (seqs(&|_| true), seqs(&|m| m.id == agent));
+    assert!(!of_agent.is_empty() && of_agent.len() < all.len());
+    let got = |f: &Shared| -> Vec<u64> {
+        f.lock().unwrap().frames.iter().filter(|(k, _)| k == "agent_event").map(|(_, s)| *s).collect()
+    };
+    eventually(wait, "the open client reached the last message", || {
+        let seq = open.lock().unwrap().seq;
+        async move { seq >= last }
+    })
+    .await;
+    assert_eq!(got(&open), all, "every agent_event, in order");
+    // A login changes the scoped agent's queues, so that client re-snapshots (DESIGN.md "Gateway"); an event
+    // inside such a snapshot is not sent again. Every other one of its agent's events reaches it, in order.
+    eventually(wait, "the scoped client reached its agent's last event", || {
+        let reached = scoped.lock().unwrap().frames.iter().any(|(_, s)| *s >= *of_agent.last().unwrap());
+        async move { reached }
+    })
+    .await;
+    let frames = scoped.lock().unwrap().frames.clone();
+    let received = got(&scoped);
+    let covered = |seq: u64| frames.iter().any(|(k, s)| k == "snapshot" && *s >= seq);
+    let want: Vec<u64> = of_agent.iter().copied().filter(|&seq| !covered(seq) || received.contains(&seq)).collect();
+    assert_eq!(received, want, "its agent's events, in order, none of another agent: {frames:?}");
+    assert!(received.len() >= 2, "the pause and unpause of its agent arrive: {frames:?}");
+    assert_eq!(open.lock().unwrap().snapshots, 1, "no re-snapshot for an unknown-to-the-follower type");
+    ws.abort();
+    sse.abort();
+    drop(gw);
+    sink.stop().await;
+}
