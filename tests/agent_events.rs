@@ -13,7 +13,8 @@ mod common;
 use common::corpus::{self, Mode, Scenario};
 use queuecast::config::queues_conf;
 use queuecast::engine::{
-    Actor, AgentEventKind, Change, Engine, EngineConfig, Event, EventKind, HOLD_MS, SnapshotScope, Source, TsMs,
+    Actor, AgentEventKind, Change, Engine, EngineConfig, Event, EventKind, HOLD_MS, SnapshotScope, Source,
+    TsMs,
 };
 use queuecast::replay;
 use std::collections::BTreeMap;
@@ -154,7 +155,15 @@ impl Model {
         self.names.get(column).cloned().unwrap_or_else(|| column.to_owned())
     }
 
-    fn emit(&mut self, agent: &str, kind: AgentEventKind, queue: &str, reason: Option<&str>, src: Actor, at: TsMs) {
+    fn emit(
+        &mut self,
+        agent: &str,
+        kind: AgentEventKind,
+        queue: &str,
+        reason: Option<&str>,
+        src: Actor,
+        at: TsMs,
+    ) {
         let reason = reason.filter(|r| !r.is_empty() && kind == AgentEventKind::Pause).map(str::to_owned);
         if src == Actor::Ami && at != TsMs::MIN {
             self.open.push((self.rows.len(), at));
@@ -195,7 +204,15 @@ impl Model {
         true
     }
 
-    fn pause(&mut self, agent: &str, queue: &str, paused: bool, reason: Option<&str>, src: Actor, at: TsMs) -> bool {
+    fn pause(
+        &mut self,
+        agent: &str,
+        queue: &str,
+        paused: bool,
+        reason: Option<&str>,
+        src: Actor,
+        at: TsMs,
+    ) -> bool {
         let key = (agent.to_owned(), queue.to_lowercase());
         let Some(was) = self.paused.get_mut(&key) else { return false };
         if *was == paused {
@@ -248,7 +265,11 @@ impl Model {
         match &e.kind {
             EventKind::MemberAdded { queue, member, paused, pause_reason, membership, .. } => {
                 let agent = member.interface.clone().expect("AMI names the interface");
-                let src = if matches!(membership.as_deref(), Some("static" | "realtime")) { Actor::Config } else { src };
+                let src = if matches!(membership.as_deref(), Some("static" | "realtime")) {
+                    Actor::Config
+                } else {
+                    src
+                };
                 self.login(&agent, queue, src, at);
                 if let Some(p) = paused {
                     self.pause(&agent, queue, *p, pause_reason.as_deref(), src, at);
@@ -270,16 +291,23 @@ impl Model {
                     self.pause(&agent, &q, *paused, reason.as_deref(), src, at);
                 }
             }
-            EventKind::MemberPenalty { queue, member, .. } | EventKind::MemberDevice { queue: Some(queue), member, .. } => {
+            EventKind::MemberPenalty { queue, member, .. }
+            | EventKind::MemberDevice { queue: Some(queue), member, .. } => {
                 self.login(&member.interface.clone().expect("interface"), queue, Actor::Config, at);
             }
             EventKind::StatusSnapshot(snap) => {
                 for row in &snap.members {
-                    let src = if matches!(row.membership.as_deref(), Some("static" | "realtime")) { Actor::Config } else { src };
+                    let src = if matches!(row.membership.as_deref(), Some("static" | "realtime")) {
+                        Actor::Config
+                    } else {
+                        src
+                    };
                     self.login(&row.interface, &row.queue, src, at);
                     self.pause(&row.interface, &row.queue, row.paused, row.pause_reason.as_deref(), src, at);
                 }
-                let listed = |a: &str, q: &str| snap.members.iter().any(|m| m.interface == a && m.queue.to_lowercase() == q);
+                let listed = |a: &str, q: &str| {
+                    snap.members.iter().any(|m| m.interface == a && m.queue.to_lowercase() == q)
+                };
                 let gone: Vec<(String, String)> = self
                     .paused
                     .keys()
@@ -287,7 +315,9 @@ impl Model {
                         SnapshotScope::All => !listed(a, q),
                         SnapshotScope::Queue { queue } => *q == queue.to_lowercase() && !listed(a, q),
                         SnapshotScope::Member { queue, interface } => {
-                            a == interface && queue.as_ref().is_none_or(|x| x.to_lowercase() == *q) && !listed(a, q)
+                            a == interface
+                                && queue.as_ref().is_none_or(|x| x.to_lowercase() == *q)
+                                && !listed(a, q)
                         }
                         SnapshotScope::Partial => false,
                     })
@@ -306,7 +336,9 @@ fn expected(facts: &[Fact], names: BTreeMap<String, String>) -> (Vec<Row>, usize
     let mut model = Model { names, ..Model::default() };
     for fact in facts {
         match fact {
-            Fact::Line { ts, callid, queue, agent, verb, data, .. } => model.line(*ts, callid, queue, agent, verb, data),
+            Fact::Line { ts, callid, queue, agent, verb, data, .. } => {
+                model.line(*ts, callid, queue, agent, verb, data)
+            }
             Fact::Ami(e) => model.ami(e),
         }
     }
@@ -502,7 +534,8 @@ async fn the_gateway_forwards_agent_events_in_scope() {
     let mut mine = claims("pbx1");
     mine.agent = Some(agent.into());
     let ws = follow_ws(gw.ws(&format!("/v1/pbx1/ws?token={}", sign(&claims("pbx1")))), open.clone()).await;
-    let sse = follow_sse(gw.http(&format!("/v1/pbx1/events?token={}", sign(&mine))), None, scoped.clone()).await;
+    let sse =
+        follow_sse(gw.http(&format!("/v1/pbx1/events?token={}", sign(&mine))), None, scoped.clone()).await;
     let wait = std::time::Duration::from_secs(30);
     eventually(wait, "both clients have their snapshot", || {
         let ready = open.lock().unwrap().snapshots > 0 && scoped.lock().unwrap().snapshots > 0;
@@ -546,7 +579,8 @@ async fn the_gateway_forwards_agent_events_in_scope() {
     let frames = scoped.lock().unwrap().frames.clone();
     let received = got(&scoped);
     let covered = |seq: u64| frames.iter().any(|(k, s)| k == "snapshot" && *s >= seq);
-    let want: Vec<u64> = of_agent.iter().copied().filter(|&seq| !covered(seq) || received.contains(&seq)).collect();
+    let want: Vec<u64> =
+        of_agent.iter().copied().filter(|&seq| !covered(seq) || received.contains(&seq)).collect();
     assert_eq!(received, want, "its agent's events, in order, none of another agent: {frames:?}");
     assert!(received.len() >= 2, "the pause and unpause of its agent arrive: {frames:?}");
     assert_eq!(open.lock().unwrap().snapshots, 1, "no re-snapshot for an unknown-to-the-follower type");

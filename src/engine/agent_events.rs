@@ -131,8 +131,10 @@ impl Engine {
             return;
         }
         let actor = self.actor;
-        if let Some(held) =
-            self.held.iter_mut().find(|h| !h.settled && h.agent == a && h.queue == q && h.event.event == event)
+        if let Some(held) = self
+            .held
+            .iter_mut()
+            .find(|h| !h.settled && h.agent == a && h.queue == q && h.event.event == event)
         {
             // `NONE` tells nothing better than "an AMI event said so".
             if actor != Actor::Unknown {
@@ -269,6 +271,9 @@ mod tests {
         // queue_log's own pause line (second 1) is settled at once but may not overtake the held login.
         assert_eq!(events_of(&mut engine, line("1795000001|NONE|support|PJSIP/1001|PAUSE|x\n")), []);
         let got = events_of(&mut engine, vec![tick(HOLD_MS)]);
-        assert_eq!(got, [(AgentEventKind::Login, Actor::Ami, 0), (AgentEventKind::Pause, Actor::Unknown, 1_000)]);
+        assert_eq!(
+            got,
+            [(AgentEventKind::Login, Actor::Ami, 0), (AgentEventKind::Pause, Actor::Unknown, 1_000)]
+        );
     }
 }

@@ -23,7 +23,9 @@ fn render_one(engine: &Engine, change: &Change) -> Option<Update> {
         Change::Call(uniqueid) => {
             Some(Update::Call { uniqueid: uniqueid.clone(), fields: engine.call_fields(uniqueid)? })
         }
-        Change::AgentEvent(event) => Some(Update::AgentEvent { id: event.agent.clone(), data: agent_event(event) }),
+        Change::AgentEvent(event) => {
+            Some(Update::AgentEvent { id: event.agent.clone(), data: agent_event(event) })
+        }
     }
 }
 
