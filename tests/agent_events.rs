@@ -19,7 +19,7 @@ use queuecast::engine::{
 use queuecast::replay;
 use std::collections::BTreeMap;
 
-const SCENARIOS: [(&str, &str); 11] = [
+const SCENARIOS: [(&str, &str); 10] = [
     ("asterisk-22", "abandon-and-timeout"),
     ("asterisk-22", "agent-pool"),
     ("asterisk-22", "ami-actions"),
@@ -30,11 +30,10 @@ const SCENARIOS: [(&str, &str); 11] = [
     ("asterisk-22-flows", "overflow-chain"),
     ("asterisk-22-flows", "requeue-same"),
     ("asterisk-22-flows", "transfer-into-queue"),
-    ("asterisk-22-flows", "agent-busy-direct"),
 ];
 
-/// (agent, event, queue, reason, source): what a consumer reads in an `agent_event` (plus its id).
-type Row = (String, AgentEventKind, String, Option<String>, Actor);
+/// (agent, event, queue, reason, source, at): what a consumer reads in an `agent_event`.
+type Row = (String, AgentEventKind, String, Option<String>, Actor, TsMs);
 
 /// One fact of the recordings, in feed order.
 enum Fact {
@@ -132,7 +131,7 @@ fn engine_rows(config: EngineConfig, events: &[Event]) -> Vec<Row> {
         .chain([&tick])
         .flat_map(|e| engine.apply(e))
         .filter_map(|c| match c {
-            Change::AgentEvent(e) => Some((e.agent, e.event, e.queue, e.reason, e.source)),
+            Change::AgentEvent(e) => Some((e.agent, e.event, e.queue, e.reason, e.source, e.at)),
             _ => None,
         })
         .collect()
@@ -146,6 +145,8 @@ struct Model {
     /// Index in `rows` and time of AMI-made changes a queue_log line may still name the source of.
     open: Vec<(usize, TsMs)>,
     names: BTreeMap<String, String>,
+    /// The fact being applied is a queue_log line: its changes are final at once (it follows AMI).
+    from_queue_log: bool,
     /// Membership and pause facts that changed nothing (a repeat, or the other feed's report of a change).
     repeats: usize,
 }
@@ -165,10 +166,10 @@ impl Model {
         at: TsMs,
     ) {
         let reason = reason.filter(|r| !r.is_empty() && kind == AgentEventKind::Pause).map(str::to_owned);
-        if src == Actor::Ami && at != TsMs::MIN {
+        if src == Actor::Ami && !self.from_queue_log {
             self.open.push((self.rows.len(), at));
         }
-        self.rows.push((agent.to_owned(), kind, queue.to_owned(), reason, src));
+        self.rows.push((agent.to_owned(), kind, queue.to_owned(), reason, src, at));
     }
 
     /// A queue_log line repeating an AMI-made change names its source (unless `NONE`).
@@ -228,8 +229,7 @@ impl Model {
     fn line(&mut self, ts: TsMs, callid: &str, queue: &str, column: &str, verb: &str, data: &str) {
         let agent = self.agent(column);
         let src = source_of_column(callid);
-        // queue_log stamps whole seconds and follows AMI: its changes are final at once.
-        let at = TsMs::MIN;
+        let at = ts;
         let (kind, done) = match verb {
             "ADDMEMBER" => {
                 let done = self.login(&agent, queue, src, at);
@@ -461,7 +461,8 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
             let event = serde_json::from_value(m.data["event"].clone()).expect("event");
             let source = serde_json::from_value(m.data["source"].clone()).expect("source");
             assert!(m.data["at"].is_i64(), "at is ms since the epoch");
-            (m.id.clone(), event, text("queue").expect("queue"), text("reason"), source)
+            let at = m.data["at"].as_i64().expect("at");
+            (m.id.clone(), event, text("queue").expect("queue"), text("reason"), source, at)
         })
         .collect();
     assert_eq!(rows, want, "every agent event, in order, on the stream");
