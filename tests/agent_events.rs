@@ -145,6 +145,9 @@ struct Model {
     /// Index in `rows` and time of AMI-made changes a queue_log line may still name the source of.
     open: Vec<(usize, TsMs)>,
     names: BTreeMap<String, String>,
+    /// A `QueueStatus` answer was applied; the first one is the starting state, no event.
+    seen_snapshot: bool,
+    quiet: bool,
     /// The fact being applied is a queue_log line: its changes are final at once (it follows AMI).
     from_queue_log: bool,
     /// Membership and pause facts that changed nothing (a repeat, or the other feed's report of a change).
@@ -165,6 +168,9 @@ impl Model {
         src: Actor,
         at: TsMs,
     ) {
+        if self.quiet {
+            return;
+        }
         let reason = reason.filter(|r| !r.is_empty() && kind == AgentEventKind::Pause).map(str::to_owned);
         if src == Actor::Ami && !self.from_queue_log {
             self.open.push((self.rows.len(), at));
@@ -296,6 +302,8 @@ impl Model {
                 self.login(&member.interface.clone().expect("interface"), queue, Actor::Config, at);
             }
             EventKind::StatusSnapshot(snap) => {
+                self.quiet = !self.seen_snapshot;
+                self.seen_snapshot = true;
                 for row in &snap.members {
                     let src = if matches!(row.membership.as_deref(), Some("static" | "realtime")) {
                         Actor::Config
@@ -326,6 +334,7 @@ impl Model {
                 for (a, q) in gone {
                     self.logout(&a, &q, src, at);
                 }
+                self.quiet = false;
             }
             _ => {}
         }

@@ -112,6 +112,9 @@ impl Engine {
         reason: Option<&str>,
         source: Actor,
     ) {
+        if self.quiet {
+            return;
+        }
         let Some(agent) = self.agent(a) else { return };
         let wait = self.event_source == Source::Ami && self.saw_queue_log && source == Actor::Ami;
         let event = AgentEvent {
@@ -274,6 +277,45 @@ mod tests {
         assert_eq!(
             got,
             [(AgentEventKind::Login, Actor::Ami, 0), (AgentEventKind::Pause, Actor::Unknown, 1_000)]
+        );
+    }
+
+    #[test]
+    fn the_first_queue_status_is_the_start_and_later_ones_find_missed_changes() {
+        use crate::engine::{MemberStatus, SnapshotScope, StatusSnapshot};
+        let snapshot = |ms: TsMs, members: Vec<MemberStatus>| Event {
+            ts_ms: T0 + ms,
+            source: Source::Ami,
+            actor: None,
+            kind: EventKind::StatusSnapshot(StatusSnapshot {
+                scope: SnapshotScope::All,
+                members,
+                ..StatusSnapshot::default()
+            }),
+        };
+        let row = |paused: bool| MemberStatus {
+            queue: "support".into(),
+            interface: "PJSIP/1001".into(),
+            membership: Some("dynamic".into()),
+            paused,
+            ..MemberStatus::default()
+        };
+        let mut engine = Engine::new(EngineConfig::default());
+        assert_eq!(events_of(&mut engine, vec![snapshot(0, vec![row(false)])]), [], "the starting state");
+        assert_eq!(engine.agent_fields("PJSIP/1001").map(|f| f["status"].clone()), Some("available".into()));
+        let missed = events_of(&mut engine, vec![snapshot(1_000, vec![]), snapshot(2_000, vec![row(true)])]);
+        assert_eq!(
+            missed,
+            [
+                (AgentEventKind::Logout, Actor::Ami, 1_000),
+                (AgentEventKind::Login, Actor::Ami, 2_000),
+                (AgentEventKind::Pause, Actor::Ami, 2_000),
+            ]
+        );
+        assert_eq!(
+            events_of(&mut engine, vec![snapshot(3_000, vec![row(true)])]),
+            [],
+            "a repeat says nothing"
         );
     }
 }

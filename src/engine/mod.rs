@@ -123,6 +123,10 @@ pub struct Engine {
     adding: bool,
     /// queue_log is a feed: an AMI-reported change waits for its word on the source.
     saw_queue_log: bool,
+    /// A `QueueStatus` answer was applied before (`reconcile`).
+    seen_snapshot: bool,
+    /// The event being applied makes no agent events (the first `QueueStatus` answer).
+    quiet: bool,
     /// Agent events in order, waiting for their source (`agent_events`).
     held: Vec<agent_events::Held>,
     /// Agent events released by the event being applied; they follow the entity changes, in order.
@@ -153,6 +157,8 @@ impl Engine {
             actor: Actor::Unknown,
             adding: false,
             saw_queue_log: queue_log_feed,
+            seen_snapshot: false,
+            quiet: false,
             held: Vec::new(),
             out_events: Vec::new(),
         };
