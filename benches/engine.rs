@@ -31,7 +31,7 @@ fn name(agent: usize) -> String {
 }
 
 fn ev(ts_ms: i64, source: Source, kind: EventKind) -> Event {
-    Event { ts_ms, source, kind }
+    Event { ts_ms, source, actor: None, kind }
 }
 
 fn membership_events() -> Vec<Event> {

@@ -110,7 +110,7 @@ pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayE
     run.rest_of_ami()?;
     let end_ms = inputs.until_ms.or(run.last_ms);
     if let Some(end) = end_ms {
-        run.engine.apply(&Event { ts_ms: end, source: Source::Clock, kind: EventKind::Tick });
+        run.engine.apply(&Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick });
     }
     Ok(Replayed {
         bad_messages: run.ami.bad(),
@@ -237,7 +237,7 @@ pub fn apply_all(engine: &mut Engine, events: &[Event], until: Option<TsMs>) -> 
         engine.apply(event);
     }
     let end = until.or_else(|| events.iter().map(|e| e.ts_ms).max())?;
-    engine.apply(&Event { ts_ms: end, source: Source::Clock, kind: EventKind::Tick });
+    engine.apply(&Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick });
     Some(end)
 }
 
@@ -262,6 +262,7 @@ pub fn static_member_events(members: &[StaticMember], ts: TsMs) -> Vec<Event> {
         .map(|m| Event {
             ts_ms: ts,
             source: Source::Clock,
+            actor: None,
             kind: EventKind::MemberAdded {
                 queue: m.queue.clone(),
                 member: MemberRef { interface: Some(m.interface.clone()), name: m.name.clone() },

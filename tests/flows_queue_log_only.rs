@@ -157,7 +157,12 @@ fn names_learned_later_merge_the_provisional_agents() {
             interface: m.interface.clone(),
             name: m.name.clone().unwrap(),
         };
-        engine.apply(&queuecast::engine::Event { ts_ms: 0, source: queuecast::engine::Source::Clock, kind });
+        engine.apply(&queuecast::engine::Event {
+            ts_ms: 0,
+            source: queuecast::engine::Source::Clock,
+            actor: None,
+            kind,
+        });
     }
     let after = engine.snapshot();
     assert!(!after.agents.contains_key("Alice Smith") && !after.agents.contains_key("Bob Jones"), "merged");

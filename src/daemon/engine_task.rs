@@ -84,7 +84,7 @@ impl EngineLoop {
         if !self.publishing {
             return;
         }
-        self.apply(&[Event { ts_ms: now_ms, source: Source::Clock, kind: EventKind::Tick }]);
+        self.apply(&[Event { ts_ms: now_ms, source: Source::Clock, actor: None, kind: EventKind::Tick }]);
     }
 
     fn apply(&mut self, events: &[Event]) {
@@ -141,8 +141,9 @@ impl EngineLoop {
     }
 }
 
-/// One change per entity, in order of its last occurrence. An agent both removed and (re)created in one
-/// batch is written as what the engine holds now, so the sink never deletes a live agent.
+/// One change per entity, in order of its last occurrence; every agent event kept, in order (each is its
+/// own message). An agent both removed and (re)created in one batch is written as what the engine holds
+/// now, so the sink never deletes a live agent.
 fn coalesce(engine: &Engine, changes: Vec<Change>) -> Vec<Change> {
     let mut last: HashMap<Change, usize> = HashMap::with_capacity(changes.len());
     let normalized: Vec<Change> = changes
@@ -164,7 +165,7 @@ fn coalesce(engine: &Engine, changes: Vec<Change>) -> Vec<Change> {
     normalized
         .into_iter()
         .enumerate()
-        .filter(|(index, change)| last.get(change) == Some(index))
+        .filter(|(index, change)| matches!(change, Change::AgentEvent(_)) || last.get(change) == Some(index))
         .map(|(_, c)| c)
         .collect()
 }

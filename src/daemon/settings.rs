@@ -29,6 +29,7 @@ pub fn engine(config: &Config) -> EngineSetup {
         default_service_level_s: config.engine.service_level_s,
         queues: Default::default(),
         members: config.engine.members.clone(),
+        queue_log_feed: config.queue_log.enabled,
     };
     let mut static_members =
         read_queues_conf(config).map(|text| queues_conf::apply(&text, &mut engine)).unwrap_or_default();

@@ -18,6 +18,10 @@ pub struct Event {
     /// Which feed said it. When both feeds report the same fact differently, queue_log wins for call
     /// outcomes (it tells timeout from abandon) and AMI wins for device state and pause reasons.
     pub source: Source,
+    /// Who made the change, when the feed says (queue_log's second column on membership lines); None =
+    /// the feed does not say (AMI, and every other line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<super::Actor>,
     pub kind: EventKind,
 }
 

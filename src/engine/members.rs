@@ -1,5 +1,6 @@
 //! Membership, pause, penalty and device state.
 
+use super::agent_events::{Actor, AgentEventKind};
 use super::state::{AgentIx, Membership, QueueIx};
 use super::{DeviceState, Engine, MemberRef};
 
@@ -12,13 +13,24 @@ pub struct AddedDetails<'a> {
     pub penalty: Option<i64>,
     pub device: Option<DeviceState>,
     pub wrapup_s: Option<u32>,
+    /// `dynamic`, `static` or `realtime` (AMI, and the static members read from queues.conf).
+    pub membership: Option<&'a str>,
 }
 
 impl Engine {
     pub(super) fn member_added(&mut self, queue: &str, member: &MemberRef, details: AddedDetails<'_>) {
         let q = self.ensure_queue(queue);
         let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
+        let existed = self.agent(a).is_some_and(|agent| agent.membership(q).is_some());
+        self.ensure_added(a, q, details.membership);
+        // Asterisk refuses to add a member twice, so a queue_log ADDMEMBER for a membership already held is
+        // the line of the add AMI reported first: its pause flag is from then, not newer than AMI's pause
+        // since (the tail reads the line after the AMI events of the same moment).
+        let details = if existed && self.event_source == super::Source::QueueLog {
+            AddedDetails { paused: None, ..details }
+        } else {
+            details
+        };
         if let Some(m) =
             self.agent_mut(a).filter(|agent| agent.provisional).and_then(|agent| agent.membership_mut(q))
             && !m.added_by_name
@@ -108,21 +120,45 @@ impl Engine {
         self.set_device(a, device);
     }
 
+    /// A membership the event states explicitly (ADDMEMBER, QueueMemberAdded, a QueueStatus row): its
+    /// login takes the event's source, or `config` for static and realtime members.
+    pub(super) fn ensure_added(&mut self, a: AgentIx, q: QueueIx, membership: Option<&str>) {
+        let actor = self.actor;
+        if matches!(membership, Some("static" | "realtime")) {
+            self.actor = Actor::Config;
+        }
+        self.adding = true;
+        self.ensure_membership(a, q);
+        self.adding = false;
+        self.actor = actor;
+    }
+
+    /// A membership the event names; one only implied (a pause or device line of a member never added)
+    /// is a static or persistent member: its login's source is `config`.
     pub(super) fn ensure_membership(&mut self, a: AgentIx, q: QueueIx) {
         let now = self.cause;
         let Some(agent) = self.agents.get_mut(a as usize).and_then(Option::as_mut) else { return };
         let mut membership = Membership::new(q);
         membership.paused_at = now;
         if !agent.add_membership(membership) {
+            if self.adding {
+                self.confirm_agent_event(a, q, AgentEventKind::Login);
+            }
             return;
         }
         self.queues[q as usize].add_member(a);
+        let source = if self.adding { self.actor } else { Actor::Config };
+        self.agent_event(a, q, AgentEventKind::Login, None, source);
         self.agent_changed(a);
         self.touch(a);
     }
 
     pub(super) fn remove_membership(&mut self, a: AgentIx, q: QueueIx) {
-        let Some(membership) = self.agent_mut(a).and_then(|agent| agent.remove_membership(q)) else { return };
+        let Some(membership) = self.agent_mut(a).and_then(|agent| agent.remove_membership(q)) else {
+            self.confirm_agent_event(a, q, AgentEventKind::Logout);
+            return;
+        };
+        self.agent_event(a, q, AgentEventKind::Logout, None, self.actor);
         let queue = &mut self.queues[q as usize];
         queue.remove_member(a);
         if let Some(counted) = membership.counted {
@@ -138,9 +174,17 @@ impl Engine {
         let now = self.cause;
         let Some(m) = self.agent_mut(a).and_then(|agent| agent.membership_mut(q)) else { return };
         let reason = reason.filter(|r| !r.is_empty() && paused);
-        if m.paused == paused && m.pause_reason.as_deref() == reason {
+        let moved = m.paused != paused;
+        if !moved && m.pause_reason.as_deref() == reason {
+            let kind = if paused { AgentEventKind::Pause } else { AgentEventKind::Unpause };
+            self.confirm_agent_event(a, q, kind);
             return;
         }
+        if moved {
+            let kind = if paused { AgentEventKind::Pause } else { AgentEventKind::Unpause };
+            self.agent_event(a, q, kind, reason, self.actor);
+        }
+        let Some(m) = self.agent_mut(a).and_then(|agent| agent.membership_mut(q)) else { return };
         m.paused = paused;
         m.pause_reason = reason.map(str::to_owned);
         m.paused_at = now;

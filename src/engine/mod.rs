@@ -12,6 +12,7 @@
 //! agents an event touched; daily counters are the sum of per-visit contributions (`visits::recount`), so a
 //! fact reported by both feeds, or twice by one, never counts twice (how a fact finds its visit: `calls`).
 
+mod agent_events;
 mod calls;
 mod clock;
 mod counters;
@@ -30,6 +31,7 @@ pub mod view;
 mod visit_tests;
 mod visits;
 
+pub use agent_events::{Actor, AgentEvent, AgentEventKind, HOLD_MS};
 pub use event::*;
 pub use view::{Change, Fields, Snapshot};
 
@@ -57,6 +59,9 @@ pub struct EngineConfig {
     pub queues: BTreeMap<String, QueueSettings>,
     /// Member name → interface pairs known from config, for queue_log-only setups.
     pub members: BTreeMap<String, String>,
+    /// queue_log is one of the feeds: a change AMI reports first waits up to `HOLD_MS` for queue_log's word
+    /// on who made it (`agent_events`). Also inferred from the first queue_log line seen.
+    pub queue_log_feed: bool,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +72,7 @@ impl Default for EngineConfig {
             default_service_level_s: 20,
             queues: BTreeMap::new(),
             members: BTreeMap::new(),
+            queue_log_feed: false,
         }
     }
 }
@@ -109,10 +115,27 @@ pub struct Engine {
     out: Vec<Change>,
     /// Agents whose derived status must be recomputed before `apply` returns.
     touched: Vec<AgentIx>,
+    /// Feed of the event being applied.
+    event_source: Source,
+    /// Who made the change of the event being applied (`agent_events`).
+    actor: Actor,
+    /// A membership the event being applied adds explicitly (not implied by a pause or device line).
+    adding: bool,
+    /// queue_log is a feed: an AMI-reported change waits for its word on the source.
+    saw_queue_log: bool,
+    /// A `QueueStatus` answer was applied before (`reconcile`).
+    seen_snapshot: bool,
+    /// The event being applied makes no agent events (the first `QueueStatus` answer).
+    quiet: bool,
+    /// Agent events in order, waiting for their source (`agent_events`).
+    held: Vec<agent_events::Held>,
+    /// Agent events released by the event being applied; they follow the entity changes, in order.
+    out_events: Vec<Change>,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
+        let queue_log_feed = config.queue_log_feed;
         let mut engine = Self {
             config,
             agents: Vec::new(),
@@ -130,6 +153,14 @@ impl Engine {
             unexplained: BTreeSet::new(),
             out: Vec::new(),
             touched: Vec::new(),
+            event_source: Source::Clock,
+            actor: Actor::Unknown,
+            adding: false,
+            saw_queue_log: queue_log_feed,
+            seen_snapshot: false,
+            quiet: false,
+            held: Vec::new(),
+            out_events: Vec::new(),
         };
         // Configured queues exist from the start, so a wallboard lists them before their first call.
         for (key, settings) in &engine.config.queues {
@@ -151,6 +182,13 @@ impl Engine {
         self.cause = event.ts_ms;
         self.advance_clock(event.ts_ms);
         let src = event.source;
+        self.event_source = src;
+        self.saw_queue_log |= src == Source::QueueLog;
+        self.actor = event.actor.unwrap_or(match src {
+            Source::Ami => Actor::Ami,
+            Source::Clock => Actor::Config,
+            Source::QueueLog => Actor::Unknown,
+        });
         match &event.kind {
             EventKind::AsteriskStarted => self.asterisk_started(),
             EventKind::MemberAdded {
@@ -162,7 +200,7 @@ impl Engine {
                 device,
                 in_call: _,
                 wrapup_s,
-                membership: _,
+                membership,
             } => self.member_added(
                 queue,
                 member,
@@ -172,6 +210,7 @@ impl Engine {
                     penalty: *penalty,
                     device: *device,
                     wrapup_s: *wrapup_s,
+                    membership: membership.as_deref(),
                 },
             ),
             EventKind::MemberNamed { .. } => {}
@@ -238,6 +277,8 @@ impl Engine {
             self.out.sort_unstable();
             self.out.dedup();
         }
+        self.release_agent_events();
+        self.out.append(&mut self.out_events);
         // One exact-size allocation for the caller; the buffer keeps its capacity for the next event (taking
         // it left an empty vector that every event regrew push by push).
         self.out.drain(..).collect()

@@ -9,6 +9,16 @@ impl Engine {
     /// events (so only real differences become changes); inside the answer's scope, members and waiting
     /// callers it does not list are gone.
     pub(super) fn status_snapshot(&mut self, snapshot: &StatusSnapshot) {
+        // The first answer is where the engine starts from (AMI alone knows nothing before it), not a change
+        // anybody made: its logins and pauses are no agent events. Later answers (reconnects) find changes
+        // missed meanwhile, and those are.
+        self.quiet = !self.seen_snapshot;
+        self.seen_snapshot = true;
+        self.status_snapshot_rows(snapshot);
+        self.quiet = false;
+    }
+
+    fn status_snapshot_rows(&mut self, snapshot: &StatusSnapshot) {
         for params in &snapshot.queues {
             let q = self.ensure_queue(&params.queue);
             let queue = &mut self.queues[q as usize];
@@ -61,7 +71,7 @@ impl Engine {
         let name = row.name.as_deref().filter(|n| *n != row.interface);
         let member = MemberRef { interface: Some(row.interface.clone()), name: name.map(str::to_owned) };
         let a = self.resolve(&member, Some(q))?;
-        self.ensure_membership(a, q);
+        self.ensure_added(a, q, row.membership.as_deref());
         self.set_pause(a, q, row.paused, row.pause_reason.as_deref());
         if let Some(penalty) = row.penalty
             && let Some(m) = self.agent_mut(a).and_then(|agent| agent.membership_mut(q))

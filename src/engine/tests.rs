@@ -5,7 +5,7 @@ use super::*;
 const T0: TsMs = 1_795_382_800_000;
 
 fn ev(ts_s: i64, source: Source, kind: EventKind) -> Event {
-    Event { ts_ms: T0 + ts_s * 1000, source, kind }
+    Event { ts_ms: T0 + ts_s * 1000, source, actor: None, kind }
 }
 
 fn ql(ts_s: i64, kind: EventKind) -> Event {

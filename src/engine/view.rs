@@ -20,6 +20,8 @@ pub enum Change {
     Queue(String),
     /// Caller uniqueid.
     Call(String),
+    /// A real login, logout, pause or unpause (DESIGN.md "Agent events"): a message, not a hash.
+    AgentEvent(super::AgentEvent),
 }
 
 /// Everything at once: what `replay --json` prints and what a resync writes.

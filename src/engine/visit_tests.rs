@@ -7,7 +7,7 @@ const T0: TsMs = 1_795_382_800_000;
 const ALICE: &str = "Local/1001@agents/n";
 
 fn at(ms: i64, source: Source, kind: EventKind) -> Event {
-    Event { ts_ms: T0 + ms, source, kind }
+    Event { ts_ms: T0 + ms, source, actor: None, kind }
 }
 
 fn joined(queue: &str) -> EventKind {

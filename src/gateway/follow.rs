@@ -181,8 +181,11 @@ impl Follower {
                 }
             }
             "agent_removed" if self.tracked.contains_key(&wire.id) => Visible::ScopeChanged,
+            // An agent event follows its agent's `agent_update` (the engine emits the state change first):
+            // visible exactly when that agent is, and it must not make the follower forget the agent.
+            "agent_event" => yes_if(self.known.contains(&wire.id)),
             // Removing an agent the client may not have is harmless; the id alone says nothing of its queues.
-            "agent_removed" | "agent_event" => {
+            "agent_removed" => {
                 if self.known.remove(&wire.id) {
                     Visible::Yes
                 } else {

@@ -111,7 +111,7 @@ impl AmiNormalizer {
             Ok(None) => return Ok(Vec::new()),
             Err(err) => {
                 let kind = member_call_ended(msg).ok_or(err)?;
-                return Ok(vec![Event { ts_ms, source: Source::Ami, kind }]);
+                return Ok(vec![Event { ts_ms, source: Source::Ami, actor: None, kind }]);
             }
         };
         let status_pause = status_pause(&event);
@@ -126,7 +126,7 @@ impl AmiNormalizer {
             other => translate(other, msg),
         };
         let kinds = kind.into_iter().chain(status_pause);
-        Ok(kinds.map(|kind| Event { ts_ms, source: Source::Ami, kind }).collect())
+        Ok(kinds.map(|kind| Event { ts_ms, source: Source::Ami, actor: None, kind }).collect())
     }
 
     fn collect(&mut self, event: &QueueEvent<'_>) {

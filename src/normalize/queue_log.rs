@@ -4,7 +4,7 @@
 //! (PAUSEALL/UNPAUSEALL — the per-queue PAUSE/UNPAUSE lines follow —, RINGINUSE, CONFIGRELOAD, DID, OUTCALL,
 //! custom events) becomes no event at all.
 
-use crate::engine::{EndReason, Event, EventKind, LeaveReason, MemberRef, Source};
+use crate::engine::{Actor, EndReason, Event, EventKind, LeaveReason, MemberRef, Source};
 use parsers::queue_log::{QlEvent, Record, Text};
 
 /// What queue_log writes in the queue, callid and agent columns when there is none.
@@ -13,9 +13,24 @@ const NONE: &str = "NONE";
 /// The engine events one queue_log line stands for (usually one, often none).
 pub fn events(record: &Record<'_>) -> Vec<Event> {
     kind(record)
-        .map(|kind| Event { ts_ms: record.time.saturating_mul(1000), source: Source::QueueLog, kind })
+        .map(|kind| Event {
+            ts_ms: record.time.saturating_mul(1000),
+            source: Source::QueueLog,
+            actor: actor(record, &kind),
+            kind,
+        })
         .into_iter()
         .collect()
+}
+
+/// Who made a membership or pause change: the callid column (`CLI`, `MANAGER`, a channel's uniqueid for
+/// the dialplan, `NONE`). Other lines' callid is a caller, not an actor.
+fn actor(record: &Record<'_>, kind: &EventKind) -> Option<Actor> {
+    matches!(
+        kind,
+        EventKind::MemberAdded { .. } | EventKind::MemberRemoved { .. } | EventKind::MemberPause { .. }
+    )
+    .then(|| Actor::from_callid(&record.callid.to_cow()))
 }
 
 fn kind(record: &Record<'_>) -> Option<EventKind> {

@@ -135,7 +135,7 @@ impl Builder {
                 Update::Call { uniqueid, fields } if replace || fields.is_empty() => {
                     delete(self.keys.call(uniqueid));
                 }
-                Update::Call { .. } => {}
+                Update::Call { .. } | Update::AgentEvent { .. } => {}
             }
         }
         for name in stale_queues {
@@ -166,7 +166,7 @@ impl Builder {
                 let key = self.keys.agent(id);
                 self.hset(pipe, &key, fields, Some(seq));
             }
-            Update::AgentRemoved { .. } => {}
+            Update::AgentRemoved { .. } | Update::AgentEvent { .. } => {}
             Update::Queue { name, fields, waiting } => {
                 let key = self.keys.queue(name);
                 self.hset(pipe, &key, fields, Some(seq));
@@ -196,7 +196,9 @@ impl Builder {
         let env = Envelope { epoch, ts, pbx: self.keys.pbx() };
         message::write_update_json(&mut self.json, env, seq, update);
         let own = match update {
-            Update::Agent { id, .. } | Update::AgentRemoved { id } => Some(self.keys.agent(id)),
+            Update::Agent { id, .. } | Update::AgentRemoved { id } | Update::AgentEvent { id, .. } => {
+                Some(self.keys.agent(id))
+            }
             Update::Queue { name, .. } => Some(self.keys.queue(name)),
             Update::Call { .. } => None,
         };
@@ -218,7 +220,9 @@ impl Builder {
         self.json.clear();
         self.json.extend_from_slice(msg.to_json().as_bytes());
         let own = match msg.kind {
-            MessageType::AgentUpdate | MessageType::AgentRemoved => Some(self.keys.agent(&msg.id)),
+            MessageType::AgentUpdate | MessageType::AgentRemoved | MessageType::AgentEvent => {
+                Some(self.keys.agent(&msg.id))
+            }
             MessageType::QueueUpdate => Some(self.keys.queue(&msg.id)),
             MessageType::CallUpdate | MessageType::Resync => None,
         };

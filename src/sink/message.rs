@@ -21,6 +21,8 @@ pub enum MessageType {
     QueueUpdate,
     CallUpdate,
     AgentRemoved,
+    /// A real login, logout, pause or unpause (DESIGN.md "Agent events").
+    AgentEvent,
     /// The state was rebuilt or rewritten: re-read the snapshot.
     Resync,
 }
@@ -84,6 +86,7 @@ impl Message {
                 (MessageType::AgentUpdate, id, data)
             }
             Update::AgentRemoved { id } => (MessageType::AgentRemoved, id, Map::new()),
+            Update::AgentEvent { id, data } => (MessageType::AgentEvent, id, data.clone()),
             Update::Queue { name, fields, waiting } => {
                 let mut data = fields.clone();
                 data.insert("seq".into(), seq.into());
@@ -126,6 +129,9 @@ pub fn write_update_json(out: &mut Vec<u8>, env: Envelope<'_>, seq: u64, update:
         }
         Update::Call { uniqueid, fields } => {
             (MessageType::CallUpdate, uniqueid, Data::Fields { fields, seq: None, waiting: None })
+        }
+        Update::AgentEvent { id, data } => {
+            (MessageType::AgentEvent, id, Data::Fields { fields: data, seq: None, waiting: None })
         }
     };
     let msg = MessageRef { kind, seq, epoch: env.epoch, ts: env.ts, pbx: env.pbx, id, data };

@@ -127,6 +127,12 @@ pub enum Update {
         uniqueid: String,
         fields: Fields,
     },
+    /// An `agent_event` (DESIGN.md "Agent events") of agent `id`: a message only, never a hash, and never
+    /// collapsed with another update.
+    AgentEvent {
+        id: String,
+        data: Fields,
+    },
 }
 
 /// Identity of the Redis entity an [`Update`] writes; later updates of the same entity replace earlier ones.
@@ -135,6 +141,8 @@ pub enum Entity {
     Agent(String),
     Queue(String),
     Call(String),
+    /// Not a Redis entity: agent events are only published ([`Update::AgentEvent`]).
+    AgentEvent,
 }
 
 impl Update {
@@ -143,6 +151,7 @@ impl Update {
             Update::Agent { id, .. } | Update::AgentRemoved { id } => Entity::Agent(id.clone()),
             Update::Queue { name, .. } => Entity::Queue(name.clone()),
             Update::Call { uniqueid, .. } => Entity::Call(uniqueid.clone()),
+            Update::AgentEvent { .. } => Entity::AgentEvent,
         }
     }
 }

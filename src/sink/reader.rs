@@ -193,7 +193,7 @@ impl StateView {
                     }
                 }
             }
-            MessageType::CallUpdate | MessageType::Resync => {}
+            MessageType::CallUpdate | MessageType::AgentEvent | MessageType::Resync => {}
         }
         self.seq = msg.seq;
         Applied::Applied

@@ -2,7 +2,7 @@
 //! never needs the engine.
 
 use super::Update;
-use crate::engine::{Change, Engine};
+use crate::engine::{AgentEvent, Change, Engine, Fields};
 use serde_json::Value;
 
 /// Renders the entities named by `changes` with their current fields. An entity the engine no longer knows
@@ -23,7 +23,21 @@ fn render_one(engine: &Engine, change: &Change) -> Option<Update> {
         Change::Call(uniqueid) => {
             Some(Update::Call { uniqueid: uniqueid.clone(), fields: engine.call_fields(uniqueid)? })
         }
+        Change::AgentEvent(event) => {
+            Some(Update::AgentEvent { id: event.agent.clone(), data: agent_event(event) })
+        }
     }
+}
+
+/// `data` of an `agent_event` message (DESIGN.md "Agent events").
+pub fn agent_event(event: &AgentEvent) -> Fields {
+    let mut data = Fields::new();
+    data.insert("event".into(), event.event.as_str().into());
+    data.insert("queue".into(), event.queue.clone().into());
+    data.insert("reason".into(), event.reason.clone().map_or(Value::Null, Value::String));
+    data.insert("source".into(), event.source.as_str().into());
+    data.insert("at".into(), event.at.into());
+    data
 }
 
 /// The whole state, for a resync or `replay --redis`: every agent, queue (with its waiting callers) and

@@ -21,10 +21,26 @@ use tokio::time::Instant;
 pub(super) struct Latest {
     index: HashMap<Entity, usize>,
     updates: Vec<Update>,
+    /// `agent_event`s among `updates`, which do not collapse per entity.
+    agent_events: usize,
 }
+
+/// Unwritten `agent_event`s kept at most. They pile up only while Redis is away, and an outage ends in a
+/// full rewrite and a `resync`, which drops them anyway (a message, not state): the cap keeps a long outage
+/// from growing memory with the traffic. 10 000 events are a few MB and far more than one Redis round trip
+/// of any call center.
+pub(super) const MAX_UNWRITTEN_AGENT_EVENTS: usize = 10_000;
 
 impl Latest {
     pub fn insert(&mut self, update: Update) {
+        if matches!(update, Update::AgentEvent { .. }) {
+            // Each event is its own message, in order: nothing replaces it.
+            if self.agent_events < MAX_UNWRITTEN_AGENT_EVENTS {
+                self.agent_events += 1;
+                self.updates.push(update);
+            }
+            return;
+        }
         match self.index.entry(update.entity()) {
             Entry::Occupied(slot) => {
                 if let Some(old) = self.updates.get_mut(*slot.get()) {
@@ -60,6 +76,7 @@ impl Latest {
     pub fn clear(&mut self) {
         self.index.clear();
         self.updates.clear();
+        self.agent_events = 0;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Update> {
@@ -90,6 +107,8 @@ impl Mirror {
             Update::AgentRemoved { id } => {
                 self.entities.remove(&Entity::Agent(id));
             }
+            // A message, not state: a rewrite has nothing of it to write (a `resync` follows instead).
+            Update::AgentEvent { .. } => {}
             update => {
                 self.entities.insert(update.entity(), Mirrored { update, at: now });
             }
@@ -123,7 +142,7 @@ impl Mirror {
     pub fn queue_names(&self) -> impl Iterator<Item = &str> {
         self.entities.keys().filter_map(|entity| match entity {
             Entity::Queue(name) => Some(name.as_str()),
-            Entity::Agent(_) | Entity::Call(_) => None,
+            Entity::Agent(_) | Entity::Call(_) | Entity::AgentEvent => None,
         })
     }
 
@@ -173,6 +192,27 @@ mod tests {
             latest.into_vec(),
             [call("a", json!({"n": 2})), call("b", json!({"n": 1})), call("c", json!({"n": 1}))]
         );
+    }
+
+    #[test]
+    fn agent_events_never_collapse_and_are_capped() {
+        let event = |n: i64| Update::AgentEvent {
+            id: "PJSIP/1".into(),
+            data: json!({"event": "pause", "at": n}).as_object().cloned().unwrap(),
+        };
+        let mut latest = Latest::default();
+        latest.insert(event(1));
+        latest.insert(call("a", json!({"n": 1})));
+        latest.insert(event(1));
+        assert_eq!(latest.into_vec(), [event(1), call("a", json!({"n": 1})), event(1)], "each is a message");
+        let mut latest = Latest::default();
+        for n in 0..(MAX_UNWRITTEN_AGENT_EVENTS as i64 + 5) {
+            latest.insert(event(n));
+        }
+        assert_eq!(latest.len(), MAX_UNWRITTEN_AGENT_EVENTS);
+        let mut mirror = Mirror::default();
+        mirror.fold(event(1), Instant::now());
+        assert_eq!(mirror.len(), 0, "not state: a rewrite writes nothing of it");
     }
 
     #[test]

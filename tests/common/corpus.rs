@@ -413,7 +413,7 @@ pub fn write_astdb(dir: &Path, members: &[Member]) -> PathBuf {
 }
 
 /// Member name → interface, from every member event of a capture that names both.
-fn member_names(raw: &[u8]) -> BTreeMap<String, String> {
+pub fn member_names(raw: &[u8]) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
     each_message(raw, |msg| {
         let name = msg.get("MemberName").or_else(|| msg.get("Name"));
@@ -427,7 +427,7 @@ fn member_names(raw: &[u8]) -> BTreeMap<String, String> {
     names
 }
 
-fn each_message(raw: &[u8], mut f: impl FnMut(&Message<'_>)) {
+pub fn each_message(raw: &[u8], mut f: impl FnMut(&Message<'_>)) {
     let mut decoder = AmiDecoder::new();
     let mut at = 0;
     while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&raw[at..]) {

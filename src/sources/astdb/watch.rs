@@ -116,6 +116,7 @@ fn named(interface: &str, name: &str) -> Event {
     Event {
         ts_ms: 0,
         source: Source::Clock,
+        actor: None,
         kind: EventKind::MemberNamed { interface: interface.to_owned(), name: name.to_owned() },
     }
 }

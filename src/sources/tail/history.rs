@@ -78,7 +78,7 @@ mod tests {
     use crate::engine::{MemberRef, Source};
 
     fn at(ts_s: i64, kind: EventKind) -> Event {
-        Event { ts_ms: ts_s * 1000, source: Source::QueueLog, kind }
+        Event { ts_ms: ts_s * 1000, source: Source::QueueLog, actor: None, kind }
     }
 
     #[test]
