@@ -15,7 +15,7 @@ use queuecast::replay;
 const CALL: &str = "1796156555.14";
 
 fn tick(ts_ms: i64) -> Event {
-    Event { ts_ms, source: Source::Clock, kind: EventKind::Tick }
+    Event { ts_ms, source: Source::Clock, kind: EventKind::Tick, actor: None }
 }
 
 #[test]
