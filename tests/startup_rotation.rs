@@ -16,7 +16,7 @@ use redis::AsyncCommands;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -188,36 +188,6 @@ fn todays_lines(copies: usize) -> Vec<String> {
     lines
 }
 
-struct Daemon(Option<Child>);
-
-impl Daemon {
-    fn start(config: &Path) -> Self {
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(config)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start queuecast run");
-        Self(Some(child))
-    }
-
-    fn kill_9(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            child.kill().expect("kill -9");
-            child.wait().expect("reap");
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
-}
-
 async fn meta(redis: &RedisServer, pbx: &str) -> Option<String> {
     let mut conn = redis.conn().await;
     let queuecast::sink::RedisConn::Single(c) = &mut conn else { return None };
@@ -277,7 +247,7 @@ async fn daemon_start_up_and_restart_after_kill_9_survive_rotations_with_the_rep
     .expect("config");
 
     // First start: a rotation at a random moment of its start-up.
-    let mut daemon = Daemon::start(&config);
+    let mut daemon = common::daemon::spawn(&config, &[]);
     tokio::time::sleep(Duration::from_millis(rng.random_range(0..150))).await;
     rotate(root, 2, &cut(60, 65), &cut(65, 75));
     following(&redis, "daemon").await;
@@ -286,7 +256,7 @@ async fn daemon_start_up_and_restart_after_kill_9_survive_rotations_with_the_rep
     daemon.kill_9();
     // Written while it is dead, then a restart with another rotation during its start-up.
     append(&root.join("queue_log"), &cut(80, 85));
-    let _daemon = Daemon::start(&config);
+    let _daemon = common::daemon::spawn(&config, &[]);
     tokio::time::sleep(Duration::from_millis(rng.random_range(0..150))).await;
     rotate(root, 3, &cut(85, 90), &cut(90, 100));
     following(&redis, "daemon").await;

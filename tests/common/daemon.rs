@@ -117,19 +117,7 @@ impl Setup {
 
     /// With extra environment, e.g. what systemd passes (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
     pub fn start_daemon_with(&self, config: &Path, env: &[(&str, &str)]) -> Daemon {
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(config)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start queuecast run");
-        Daemon(Some(child))
+        spawn(config, env)
     }
 
     /// `replay --redis` of the current queue_log under PBX id `pbx`, final tick at `until`, with an AMI
@@ -226,6 +214,23 @@ pub async fn assert_converges_with(setup: &Setup, daemon_pbx: &str, replay_pbx: 
         }
         panic!("daemon state did not converge to the replay state");
     }
+}
+
+/// `queuecast run --config CONFIG` with `env` on top of a clean systemd-free environment.
+pub fn spawn(config: &Path, env: &[(&str, &str)]) -> Daemon {
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(config)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start queuecast run");
+    Daemon(Some(child))
 }
 
 /// The daemon process; killed if a test fails before stopping it, so no daemon outlives its test.
