@@ -419,6 +419,21 @@ fn agent_events_match_the_recordings_with_queue_log_alone() {
     check(Mode::QueueLogAlone);
 }
 
+/// Applies `events` and a settling tick, and hands every batch of changes to the sink, waiting for each
+/// to be written: the live path, one event at a time.
+async fn feed_sink(engine: &mut Engine, sink: &common::sink::Sink, events: &[Event]) {
+    use queuecast::sink::{self, SinkMsg};
+    let end = events.iter().map(|e| e.ts_ms).max().unwrap_or(0) + corpus::SETTLE_MS;
+    let tick = Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick };
+    for event in events.iter().chain([&tick]) {
+        let changes = engine.apply(event);
+        if !changes.is_empty() {
+            sink.handle.send(SinkMsg::Updates(sink::render(engine, &changes)));
+            sink.flushed().await;
+        }
+    }
+}
+
 /// The real sink and a real `redis-server`: the engine's agent events of a recording, live after a start-up
 /// resync, are on the stream and on pub/sub (`events` and the agent's channel) as `agent_event` messages with
 /// consecutive seq among the state messages, and no hash holds them.
@@ -427,7 +442,7 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
     use common::redis::RedisServer;
     use common::sink::Sink;
     use queuecast::sink::message::{Message, MessageType};
-    use queuecast::sink::{self, SinkMsg, reader};
+    use queuecast::sink::{self, reader};
     use redis::AsyncCommands;
 
     let wait = std::time::Duration::from_secs(30);
@@ -447,15 +462,7 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
 
     let mut engine = Engine::new(config);
     let sink = Sink::start_with_state(settings, sink::render_all(&engine)).await;
-    let end = events.iter().map(|e| e.ts_ms).max().unwrap_or(0) + corpus::SETTLE_MS;
-    let tick = Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick };
-    for event in events.iter().chain([&tick]) {
-        let changes = engine.apply(event);
-        if !changes.is_empty() {
-            sink.handle.send(SinkMsg::Updates(sink::render(&engine, &changes)));
-            sink.flushed().await;
-        }
-    }
+    feed_sink(&mut engine, &sink, &events).await;
 
     let msgs = reader::read_stream(&mut conn, &keys, 0, 100_000, 0).await.expect("XREAD");
     let first = msgs[0].seq;
@@ -526,7 +533,7 @@ async fn the_gateway_forwards_agent_events_in_scope() {
     use common::redis::{RedisServer, eventually};
     use common::sink::Sink;
     use queuecast::sink::message::{Message, MessageType};
-    use queuecast::sink::{self, SinkMsg, reader};
+    use queuecast::sink::{self, reader};
     use std::sync::{Arc, Mutex};
 
     let s = corpus::scenario("asterisk-22", "login-pause-unpause");
@@ -553,15 +560,7 @@ async fn the_gateway_forwards_agent_events_in_scope() {
     })
     .await;
 
-    let end = events.iter().map(|e| e.ts_ms).max().unwrap_or(0) + corpus::SETTLE_MS;
-    let tick = Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick };
-    for event in events.iter().chain([&tick]) {
-        let changes = engine.apply(event);
-        if !changes.is_empty() {
-            sink.handle.send(SinkMsg::Updates(sink::render(&engine, &changes)));
-            sink.flushed().await;
-        }
-    }
+    feed_sink(&mut engine, &sink, &events).await;
     let mut conn = server.conn().await;
     let msgs: Vec<Message> = reader::read_stream(&mut conn, &keys, 0, 100_000, 0).await.expect("XREAD");
     let last = msgs.last().expect("messages").seq;
