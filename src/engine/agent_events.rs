@@ -129,11 +129,16 @@ impl Engine {
     }
 
     /// queue_log repeats a change AMI already made: its second column names the source of a held event.
-    pub(super) fn confirm_agent_event(&mut self, a: AgentIx, q: QueueIx, event: AgentEventKind) {
+    pub(super) fn confirm_agent_event(
+        &mut self,
+        a: AgentIx,
+        q: QueueIx,
+        event: AgentEventKind,
+        actor: Actor,
+    ) {
         if self.event_source != Source::QueueLog {
             return;
         }
-        let actor = self.actor;
         if let Some(held) = self
             .held
             .iter_mut()

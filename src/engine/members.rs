@@ -123,39 +123,39 @@ impl Engine {
     /// A membership the event states explicitly (ADDMEMBER, QueueMemberAdded, a QueueStatus row): its
     /// login takes the event's source, or `config` for static and realtime members.
     pub(super) fn ensure_added(&mut self, a: AgentIx, q: QueueIx, membership: Option<&str>) {
-        let actor = self.actor;
-        if matches!(membership, Some("static" | "realtime")) {
-            self.actor = Actor::Config;
-        }
-        self.adding = true;
-        self.ensure_membership(a, q);
-        self.adding = false;
-        self.actor = actor;
+        let actor =
+            if matches!(membership, Some("static" | "realtime")) { Actor::Config } else { self.actor };
+        self.join(a, q, Some(actor));
     }
 
     /// A membership the event names; one only implied (a pause or device line of a member never added)
     /// is a static or persistent member: its login's source is `config`.
     pub(super) fn ensure_membership(&mut self, a: AgentIx, q: QueueIx) {
+        self.join(a, q, None);
+    }
+
+    /// The membership of `a` in `q`, created if new. `added_by`: who added it when the event states the
+    /// add (a repeat of a held login then names its source), `None` when the event only implies it.
+    fn join(&mut self, a: AgentIx, q: QueueIx, added_by: Option<Actor>) {
         let now = self.cause;
         let Some(agent) = self.agents.get_mut(a as usize).and_then(Option::as_mut) else { return };
         let mut membership = Membership::new(q);
         membership.paused_at = now;
         if !agent.add_membership(membership) {
-            if self.adding {
-                self.confirm_agent_event(a, q, AgentEventKind::Login);
+            if let Some(actor) = added_by {
+                self.confirm_agent_event(a, q, AgentEventKind::Login, actor);
             }
             return;
         }
         self.queues[q as usize].add_member(a);
-        let source = if self.adding { self.actor } else { Actor::Config };
-        self.agent_event(a, q, AgentEventKind::Login, None, source);
+        self.agent_event(a, q, AgentEventKind::Login, None, added_by.unwrap_or(Actor::Config));
         self.agent_changed(a);
         self.touch(a);
     }
 
     pub(super) fn remove_membership(&mut self, a: AgentIx, q: QueueIx) {
         let Some(membership) = self.agent_mut(a).and_then(|agent| agent.remove_membership(q)) else {
-            self.confirm_agent_event(a, q, AgentEventKind::Logout);
+            self.confirm_agent_event(a, q, AgentEventKind::Logout, self.actor);
             return;
         };
         self.agent_event(a, q, AgentEventKind::Logout, None, self.actor);
@@ -177,7 +177,7 @@ impl Engine {
         let moved = m.paused != paused;
         if !moved && m.pause_reason.as_deref() == reason {
             let kind = if paused { AgentEventKind::Pause } else { AgentEventKind::Unpause };
-            self.confirm_agent_event(a, q, kind);
+            self.confirm_agent_event(a, q, kind, self.actor);
             return;
         }
         if moved {

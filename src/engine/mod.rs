@@ -119,8 +119,6 @@ pub struct Engine {
     event_source: Source,
     /// Who made the change of the event being applied (`agent_events`).
     actor: Actor,
-    /// A membership the event being applied adds explicitly (not implied by a pause or device line).
-    adding: bool,
     /// queue_log is a feed: an AMI-reported change waits for its word on the source.
     saw_queue_log: bool,
     /// A `QueueStatus` answer was applied before (`reconcile`).
@@ -155,7 +153,6 @@ impl Engine {
             touched: Vec::new(),
             event_source: Source::Clock,
             actor: Actor::Unknown,
-            adding: false,
             saw_queue_log: queue_log_feed,
             seen_snapshot: false,
             quiet: false,
