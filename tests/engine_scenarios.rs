@@ -253,7 +253,7 @@ fn ami_actions() {
 /// re-entry that must are told apart by feed order alone. Their queues.conf is the same as asterisk-22's.
 const FLOWS: &str = "tests/fixtures/asterisk-22-flows";
 
-const SCENARIOS: [(&str, &str); 10] = [
+const SCENARIOS: [(&str, &str); 11] = [
     (CORPUS, "calls-answered"),
     (CORPUS, "login-pause-unpause"),
     (CORPUS, "abandon-and-timeout"),
@@ -264,6 +264,7 @@ const SCENARIOS: [(&str, &str); 10] = [
     (FLOWS, "requeue-same"),
     (FLOWS, "transfer-into-queue"),
     (FLOWS, "agent-busy-direct"),
+    (FLOWS, "agent-self-service"),
 ];
 
 /// Both feeds of a scenario as event lists, plus the static members as first events.

@@ -38,6 +38,7 @@ matrix! {
     requeue_same: "asterisk-22-flows" / "requeue-same",
     transfer_into_queue: "asterisk-22-flows" / "transfer-into-queue",
     agent_busy_direct: "asterisk-22-flows" / "agent-busy-direct",
+    agent_self_service: "asterisk-22-flows" / "agent-self-service",
 }
 
 /// The inputs cut at the end of each second `t` around every visit boundary (`replay --until`: events up

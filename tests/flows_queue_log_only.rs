@@ -72,6 +72,13 @@ fn ami_actions() {
     corpus("ami-actions");
 }
 
+/// Dave logs in and out from his phone (AddQueueMember/RemoveQueueMember), Erin by AMI, Frank by CLI; all three
+/// end paused in support with their reasons, and Dave's one answered call is counted.
+#[test]
+fn agent_self_service() {
+    flows("agent-self-service");
+}
+
 #[test]
 fn agent_busy_direct() {
     flows("agent-busy-direct");

@@ -18,8 +18,8 @@ pub struct Event {
     /// Which feed said it. When both feeds report the same fact differently, queue_log wins for call
     /// outcomes (it tells timeout from abandon) and AMI wins for device state and pause reasons.
     pub source: Source,
-    /// Who made the change, when the feed says (queue_log's second column on membership lines); None =
-    /// the feed does not say (AMI, and every other line).
+    /// Who made the change, when the feed says (queue_log's second column on membership lines; AMI only for
+    /// member changes a channel's dialplan made, `phone`); None = the feed does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<super::Actor>,
     pub kind: EventKind,

@@ -7,12 +7,18 @@
 //! which only the client knows: it registers each request ([`AmiNormalizer::expect_queue_status`], or
 //! [`AmiNormalizer::observe_sent`] for recorded client bytes); an answer nobody registered is `Partial`.
 //!
+//! Member events raised while a channel runs one of app_queue's member applications (`AddQueueMember`,
+//! `PauseQueueMember`, …, announced by its `Newexten`) carry the actor `phone`: AMI's only word on who made a
+//! change (see `dialplan.rs`).
+//!
 //! Connection control (FullyBooted → ask for QueueStatus, Shutdown/Reload → expect a disconnect or resync) is
 //! not engine input: the client reads it with [`control`] from the same message.
 
 use std::collections::HashMap;
 
 use parsers::ami::Message;
+
+use super::dialplan::DialplanApps;
 use parsers::ami::events::{self, AgentCall, CallerEvent, EventError, MemberEvent, QueueEvent};
 
 use crate::engine::{
@@ -34,6 +40,8 @@ pub struct AmiNormalizer {
     expected: HashMap<String, SnapshotScope>,
     /// Answers being collected, by ActionID, in arrival order of their first item.
     pending: Vec<(String, StatusSnapshot)>,
+    /// Channels inside a member application: whose member changes came from the phone.
+    dialplan: DialplanApps,
 }
 
 /// Connection-level events the AMI client acts on.
@@ -67,6 +75,7 @@ impl AmiNormalizer {
     pub fn reset(&mut self) {
         self.expected.clear();
         self.pending.clear();
+        self.dialplan.reset();
     }
 
     /// The client sent `Action: QueueStatus` with this ActionID and these filters (`Queue:`, `Member:`).
@@ -106,6 +115,7 @@ impl AmiNormalizer {
     /// Like [`Self::push`], but a known event missing a required field is an error (for logging).
     pub fn push_checked(&mut self, msg: &Message<'_>, ts_ms: engine::TsMs) -> Result<Vec<Event>, EventError> {
         let ts_ms = header_timestamp_ms(msg).unwrap_or(ts_ms);
+        self.dialplan.observe(msg);
         let event = match events::parse_event(msg) {
             Ok(Some(event)) => event,
             Ok(None) => return Ok(Vec::new()),
@@ -126,7 +136,12 @@ impl AmiNormalizer {
             other => translate(other, msg),
         };
         let kinds = kind.into_iter().chain(status_pause);
-        Ok(kinds.map(|kind| Event { ts_ms, source: Source::Ami, actor: None, kind }).collect())
+        Ok(kinds
+            .map(|kind| {
+                let actor = changed_member(&kind).and_then(|i| self.dialplan.actor_for(i));
+                Event { ts_ms, source: Source::Ami, actor, kind }
+            })
+            .collect())
     }
 
     fn collect(&mut self, event: &QueueEvent<'_>) {
@@ -180,6 +195,16 @@ impl AmiNormalizer {
         };
         snapshot.scope = self.expected.remove(action_id).unwrap_or(SnapshotScope::Partial);
         EventKind::StatusSnapshot(snapshot)
+    }
+}
+
+/// The interface whose membership or pause `kind` changes.
+fn changed_member(kind: &EventKind) -> Option<&str> {
+    match kind {
+        EventKind::MemberAdded { member, .. }
+        | EventKind::MemberRemoved { member, .. }
+        | EventKind::MemberPause { member, .. } => member.interface.as_deref(),
+        _ => None,
     }
 }
 

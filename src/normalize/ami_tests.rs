@@ -218,3 +218,50 @@ fn member_status_reports_the_pause_too() {
         }
     );
 }
+
+/// agent-self-service (asterisk-22-flows): Dave's logins, pauses and logout run on his phone's channel
+/// (AddQueueMember / PauseQueueMember / UnpauseQueueMember / RemoveQueueMember, each after its Newexten);
+/// Erin's (AMI QueueAdd/QueuePause) and Frank's (CLI) member events say nothing about who.
+#[test]
+fn member_events_of_a_dialplan_application_are_the_phone() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asterisk-22-flows/agent-self-service");
+    let raw = std::fs::read(dir.join("ami.raw")).expect("ami.raw");
+    let mut normalizer = AmiNormalizer::new();
+    let mut got = Vec::new();
+    each_message(&raw, |msg| {
+        // QueueMemberStatus (device changes during Dave's call) repeats the pause state; not a change.
+        let status = msg.is_event("QueueMemberStatus");
+        for e in normalizer.push(msg, 0).into_iter().filter(|_| !status) {
+            let (what, member) = match &e.kind {
+                EventKind::MemberAdded { member, .. } => ("added", member),
+                EventKind::MemberRemoved { member, .. } => ("removed", member),
+                EventKind::MemberPause { member, paused: true, .. } => ("paused", member),
+                EventKind::MemberPause { member, paused: false, .. } => ("unpaused", member),
+                _ => continue,
+            };
+            got.push((what, member.interface.clone().unwrap_or_default(), e.actor));
+        }
+    });
+    let dave = |what| (what, "Local/1004@agents/n".to_owned(), Some(crate::engine::Actor::Phone));
+    let other = |what, ext: &str| (what, format!("Local/{ext}@agents/n"), None);
+    assert_eq!(
+        got,
+        vec![
+            dave("added"),
+            dave("added"),
+            dave("paused"),
+            dave("paused"),
+            dave("unpaused"),
+            dave("unpaused"),
+            other("added", "1005"),
+            other("paused", "1005"),
+            other("added", "1006"),
+            other("paused", "1006"),
+            other("paused", "1005"),
+            other("paused", "1006"),
+            dave("removed"),
+            dave("paused"),
+        ]
+    );
+}

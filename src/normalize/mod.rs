@@ -2,4 +2,5 @@
 //! Pure functions; the sources call them, and so does `replay`.
 
 pub mod ami;
+mod dialplan;
 pub mod queue_log;
