@@ -3,3 +3,4 @@
 
 pub mod ami;
 pub mod queue_log;
+pub mod static_members;

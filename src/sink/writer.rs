@@ -3,7 +3,8 @@
 
 use super::batch::{Builder, HashMode, Limits};
 use super::message::{Envelope, Message, ResyncReason};
-use super::{Health, Keys, RedisConn, RedisSettings, SinkError, Update, VERSION, now_ms};
+use super::{Health, Keys, RedisConn, SinkError, Update, VERSION, now_ms};
+use crate::config::RedisConfig;
 use futures::future::BoxFuture;
 use redis::{AsyncCommands, Pipeline};
 use std::collections::BTreeSet;
@@ -74,7 +75,7 @@ impl InFlight {
 }
 
 impl Writer {
-    pub fn new(settings: &RedisSettings) -> Self {
+    pub fn new(settings: &RedisConfig) -> Self {
         let limits = Limits { stream_maxlen: settings.stream_maxlen, call_ttl_s: settings.call_ttl_s };
         Self {
             builder: Builder::new(settings.keys(), limits),
@@ -251,7 +252,7 @@ fn new_epoch() -> String {
 /// One-shot write of a complete state (`queuecast replay --redis`): the same layout and messages the daemon
 /// writes, followed by a `resync`. Returns the last seq written.
 pub async fn write_snapshot(
-    settings: &RedisSettings,
+    settings: &RedisConfig,
     updates: &[Update],
     health: Health,
 ) -> Result<u64, SinkError> {
