@@ -232,14 +232,14 @@ fn peak_rss_mb() -> u64 {
 /// second thread drains the replies. Nothing of the client is in the figure, so it bounds what any client
 /// could reach against this Redis here.
 fn ceiling(port: u16) {
-    use queuecast::sink::batch::{Builder, HashMode, Limits};
+    use queuecast::sink::batch::{Builder, HashMode, Retention};
     use std::io::{Read, Write};
     let keys = queuecast::sink::Keys::new(queuecast::config::DEFAULT_PREFIX, "bench-ceiling");
-    let limits = Limits {
+    let retention = Retention {
         stream_maxlen: queuecast::config::DEFAULT_STREAM_MAXLEN,
         call_ttl_s: queuecast::config::DEFAULT_CALL_TTL_S,
     };
-    let mut builder = Builder::new(keys, limits);
+    let mut builder = Builder::new(keys, retention);
     let mut packed = Vec::new();
     let mut seq = 0;
     for batch in 0..CEILING_CHANGES / CEILING_BATCH {

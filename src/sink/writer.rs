@@ -1,7 +1,7 @@
 //! Sequencing and the three kinds of writes: a delta batch, a full rewrite (start, resync, reconnect,
 //! replay) and the heartbeat. Shared by the sink task and `replay --redis`.
 
-use super::batch::{Builder, HashMode, Limits};
+use super::batch::{Builder, HashMode, Retention};
 use super::message::{Envelope, Message, ResyncReason};
 use super::{Health, Keys, RedisConn, SinkError, Update, VERSION, now_ms};
 use crate::config::RedisConfig;
@@ -76,9 +76,9 @@ impl InFlight {
 
 impl Writer {
     pub fn new(settings: &RedisConfig) -> Self {
-        let limits = Limits { stream_maxlen: settings.stream_maxlen, call_ttl_s: settings.call_ttl_s };
+        let retention = Retention { stream_maxlen: settings.stream_maxlen, call_ttl_s: settings.call_ttl_s };
         Self {
-            builder: Builder::new(settings.keys(), limits),
+            builder: Builder::new(settings.keys(), retention),
             epoch: new_epoch(),
             started_at: now_ms(),
             seq: 0,
