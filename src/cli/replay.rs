@@ -114,7 +114,7 @@ fn write_redis(
     eprintln!(
         "queuecast: wrote {} entities to {} (PBX {}, seq {seq})",
         updates.len(),
-        sink::redact_url(settings.url.expose()),
+        settings.url.masked(),
         settings.pbx_id
     );
     Ok(crate::cli::EX_OK)

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use queuecast::config::RedisConfig;
 use queuecast::sink::reader::{self, Applied, Hash, StateView};
-use queuecast::sink::{Keys, RedisConn, keys::glob_escape, keys::pbx_of_meta_key, redact_url};
+use queuecast::sink::{Keys, RedisConn, keys::glob_escape, keys::pbx_of_meta_key};
 use std::fmt::Write as _;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -84,7 +84,7 @@ async fn status(args: StatusArgs) -> anyhow::Result<u8> {
 
 /// Why there is nothing to show: which key was looked for, and which PBX ids this Redis does hold.
 fn no_state_hint(settings: &RedisConfig, keys: &Keys, found: &[String]) -> String {
-    let url = redact_url(settings.url.expose());
+    let url = settings.url.masked();
     let others = if found.is_empty() {
         format!(
             "no PBX at all under prefix {:?}: is queuecast running and writing to this Redis?",
@@ -124,7 +124,7 @@ async fn pbx_ids(conn: &mut RedisConn, settings: &RedisConfig) -> anyhow::Result
         let pattern = format!("{}:{{*}}:meta", glob_escape(&settings.prefix));
         let mut iter: redis::AsyncIter<String> = redis::AsyncCommands::scan_match(single, &pattern)
             .await
-            .with_context(|| format!("SCAN {pattern} on {}", redact_url(settings.url.expose())))?;
+            .with_context(|| format!("SCAN {pattern} on {}", settings.url.masked()))?;
         while let Some(key) = futures::StreamExt::next(&mut iter).await {
             let key = key.context("SCAN")?;
             if let Some(pbx) = pbx_of_meta_key(&settings.prefix, &key) {

@@ -21,7 +21,7 @@ mod state;
 mod task;
 mod writer;
 
-pub use conn::{RedisConn, redact_url};
+pub use conn::RedisConn;
 pub use keys::Keys;
 pub use render::{field_to_redis, render, render_all};
 pub use task::{SinkHandle, SinkMsg, spawn};

@@ -6,7 +6,7 @@ use super::fence::{ClientTag, Fenced};
 use super::message::ResyncReason;
 use super::state::{Latest, Mirror};
 use super::writer::{Batch, InFlight, Writer};
-use super::{Health, RedisConn, SinkError, Update, redact_url};
+use super::{Health, RedisConn, SinkError, Update};
 use crate::config::RedisConfig;
 use crate::metrics as metrics_names;
 use std::collections::{HashMap, VecDeque};
@@ -193,7 +193,7 @@ impl SinkTask {
     }
 
     async fn run(mut self, cancel: CancellationToken) {
-        tracing::info!(url = %redact_url(self.settings.url.expose()), pbx = %self.settings.pbx_id, "Redis sink started");
+        tracing::info!(url = %self.settings.url.masked(), pbx = %self.settings.pbx_id, "Redis sink started");
         loop {
             self.shared.wakeups.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(metrics_names::SINK_WAKEUPS).increment(1);
@@ -439,7 +439,7 @@ impl SinkTask {
         };
         match attempt.await {
             Ok(conn) => {
-                let url = redact_url(self.settings.url.expose());
+                let url = self.settings.url.masked();
                 metrics::gauge!(metrics_names::REDIS_UP).set(1.0);
                 match self.down_since.take() {
                     Some(since) => {
