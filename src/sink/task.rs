@@ -24,8 +24,7 @@ const HEARTBEAT_INTERVAL_MS: u64 = 1_000;
 const RECONNECT_MIN_MS: u64 = 100;
 /// Cap of the reconnect delay: an outage is noticed and repaired within ~5 s of Redis coming back.
 const RECONNECT_MAX_MS: u64 = 5_000;
-/// After cancellation, time left for the sink's final flush of what is pending (systemd stop budget is 5 s in
-/// total; the daemon has already waited for it before cancelling).
+/// After cancellation, time for the final flush: what the 5 s stop budget leaves after the daemon's wait.
 const FINAL_FLUSH_MS: u64 = 1_500;
 /// Call hashes expire in Redis after `call_ttl`; the mirror forgets them on the same schedule.
 const CALL_PRUNE_INTERVAL_MS: u64 = 60_000;
