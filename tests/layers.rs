@@ -105,10 +105,10 @@ fn no_two_modules_import_each_other() {
 #[test]
 fn the_scan_reads_paths_as_written() {
     let text = "use crate::{config::Config, engine::{self, Event}};\n// crate::daemon in a comment\n\
-                fn f() { crate::sink::now_ms(); let _ = \"crate::gateway\"; }\n#[cfg(test)]\nmod tests {\n\
-                use crate::replay;\n}\n";
+                fn f() { crate::sink::now_ms(); let _ = (\"crate::gateway {\", '{'); }\n#[cfg(test)]\n\
+                mod tests {\nuse crate::replay;\nfn g() {}\n}\nfn h() -> crate::normalize::X {}\n";
     let found: BTreeSet<String> = modules_named(&shipped_code(text), "crate").collect();
-    assert_eq!(found, ["config", "engine", "sink"].map(String::from).into_iter().collect());
+    assert_eq!(found, ["config", "engine", "normalize", "sink"].map(String::from).into_iter().collect());
 }
 
 /// Top-level module → module it imports → files that do.
@@ -149,12 +149,32 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The text without comments, string literals and the trailing `#[cfg(test)]` module.
+/// The text without comments, string and char literals, and `#[cfg(test)] mod tests { … }` blocks.
 fn shipped_code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests {") {
-        Some(at) => &text[..at],
-        None => text,
-    };
+    let mut code = without_literals(text);
+    while let Some(at) = code.find("#[cfg(test)]\nmod tests {") {
+        let open = at + code[at..].find('{').unwrap_or_default();
+        let mut depth = 0;
+        let mut end = code.len();
+        for (i, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        code.replace_range(at..end, "");
+    }
+    code
+}
+
+fn without_literals(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
