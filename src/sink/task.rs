@@ -125,7 +125,7 @@ impl SinkHandle {
     }
 }
 
-/// Starts the sink task on `tracker`. It runs until `cancel`, then flushes within `SHUTDOWN_FLUSH_MS`.
+/// Starts the sink task on `tracker`. It runs until `cancel`, then flushes within `FINAL_FLUSH_MS`.
 pub fn spawn(settings: RedisConfig, cancel: CancellationToken, tracker: &TaskTracker) -> SinkHandle {
     let shared = Arc::new(Shared {
         inbox: Mutex::new(Inbox::default()),
