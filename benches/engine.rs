@@ -7,9 +7,7 @@
 //! The event list is built before timing; the timed loop applies every event exactly as the daemon does
 //! (`Engine::apply`, collecting the returned changes).
 
-use queuecast::engine::{
-    EndReason, Engine, EngineConfig, Event, EventKind, MemberRef, QueueSettings, Source,
-};
+use queuecast::engine::{EndReason, Engine, Event, EventKind, MemberRef, PbxSetup, QueueSettings, Source};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -115,7 +113,7 @@ fn status_kb(field: &str) -> u64 {
 mod support;
 
 fn main() {
-    let mut config = EngineConfig::default();
+    let mut config = PbxSetup::default();
     for q in 0..QUEUES {
         config.queues.insert(format!("q{q}"), QueueSettings { wrapup_s: Some(5), service_level_s: Some(20) });
     }

@@ -15,7 +15,8 @@
 mod support;
 
 use futures::StreamExt;
-use queuecast::sink::{self, RedisSettings, SinkMsg, Update};
+use queuecast::config::RedisConfig;
+use queuecast::sink::{self, SinkMsg, Update};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,7 +117,7 @@ fn start_node_relay(redis: &support::Redis, port: u16) -> Option<Proc> {
         }
     }
     std::fs::write(dir.join("relay.js"), RELAY_JS).ok()?;
-    let channel = format!("{}:{{{PBX}}}:events", sink::DEFAULT_PREFIX);
+    let channel = format!("{}:{{{PBX}}}:events", queuecast::config::DEFAULT_PREFIX);
     let child = Command::new("node")
         .arg(dir.join("relay.js"))
         .args([port.to_string(), redis.url(), channel])
@@ -253,7 +254,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let mut settings = RedisSettings::new(redis.url());
+        let mut settings = RedisConfig::new(redis.url());
         settings.pbx_id = PBX.into();
         let cancel = CancellationToken::new();
         let tracker = tokio_util::task::TaskTracker::new();

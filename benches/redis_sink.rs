@@ -6,7 +6,8 @@
 //!
 //! Run: `cargo bench --bench redis_sink`. Needs `redis-server` on PATH.
 
-use queuecast::sink::{self, RedisSettings, SinkMsg, Update};
+use queuecast::config::RedisConfig;
+use queuecast::sink::{self, SinkMsg, Update};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -40,13 +41,13 @@ fn call(i: u64, t_ns: u64) -> Update {
 
 /// `subscribed`: a pub/sub client reads every message of the `events` channel meanwhile, as a wallboard
 /// backend would; each `PUBLISH` then also costs Redis the write to that subscriber's socket.
-async fn throughput(settings: RedisSettings, subscribed: bool) {
+async fn throughput(settings: RedisConfig, subscribed: bool) {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
     handle.send(SinkMsg::Resync(Vec::new()));
     assert!(handle.flushed(Duration::from_secs(10)).await);
-    let client = redis::Client::open(settings.url.as_str()).expect("client");
+    let client = redis::Client::open(settings.url.expose()).expect("client");
     let subscriber = if subscribed { Some(subscriber(&client, &settings).await) } else { None };
     let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
     let redis_cpu_before = redis_cpu_s(&mut conn).await;
@@ -99,7 +100,7 @@ async fn throughput(settings: RedisSettings, subscribed: bool) {
 }
 
 /// Subscribes to the `events` channel and counts messages until `THROUGHPUT_CHANGES` have arrived.
-async fn subscriber(client: &redis::Client, settings: &RedisSettings) -> tokio::task::JoinHandle<u64> {
+async fn subscriber(client: &redis::Client, settings: &RedisConfig) -> tokio::task::JoinHandle<u64> {
     let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
     pubsub.subscribe(settings.keys().events()).await.expect("subscribe");
     tokio::spawn(async move {
@@ -112,13 +113,13 @@ async fn subscriber(client: &redis::Client, settings: &RedisSettings) -> tokio::
     })
 }
 
-async fn latency(settings: RedisSettings) {
+async fn latency(settings: RedisConfig) {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
     handle.send(SinkMsg::Resync(Vec::new()));
     assert!(handle.flushed(Duration::from_secs(10)).await);
-    let client = redis::Client::open(settings.url.as_str()).expect("client");
+    let client = redis::Client::open(settings.url.expose()).expect("client");
     let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
     pubsub.subscribe(settings.keys().events()).await.expect("subscribe");
     let origin = Instant::now();
@@ -231,11 +232,14 @@ fn peak_rss_mb() -> u64 {
 /// second thread drains the replies. Nothing of the client is in the figure, so it bounds what any client
 /// could reach against this Redis here.
 fn ceiling(port: u16) {
-    use queuecast::sink::batch::{Builder, HashMode, Limits};
+    use queuecast::sink::batch::{Builder, HashMode, Retention};
     use std::io::{Read, Write};
-    let keys = queuecast::sink::Keys::new(sink::DEFAULT_PREFIX, "bench-ceiling");
-    let limits = Limits { stream_maxlen: sink::DEFAULT_STREAM_MAXLEN, call_ttl_s: sink::DEFAULT_CALL_TTL_S };
-    let mut builder = Builder::new(keys, limits);
+    let keys = queuecast::sink::Keys::new(queuecast::config::DEFAULT_PREFIX, "bench-ceiling");
+    let retention = Retention {
+        stream_maxlen: queuecast::config::DEFAULT_STREAM_MAXLEN,
+        call_ttl_s: queuecast::config::DEFAULT_CALL_TTL_S,
+    };
+    let mut builder = Builder::new(keys, retention);
     let mut packed = Vec::new();
     let mut seq = 0;
     for batch in 0..CEILING_CHANGES / CEILING_BATCH {
@@ -292,7 +296,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     println!("redis_sink bench on {}, redis-server {}", support::machine(), support::Redis::version());
     let server = support::Redis::start();
-    let mut settings = RedisSettings::new(server.url());
+    let mut settings = RedisConfig::new(server.url());
     settings.pbx_id = "bench".into();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");

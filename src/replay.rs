@@ -10,8 +10,8 @@
 
 mod ami_feed;
 
-use crate::config::queues_conf::StaticMember;
-use crate::engine::{Engine, EngineConfig, Event, EventKind, MemberRef, Source, TsMs};
+use crate::engine::{Engine, Event, EventKind, PbxSetup, Source, TsMs};
+use crate::normalize::static_members::{StaticMember, static_member_events};
 use crate::sources::tail::batch::MAX_EVENTS_PER_BATCH;
 use crate::sources::tail::decode::Decoder;
 use crate::sources::tail::history::History;
@@ -86,7 +86,7 @@ fn sibling(path: &Path, ext: &str) -> Option<PathBuf> {
 const QUEUE_LOG_BATCHES_IN_FLIGHT: usize = 16;
 
 /// Reads, decodes, merges and applies the inputs, streaming.
-pub fn replay(config: EngineConfig, inputs: &Inputs) -> Result<Replayed, ReplayError> {
+pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError> {
     let history = history_for(&config, inputs);
     let mut run = Run {
         engine: Engine::new(config),
@@ -157,7 +157,7 @@ fn read_queue_logs(
 
 /// The day the inputs end in (`until`, else the last line of the last queue_log) decides which earlier
 /// events keep only membership and pause; without either, everything is kept.
-fn history_for(config: &EngineConfig, inputs: &Inputs) -> History {
+fn history_for(config: &PbxSetup, inputs: &Inputs) -> History {
     let end_s = inputs
         .until_ms
         .map(|ms| ms.div_euclid(1000))
@@ -252,30 +252,6 @@ pub fn queue_log_events(bytes: &[u8]) -> (Vec<Event>, usize) {
         }
     }
     (events, bad)
-}
-
-/// Members present from the start (queues.conf static members, astdb persistent members) as `MemberAdded`
-/// at `ts`: they exist since Asterisk loaded them, and later queue_log lines about them win.
-pub fn static_member_events(members: &[StaticMember], ts: TsMs) -> Vec<Event> {
-    members
-        .iter()
-        .map(|m| Event {
-            ts_ms: ts,
-            source: Source::Clock,
-            actor: None,
-            kind: EventKind::MemberAdded {
-                queue: m.queue.clone(),
-                member: MemberRef { interface: Some(m.interface.clone()), name: m.name.clone() },
-                paused: m.paused,
-                pause_reason: m.pause_reason.clone(),
-                penalty: Some(m.penalty),
-                device: None,
-                in_call: None,
-                wrapup_s: None,
-                membership: Some(if m.dynamic { "dynamic" } else { "static" }.into()),
-            },
-        })
-        .collect()
 }
 
 /// Merges two time-ordered feeds by time; stable, `first` wins ties.

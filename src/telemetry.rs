@@ -4,7 +4,7 @@
 //! stay queryable (`journalctl -u queuecast F_QUEUE=support`) instead of being flattened into text.
 //! `RUST_LOG`, when set, wins over the configured level so an operator can debug without editing config.
 
-use crate::config::LogFormat;
+use crate::config::{LevelError, LogFormat, parse_level};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -21,8 +21,8 @@ const SYSLOG_IDENTIFIER: &str = "queuecast";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error("log level {level:?}: {reason}")]
-    BadLevel { level: String, reason: String },
+    #[error(transparent)]
+    BadLevel(#[from] LevelError),
     #[error("RUST_LOG: {0}")]
     BadEnv(String),
     #[error("log format journald: cannot reach the journal: {0}")]
@@ -99,37 +99,6 @@ pub fn init(level: &str, format: LogFormat) -> Result<LogHandle, TelemetryError>
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInitialised)?;
     Ok(LogHandle { filter: handle, env_override, output })
-}
-
-/// Level names a directive without `=` may be; anything else there is a target name.
-const LEVEL_NAMES: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-
-/// The configured `[log] level`: a level (`info`) or `RUST_LOG`-style directives (`warn,queuecast=debug`).
-/// Stricter than `EnvFilter`: a bare word that is not a level name (`loud`) parses there as "only target
-/// `loud`, every level", which silences the daemon entirely, fatal errors included; here it is an error.
-pub fn parse_level(level: &str) -> Result<EnvFilter, TelemetryError> {
-    let bad = |reason: String| TelemetryError::BadLevel { level: level.to_owned(), reason };
-    if level.trim().is_empty() {
-        return Err(bad("is empty: give a level (error, warn, info, debug, trace, off)".to_owned()));
-    }
-    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        if !directive.contains('=') && !LEVEL_NAMES.iter().any(|name| directive.eq_ignore_ascii_case(name)) {
-            return Err(bad(format!(
-                "{directive:?} is not a level (error, warn, info, debug, trace, off); targets are written target=level"
-            )));
-        }
-    }
-    EnvFilter::builder().parse(level).map_err(|err| bad(format!("not a valid filter ({err})")))
-}
-
-impl TelemetryError {
-    /// What is wrong, without the value (for the config error, which names `[log] level` itself).
-    pub fn reason(&self) -> String {
-        match self {
-            TelemetryError::BadLevel { reason, .. } => reason.clone(),
-            other => other.to_string(),
-        }
-    }
 }
 
 /// `auto`: journald when systemd connected our stderr to the journal (or started us with stderr elsewhere

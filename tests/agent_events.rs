@@ -11,12 +11,11 @@
 mod common;
 
 use common::corpus::{self, Mode, Scenario};
-use queuecast::config::queues_conf;
 use queuecast::engine::{
-    Actor, AgentEventKind, Change, Engine, EngineConfig, Event, EventKind, HOLD_MS, SnapshotScope, Source,
-    TsMs,
+    Actor, AgentEventKind, Change, Engine, Event, EventKind, HOLD_MS, PbxSetup, SnapshotScope, Source, TsMs,
 };
 use queuecast::replay;
+use queuecast::sources::queues_conf;
 use std::collections::BTreeMap;
 
 const SCENARIOS: [(&str, &str); 11] = [
@@ -99,7 +98,10 @@ fn facts(s: &Scenario, mode: Mode) -> Vec<Fact> {
         merged.push(if take_ami { a.next() } else { q.next() }.expect("peeked"));
     }
     let first = merged.iter().map(key).min().unwrap_or(0);
-    let statics = replay::static_member_events(&queues_conf::static_members(&s.queues_conf()), first);
+    let statics = queuecast::normalize::static_members::static_member_events(
+        &queues_conf::static_members(&s.queues_conf()),
+        first,
+    );
     statics.into_iter().map(Fact::Ami).chain(merged).collect()
 }
 
@@ -123,7 +125,7 @@ fn events(facts: &[Fact]) -> Vec<Event> {
 }
 
 /// The engine's agent events over the whole recording (every fact live), then a tick past the end.
-fn engine_rows(config: EngineConfig, events: &[Event]) -> Vec<Row> {
+fn engine_rows(config: PbxSetup, events: &[Event]) -> Vec<Row> {
     let mut engine = Engine::new(config);
     let end = events.iter().map(|e| e.ts_ms).max().unwrap_or(0) + corpus::SETTLE_MS;
     let tick = Event { ts_ms: end, source: Source::Clock, actor: None, kind: EventKind::Tick };
@@ -365,12 +367,12 @@ fn check(mode: Mode) {
             // The names the host gives a queue_log-only daemon (queues.conf, astdb), and no astdb members:
             // the daemon was running before the scenario began.
             Mode::QueueLogAlone => {
-                let config = s.host_setup().config;
+                let config = s.host_setup().pbx;
                 let names = config.members.clone();
                 (config, names)
             }
             Mode::QueueLogAndAmi => {
-                let config = EngineConfig { queue_log_feed: true, ..s.config() };
+                let config = PbxSetup { queue_log_feed: true, ..s.config() };
                 (config, corpus::member_names(&s.read("ami.raw")))
             }
             Mode::AmiAlone => (s.config(), corpus::member_names(&s.read("ami.raw"))),
@@ -400,8 +402,8 @@ fn sources(mode: Mode) -> std::collections::BTreeSet<Actor> {
     for (corpus_name, name) in SCENARIOS {
         let s = corpus::scenario(corpus_name, name);
         let config = match mode {
-            Mode::QueueLogAlone => s.host_setup().config,
-            Mode::QueueLogAndAmi => EngineConfig { queue_log_feed: true, ..s.config() },
+            Mode::QueueLogAlone => s.host_setup().pbx,
+            Mode::QueueLogAndAmi => PbxSetup { queue_log_feed: true, ..s.config() },
             Mode::AmiAlone => s.config(),
         };
         seen.extend(engine_rows(config, &events(&facts(&s, mode))).into_iter().map(|r| r.4));
@@ -509,7 +511,7 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
 
     let wait = std::time::Duration::from_secs(30);
     let s = corpus::scenario("asterisk-22", "login-pause-unpause");
-    let config = EngineConfig { queue_log_feed: true, ..s.config() };
+    let config = PbxSetup { queue_log_feed: true, ..s.config() };
     let facts = facts(&s, Mode::QueueLogAndAmi);
     let events = events(&facts);
     let want = engine_rows(config.clone(), &events);
@@ -599,7 +601,7 @@ async fn the_gateway_forwards_agent_events_in_scope() {
     use std::sync::{Arc, Mutex};
 
     let s = corpus::scenario("asterisk-22", "login-pause-unpause");
-    let config = EngineConfig { queue_log_feed: true, ..s.config() };
+    let config = PbxSetup { queue_log_feed: true, ..s.config() };
     let events = events(&facts(&s, Mode::QueueLogAndAmi));
     let server = RedisServer::start();
     let settings = server.settings("pbx1");

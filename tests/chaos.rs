@@ -12,9 +12,10 @@ mod common;
 use common::daemon::*;
 use common::fake_ami::{Capture, FakeAmi, Faults};
 use common::redis::{RedisServer, eventually, free_port};
+use queuecast::config::RedisConfig;
 use queuecast::sink::message::MessageType;
 use queuecast::sink::reader::{self, Applied, StateView};
-use queuecast::sink::{Keys, RedisConn, RedisSettings};
+use queuecast::sink::{Keys, RedisConn};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -58,7 +59,7 @@ async fn follow(url: String, keys: Keys, stop: Arc<AtomicBool>, progress: Arc<At
     while !stop.load(Ordering::SeqCst) {
         progress.store(seen.view.seq, Ordering::SeqCst);
         if conn.is_none() {
-            conn = RedisConn::connect(&RedisSettings::new(url.clone())).await.ok();
+            conn = RedisConn::connect(&RedisConfig::new(url.clone())).await.ok();
             fresh = true;
         }
         let Some(c) = conn.as_mut() else {

@@ -8,9 +8,9 @@
 //! "abandoned N" = our `abandoned + timed_out`, minus EXITWITHKEY callers (Asterisk does not count those).
 
 use proptest::prelude::*;
-use queuecast::config::queues_conf;
-use queuecast::engine::{Engine, EngineConfig, Event, Snapshot, TsMs};
+use queuecast::engine::{Engine, Event, PbxSetup, Snapshot, TsMs};
 use queuecast::replay::{self, Inputs};
+use queuecast::sources::queues_conf;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -31,9 +31,9 @@ fn queues_conf_text() -> String {
 
 /// What a queue_log-only deployment puts in its config: queues.conf settings and member names (queue_log
 /// names members by name in PAUSE/CONNECT lines and by interface in ADDMEMBER).
-fn config() -> EngineConfig {
+fn config() -> PbxSetup {
     let text = queues_conf_text();
-    let mut config = EngineConfig { queues: queues_conf::parse(&text), ..EngineConfig::default() };
+    let mut config = PbxSetup { queues: queues_conf::parse(&text), ..PbxSetup::default() };
     for (name, interface) in [
         ("Alice Smith", "Local/1001@agents/n"),
         ("Bob Jones", "Local/1002@agents/n"),
@@ -276,7 +276,10 @@ fn feeds((corpus, scenario): (&str, &str)) -> (Vec<Event>, Vec<Event>, Vec<Event
     let chunks = std::fs::read_to_string(d.join("ami.chunks.tsv")).ok();
     let (ami, _) = replay::ami_events(&raw, sent.as_deref(), chunks.as_deref());
     let first = ql.iter().chain(&ami).map(|e| e.ts_ms).min().unwrap_or(0);
-    let statics = replay::static_member_events(&queues_conf::static_members(&queues_conf_text()), first);
+    let statics = queuecast::normalize::static_members::static_member_events(
+        &queues_conf::static_members(&queues_conf_text()),
+        first,
+    );
     (statics, ql, ami)
 }
 

@@ -1,5 +1,5 @@
 //! Mode "queue_log alone": no AMI, only what the Asterisk host itself gives — the queue_log, queues.conf and
-//! astdb, read through the daemon's own `settings::engine` (`tests/common/corpus.rs` says how the astdb of
+//! astdb, read through the daemon's own `pbx_files::engine_setup` (`tests/common/corpus.rs` says how the astdb of
 //! each scenario's end is written and where each fact of the truth comes from). Every scenario of the real
 //! Asterisk 22.10.1 corpus, one test each, against Asterisk's own final view: membership, pause, reason,
 //! names and calls waiting from `final-status`; per queue answered / abandoned / timed out (the split too:
@@ -10,7 +10,7 @@ mod common;
 
 use common::corpus::{Mode, assert_final_but, assert_identity, scenario, write_astdb};
 use queuecast::config::Config;
-use queuecast::daemon::settings;
+use queuecast::daemon::pbx_files;
 use queuecast::engine::{Engine, Snapshot};
 use queuecast::replay;
 use serde_json::{Value, json};
@@ -118,15 +118,16 @@ fn pause_reason_from_before_the_log_comes_from_astdb() {
         "[engine]\nqueues_conf = \"/nonexistent/queues.conf\"\nastdb = {:?}\n",
         astdb.display().to_string()
     );
-    let setup = settings::engine(&Config::from_toml(&toml, &tmp.path().join("q.toml")).unwrap());
+    let setup = pbx_files::engine_setup(&Config::from_toml(&toml, &tmp.path().join("q.toml")).unwrap());
     let full = scenario.queue_log_text();
     let later: String =
         full.lines().skip_while(|l| !l.contains("|ENTERQUEUE|")).map(|l| format!("{l}\n")).collect();
     assert!(!later.contains("ADDMEMBER") && !later.contains("Alice"), "the rotated-away part held them");
     let (events, _) = replay::queue_log_events(later.as_bytes());
-    let mut all = replay::static_member_events(&setup.static_members, events[0].ts_ms);
+    let mut all =
+        queuecast::normalize::static_members::static_member_events(&setup.static_members, events[0].ts_ms);
     all.extend(events);
-    let mut engine = Engine::new(setup.config.clone());
+    let mut engine = Engine::new(setup.pbx.clone());
     replay::apply_all(&mut engine, &all, None);
     let state = engine.snapshot();
     let alice = &state.agents["Local/1001@agents/n"];
@@ -147,7 +148,7 @@ fn pause_reason_from_before_the_log_comes_from_astdb() {
 fn names_learned_later_merge_the_provisional_agents() {
     let scenario = scenario("asterisk-22", "login-pause-unpause");
     let events = scenario.queue_log_events();
-    let mut engine = Engine::new(queuecast::engine::EngineConfig::default());
+    let mut engine = Engine::new(queuecast::engine::PbxSetup::default());
     replay::apply_all(&mut engine, &events, None);
     let before = engine.snapshot();
     assert_eq!(before.agents["Alice Smith"]["interface"], Value::Null, "provisional");

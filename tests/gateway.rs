@@ -7,10 +7,11 @@ use common::gateway::{Follower, Gateway, Shared, claims, follow_sse, follow_ws, 
 use common::redis::{RedisServer, eventually};
 use common::sink::Sink;
 use common::updates::{call, fields, queue, random_batch};
+use queuecast::config::RedisConfig;
 use queuecast::gateway::follow::filtered_state;
 use queuecast::gateway::scope::Scope;
 use queuecast::sink::reader;
-use queuecast::sink::{RedisSettings, SinkMsg, Update};
+use queuecast::sink::{SinkMsg, Update};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -47,12 +48,12 @@ fn initial_state() -> Vec<Update> {
 }
 
 /// The hashes as the gateway's open view renders them (the state every follower must end with).
-async fn expected(server: &RedisServer, settings: &RedisSettings) -> Value {
+async fn expected(server: &RedisServer, settings: &RedisConfig) -> Value {
     let view = reader::read_snapshot(&mut server.conn().await, &settings.keys()).await.expect("snapshot");
     filtered_state(&view, &Scope::default(), PBX, 0)
 }
 
-async fn meta_seq(server: &RedisServer, settings: &RedisSettings) -> u64 {
+async fn meta_seq(server: &RedisServer, settings: &RedisConfig) -> u64 {
     let meta = reader::read_meta(&mut server.conn().await, &settings.keys()).await.expect("meta");
     meta["seq"].parse().expect("seq")
 }
@@ -264,7 +265,7 @@ async fn write_for(sink: &Sink, seed: u64, ms: u64) {
 }
 
 /// Both followers reach the hashes' seq and hold exactly the hashes' state.
-async fn converge(server: &RedisServer, settings: &RedisSettings, followers: &[&Shared]) {
+async fn converge(server: &RedisServer, settings: &RedisConfig, followers: &[&Shared]) {
     let seq = meta_seq(server, settings).await;
     for (i, f) in followers.iter().enumerate() {
         eventually(WAIT, &format!("follower {i} at seq {seq}"), || async { f.lock().unwrap().seq >= seq })

@@ -16,7 +16,7 @@ fn names_only_log_counts_each_name_once() {
                1795382789|NONE|support|Alice Smith|PAUSE|Lunch\n";
     let (events, bad) = replay::queue_log_events(log.as_bytes());
     assert_eq!(bad, 0);
-    let mut engine = Engine::new(queuecast::engine::EngineConfig::default());
+    let mut engine = Engine::new(queuecast::engine::PbxSetup::default());
     replay::apply_all(&mut engine, &events, None);
     let state = engine.snapshot();
     assert_eq!(state.queues["support"]["agents_logged_in"], json!(2));
@@ -34,7 +34,7 @@ fn names_only_log_counts_each_name_once() {
 fn a_name_from_a_pause_line_is_never_counted() {
     let log = "1795382785|CLI|support|PJSIP/1001|ADDMEMBER|\n\
                1795382789|NONE|support|Alice Smith|PAUSE|Lunch\n";
-    let mut engine = Engine::new(queuecast::engine::EngineConfig::default());
+    let mut engine = Engine::new(queuecast::engine::PbxSetup::default());
     replay::apply_all(&mut engine, &replay::queue_log_events(log.as_bytes()).0, None);
     let support = |e: &Engine| e.snapshot().queues["support"].clone();
     assert_eq!(support(&engine)["agents_logged_in"], json!(1), "PJSIP/1001, not also her name");

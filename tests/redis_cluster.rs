@@ -7,8 +7,9 @@ mod common;
 use common::redis_cluster::RedisCluster;
 use common::sink::Sink;
 use common::updates::{agent, call, queue};
+use queuecast::config::RedisConfig;
 use queuecast::sink::reader::{self, Applied};
-use queuecast::sink::{RedisConn, RedisSettings, SinkMsg, Update};
+use queuecast::sink::{RedisConn, SinkMsg, Update};
 use std::time::Duration;
 
 /// Generous: the CI machine has 2 loaded cores.
@@ -17,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(30);
 #[tokio::test]
 async fn sink_and_gap_free_consumer_work_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
-    let mut settings = RedisSettings::new(cluster.url());
+    let mut settings = RedisConfig::new(cluster.url());
     settings.pbx_id = "pbx1".into();
     settings.queue_update_interval_ms = 20;
     settings.cluster = true;

@@ -8,6 +8,7 @@ use common::proxy::Proxy;
 use common::redis::{RedisServer, dump_pbx, eventually};
 use common::sink::Sink;
 use common::updates::{agent, call, queue, random_batch};
+use queuecast::config::{RedisUrl, Secret};
 use queuecast::sink::message::{Message, MessageType};
 use queuecast::sink::reader::{self, Applied};
 use queuecast::sink::{self, Health, Keys, RedisConn, SinkMsg, Update};
@@ -38,8 +39,8 @@ async fn layout_and_messages_follow_design() {
 
     let sink = Sink::start(settings);
     sink.handle.send(SinkMsg::Health(Health {
-        ami: sink::AmiState::Connected,
-        queue_log: sink::QueueLogState::Following,
+        ami: queuecast::sources::AmiHealth::Connected,
+        queue_log: queuecast::sources::QueueLogHealth::Following,
     }));
     sink.handle.send(SinkMsg::Resync(vec![agent("PJSIP/1001", "available", 1), queue("sales", &["c1"], 3)]));
     sink.flushed().await;
@@ -280,7 +281,7 @@ async fn a_long_outage_wakes_the_sink_only_per_reconnect_attempt() {
     const SLACK: u64 = 20;
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("unix://{}", dir.path().join("nobody.sock").display());
-    let sink = Sink::start(sink::RedisSettings::new(url));
+    let sink = Sink::start(queuecast::config::RedisConfig::new(url));
     sink.handle.send(SinkMsg::Resync(vec![agent("PJSIP/1", "available", 0), call("c1", "waiting")]));
     let before = sink.handle.wakeups();
     tokio::time::sleep(Duration::from_secs(OUTAGE_S)).await;
@@ -360,7 +361,7 @@ async fn a_stalled_batch_arriving_after_the_rewrite_is_never_applied() {
 async fn sink_behind_proxy(server: &RedisServer) -> (Proxy, Keys, Sink) {
     let proxy = Proxy::start(server.port()).await;
     let mut settings = server.settings("pbx1");
-    settings.url = proxy.url();
+    settings.url = RedisUrl::new(proxy.url());
     let keys = settings.keys();
     let sink = Sink::start_with_state(settings, vec![agent("PJSIP/1", "available", 1)]).await;
     (proxy, keys, sink)
@@ -477,14 +478,14 @@ async fn unix_socket_with_acl_user_and_password_redaction() {
         "off",
     ]);
     let mut settings = server.settings("pbx1");
-    settings.url = format!("{}?user=qc&pass=s3cret-pw", server.unix_url());
+    settings.url = RedisUrl::new(format!("{}?user=qc&pass=s3cret-pw", server.unix_url()));
     sink::write_snapshot(&settings, &[agent("PJSIP/1", "available", 1)], Health::default())
         .await
         .expect("write over unix socket with ACL user");
     let mut tcp = settings.clone();
-    tcp.url = format!("redis://127.0.0.1:{}", server.port());
+    tcp.url = RedisUrl::new(format!("redis://127.0.0.1:{}", server.port()));
     tcp.username = Some("qc".into());
-    tcp.password = Some("s3cret-pw".into());
+    tcp.password = Some(Secret::new("s3cret-pw"));
     let mut conn = RedisConn::connect(&tcp).await.expect("TCP with separate ACL fields");
     let id: String = conn.hget(tcp.keys().agent("PJSIP/1"), "id").await.unwrap();
     assert_eq!(id, "PJSIP/1");
@@ -511,7 +512,7 @@ async fn unix_socket_with_acl_user_and_password_redaction() {
     live.stop().await;
 
     let mut wrong = tcp.clone();
-    wrong.url = format!("redis://qc:wrong-pw@127.0.0.1:{}", server.port());
+    wrong.url = RedisUrl::new(format!("redis://qc:wrong-pw@127.0.0.1:{}", server.port()));
     wrong.password = None;
     let err = match RedisConn::connect(&wrong).await {
         Ok(_) => panic!("wrong password accepted"),

@@ -5,9 +5,9 @@ mod common;
 
 use common::fake_ami::{Capture, FakeAmi, Faults, SECRET, USERNAME, tls_acceptor};
 use queuecast::config::Secret;
+use queuecast::config::{AmiConfig, AuthMethod};
 use queuecast::engine::{Event, EventKind};
 use queuecast::normalize::ami::AmiNormalizer;
-use queuecast::sources::ami::{AmiSettings, AuthMethod};
 use queuecast::sources::tail::startup::{self, ReplayMode};
 use queuecast::sources::tail::{self, TailSettings};
 use queuecast::sources::{AmiHealth, QueueLogHealth, SourceMsg};
@@ -240,8 +240,8 @@ fn binary_search_finds_the_first_line_of_the_day_in_a_large_file() {
 // ---------------------------------------------------------------------------------------------------------
 // AMI client
 
-fn settings(fake: &FakeAmi, auth: AuthMethod) -> AmiSettings {
-    let mut settings = AmiSettings::new("127.0.0.1", fake.addr.port(), USERNAME, Secret::new(SECRET));
+fn settings(fake: &FakeAmi, auth: AuthMethod) -> AmiConfig {
+    let mut settings = AmiConfig::new("127.0.0.1", fake.addr.port(), USERNAME, Secret::new(SECRET));
     settings.auth = auth;
     settings.backoff_min_ms = 10;
     settings.backoff_max_ms = 200;
@@ -251,7 +251,7 @@ fn settings(fake: &FakeAmi, auth: AuthMethod) -> AmiSettings {
 /// Runs the client against `fake` until it delivered `snapshots` QueueStatus answers, then returns
 /// everything it sent. The last QueueStatus is asked for on the fake's final Reload, i.e. after every
 /// earlier message was handled, so nothing is in flight when the last snapshot arrives.
-async fn run_client(fake: &FakeAmi, settings: AmiSettings, snapshots: usize) -> Vec<SourceMsg> {
+async fn run_client(fake: &FakeAmi, settings: AmiConfig, snapshots: usize) -> Vec<SourceMsg> {
     let (tx, mut rx) = mpsc::channel(1024);
     let cancel = CancellationToken::new();
     let client =

@@ -1,7 +1,8 @@
 use anyhow::Context as _;
-use queuecast::config::{Config, queues_conf};
-use queuecast::engine::EngineConfig;
+use queuecast::config::Config;
+use queuecast::engine::PbxSetup;
 use queuecast::replay::{self, Inputs};
+use queuecast::sources::queues_conf;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -36,7 +37,7 @@ pub struct ReplayArgs {
     #[arg(long, requires = "redis")]
     pub pbx: Option<String>,
     /// With --redis: the key prefix.
-    #[arg(long, requires = "redis", default_value = queuecast::sink::DEFAULT_PREFIX)]
+    #[arg(long, requires = "redis", default_value = queuecast::config::DEFAULT_PREFIX)]
     pub prefix: String,
     /// Time zone that defines "today" for the counters: an IANA name or `system` (default: the one of
     /// `--config`, else UTC, so the result does not depend on the machine).
@@ -46,14 +47,16 @@ pub struct ReplayArgs {
 
 /// The engine settings and static members: `--config` as the daemon reads it, then `--queues-conf` and
 /// `--timezone` on top.
-fn engine_setup(args: &ReplayArgs) -> anyhow::Result<(EngineConfig, Vec<queues_conf::StaticMember>)> {
+fn engine_setup(
+    args: &ReplayArgs,
+) -> anyhow::Result<(PbxSetup, Vec<queuecast::normalize::static_members::StaticMember>)> {
     let (mut config, mut static_members) = match &args.config {
         Some(path) => {
             let config = Config::load(path).with_context(|| format!("--config {}", path.display()))?;
-            let setup = queuecast::daemon::settings::engine(&config);
-            (setup.config, setup.static_members)
+            let setup = queuecast::daemon::pbx_files::engine_setup(&config);
+            (setup.pbx, setup.static_members)
         }
-        None => (EngineConfig { tz: jiff::tz::TimeZone::UTC, ..EngineConfig::default() }, Vec::new()),
+        None => (PbxSetup { tz: jiff::tz::TimeZone::UTC, ..PbxSetup::default() }, Vec::new()),
     };
     if let Some(name) = &args.timezone {
         config.tz = match name.as_str() {
@@ -85,7 +88,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
         );
     }
     if let Some(url) = &args.redis {
-        let mut settings = queuecast::sink::RedisSettings::new(url.as_str());
+        let mut settings = queuecast::config::RedisConfig::new(url.as_str());
         settings.prefix = args.prefix;
         if let Some(pbx) = args.pbx {
             settings.pbx_id = pbx;
@@ -101,7 +104,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 
 /// `--redis`: the final state with the daemon's layout and messages (PBX id = host name), then a `resync`.
 fn write_redis(
-    settings: &queuecast::sink::RedisSettings,
+    settings: &queuecast::config::RedisConfig,
     engine: &queuecast::engine::Engine,
 ) -> anyhow::Result<u8> {
     use queuecast::sink;
@@ -111,7 +114,7 @@ fn write_redis(
     eprintln!(
         "queuecast: wrote {} entities to {} (PBX {}, seq {seq})",
         updates.len(),
-        sink::redact_url(&settings.url),
+        settings.url.masked(),
         settings.pbx_id
     );
     Ok(crate::cli::EX_OK)

@@ -2,8 +2,9 @@
 //! gap-free protocol (snapshot, then the stream from the snapshot's seq; re-snapshot on resync/epoch/gap).
 
 use anyhow::Context;
+use queuecast::config::RedisConfig;
 use queuecast::sink::reader::{self, Applied, Hash, StateView};
-use queuecast::sink::{Keys, RedisConn, RedisSettings, keys::glob_escape, keys::pbx_of_meta_key, redact_url};
+use queuecast::sink::{Keys, RedisConn, keys::glob_escape, keys::pbx_of_meta_key};
 use std::fmt::Write as _;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -35,7 +36,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub pbx: Option<String>,
     /// Key prefix.
-    #[arg(long, default_value = queuecast::sink::DEFAULT_PREFIX)]
+    #[arg(long, default_value = queuecast::config::DEFAULT_PREFIX)]
     pub prefix: String,
     /// Use the Redis Cluster client.
     #[arg(long)]
@@ -48,7 +49,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
 }
 
 async fn status(args: StatusArgs) -> anyhow::Result<u8> {
-    let mut settings = RedisSettings::new(&args.redis);
+    let mut settings = RedisConfig::new(&args.redis);
     settings.prefix = args.prefix.clone();
     settings.cluster = args.cluster;
     let mut conn = RedisConn::connect(&settings).await?;
@@ -82,8 +83,8 @@ async fn status(args: StatusArgs) -> anyhow::Result<u8> {
 }
 
 /// Why there is nothing to show: which key was looked for, and which PBX ids this Redis does hold.
-fn no_state_hint(settings: &RedisSettings, keys: &Keys, found: &[String]) -> String {
-    let url = redact_url(&settings.url);
+fn no_state_hint(settings: &RedisConfig, keys: &Keys, found: &[String]) -> String {
+    let url = settings.url.masked();
     let others = if found.is_empty() {
         format!(
             "no PBX at all under prefix {:?}: is queuecast running and writing to this Redis?",
@@ -117,13 +118,13 @@ fn stale_hint(view: &StateView) -> Option<String> {
 
 /// PBX ids with a `meta` key under the prefix (single node: SCAN; a cluster client cannot scan all nodes
 /// here, so there the list is empty and `--pbx` or the host name decides).
-async fn pbx_ids(conn: &mut RedisConn, settings: &RedisSettings) -> anyhow::Result<Vec<String>> {
+async fn pbx_ids(conn: &mut RedisConn, settings: &RedisConfig) -> anyhow::Result<Vec<String>> {
     let mut found: Vec<String> = Vec::new();
     if let RedisConn::Single(single) = conn {
         let pattern = format!("{}:{{*}}:meta", glob_escape(&settings.prefix));
         let mut iter: redis::AsyncIter<String> = redis::AsyncCommands::scan_match(single, &pattern)
             .await
-            .with_context(|| format!("SCAN {pattern} on {}", redact_url(&settings.url)))?;
+            .with_context(|| format!("SCAN {pattern} on {}", settings.url.masked()))?;
         while let Some(key) = futures::StreamExt::next(&mut iter).await {
             let key = key.context("SCAN")?;
             if let Some(pbx) = pbx_of_meta_key(&settings.prefix, &key) {

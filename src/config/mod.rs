@@ -4,13 +4,16 @@
 //! (host name, rotated glob), reads secret files and validates, so a `Config` value is always usable as is.
 //! Every error names the file and, when it can, the `[section] key`; none ever contains a secret.
 
+mod asterisk_conf;
 mod gateway;
-pub mod queues_conf;
+mod log_level;
 mod secret;
 mod sections;
 mod validate;
 
+pub use asterisk_conf::{DEFAULT_ASTDB, path_from_asterisk_conf};
 pub use gateway::*;
+pub use log_level::{LevelError, parse_level};
 pub use secret::{MASK, RedisUrl, Secret, mask_url};
 pub use sections::*;
 
@@ -115,7 +118,7 @@ impl Config {
 fn default_astdb(queues_conf: &Path) -> PathBuf {
     let asterisk_conf = queues_conf.with_file_name("asterisk.conf");
     let text = std::fs::read(&asterisk_conf).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
-    crate::sources::astdb::path_from_asterisk_conf(text.as_deref())
+    path_from_asterisk_conf(text.as_deref())
 }
 
 /// Inline value or the content of `<key>_file` (trailing newline trimmed, as `echo` writes it).

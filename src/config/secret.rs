@@ -134,7 +134,10 @@ fn mask_query(query: &str) -> String {
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key == "pass" || key == "password" => format!("{key}={MASK}"),
+            // Any case: a masker that misses `PASS=` would print the one secret it exists to hide.
+            Some((key, _)) if key.eq_ignore_ascii_case("pass") || key.eq_ignore_ascii_case("password") => {
+                format!("{key}={MASK}")
+            }
             _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -164,6 +167,9 @@ mod tests {
             ("redis://h:6379", "redis://h:6379"),
             ("redis://user@h", "redis://user@h"),
             ("unix:///run/redis.sock?db=1&pass=x", "unix:///run/redis.sock?db=1&pass=***"),
+            ("unix:///run/redis.sock?PASSWORD=x", "unix:///run/redis.sock?PASSWORD=***"),
+            ("redis://u:p%40ss@h:6379/0", "redis://u:***@h:6379/0"),
+            ("not a url", "not a url"),
             ("/run/redis/redis.sock", "/run/redis/redis.sock"),
         ];
         for (url, masked) in cases {

@@ -14,13 +14,25 @@ use std::path::PathBuf;
 pub const DEFAULT_QUEUE_LOG: &str = "/var/log/asterisk/queue_log";
 /// Asterisk's `manager.conf` default port.
 pub const DEFAULT_AMI_PORT: u16 = 5038;
-// AMI timing and Redis layout defaults belong to the modules that use them; the config only names them.
-pub use crate::sink::{
-    DEFAULT_CALL_TTL_S, DEFAULT_PREFIX, DEFAULT_QUEUE_UPDATE_INTERVAL_MS, DEFAULT_STREAM_MAXLEN,
-};
-pub use crate::sources::ami::{
-    DEFAULT_BACKOFF_MAX_MS, DEFAULT_BACKOFF_MIN_MS, DEFAULT_PING_INTERVAL_MS, DEFAULT_PING_TIMEOUT_MS,
-};
+/// Keep-alive period (the PBX or a NAT box in between may silently drop an idle TCP connection).
+pub const DEFAULT_PING_INTERVAL_MS: u64 = 10_000;
+/// A Pong later than this means the connection is dead even though TCP has not noticed.
+pub const DEFAULT_PING_TIMEOUT_MS: u64 = 5_000;
+/// Reconnect backoff: a quick first retry (an Asterisk restart takes seconds), capped so a long outage costs
+/// one attempt per 30 s.
+pub const DEFAULT_BACKOFF_MIN_MS: u64 = 500;
+pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
+/// `agent` carries every queue/member/caller event, `system` FullyBooted/Shutdown/Reload, `call` the
+/// ≤11 Join/Leave (protocol/AMI.md §2.1).
+pub const DEFAULT_EVENT_MASK: &str = "system,call,agent";
+/// DESIGN.md defaults: the key prefix …
+pub const DEFAULT_PREFIX: &str = "queuecast";
+/// … about a day of a busy call center's messages, so consumers can catch up after an outage …
+pub const DEFAULT_STREAM_MAXLEN: u64 = 100_000;
+/// … call hashes outlive the day's reporting …
+pub const DEFAULT_CALL_TTL_S: u64 = 86_400;
+/// … and wallboards need no more than 4 updates a second per queue.
+pub const DEFAULT_QUEUE_UPDATE_INTERVAL_MS: u64 = 250;
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_QUEUES_CONF: &str = "/etc/asterisk/queues.conf";
 /// Asterisk's own `servicelevel` default is 0 (off); 20 s is the industry's usual target (80/20).
@@ -82,15 +94,50 @@ pub struct AmiConfig {
     /// Exit 69 when AMI is unreachable at start instead of retrying forever.
     #[serde(default)]
     pub fail_fast: bool,
+    /// Not a key of the file: MD5 challenge always, plain only for tests of a proxy that drops Challenge.
+    #[serde(skip)]
+    pub auth: AuthMethod,
+    /// `Events:` value of the Login action; not a key of the file (the engine needs exactly these classes).
+    #[serde(skip, default = "default_event_mask")]
+    pub events: String,
     /// `secret` or the content of `secret_file`, filled in at load.
     #[serde(skip)]
     pub(crate) resolved_secret: Option<Secret>,
 }
 
+/// How to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// `Action: Challenge` then `Key: md5(challenge + secret)`: the secret never crosses the wire.
+    #[default]
+    Md5,
+    /// `Secret:` in clear (needed only if a proxy in front of Asterisk does not pass Challenge through).
+    Plain,
+}
+
 impl AmiConfig {
+    /// An enabled `[ami]` with the defaults of the file for everything else (tools and tests).
+    pub fn new(host: impl Into<String>, port: u16, username: impl Into<String>, secret: Secret) -> Self {
+        Self {
+            enabled: true,
+            host: host.into(),
+            port,
+            username: username.into(),
+            secret: Some(secret.clone()),
+            resolved_secret: Some(secret),
+            ..Self::default()
+        }
+    }
+
     /// The secret to log in with (inline or read from `secret_file`).
     pub fn secret(&self) -> Option<&Secret> {
         self.resolved_secret.as_ref()
+    }
+
+    /// What the Login action sends. Validation guarantees a secret when AMI is enabled; an empty one just
+    /// fails to log in, loudly.
+    pub fn login_secret(&self) -> &str {
+        self.secret().map_or("", Secret::expose)
     }
 }
 
@@ -111,6 +158,8 @@ impl Default for AmiConfig {
             backoff_min_ms: DEFAULT_BACKOFF_MIN_MS,
             backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
             fail_fast: false,
+            auth: AuthMethod::default(),
+            events: default_event_mask(),
             resolved_secret: None,
         }
     }
@@ -141,10 +190,36 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// The ACL password (inline or read from `password_file`); a password inside `url` is not repeated here.
-    pub fn password(&self) -> Option<&Secret> {
-        self.resolved_password.as_ref()
+    /// The defaults of the file for `url`, PBX id = host name (tools and tests).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: RedisUrl::new(url), pbx_id: default_pbx_id(), ..Self::default() }
     }
+
+    /// The ACL password (inline or read from `password_file`; set in code, `password`); a password inside
+    /// `url` is not repeated here.
+    pub fn password(&self) -> Option<&Secret> {
+        self.resolved_password.as_ref().or(self.password.as_ref())
+    }
+
+    /// The URL parsed, with the separate ACL user/password fields applied (they win over the URL's).
+    pub fn connection_info(&self) -> Result<redis::ConnectionInfo, redis::RedisError> {
+        use redis::IntoConnectionInfo as _;
+        let info = self.url.expose().into_connection_info()?;
+        let mut redis_info = info.redis_settings().clone();
+        if let Some(user) = &self.username {
+            redis_info = redis_info.set_username(user);
+        }
+        if let Some(password) = self.password() {
+            redis_info = redis_info.set_password(password.expose());
+        }
+        Ok(info.set_redis_settings(redis_info))
+    }
+}
+
+/// The host name, as DESIGN.md's default PBX id.
+pub fn default_pbx_id() -> String {
+    let name = gethostname::gethostname().to_string_lossy().into_owned();
+    if name.is_empty() { "localhost".to_owned() } else { name }
 }
 
 impl Default for RedisConfig {
@@ -304,6 +379,9 @@ fn default_ami_host() -> String {
 }
 fn default_ami_port() -> u16 {
     DEFAULT_AMI_PORT
+}
+fn default_event_mask() -> String {
+    DEFAULT_EVENT_MASK.to_owned()
 }
 fn default_ping_interval_ms() -> u64 {
     DEFAULT_PING_INTERVAL_MS

@@ -118,7 +118,7 @@ fn check_redis(config: &Config) -> Problem {
             "must start with redis://, rediss://, unix:// or be an absolute socket path",
         );
     }
-    if let Some(reason) = check_redis_target(&crate::daemon::settings::redis(config)) {
+    if let Some(reason) = check_redis_target(r) {
         return problem("redis", "url", reason);
     }
     if r.url.has_password() && r.password().is_some() {
@@ -146,9 +146,9 @@ fn check_redis(config: &Config) -> Problem {
 }
 
 fn check_log(config: &Config) -> Problem {
-    match crate::telemetry::parse_level(&config.log.level) {
+    match super::parse_level(&config.log.level) {
         Ok(_) => None,
-        Err(err) => problem("log", "level", err.reason().to_owned()),
+        Err(err) => problem("log", "level", err.reason),
     }
 }
 
@@ -166,9 +166,9 @@ fn check_metrics(config: &Config) -> Problem {
 
 /// The URL names a host (TCP/TLS) or a socket path (unix) that a connection can be opened to. Only the
 /// kind of problem is said, never the URL: it may carry a password.
-fn check_redis_target(settings: &crate::sink::RedisSettings) -> Option<String> {
+fn check_redis_target(settings: &super::RedisConfig) -> Option<String> {
     use redis::ConnectionAddr;
-    let info = match crate::sink::conn::connection_info(settings) {
+    let info = match settings.connection_info() {
         Ok(info) => info,
         Err(_) => return Some("cannot be parsed as a Redis URL (check host, port and escaping)".to_owned()),
     };

@@ -2,14 +2,15 @@
 //! sources or the engine settings ends the generation and starts a new one, so events of the old sources can
 //! never reach the new engine.
 
-use super::engine_task::{self, EngineLoop, Milestone, Stats};
-use super::settings::{self, EngineSetup};
+use super::pbx_files::{self, EngineSetup};
+use super::publisher::{Milestone, Publisher, Stats};
 use crate::config::Config;
-use crate::config::queues_conf::StaticMember;
 use crate::engine::Engine;
 use crate::normalize::ami::AmiNormalizer;
-use crate::sink::{AmiState, Health, QueueLogState, SinkHandle};
-use crate::sources::SourceMsg;
+use crate::normalize::static_members::{StaticMember, static_member_events};
+use crate::sink::{Health, SinkHandle, now_ms};
+use crate::sources::tail::{ReplayMode, TailSettings};
+use crate::sources::{AmiHealth, QueueLogHealth, SourceMsg};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 const SOURCE_CHANNEL_DEPTH: usize = 16;
 
 pub struct Generation {
-    pub engine: EngineLoop,
+    pub publisher: Publisher,
     pub rx: mpsc::Receiver<SourceMsg>,
     /// Kept until AMI is started, so that it can be given a sender; dropped afterwards so that `rx` ends
     /// when every source has ended.
@@ -36,26 +37,26 @@ pub struct Generation {
 
 impl Generation {
     pub fn start(config: &Config, sink: SinkHandle, root: &CancellationToken, tracker: &TaskTracker) -> Self {
-        let EngineSetup { config: engine_config, static_members, persistent } = settings::engine(config);
-        let tail = settings::tail(config);
+        let EngineSetup { pbx, static_members, persistent } = pbx_files::engine_setup(config);
+        let tail = tail_settings(config);
         let health = Health {
-            ami: if config.ami.enabled { AmiState::Disconnected } else { AmiState::Off },
-            queue_log: if tail.is_some() { QueueLogState::Replaying } else { QueueLogState::Off },
+            ami: if config.ami.enabled { AmiHealth::Disconnected } else { AmiHealth::Off },
+            queue_log: if tail.is_some() { QueueLogHealth::Replaying } else { QueueLogHealth::Off },
         };
         let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_DEPTH);
         let cancel = root.child_token();
         let replay_skipped = tail.is_none();
         if let Some(tail) = tail {
-            crate::sources::tail::spawn(tail, &engine_config, tx.clone(), cancel.clone(), tracker);
+            crate::sources::tail::spawn(tail, &pbx, tx.clone(), cancel.clone(), tracker);
         }
         // With AMI, names arrive with every member event; without it, astdb is the place Asterisk says them.
         if !config.ami.enabled {
             let path = config.engine.astdb.clone();
             crate::sources::astdb::spawn(path, &persistent, tx.clone(), cancel.clone(), tracker);
         }
-        let engine = EngineLoop::new(Engine::new(engine_config), sink, health);
+        let publisher = Publisher::new(Engine::new(pbx), sink, health);
         let statics = (!static_members.is_empty()).then_some(static_members);
-        Self { engine, rx, tx: Some(tx), cancel, statics, replay_skipped }
+        Self { publisher, rx, tx: Some(tx), cancel, statics, replay_skipped }
     }
 
     pub fn handle(&mut self, msg: SourceMsg) -> Option<Milestone> {
@@ -64,7 +65,7 @@ impl Generation {
                 let events = match (self.statics.take(), events.first()) {
                     // Timeless events (astdb names) do not place the start: the first feed event does.
                     (Some(statics), Some(first)) if first.source != crate::engine::Source::Clock => {
-                        let mut all = crate::replay::static_member_events(&statics, first.ts_ms);
+                        let mut all = static_member_events(&statics, first.ts_ms);
                         all.extend(events);
                         all
                     }
@@ -73,34 +74,40 @@ impl Generation {
                         events
                     }
                 };
-                self.engine.handle(SourceMsg::Events(events))
+                self.publisher.handle(SourceMsg::Events(events))
             }
             SourceMsg::ReplayDone => {
                 self.apply_pending_statics();
-                self.engine.handle(SourceMsg::ReplayDone)
+                self.publisher.handle(SourceMsg::ReplayDone)
             }
-            other => self.engine.handle(other),
+            other => self.publisher.handle(other),
         }
     }
 
     /// No queue_log to replay: the (empty or static-only) state is published at once.
     pub fn publish_initial(&mut self) {
         self.apply_pending_statics();
-        self.engine.resync();
+        self.publisher.resync();
     }
 
     fn apply_pending_statics(&mut self) {
         if let Some(statics) = self.statics.take() {
-            let events = crate::replay::static_member_events(&statics, engine_task::now_ms());
-            self.engine.handle(SourceMsg::Events(events));
+            let events = static_member_events(&statics, now_ms());
+            self.publisher.handle(SourceMsg::Events(events));
         }
     }
 
     /// Connects AMI (after the replay, see the module doc of `daemon`).
     pub fn start_ami(&mut self, config: &Config, tracker: &TaskTracker) {
         let Some(tx) = self.tx.take() else { return };
-        if let Some(ami) = settings::ami(config) {
-            crate::sources::ami::spawn(ami, AmiNormalizer::new(), tx, self.cancel.clone(), tracker);
+        if config.ami.enabled {
+            crate::sources::ami::spawn(
+                config.ami.clone(),
+                AmiNormalizer::new(),
+                tx,
+                self.cancel.clone(),
+                tracker,
+            );
         }
     }
 
@@ -114,7 +121,7 @@ impl Generation {
 
     /// One line for `systemctl status`.
     pub fn summary(&self) -> String {
-        let engine: &Engine = self.engine.engine();
+        let engine: &Engine = self.publisher.engine();
         let (agents, queues, calls) = engine.ids();
         let mut talking = 0;
         let mut waiting = 0;
@@ -124,7 +131,7 @@ impl Generation {
                 waiting += fields.get("calls_waiting").and_then(|v| v.as_u64()).unwrap_or(0);
             }
         }
-        let stats = self.engine.stats();
+        let stats = self.publisher.stats();
         format!(
             "{} agents, {} queues, {} calls ({} waiting, {} talking); {} events, {} updates",
             agents.len(),
@@ -144,12 +151,25 @@ impl Generation {
         while let Ok(msg) = self.rx.try_recv() {
             self.handle(msg);
         }
-        self.engine.flush_queues();
-        self.engine.stats()
+        self.publisher.flush_queues();
+        self.publisher.stats()
     }
 
     /// Ends the sources without keeping anything (a reload rebuilds from scratch).
     pub fn stop(self) {
         self.cancel.cancel();
     }
+}
+
+/// The queue_log tail of `[queue_log]`, or none when it is off.
+fn tail_settings(config: &Config) -> Option<TailSettings> {
+    let section = &config.queue_log;
+    if !section.enabled {
+        return None;
+    }
+    // With AMI, membership and pause come from QueueStatus: today's lines suffice for the counters.
+    let mode = if config.ami.enabled { ReplayMode::Today } else { ReplayMode::Whole };
+    let mut settings = TailSettings::new(&section.path, mode);
+    settings.rotated_glob = (!section.rotated_glob.is_empty()).then(|| section.rotated_glob.clone());
+    Some(settings)
 }

@@ -5,13 +5,13 @@
 //! final state is written with one `resync`, and only then does the AMI client connect, so its `QueueStatus`
 //! answer reconciles a complete state and only real differences become deltas.
 
-mod engine_task;
 mod generation;
-pub mod settings;
+pub mod pbx_files;
+mod publisher;
 pub mod signals;
 pub mod systemd;
 
-pub use engine_task::{EngineLoop, Milestone, Stats};
+pub use publisher::{Milestone, Publisher, Stats};
 
 use crate::config::{Config, ConfigError};
 use crate::telemetry::LogHandle;
@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// We promise an exit within 5 s of SIGTERM (DESIGN; the unit's TimeoutStopSec=10 is margin before SIGKILL):
-/// time to write what the engine produced last …
-const SHUTDOWN_FLUSH_MS: u64 = 2_500;
+/// how long the stop waits for the sink to have written what the engine produced last, before it cancels
+/// the tasks (the sink's own final flush after that is `sink::task::FINAL_FLUSH_MS`) …
+const STOP_WAITS_FOR_SINK_MS: u64 = 2_500;
 /// … and then for every task to end.
 const SHUTDOWN_JOIN_MS: u64 = 1_500;
 /// How long READY=1 waits for the first state to reach Redis. Past it the daemon declares itself ready
@@ -55,7 +56,7 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
     let root = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut requests = signals::spawn(root.clone(), &tracker).map_err(DaemonError::Signals)?;
-    let sink = crate::sink::spawn(settings::redis(&config), root.clone(), &tracker);
+    let sink = crate::sink::spawn(config.redis.clone(), root.clone(), &tracker);
     if let Some(addr) = config.metrics.addr() {
         let handle = crate::metrics::install()?;
         crate::metrics::serve(addr, handle, sink.connected(), root.clone(), &tracker).await?;
@@ -91,10 +92,10 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
                 None => generation.sources_gone(),
             },
             _ = tick.tick() => {
-                generation.engine.tick(engine_task::now_ms());
+                generation.publisher.tick(crate::sink::now_ms());
                 crate::telemetry::summarise_bad_input();
             }
-            _ = queue_flush.tick() => generation.engine.flush_queues(),
+            _ = queue_flush.tick() => generation.publisher.flush_queues(),
             _ = watchdog_tick.tick(), if watchdog.is_some() => systemd::watchdog(),
             _ = status.tick() => systemd::status(&generation.summary()),
         }
@@ -184,7 +185,7 @@ impl Daemon {
         systemd::stopping();
         tracing::info!("stopping");
         let stats = generation.finish();
-        if !self.sink.flushed(Duration::from_millis(SHUTDOWN_FLUSH_MS)).await {
+        if !self.sink.flushed(Duration::from_millis(STOP_WAITS_FOR_SINK_MS)).await {
             tracing::warn!("Redis did not take the last updates before the stop deadline");
         }
         self.root.cancel();
@@ -200,8 +201,7 @@ impl Daemon {
 async fn fail_fast_checks(config: &Config) -> Result<(), DaemonError> {
     let timeout = Duration::from_millis(FAIL_FAST_TIMEOUT_MS);
     if config.redis.fail_fast {
-        let settings = settings::redis(config);
-        match tokio::time::timeout(timeout, crate::sink::RedisConn::connect(&settings)).await {
+        match tokio::time::timeout(timeout, crate::sink::RedisConn::connect(&config.redis)).await {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => {
                 return Err(DaemonError::Unavailable { service: "Redis", reason: err.to_string() });

@@ -166,7 +166,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EngineConfig, Event, EventKind, MemberRef};
+    use crate::engine::{Event, EventKind, MemberRef, PbxSetup};
 
     const T0: TsMs = 1_795_000_000_000;
 
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn dialplan_login_is_the_phone_and_a_repeat_says_nothing() {
         // AddQueueMember() logs the channel's uniqueid in the second column (app_queue aqm_exec).
-        let mut engine = Engine::new(EngineConfig::default());
+        let mut engine = Engine::new(PbxSetup::default());
         let got = events_of(
             &mut engine,
             [
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn an_ami_first_change_waits_for_queue_log_but_never_past_the_hold() {
-        let config = EngineConfig { queue_log_feed: true, ..EngineConfig::default() };
+        let config = PbxSetup { queue_log_feed: true, ..PbxSetup::default() };
         let mut engine = Engine::new(config);
         // AMI reports the add; queue_log's CLI line follows 300 ms later and names the source.
         assert_eq!(events_of(&mut engine, vec![ami_added(0)]), [], "held");
@@ -262,7 +262,7 @@ mod tests {
         let released = events_of(&mut engine, vec![tick(10_000 + HOLD_MS)]);
         assert_eq!(released, [(AgentEventKind::Pause, Actor::Ami, 10_000)]);
         // Without a queue_log feed nothing waits.
-        let mut ami_only = Engine::new(EngineConfig::default());
+        let mut ami_only = Engine::new(PbxSetup::default());
         let got = events_of(&mut ami_only, vec![ami_added(0), ami_pause(5, true), ami_pause(6, true)]);
         assert_eq!(
             got,
@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn events_leave_in_order_behind_a_held_one() {
-        let config = EngineConfig { queue_log_feed: true, ..EngineConfig::default() };
+        let config = PbxSetup { queue_log_feed: true, ..PbxSetup::default() };
         let mut engine = Engine::new(config);
         assert_eq!(events_of(&mut engine, vec![ami_added(0)]), []);
         // queue_log's own pause line (second 1) is settled at once but may not overtake the held login.
@@ -305,7 +305,7 @@ mod tests {
             paused,
             ..MemberStatus::default()
         };
-        let mut engine = Engine::new(EngineConfig::default());
+        let mut engine = Engine::new(PbxSetup::default());
         assert_eq!(events_of(&mut engine, vec![snapshot(0, vec![row(false)])]), [], "the starting state");
         assert_eq!(engine.agent_fields("PJSIP/1001").map(|f| f["status"].clone()), Some("available".into()));
         let missed = events_of(&mut engine, vec![snapshot(1_000, vec![]), snapshot(2_000, vec![row(true)])]);

@@ -3,7 +3,7 @@
 //! Agents are keyed by interface. queue_log names members by their *member name* in most lines and by
 //! interface in ADDMEMBER/REMOVEMEMBER/PENALTY, so a name must be resolved: first among the members of the
 //! queue the event is about, then from names learned from AMI (MemberName + Interface) or astdb
-//! (`EventKind::MemberNamed`), then from `EngineConfig::members` (config, queues.conf static members and
+//! (`EventKind::MemberNamed`), then from `PbxSetup::members` (config, queues.conf static members and
 //! astdb's members at start).
 //!
 //! When none of these knows the name, the engine does not guess from the queue's unnamed members — a wrong

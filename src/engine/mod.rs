@@ -1,7 +1,7 @@
 //! The state engine: events in, changes out. Pure — no I/O, no clock reads, no async.
 //!
 //! CONTRACT (other modules rely on these names):
-//! - `Engine::new(EngineConfig)`, `Engine::apply(&mut self, &Event) -> Vec<Change>`
+//! - `Engine::new(PbxSetup)`, `Engine::apply(&mut self, &Event) -> Vec<Change>`
 //! - `Engine::agent_fields(id)`, `queue_fields(name)`, `queue_waiting(name)`, `call_fields(uniqueid)`:
 //!   the rendered hash content (DESIGN.md field names), as JSON values.
 //! - `Engine::snapshot() -> Snapshot` (what `replay --json` prints).
@@ -47,13 +47,16 @@ pub struct QueueSettings {
     pub service_level_s: Option<u32>,
 }
 
+/// What the engine is told about the PBX and its feeds before the first event: the file's `[engine]` and
+/// `[queue_log]` settings resolved, with queues.conf and astdb read (`daemon::pbx_files`). Not a settings
+/// type of its own: the config's `EngineConfig` is that.
 #[derive(Debug, Clone)]
-pub struct EngineConfig {
+pub struct PbxSetup {
     /// Time zone that defines "today" for the daily counters.
     pub tz: jiff::tz::TimeZone,
     /// Counters reset at this local time of day (default midnight).
     pub day_starts_at: jiff::civil::Time,
-    /// Service-level threshold when neither queues.conf nor AMI gives one (DESIGN: 20 s).
+    /// Service-level threshold when neither queues.conf nor AMI gives one.
     pub default_service_level_s: u32,
     /// Keyed by lower-cased queue name (app_queue compares queue names case-insensitively).
     pub queues: BTreeMap<String, QueueSettings>,
@@ -64,12 +67,12 @@ pub struct EngineConfig {
     pub queue_log_feed: bool,
 }
 
-impl Default for EngineConfig {
+impl Default for PbxSetup {
     fn default() -> Self {
         Self {
             tz: jiff::tz::TimeZone::UTC,
             day_starts_at: jiff::civil::Time::midnight(),
-            default_service_level_s: 20,
+            default_service_level_s: crate::config::DEFAULT_SERVICE_LEVEL_S,
             queues: BTreeMap::new(),
             members: BTreeMap::new(),
             queue_log_feed: false,
@@ -85,7 +88,7 @@ impl Default for EngineConfig {
 /// call in a sparse table.
 #[derive(Debug)]
 pub struct Engine {
-    config: EngineConfig,
+    config: PbxSetup,
     /// By agent number; None = a provisional agent merged into its real one (numbers are never reused).
     agents: Vec<Option<Agent>>,
     /// Agent id (interface, or member name while provisional) → number.
@@ -132,7 +135,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(config: EngineConfig) -> Self {
+    pub fn new(config: PbxSetup) -> Self {
         let queue_log_feed = config.queue_log_feed;
         let mut engine = Self {
             config,
@@ -167,7 +170,7 @@ impl Engine {
         engine
     }
 
-    pub fn config(&self) -> &EngineConfig {
+    pub fn config(&self) -> &PbxSetup {
         &self.config
     }
 

@@ -232,7 +232,7 @@ pub struct Waiting {
 pub struct Queue {
     /// Display name: the spelling of the first mention.
     pub name: String,
-    /// This queue's queues.conf settings (a copy of `EngineConfig::queues`' entry; default when none).
+    /// This queue's queues.conf settings (a copy of `PbxSetup::queues`' entry; default when none).
     pub configured: QueueSettings,
     /// Member agents, ascending.
     pub members: Vec<AgentIx>,

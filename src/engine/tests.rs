@@ -70,8 +70,8 @@ fn left(queue: &str, uid: &str, reason: LeaveReason) -> EventKind {
     EventKind::CallerLeft { queue: queue.into(), uniqueid: uid.into(), reason, position: None, wait_s: None }
 }
 
-fn config() -> EngineConfig {
-    let mut config = EngineConfig::default();
+fn config() -> PbxSetup {
+    let mut config = PbxSetup::default();
     config.queues.insert("support".into(), QueueSettings { wrapup_s: Some(3), service_level_s: Some(20) });
     config
 }

@@ -54,7 +54,7 @@ fn counts(engine: &Engine, queue: &str) -> (u64, u64, u64, usize) {
 }
 
 fn run(events: &[Event]) -> Engine {
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(PbxSetup::default());
     for event in events {
         engine.apply(event);
     }

@@ -6,15 +6,17 @@
 //! Receiving ([`Follower::recv`], cancel-safe, for `select!`) and handling ([`Follower::handle`], which may
 //! read a snapshot) are separate, so a ping firing in between never loses a message half-handled.
 
-use super::GatewayError;
 use super::hub::{Hub, HubEvent, Wire};
 use super::scope::{Names, Scope};
 use super::view;
+use super::{GatewayError, PING_INTERVAL_MS, SEND_TIMEOUT_MS};
 use crate::sink::reader::StateView;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
 
 /// A resume whose backlog is longer than this gets a snapshot instead (cheaper to send, same result).
 const RESUME_MAX_MESSAGES: usize = 10_000;
@@ -239,6 +241,70 @@ impl Follower {
         }
         Ok(Frame { json: Value::Object(object).to_string().into(), id: self.event_id() })
     }
+}
+
+/// How a client's follow ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowEnd {
+    /// The gateway stops, the client left, or the follow failed (logged): the transport may say goodbye.
+    Stopped,
+    /// A frame could not be sent, or was stuck for [`SEND_TIMEOUT_MS`]: nothing more is sent.
+    SendFailed,
+}
+
+/// Where a follow's frames go: the SSE body's channel or a WebSocket.
+pub trait FrameSink {
+    /// Hands over one frame; false when the client is gone.
+    fn send_frame(&mut self, frame: Frame) -> impl Future<Output = bool> + Send;
+}
+
+impl Follower {
+    /// The follow both transports run: `first`, then what the hub releases and a `ping` every
+    /// [`PING_INTERVAL_MS`], until the gateway stops (`cancel`), `client_gone` completes or a send fails.
+    /// `transport` names it in logs.
+    pub async fn run(
+        mut self,
+        first: Vec<Frame>,
+        cancel: &CancellationToken,
+        transport: &'static str,
+        client_gone: impl Future<Output = ()>,
+        sink: &mut (impl FrameSink + Send),
+    ) -> FollowEnd {
+        if !send_all(sink, first).await {
+            return FollowEnd::SendFailed;
+        }
+        let mut ping = tokio::time::interval(Duration::from_millis(PING_INTERVAL_MS));
+        ping.reset();
+        let mut client_gone = std::pin::pin!(client_gone);
+        loop {
+            let frames = tokio::select! {
+                _ = cancel.cancelled() => return FollowEnd::Stopped,
+                () = &mut client_gone => return FollowEnd::Stopped,
+                event = self.recv() => match self.handle(event).await {
+                    Ok(frames) => frames,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "{transport} follow stopped");
+                        return FollowEnd::Stopped;
+                    }
+                },
+                _ = ping.tick() => vec![self.ping(crate::sink::now_ms())],
+            };
+            if !send_all(sink, frames).await {
+                return FollowEnd::SendFailed;
+            }
+        }
+    }
+}
+
+/// Each frame must be taken within [`SEND_TIMEOUT_MS`]: a client that stopped reading is let go.
+async fn send_all(sink: &mut impl FrameSink, frames: Vec<Frame>) -> bool {
+    let send_timeout = Duration::from_millis(SEND_TIMEOUT_MS);
+    for frame in frames {
+        if !tokio::time::timeout(send_timeout, sink.send_frame(frame)).await.unwrap_or(false) {
+            return false;
+        }
+    }
+    true
 }
 
 enum Visible {

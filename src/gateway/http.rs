@@ -224,12 +224,15 @@ async fn queues(
 
 /// One entity of the token's view: 404 when it does not exist, 403 when the token does not show it.
 async fn one(app: &App, claims: &Claims, pbx: &str, kind: &str, id: &str) -> Result<Json<Value>, ApiError> {
+    // One snapshot, seen twice: whole (does it exist?) and through the token's scope (may it be shown?).
     let everything = Claims { agent: None, queues: None, ..claims.clone() };
-    let all = scoped_state(app, &everything, pbx, None).await?;
-    if all[kind].get(id).is_none() {
+    let open = scope_of(&everything, pbx, None)?;
+    let view = hub_of(app, pbx).await?.snapshot(0).await?;
+    let ts = now_ms();
+    if filtered_state(&view, &open, pbx, ts)[kind].get(id).is_none() {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no {} {id}", &kind[..kind.len() - 1])));
     }
-    let mut mine = scoped_state(app, claims, pbx, None).await?;
+    let mut mine = filtered_state(&view, &scope_of(claims, pbx, None)?, pbx, ts);
     match mine[kind].get_mut(id) {
         Some(value) => Ok(Json(value.take())),
         None => Err(ApiError(StatusCode::FORBIDDEN, format!("{id} is outside the token's scope"))),

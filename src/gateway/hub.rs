@@ -7,9 +7,10 @@
 //! the messages it missed; the others never wait for it.
 
 use super::GatewayError;
+use crate::config::RedisConfig;
 use crate::sink::message::STREAM_PAYLOAD_FIELD;
 use crate::sink::reader::{self, StateView};
-use crate::sink::{Keys, RedisConn, RedisSettings};
+use crate::sink::{Keys, RedisConn};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -74,7 +75,7 @@ pub struct Hub {
 impl Hub {
     /// Opens the shared connection and starts the stream reader, which runs until `cancel`.
     pub async fn start(
-        settings: &RedisSettings,
+        settings: &RedisConfig,
         keys: Keys,
         cancel: CancellationToken,
         tracker: &tokio_util::task::TaskTracker,
@@ -129,7 +130,7 @@ impl Hub {
 
 /// Follows the stream from the hub's position, reconnecting with capped exponential backoff and jitter. An
 /// outage is logged once at WARN and once at INFO when it ends.
-async fn read_loop(hub: Arc<Hub>, settings: RedisSettings, cancel: CancellationToken) {
+async fn read_loop(hub: Arc<Hub>, settings: RedisConfig, cancel: CancellationToken) {
     let mut backoff_ms = RECONNECT_MIN_MS;
     let mut down = false;
     while !cancel.is_cancelled() {
@@ -152,7 +153,7 @@ async fn read_loop(hub: Arc<Hub>, settings: RedisSettings, cancel: CancellationT
     }
 }
 
-async fn follow(hub: &Hub, settings: &RedisSettings, down: &mut bool) -> Result<(), GatewayError> {
+async fn follow(hub: &Hub, settings: &RedisConfig, down: &mut bool) -> Result<(), GatewayError> {
     let mut conn = RedisConn::connect(settings).await?;
     if std::mem::take(down) {
         tracing::info!(pbx = hub.keys.pbx(), "gateway follows the Redis stream again");

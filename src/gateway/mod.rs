@@ -19,8 +19,8 @@ pub mod token;
 pub mod view;
 mod ws;
 
-use crate::config::{Config, MIN_TOKEN_SECRET_BYTES};
-use crate::sink::{RedisConn, RedisSettings, SinkError};
+use crate::config::{Config, MIN_TOKEN_SECRET_BYTES, RedisConfig};
+use crate::sink::{RedisConn, SinkError};
 use axum::Router;
 use hub::Hub;
 use std::collections::HashMap;
@@ -64,7 +64,7 @@ pub struct GatewaySettings {
     pub allowed_origins: Vec<String>,
     pub pbx: Vec<String>,
     pub max_streams: usize,
-    pub redis: RedisSettings,
+    pub redis: RedisConfig,
 }
 
 impl GatewaySettings {
@@ -103,7 +103,7 @@ impl GatewaySettings {
             allowed_origins: g.allowed_origins.clone(),
             pbx: g.pbx.clone(),
             max_streams: g.max_streams,
-            redis: crate::daemon::settings::redis(config),
+            redis: config.redis.clone(),
         })
     }
 }

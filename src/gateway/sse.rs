@@ -1,10 +1,10 @@
 //! `GET /v1/{pbx}/events`: the follow as Server-Sent Events. Every event's `id:` is `EPOCH:SEQ`, so a
 //! browser's `EventSource` resumes by itself through `Last-Event-ID` after a dropped connection.
 
-use super::follow::{Follower, Frame, Resume};
+use super::App;
+use super::follow::{Follower, Frame, FrameSink, Resume};
 use super::http::{ApiError, Auth, hub_of, scope_of};
 use super::ws::{permit, resume_of};
-use super::{App, PING_INTERVAL_MS, SEND_TIMEOUT_MS};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
@@ -12,8 +12,8 @@ use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Frames buffered between the follow task and the HTTP body: small, the ring behind it is the real queue.
 const SSE_BUFFER_FRAMES: usize = 16;
@@ -55,43 +55,13 @@ async fn events(
 }
 
 /// Feeds frames to the body until the client goes (the receiver is dropped), is stuck for
-/// [`SEND_TIMEOUT_MS`], or the gateway stops.
-async fn pump(
-    mut follower: Follower,
-    first: Vec<Frame>,
-    tx: mpsc::Sender<Frame>,
-    cancel: tokio_util::sync::CancellationToken,
-) {
-    let send_timeout = Duration::from_millis(SEND_TIMEOUT_MS);
-    let send = async |frames: Vec<Frame>| -> bool {
-        for frame in frames {
-            match tokio::time::timeout(send_timeout, tx.send(frame)).await {
-                Ok(Ok(())) => {}
-                _ => return false,
-            }
-        }
-        true
-    };
-    if !send(first).await {
-        return;
-    }
-    let mut ping = tokio::time::interval(Duration::from_millis(PING_INTERVAL_MS));
-    ping.reset();
-    loop {
-        let frames = tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tx.closed() => return,
-            event = follower.recv() => match follower.handle(event).await {
-                Ok(frames) => frames,
-                Err(err) => {
-                    tracing::warn!(error = %err, "SSE follow stopped");
-                    return;
-                }
-            },
-            _ = ping.tick() => vec![follower.ping(crate::sink::now_ms())],
-        };
-        if !send(frames).await {
-            return;
-        }
+/// `SEND_TIMEOUT_MS`, or the gateway stops.
+async fn pump(follower: Follower, first: Vec<Frame>, tx: mpsc::Sender<Frame>, cancel: CancellationToken) {
+    follower.run(first, &cancel, "SSE", tx.closed(), &mut &tx).await;
+}
+
+impl FrameSink for &mpsc::Sender<Frame> {
+    async fn send_frame(&mut self, frame: Frame) -> bool {
+        self.send(frame).await.is_ok()
     }
 }

@@ -1,19 +1,20 @@
 //! `GET /v1/{pbx}/ws`: the follow over a WebSocket, one JSON text frame per message. Query `since` + `epoch`
 //! resume, `agent`/`queue` filter, `token` authenticates (browsers cannot set headers on a WebSocket).
 
-use super::follow::{Follower, Frame, Resume};
+use super::follow::{FollowEnd, Follower, Frame, FrameSink, Resume};
 use super::http::{ApiError, Auth, hub_of, query_pairs, scope_of};
-use super::{App, MAX_CLIENT_FRAME_BYTES, PING_INTERVAL_MS, SEND_TIMEOUT_MS};
+use super::{App, MAX_CLIENT_FRAME_BYTES};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 
 /// Read buffer of a client's socket: its frames are at most [`MAX_CLIENT_FRAME_BYTES`].
 const READ_BUFFER_BYTES: usize = 4_096;
@@ -67,50 +68,28 @@ async fn upgrade(
     }))
 }
 
-async fn run(
-    socket: WebSocket,
-    mut follower: Follower,
-    first: Vec<Frame>,
-    cancel: tokio_util::sync::CancellationToken,
-) {
+async fn run(socket: WebSocket, follower: Follower, first: Vec<Frame>, cancel: CancellationToken) {
     let (mut tx, mut rx) = socket.split();
-    let send_timeout = Duration::from_millis(SEND_TIMEOUT_MS);
-    let mut send = async |frames: Vec<Frame>| -> bool {
-        for frame in frames {
-            let message = Message::Text(frame.json.as_ref().into());
-            match tokio::time::timeout(send_timeout, tx.send(message)).await {
-                Ok(Ok(())) => metrics::counter!("queuecast_gateway_frames_total").increment(1),
-                // Gone, or stuck for SEND_TIMEOUT_MS: close, freeing its socket buffers.
-                _ => return false,
+    // Clients have nothing to say yet; their pings are answered by the library.
+    let client_gone = async {
+        while let Some(Ok(message)) = rx.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
             }
         }
-        true
     };
-    if !send(first).await {
-        return;
+    // A send that failed or was stuck: close without a goodbye, freeing its socket buffers.
+    if follower.run(first, &cancel, "WebSocket", client_gone, &mut tx).await == FollowEnd::Stopped {
+        let _ = tx.send(Message::Close(None)).await;
     }
-    let mut ping = tokio::time::interval(Duration::from_millis(PING_INTERVAL_MS));
-    ping.reset();
-    loop {
-        let frames = tokio::select! {
-            _ = cancel.cancelled() => break,
-            event = follower.recv() => match follower.handle(event).await {
-                Ok(frames) => frames,
-                Err(err) => {
-                    tracing::warn!(error = %err, "WebSocket follow stopped");
-                    break;
-                }
-            },
-            _ = ping.tick() => vec![follower.ping(crate::sink::now_ms())],
-            incoming = rx.next() => match incoming {
-                // Clients have nothing to say yet; their pings are answered by the library.
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => continue,
-            },
-        };
-        if !send(frames).await {
-            return;
+}
+
+impl FrameSink for SplitSink<WebSocket, Message> {
+    async fn send_frame(&mut self, frame: Frame) -> bool {
+        let sent = self.send(Message::Text(frame.json.as_ref().into())).await.is_ok();
+        if sent {
+            metrics::counter!("queuecast_gateway_frames_total").increment(1);
         }
+        sent
     }
-    let _ = tx.send(Message::Close(None)).await;
 }

@@ -4,3 +4,4 @@
 pub mod ami;
 mod dialplan;
 pub mod queue_log;
+pub mod static_members;

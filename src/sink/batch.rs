@@ -12,9 +12,9 @@ use redis::{Cmd, Pipeline};
 use serde_json::Value;
 use std::fmt::Write as _;
 
-/// Per-batch write parameters.
+/// How much the stream keeps and how long call hashes live: what every batch trims and expires to.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct Retention {
     pub stream_maxlen: u64,
     pub call_ttl_s: u64,
 }
@@ -35,7 +35,7 @@ pub enum HashMode {
 /// Reused buffers and the fixed names of one PBX.
 pub struct Builder {
     keys: Keys,
-    limits: Limits,
+    retention: Retention,
     stream: String,
     events: String,
     agents: String,
@@ -52,7 +52,7 @@ pub struct Builder {
 }
 
 impl Builder {
-    pub fn new(keys: Keys, limits: Limits) -> Self {
+    pub fn new(keys: Keys, retention: Retention) -> Self {
         Self {
             stream: keys.stream(),
             events: keys.events(),
@@ -60,7 +60,7 @@ impl Builder {
             queues: keys.queues(),
             meta: keys.meta(),
             keys,
-            limits,
+            retention,
             json: Vec::new(),
             value: Vec::new(),
             channels: String::new(),
@@ -184,7 +184,7 @@ impl Builder {
                 if !fields.is_empty() {
                     let key = self.keys.call(uniqueid);
                     self.hset(pipe, &key, fields, None);
-                    pipe.cmd("EXPIRE").arg(&key).arg(self.limits.call_ttl_s).ignore();
+                    pipe.cmd("EXPIRE").arg(&key).arg(self.retention.call_ttl_s).ignore();
                 }
             }
         }
@@ -239,7 +239,7 @@ impl Builder {
     /// Redis three arguments fewer to parse. Approximate trimming only drops whole stream nodes, which is
     /// far cheaper than exact trimming.
     pub fn trim_stream(&self, pipe: &mut Pipeline) {
-        pipe.cmd("XTRIM").arg(&self.stream).arg("MAXLEN").arg("~").arg(self.limits.stream_maxlen).ignore();
+        pipe.cmd("XTRIM").arg(&self.stream).arg("MAXLEN").arg("~").arg(self.retention.stream_maxlen).ignore();
     }
 
     /// `events` always; plus the entity's own channel for agents and queues (all of them for `resync`).
@@ -332,7 +332,7 @@ mod tests {
     #[test]
     fn hash_values_match_field_to_redis() {
         let keys = Keys::new("q", "p");
-        let mut builder = Builder::new(keys, Limits { stream_maxlen: 10, call_ttl_s: 60 });
+        let mut builder = Builder::new(keys, Retention { stream_maxlen: 10, call_ttl_s: 60 });
         let fields =
             json!({"s": "x", "n": 12, "f": 0.5, "b": true, "z": null, "o": {"a": [1, "b"]}, "seq": 3});
         let fields = fields.as_object().cloned().unwrap();
@@ -350,7 +350,7 @@ mod tests {
     /// One `DEL` for all replaced keys and one command per set, membership only for `Replace`.
     #[test]
     fn deletes_and_memberships_are_one_command_each() {
-        let builder = Builder::new(Keys::new("q", "p"), Limits { stream_maxlen: 10, call_ttl_s: 60 });
+        let builder = Builder::new(Keys::new("q", "p"), Retention { stream_maxlen: 10, call_ttl_s: 60 });
         let fields = json!({"a": 1}).as_object().cloned().unwrap();
         let agent = |id: &str| Update::Agent { id: id.into(), fields: fields.clone() };
         let queue = |name: &str| Update::Queue { name: name.into(), fields: fields.clone(), waiting: vec![] };

@@ -1,10 +1,11 @@
 //! Connecting to Redis: single node (TCP, TLS, unix socket) or Cluster, ACL user/password from the URL or the
 //! settings, timeouts so that a dead server surfaces as an error instead of a hang.
 
-use super::{RedisSettings, SinkError};
+use super::SinkError;
+use crate::config::RedisConfig;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::time::Duration;
 
 /// Giving up on a TCP/TLS handshake after this long lets the reconnect backoff take over.
@@ -23,9 +24,9 @@ pub enum RedisConn {
 
 impl RedisConn {
     /// Opens a connection as `settings` say. Errors name the URL without its password.
-    pub async fn connect(settings: &RedisSettings) -> Result<Self, SinkError> {
+    pub async fn connect(settings: &RedisConfig) -> Result<Self, SinkError> {
         let info = connection_info(settings)?;
-        let url = redact_url(&settings.url);
+        let url = settings.url.masked();
         let connect_err = |cause| SinkError::Connect { url: url.clone(), cause };
         if settings.cluster {
             let client = redis::cluster::ClusterClient::builder(vec![info])
@@ -53,21 +54,9 @@ impl RedisConn {
     }
 }
 
-/// Parses the URL and applies the separate ACL user/password fields (they win over the URL's).
-pub fn connection_info(settings: &RedisSettings) -> Result<redis::ConnectionInfo, SinkError> {
-    let info = settings
-        .url
-        .as_str()
-        .into_connection_info()
-        .map_err(|cause| SinkError::Url { url: redact_url(&settings.url), cause })?;
-    let mut redis_info = info.redis_settings().clone();
-    if let Some(user) = &settings.username {
-        redis_info = redis_info.set_username(user);
-    }
-    if let Some(password) = &settings.password {
-        redis_info = redis_info.set_password(password);
-    }
-    Ok(info.set_redis_settings(redis_info))
+/// The config's connection info, its error as the sink's (the URL masked).
+pub fn connection_info(settings: &RedisConfig) -> Result<redis::ConnectionInfo, SinkError> {
+    settings.connection_info().map_err(|cause| SinkError::Url { url: settings.url.masked(), cause })
 }
 
 impl ConnectionLike for RedisConn {
@@ -98,65 +87,15 @@ impl ConnectionLike for RedisConn {
     }
 }
 
-/// The URL with any password replaced by `***`, safe for logs, errors and `check-config`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    // Userinfo ends at the last '@' before the path; a password may itself contain '@' or ':'.
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some(at) = authority.rfind('@') else {
-        return redact_query(url);
-    };
-    let (userinfo, host) = authority.split_at(at);
-    // Without ':' the userinfo is a user name (redis crate semantics), not a secret.
-    let user = match userinfo.split_once(':') {
-        Some((user, _)) => format!("{user}:***"),
-        None => userinfo.to_owned(),
-    };
-    redact_query(&format!("{scheme}://{user}{host}{path}"))
-}
-
-/// Unix-socket URLs carry the password as a query parameter (`?pass=…` / `?password=…`).
-fn redact_query(url: &str) -> String {
-    let Some((head, query)) = url.split_once('?') else {
-        return url.to_owned();
-    };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") => {
-                format!("{k}=***")
-            }
-            _ => p.to_owned(),
-        })
-        .collect();
-    format!("{head}?{}", params.join("&"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn passwords_never_survive_redaction() {
-        assert_eq!(redact_url("redis://u:p%40ss@h:6379/0"), "redis://u:***@h:6379/0");
-        assert_eq!(redact_url("rediss://:s3cr@t@h"), "rediss://:***@h");
-        assert_eq!(redact_url("redis://user@h"), "redis://user@h");
-        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
-        assert_eq!(
-            redact_url("unix:///run/redis.sock?db=1&pass=s3cret"),
-            "unix:///run/redis.sock?db=1&pass=***"
-        );
-        assert_eq!(redact_url("not a url"), "not a url");
-    }
-
-    #[test]
     fn separate_credentials_override_url() {
-        let mut s = RedisSettings::new("redis://a:b@127.0.0.1:1/2");
+        let mut s = RedisConfig::new("redis://a:b@127.0.0.1:1/2");
         s.username = Some("queuecast".into());
-        s.password = Some("pw".into());
+        s.password = Some(crate::config::Secret::new("pw"));
         let info = connection_info(&s).unwrap();
         assert_eq!(info.redis_settings().username(), Some("queuecast"));
         assert_eq!(info.redis_settings().password(), Some("pw"));

@@ -8,6 +8,14 @@ pub struct Keys {
     pbx: String,
 }
 
+/// Written here, not in `config`: the key layout is the sink's, and the config knows nothing of it.
+impl crate::config::RedisConfig {
+    /// The keys of the configured prefix and PBX id.
+    pub fn keys(&self) -> Keys {
+        Keys::new(&self.prefix, &self.pbx_id)
+    }
+}
+
 impl Keys {
     pub fn new(prefix: &str, pbx: &str) -> Self {
         Self { base: format!("{prefix}:{{{pbx}}}"), pbx: pbx.to_owned() }

@@ -21,91 +21,17 @@ mod state;
 mod task;
 mod writer;
 
-pub use conn::{RedisConn, redact_url};
+pub use conn::RedisConn;
 pub use keys::Keys;
 pub use render::{field_to_redis, render, render_all};
 pub use task::{SinkHandle, SinkMsg, spawn};
 pub use writer::write_snapshot;
 
 use crate::engine::Fields;
+use crate::sources::{AmiHealth, QueueLogHealth};
 
 /// Version string written to `meta.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// DESIGN.md defaults: the key prefix …
-pub const DEFAULT_PREFIX: &str = "queuecast";
-/// … about a day of a busy call center's messages, so consumers can catch up after an outage …
-pub const DEFAULT_STREAM_MAXLEN: u64 = 100_000;
-/// … call hashes outlive the day's reporting …
-pub const DEFAULT_CALL_TTL_S: u64 = 86_400;
-/// … and wallboards need no more than 4 updates a second per queue.
-pub const DEFAULT_QUEUE_UPDATE_INTERVAL_MS: u64 = 250;
-
-/// The `[redis]` section as the sink uses it (the config module maps TOML onto this).
-#[derive(Clone, PartialEq)]
-pub struct RedisSettings {
-    /// `redis://[user:pass@]host:port/db`, `rediss://…` (TLS), `unix:///path/redis.sock` or
-    /// `redis+unix:///path`. May carry ACL credentials; never logged (see [`redact_url`]).
-    pub url: String,
-    /// ACL user; overrides the one in the URL.
-    pub username: Option<String>,
-    /// Password; overrides the one in the URL.
-    pub password: Option<String>,
-    pub prefix: String,
-    pub pbx_id: String,
-    /// Stream cap: `XTRIM … MAXLEN ~ stream_maxlen` after the `XADD`s of each batch.
-    pub stream_maxlen: u64,
-    /// Call hashes expire this long after their last write.
-    pub call_ttl_s: u64,
-    /// At most one `queue_update` per queue per interval.
-    pub queue_update_interval_ms: u64,
-    /// Use the Redis Cluster client (all keys share the `{PBX}` hash tag, so one slot serves a batch).
-    pub cluster: bool,
-}
-
-impl RedisSettings {
-    /// Defaults of DESIGN.md for the given URL; PBX id = host name.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            username: None,
-            password: None,
-            prefix: DEFAULT_PREFIX.to_owned(),
-            pbx_id: default_pbx_id(),
-            stream_maxlen: DEFAULT_STREAM_MAXLEN,
-            call_ttl_s: DEFAULT_CALL_TTL_S,
-            queue_update_interval_ms: DEFAULT_QUEUE_UPDATE_INTERVAL_MS,
-            cluster: false,
-        }
-    }
-
-    pub fn keys(&self) -> Keys {
-        Keys::new(&self.prefix, &self.pbx_id)
-    }
-}
-
-/// Hand-written so the password (in `url` or `password`) can never reach a log through `{:?}`.
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSettings")
-            .field("url", &redact_url(&self.url))
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("prefix", &self.prefix)
-            .field("pbx_id", &self.pbx_id)
-            .field("stream_maxlen", &self.stream_maxlen)
-            .field("call_ttl_s", &self.call_ttl_s)
-            .field("queue_update_interval_ms", &self.queue_update_interval_ms)
-            .field("cluster", &self.cluster)
-            .finish()
-    }
-}
-
-/// The host name, as DESIGN.md's default PBX id.
-pub fn default_pbx_id() -> String {
-    let name = gethostname::gethostname().to_string_lossy().into_owned();
-    if name.is_empty() { "localhost".to_owned() } else { name }
-}
 
 /// One entity's new state, rendered by the engine task. The sink holds no engine reference.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,52 +82,11 @@ impl Update {
     }
 }
 
-/// `meta.ami`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AmiState {
-    Connected,
-    Disconnected,
-    #[default]
-    Off,
-}
-
-impl AmiState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AmiState::Connected => "connected",
-            AmiState::Disconnected => "disconnected",
-            AmiState::Off => "off",
-        }
-    }
-}
-
-/// `meta.queue_log`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum QueueLogState {
-    /// The start-up replay is running.
-    Replaying,
-    Following,
-    Missing,
-    #[default]
-    Off,
-}
-
-impl QueueLogState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueLogState::Replaying => "replaying",
-            QueueLogState::Following => "following",
-            QueueLogState::Missing => "missing",
-            QueueLogState::Off => "off",
-        }
-    }
-}
-
 /// Source health as shown in `meta`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Health {
-    pub ami: AmiState,
-    pub queue_log: QueueLogState,
+    pub ami: AmiHealth,
+    pub queue_log: QueueLogHealth,
 }
 
 /// Why the sink could not do its job. Messages never contain credentials. The Redis error is part of the
@@ -219,8 +104,8 @@ pub enum SinkError {
     Data { key: String, reason: String },
 }
 
-/// Wall clock in ms since the Unix epoch: the `ts` of messages and `meta` timestamps. Only the sink edge reads
-/// the clock; the engine never does.
+/// Wall clock in ms since the Unix epoch: the `ts` of messages and `meta` timestamps, and the daemon's ticks.
+/// Only the edges read the clock; the engine never does.
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }

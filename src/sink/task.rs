@@ -6,7 +6,8 @@ use super::fence::{ClientTag, Fenced};
 use super::message::ResyncReason;
 use super::state::{Latest, Mirror};
 use super::writer::{Batch, InFlight, Writer};
-use super::{Health, RedisConn, RedisSettings, SinkError, Update, redact_url};
+use super::{Health, RedisConn, SinkError, Update};
+use crate::config::RedisConfig;
 use crate::metrics as metrics_names;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +24,8 @@ const HEARTBEAT_INTERVAL_MS: u64 = 1_000;
 const RECONNECT_MIN_MS: u64 = 100;
 /// Cap of the reconnect delay: an outage is noticed and repaired within ~5 s of Redis coming back.
 const RECONNECT_MAX_MS: u64 = 5_000;
-/// After cancellation, time left to write what is pending (systemd stop budget is 5 s in total).
-const SHUTDOWN_FLUSH_MS: u64 = 1_500;
+/// After cancellation, time for the final flush: what the 5 s stop budget leaves after the daemon's wait.
+const FINAL_FLUSH_MS: u64 = 1_500;
 /// Call hashes expire in Redis after `call_ttl`; the mirror forgets them on the same schedule.
 const CALL_PRUNE_INTERVAL_MS: u64 = 60_000;
 /// Shortest sleep of the task's loop between two timers (a `send` still wakes it at once).
@@ -124,8 +125,8 @@ impl SinkHandle {
     }
 }
 
-/// Starts the sink task on `tracker`. It runs until `cancel`, then flushes within `SHUTDOWN_FLUSH_MS`.
-pub fn spawn(settings: RedisSettings, cancel: CancellationToken, tracker: &TaskTracker) -> SinkHandle {
+/// Starts the sink task on `tracker`. It runs until `cancel`, then flushes within `FINAL_FLUSH_MS`.
+pub fn spawn(settings: RedisConfig, cancel: CancellationToken, tracker: &TaskTracker) -> SinkHandle {
     let shared = Arc::new(Shared {
         inbox: Mutex::new(Inbox::default()),
         wake: Notify::new(),
@@ -139,7 +140,7 @@ pub fn spawn(settings: RedisSettings, cancel: CancellationToken, tracker: &TaskT
 }
 
 struct SinkTask {
-    settings: RedisSettings,
+    settings: RedisConfig,
     shared: Arc<Shared>,
     writer: Writer,
     conn: Option<RedisConn>,
@@ -166,7 +167,7 @@ struct SinkTask {
 }
 
 impl SinkTask {
-    fn new(settings: RedisSettings, shared: Arc<Shared>) -> Self {
+    fn new(settings: RedisConfig, shared: Arc<Shared>) -> Self {
         let now = Instant::now();
         Self {
             writer: Writer::new(&settings),
@@ -191,7 +192,7 @@ impl SinkTask {
     }
 
     async fn run(mut self, cancel: CancellationToken) {
-        tracing::info!(url = %redact_url(&self.settings.url), pbx = %self.settings.pbx_id, "Redis sink started");
+        tracing::info!(url = %self.settings.url.masked(), pbx = %self.settings.pbx_id, "Redis sink started");
         loop {
             self.shared.wakeups.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(metrics_names::SINK_WAKEUPS).increment(1);
@@ -208,10 +209,10 @@ impl SinkTask {
         self.shutdown().await;
     }
 
-    /// Final flush: everything pending, queue coalescing ignored, bounded by `SHUTDOWN_FLUSH_MS`.
+    /// Final flush: everything pending, queue coalescing ignored, bounded by `FINAL_FLUSH_MS`.
     async fn shutdown(mut self) {
         self.absorb();
-        let deadline = Duration::from_millis(SHUTDOWN_FLUSH_MS);
+        let deadline = Duration::from_millis(FINAL_FLUSH_MS);
         self.reconnect_at = Instant::now();
         let flushed = tokio::time::timeout(deadline, async {
             self.step(true).await;
@@ -437,7 +438,7 @@ impl SinkTask {
         };
         match attempt.await {
             Ok(conn) => {
-                let url = redact_url(&self.settings.url);
+                let url = self.settings.url.masked();
                 metrics::gauge!(metrics_names::REDIS_UP).set(1.0);
                 match self.down_since.take() {
                     Some(since) => {

@@ -1,9 +1,10 @@
 //! Sequencing and the three kinds of writes: a delta batch, a full rewrite (start, resync, reconnect,
 //! replay) and the heartbeat. Shared by the sink task and `replay --redis`.
 
-use super::batch::{Builder, HashMode, Limits};
+use super::batch::{Builder, HashMode, Retention};
 use super::message::{Envelope, Message, ResyncReason};
-use super::{Health, Keys, RedisConn, RedisSettings, SinkError, Update, VERSION, now_ms};
+use super::{Health, Keys, RedisConn, SinkError, Update, VERSION, now_ms};
+use crate::config::RedisConfig;
 use futures::future::BoxFuture;
 use redis::{AsyncCommands, Pipeline};
 use std::collections::BTreeSet;
@@ -74,10 +75,10 @@ impl InFlight {
 }
 
 impl Writer {
-    pub fn new(settings: &RedisSettings) -> Self {
-        let limits = Limits { stream_maxlen: settings.stream_maxlen, call_ttl_s: settings.call_ttl_s };
+    pub fn new(settings: &RedisConfig) -> Self {
+        let retention = Retention { stream_maxlen: settings.stream_maxlen, call_ttl_s: settings.call_ttl_s };
         Self {
-            builder: Builder::new(settings.keys(), limits),
+            builder: Builder::new(settings.keys(), retention),
             epoch: new_epoch(),
             started_at: now_ms(),
             seq: 0,
@@ -251,7 +252,7 @@ fn new_epoch() -> String {
 /// One-shot write of a complete state (`queuecast replay --redis`): the same layout and messages the daemon
 /// writes, followed by a `resync`. Returns the last seq written.
 pub async fn write_snapshot(
-    settings: &RedisSettings,
+    settings: &RedisConfig,
     updates: &[Update],
     health: Health,
 ) -> Result<u64, SinkError> {

@@ -14,15 +14,13 @@
 //! Reading never takes a lock on Asterisk's file (see [`snapshot`]): the file is copied into memory and opened
 //! there.
 
-use crate::config::queues_conf::StaticMember;
+use crate::normalize::static_members::StaticMember;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 
 mod watch;
 pub use watch::spawn;
 
-/// Where Asterisk keeps astdb when `asterisk.conf` sets neither `astdbdir` nor `astvarlibdir`.
-pub const DEFAULT_ASTDB: &str = "/var/lib/asterisk/astdb.sqlite3";
 /// The astdb family app_queue writes its dynamic members to (`pm_family`), as a key prefix.
 const FAMILY_PREFIX: &str = "/Queue/PersistentMembers/";
 /// How often a copy is retried when the file changed while it was being read (Asterisk commits at most
@@ -74,32 +72,6 @@ impl PersistentMember {
             pause_reason: self.pause_reason.clone(),
             dynamic: true,
         }
-    }
-}
-
-/// The astdb file named by `asterisk.conf` text (`astdbdir`, else `astvarlibdir`, in `[directories]`),
-/// or Asterisk's default.
-pub fn path_from_asterisk_conf(text: Option<&str>) -> PathBuf {
-    let mut dbdir = None;
-    let mut varlibdir = None;
-    let mut in_directories = false;
-    for line in text.unwrap_or("").lines() {
-        let line = line.split(';').next().unwrap_or("").trim();
-        if let Some(section) = line.strip_prefix('[') {
-            in_directories = section.split(']').next().is_some_and(|s| s.trim() == "directories");
-            continue;
-        }
-        let Some((key, value)) = line.split_once("=>").or_else(|| line.split_once('=')) else { continue };
-        let value = value.trim_start_matches('>').trim();
-        match key.trim() {
-            "astdbdir" if in_directories => dbdir = Some(value.to_owned()),
-            "astvarlibdir" if in_directories => varlibdir = Some(value.to_owned()),
-            _ => {}
-        }
-    }
-    match dbdir.or(varlibdir) {
-        Some(dir) => Path::new(&dir).join("astdb.sqlite3"),
-        None => PathBuf::from(DEFAULT_ASTDB),
     }
 }
 

@@ -14,21 +14,23 @@ pub enum SourceMsg {
     Ami(AmiHealth),
 }
 
-/// `meta.queue_log`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `meta.queue_log` (the sink writes it as the source said it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueueLogHealth {
     /// The start-up replay is running: the state is not complete yet.
     Replaying,
     Following,
     Missing,
+    #[default]
     Off,
 }
 
-/// `meta.ami`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `meta.ami` (the sink writes it as the source said it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AmiHealth {
     Connected,
     Disconnected,
+    #[default]
     Off,
 }
 
@@ -55,4 +57,5 @@ impl AmiHealth {
 
 pub mod ami;
 pub mod astdb;
+pub mod queues_conf;
 pub mod tail;

@@ -16,16 +16,17 @@
 //! members as `final-status` lists them, serialized exactly as `dump_queue_members` does (apps/app_queue.c of
 //! 22.10.1: `interface;penalty;paused;membername;state_interface;reason_paused;wrapuptime`, members joined by
 //! `|`, key `/Queue/PersistentMembers/<queue>`) into a table made by main/db.c's own `CREATE TABLE` and
-//! `INSERT OR REPLACE` statements. The engine is then set up through the daemon's own `settings::engine`, as
+//! `INSERT OR REPLACE` statements. The engine is then set up through the daemon's own `pbx_files::engine_setup`, as
 //! a daemon on that host would be.
 
 #![allow(dead_code)]
 
 use parsers::ami::{AmiDecoder, Message, Parsed};
-use queuecast::config::{Config, queues_conf};
-use queuecast::daemon::settings::{self, EngineSetup};
-use queuecast::engine::{EngineConfig, Event, Snapshot, TsMs};
+use queuecast::config::Config;
+use queuecast::daemon::pbx_files::{self, EngineSetup};
+use queuecast::engine::{Event, PbxSetup, Snapshot, TsMs};
 use queuecast::replay;
+use queuecast::sources::queues_conf;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -134,8 +135,8 @@ impl Scenario {
         panic!("{}: no final-status answer", self.name)
     }
 
-    pub fn config(&self) -> EngineConfig {
-        EngineConfig { queues: queues_conf::parse(&self.queues_conf()), ..EngineConfig::default() }
+    pub fn config(&self) -> PbxSetup {
+        PbxSetup { queues: queues_conf::parse(&self.queues_conf()), ..PbxSetup::default() }
     }
 
     pub fn queues_conf(&self) -> String {
@@ -178,21 +179,21 @@ impl Scenario {
             Mode::QueueLogAlone => self.host_setup().static_members,
             _ => queues_conf::static_members(&self.queues_conf()),
         };
-        let mut all = replay::static_member_events(&static_members, first);
+        let mut all = queuecast::normalize::static_members::static_member_events(&static_members, first);
         all.extend(merged);
         all
     }
 
     /// The engine config of `mode`: queues.conf's in the modes with AMI, the daemon's own set-up from
     /// queues.conf and astdb in queue_log alone.
-    pub fn config_of(&self, mode: Mode) -> EngineConfig {
+    pub fn config_of(&self, mode: Mode) -> PbxSetup {
         match mode {
-            Mode::QueueLogAlone => self.host_setup().config,
+            Mode::QueueLogAlone => self.host_setup().pbx,
             _ => self.config(),
         }
     }
 
-    /// What a queue_log-alone daemon on the scenario's host sets up at start: `settings::engine` reading
+    /// What a queue_log-alone daemon on the scenario's host sets up at start: `pbx_files::engine_setup` reading
     /// this scenario's queues.conf and the astdb of its end.
     pub fn host_setup(&self) -> EngineSetup {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -204,7 +205,7 @@ impl Scenario {
         );
         let config = Config::from_toml(&toml, &tmp.path().join("queuecast.toml")).expect("config");
         assert!(!config.ami.enabled, "queue_log alone");
-        settings::engine(&config)
+        pbx_files::engine_setup(&config)
     }
 
     /// The end of the inputs plus the settle time.

@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use queuecast::sink::{Keys, RedisConn, RedisSettings};
+use queuecast::config::RedisConfig;
+use queuecast::sink::{Keys, RedisConn};
 use redis::AsyncCommands;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -95,15 +96,15 @@ impl RedisServer {
     }
 
     /// Sink settings for this server and PBX id, with a short queue interval so tests run fast.
-    pub fn settings(&self, pbx: &str) -> RedisSettings {
-        let mut s = RedisSettings::new(self.url());
+    pub fn settings(&self, pbx: &str) -> RedisConfig {
+        let mut s = RedisConfig::new(self.url());
         s.pbx_id = pbx.to_owned();
         s.queue_update_interval_ms = 20;
         s
     }
 
     pub async fn conn(&self) -> RedisConn {
-        RedisConn::connect(&RedisSettings::new(self.url())).await.expect("connect to test redis")
+        RedisConn::connect(&RedisConfig::new(self.url())).await.expect("connect to test redis")
     }
 
     /// Kills the server (SIGKILL: an outage, not a clean shutdown). Data is gone (no persistence).

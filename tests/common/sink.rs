@@ -2,7 +2,8 @@
 
 #![allow(dead_code)]
 
-use queuecast::sink::{self, RedisSettings, SinkHandle, SinkMsg, Update};
+use queuecast::config::RedisConfig;
+use queuecast::sink::{self, SinkHandle, SinkMsg, Update};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,7 +18,7 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn start(settings: RedisSettings) -> Self {
+    pub fn start(settings: RedisConfig) -> Self {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let handle = sink::spawn(settings, cancel.clone(), &tracker);
@@ -26,7 +27,7 @@ impl Sink {
 
     /// Starts the sink and has it write `state` as the engine's first full state (`Resync`), as the daemon
     /// does after its start-up replay; returns once that is in Redis.
-    pub async fn start_with_state(settings: RedisSettings, state: Vec<Update>) -> Self {
+    pub async fn start_with_state(settings: RedisConfig, state: Vec<Update>) -> Self {
         let sink = Self::start(settings);
         sink.handle.send(SinkMsg::Resync(state));
         sink.flushed().await;

@@ -3,7 +3,7 @@
 
 use super::frame::{last_line_end, line, parse_banner, parse_message_with, skip_message};
 use super::message::Message;
-use super::{AmiError, Limit, Limits, Parsed};
+use super::{FrameError, Limit, Limits, Parsed};
 
 /// Decoder for one AMI byte stream (one TCP connection, or one capture file); create one per connection.
 ///
@@ -59,7 +59,7 @@ impl AmiDecoder {
     /// `consumed` bytes; on an error report it, drop `err.skip()` bytes and call again; on `Incomplete` read
     /// more and call again with the grown buffer. `consumed` includes discarded remains of an oversized
     /// message reported before.
-    pub fn decode<'b>(&mut self, buf: &'b [u8]) -> Result<Parsed<Message<'b>>, AmiError> {
+    pub fn decode<'b>(&mut self, buf: &'b [u8]) -> Result<Parsed<Message<'b>>, FrameError> {
         let resync = match self.plan_skip(buf) {
             SkipPlan::End(n) => n,
             SkipPlan::Partial(droppable, state) => return self.skip_partial(buf, droppable, state),
@@ -104,12 +104,12 @@ impl AmiDecoder {
         buf: &[u8],
         droppable: usize,
         state: Skipping,
-    ) -> Result<Parsed<Message<'b>>, AmiError> {
+    ) -> Result<Parsed<Message<'b>>, FrameError> {
         if droppable == 0 || buf.len() <= self.limits.max_message_bytes {
             return Ok(Parsed::Incomplete);
         }
         self.skipping = state;
-        Err(AmiError::TooLarge {
+        Err(FrameError::TooLarge {
             what: Limit::Bytes,
             limit: self.limits.max_message_bytes,
             skip: droppable,
@@ -117,20 +117,20 @@ impl AmiDecoder {
         })
     }
 
-    fn after_error(&mut self, buf: &[u8], err: AmiError, resync: usize) -> AmiError {
+    fn after_error(&mut self, buf: &[u8], err: FrameError, resync: usize) -> FrameError {
         self.expect_banner = false;
         self.skipping = Skipping::No;
         match err {
-            AmiError::TooLarge { what, limit, skip, complete } => {
+            FrameError::TooLarge { what, limit, skip, complete } => {
                 let skip = resync + skip;
                 if !complete {
                     let at_line_start = skip == 0 || buf.get(skip - 1) == Some(&b'\n');
                     self.skipping = if at_line_start { Skipping::AtLineStart } else { Skipping::MidLine };
                 }
-                AmiError::TooLarge { what, limit, skip, complete }
+                FrameError::TooLarge { what, limit, skip, complete }
             }
-            AmiError::UnknownKind { first_line, skip } => {
-                AmiError::UnknownKind { first_line, skip: resync + skip }
+            FrameError::UnknownKind { first_line, skip } => {
+                FrameError::UnknownKind { first_line, skip: resync + skip }
             }
         }
     }

@@ -11,9 +11,9 @@ use nom::sequence::{preceded, terminated};
 use nom::{IResult, Parser};
 
 use super::message::{Field, Message, MessageKind};
-use super::{AmiError, Limit, Limits, Parsed};
+use super::{FrameError, Limit, Limits, Parsed};
 
-/// nom results without error detail: every failure becomes `Incomplete` or an [`AmiError`] here.
+/// nom results without error detail: every failure becomes `Incomplete` or an [`FrameError`] here.
 type Res<'a, T> = IResult<&'a [u8], T, ()>;
 
 /// First bytes of the banner line (`Asterisk Call Manager/11.0.0`), identical from 1.0 to 23.
@@ -24,12 +24,12 @@ const END_COMMAND: &[u8] = b"--END COMMAND--";
 const ERROR_EXCERPT_CHARS: usize = 80;
 
 /// Parse one message with the default [`Limits`].
-pub fn parse_message(buf: &[u8]) -> Result<Parsed<Message<'_>>, AmiError> {
+pub fn parse_message(buf: &[u8]) -> Result<Parsed<Message<'_>>, FrameError> {
     parse_message_with(buf, &Limits::default())
 }
 
 /// Parse one message (`Response`, `Event`, `Action` or ≤13 `Follows`) from the front of `buf`.
-pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<Message<'a>>, AmiError> {
+pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<Message<'a>>, FrameError> {
     let start = skip_empty_lines(buf);
     let Some((first_line, first_len)) = line(&buf[start..]) else {
         return incomplete_unless_too_large(buf, start, start, limits);
@@ -59,7 +59,7 @@ pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<M
         fields.push(split_field(line));
     }
     let kind = classify(&first)
-        .ok_or_else(|| AmiError::UnknownKind { first_line: excerpt(first_line), skip: at })?;
+        .ok_or_else(|| FrameError::UnknownKind { first_line: excerpt(first_line), skip: at })?;
     Ok(Parsed::Complete { message: Message { kind, fields }, consumed: at })
 }
 
@@ -116,12 +116,12 @@ fn parse_follows<'a>(
     first: Field<'a>,
     first_end: usize,
     limits: &Limits,
-) -> Result<Parsed<Message<'a>>, AmiError> {
+) -> Result<Parsed<Message<'a>>, FrameError> {
     let Some((marker, end)) = find_end_command(buf, first_end) else {
         return incomplete_unless_too_large(buf, start, first_end, limits);
     };
     if end - start > limits.max_message_bytes {
-        return Err(AmiError::TooLarge {
+        return Err(FrameError::TooLarge {
             what: Limit::Bytes,
             limit: limits.max_message_bytes,
             skip: end,
@@ -169,7 +169,7 @@ fn incomplete_unless_too_large<'a>(
     start: usize,
     line_start: usize,
     limits: &Limits,
-) -> Result<Parsed<Message<'a>>, AmiError> {
+) -> Result<Parsed<Message<'a>>, FrameError> {
     if buf.len() - start > limits.max_message_bytes {
         return Err(too_large(buf, line_start, Limit::Bytes, limits.max_message_bytes, false));
     }
@@ -178,13 +178,13 @@ fn incomplete_unless_too_large<'a>(
 
 /// A message broke a limit. `from` is a line start inside it (or its end when `at_end`): drop through the
 /// message's empty line if it is buffered, else every buffered whole line (or everything, mid-line).
-fn too_large(buf: &[u8], from: usize, what: Limit, limit: usize, at_end: bool) -> AmiError {
+fn too_large(buf: &[u8], from: usize, what: Limit, limit: usize, at_end: bool) -> FrameError {
     let found = if at_end { Some(0) } else { buf.get(from..).and_then(skip_message) };
     let (skip, complete) = match found {
         Some(n) => (from + n, true),
         None => (last_line_end(buf).unwrap_or(buf.len()), false),
     };
-    AmiError::TooLarge { what, limit, skip: skip.max(1), complete }
+    FrameError::TooLarge { what, limit, skip: skip.max(1), complete }
 }
 
 /// Index of the first byte after any empty lines (`\n` or `\r\n`) at the front of `buf`.

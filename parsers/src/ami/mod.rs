@@ -19,7 +19,7 @@
 //! * ≤13 `Response: Follows` (Command output) runs to `--END COMMAND--` followed by an empty line, whatever
 //!   the raw CLI text in between looks like.
 //! * The server puts no limit on what it sends, so [`Limits`] guard against a runaway peer: a message larger
-//!   than `max_message_bytes` or with more than `max_lines` lines is [`AmiError::TooLarge`]; the error says how
+//!   than `max_message_bytes` or with more than `max_lines` lines is [`FrameError::TooLarge`]; the error says how
 //!   many bytes to drop, and [`AmiDecoder`] keeps discarding until the message's end.
 
 mod decoder;
@@ -73,7 +73,7 @@ pub enum Limit {
 /// Input that can never become a valid message. Every error says how many bytes to drop (`skip`, at least
 /// 1) so the caller always makes progress.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AmiError {
+pub enum FrameError {
     /// The message broke a [`Limits`] cap. `complete` is false when its end has not arrived yet: the caller
     /// must keep discarding up to the next empty line ([`AmiDecoder`] does this itself; with the stateless
     /// functions use [`skip_message`]).
@@ -84,7 +84,7 @@ pub enum AmiError {
     UnknownKind { first_line: String, skip: usize },
 }
 
-impl AmiError {
+impl FrameError {
     /// Bytes to drop from the front of the buffer before calling again (always ≥ 1).
     pub fn skip(&self) -> usize {
         match self {

@@ -123,7 +123,7 @@ fn oversized_message_is_reported_once_and_skipped() {
     }
     // Whole message buffered: one error that drops exactly the message.
     let err = parse_message_with(&stream, &limits).expect_err("too large");
-    assert!(matches!(err, AmiError::TooLarge { complete: true, .. }));
+    assert!(matches!(err, FrameError::TooLarge { complete: true, .. }));
     assert_eq!(err.skip(), big.len());
 }
 
@@ -149,7 +149,7 @@ fn too_many_lines() {
     let limits = Limits { max_message_bytes: 1 << 20, max_lines: 3 };
     let raw = b"Event: E\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n";
     let err = parse_message_with(raw, &limits).expect_err("too many lines");
-    assert!(matches!(err, AmiError::TooLarge { what: Limit::Lines, complete: true, .. }));
+    assert!(matches!(err, FrameError::TooLarge { what: Limit::Lines, complete: true, .. }));
     assert_eq!(err.skip(), raw.len());
 }
 

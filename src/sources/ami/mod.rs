@@ -9,74 +9,14 @@ pub mod codec;
 mod session;
 mod tls;
 
-use crate::config::Secret;
+use crate::config::AmiConfig;
 use crate::normalize::ami::AmiNormalizer;
 use crate::sources::{AmiHealth, SourceMsg};
 use backoff::Backoff;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// Keep-alive period (the PBX or a NAT box in between may silently drop an idle TCP connection).
-pub const DEFAULT_PING_INTERVAL_MS: u64 = 10_000;
-/// A Pong later than this means the connection is dead even though TCP has not noticed.
-pub const DEFAULT_PING_TIMEOUT_MS: u64 = 5_000;
-/// Reconnect backoff: a quick first retry (an Asterisk restart takes seconds), capped so a long outage costs
-/// one attempt per 30 s.
-pub const DEFAULT_BACKOFF_MIN_MS: u64 = 500;
-pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
-/// `agent` carries every queue/member/caller event, `system` FullyBooted/Shutdown/Reload, `call` the
-/// ≤11 Join/Leave (protocol/AMI.md §2.1).
-pub const DEFAULT_EVENT_MASK: &str = "system,call,agent";
-
-/// How to authenticate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthMethod {
-    /// `Action: Challenge` then `Key: md5(challenge + secret)`: the secret never crosses the wire.
-    #[default]
-    Md5,
-    /// `Secret:` in clear (needed only if a proxy in front of Asterisk does not pass Challenge through).
-    Plain,
-}
-
-#[derive(Debug, Clone)]
-pub struct AmiSettings {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    /// Masked in every Debug/Display output.
-    pub secret: Secret,
-    pub auth: AuthMethod,
-    pub tls: bool,
-    pub ca_file: Option<PathBuf>,
-    pub ping_interval_ms: u64,
-    pub ping_timeout_ms: u64,
-    pub backoff_min_ms: u64,
-    pub backoff_max_ms: u64,
-    /// `Events:` value of the Login action.
-    pub events: String,
-}
-
-impl AmiSettings {
-    pub fn new(host: impl Into<String>, port: u16, username: impl Into<String>, secret: Secret) -> Self {
-        Self {
-            host: host.into(),
-            port,
-            username: username.into(),
-            secret,
-            auth: AuthMethod::default(),
-            tls: false,
-            ca_file: None,
-            ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
-            ping_timeout_ms: DEFAULT_PING_TIMEOUT_MS,
-            backoff_min_ms: DEFAULT_BACKOFF_MIN_MS,
-            backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
-            events: DEFAULT_EVENT_MASK.to_owned(),
-        }
-    }
-}
 
 /// Why a connection ended or could not be made. Never contains the secret.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +47,7 @@ pub enum AmiError {
 
 /// Starts the client task.
 pub fn spawn(
-    settings: AmiSettings,
+    settings: AmiConfig,
     normalizer: AmiNormalizer,
     tx: mpsc::Sender<SourceMsg>,
     cancel: CancellationToken,
@@ -121,7 +61,7 @@ const STABLE_CONNECTION: Duration = Duration::from_secs(30);
 
 /// Connects, runs sessions and reconnects until cancelled or the engine task is gone.
 pub async fn run(
-    settings: AmiSettings,
+    settings: AmiConfig,
     mut normalizer: AmiNormalizer,
     tx: mpsc::Sender<SourceMsg>,
     cancel: CancellationToken,

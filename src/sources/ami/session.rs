@@ -3,7 +3,8 @@
 //! and its answer (protocol/AMI.md §8.4).
 
 use super::codec::{Action, AmiCodec, Frame};
-use super::{AmiError, AmiSettings, AuthMethod, send_health};
+use super::{AmiError, send_health};
+use crate::config::{AmiConfig, AuthMethod};
 use crate::engine::TsMs;
 use crate::normalize::ami::AmiNormalizer;
 use crate::sources::{AmiHealth, SourceMsg};
@@ -39,7 +40,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncIo for T {}
 type Conn = Framed<Box<dyn AsyncIo>, AmiCodec>;
 
 pub(super) struct Session<'a> {
-    settings: &'a AmiSettings,
+    settings: &'a AmiConfig,
     normalizer: &'a mut AmiNormalizer,
     tx: &'a mpsc::Sender<SourceMsg>,
     cancel: &'a CancellationToken,
@@ -59,7 +60,7 @@ pub(super) struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub(super) fn new(
-        settings: &'a AmiSettings,
+        settings: &'a AmiConfig,
         normalizer: &'a mut AmiNormalizer,
         tx: &'a mpsc::Sender<SourceMsg>,
         cancel: &'a CancellationToken,
@@ -186,10 +187,10 @@ impl<'a> Session<'a> {
         let settings = self.settings;
         let login = Action::new("Login", next_action_id()).field("Username", settings.username.clone());
         let login = match settings.auth {
-            AuthMethod::Plain => login.field("Secret", settings.secret.expose()),
+            AuthMethod::Plain => login.field("Secret", settings.login_secret()),
             AuthMethod::Md5 => {
                 let challenge = self.challenge(conn).await?;
-                let key = md5_key(&challenge, settings.secret.expose());
+                let key = md5_key(&challenge, settings.login_secret());
                 login.field("AuthType", "MD5").field("Key", key)
             }
         };

@@ -115,14 +115,3 @@ fn a_locked_database_is_read_without_blocking_asterisk() {
     let (members, _) = read(&path).unwrap();
     assert_eq!(members[0].pause_reason.as_deref(), Some("Lunch"), "the committed change is seen next time");
 }
-
-#[test]
-fn the_path_comes_from_asterisk_conf() {
-    assert_eq!(path_from_asterisk_conf(None), PathBuf::from(DEFAULT_ASTDB));
-    let conf = "[directories](!)\nastetcdir => /etc/asterisk\nastvarlibdir => /srv/ast/lib\n";
-    assert_eq!(path_from_asterisk_conf(Some(conf)), PathBuf::from("/srv/ast/lib/astdb.sqlite3"));
-    let conf = "[directories]\nastdbdir => /data/db ; comment\nastvarlibdir => /srv/ast/lib\n[options]\nastdbdir => /x\n";
-    assert_eq!(path_from_asterisk_conf(Some(conf)), PathBuf::from("/data/db/astdb.sqlite3"));
-    let corpus = include_str!("../../../tests/fixtures/asterisk-22/asterisk-conf/asterisk.conf");
-    assert!(path_from_asterisk_conf(Some(corpus)).ends_with("astdb.sqlite3"));
-}

@@ -2,7 +2,7 @@
 //! member … as "Name"`, AMI QueueAdd, AddQueueMember) is known by the time queue_log names it.
 //!
 //! Only the name ↔ interface pairs of a re-read reach the engine (`EventKind::MemberNamed`). Membership and
-//! pause are taken from astdb once, at start (`daemon::settings::engine`): later, queue_log says them first
+//! pause are taken from astdb once, at start (`daemon::pbx_files::engine_setup`): later, queue_log says them first
 //! and exactly, while astdb is committed up to a second late, and a stale copy must not undo a newer line.
 
 use super::{AstdbError, PersistentMember, Stamp, read};

@@ -11,7 +11,7 @@ pub mod follow;
 pub mod history;
 pub mod startup;
 
-use crate::engine::EngineConfig;
+use crate::engine::PbxSetup;
 use crate::sources::{QueueLogHealth, SourceMsg};
 use batch::Batcher;
 use follow::{Follower, Note};
@@ -49,7 +49,7 @@ impl TailSettings {
 /// Starts the tail task. The day start is taken from the clock now (this is an edge; the engine is not).
 pub fn spawn(
     settings: TailSettings,
-    engine: &EngineConfig,
+    engine: &PbxSetup,
     tx: mpsc::Sender<SourceMsg>,
     cancel: CancellationToken,
     tracker: &TaskTracker,

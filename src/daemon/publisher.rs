@@ -1,9 +1,10 @@
-//! The engine task: the single owner of the state. Source messages in, rendered updates out to the sink.
-//! Time comes from the events; this edge adds one `Tick` per second (wrap-up ends, day rollover) from the
-//! wall clock.
+//! The publisher: the single owner of the engine's state, and what the sink is told of it. Source messages
+//! in, coalesced and rendered updates out; the start-up replay is applied unpublished and followed by one
+//! `resync`. Time comes from the events; the daemon adds one `Tick` per second (wrap-up ends, day rollover)
+//! from the wall clock.
 
 use crate::engine::{Change, Engine, Event, EventKind, Source, TsMs};
-use crate::sink::{AmiState, Health, QueueLogState, SinkHandle, SinkMsg};
+use crate::sink::{Health, SinkHandle, SinkMsg};
 use crate::sources::{AmiHealth, QueueLogHealth, SourceMsg};
 use std::collections::{BTreeSet, HashMap};
 
@@ -21,7 +22,8 @@ pub struct Stats {
     pub updates: u64,
 }
 
-pub struct EngineLoop {
+/// The engine and the publication of its changes (not a task: the daemon's loop drives it).
+pub struct Publisher {
     engine: Engine,
     sink: SinkHandle,
     /// False during the start-up replay: its deltas are not published, one `resync` follows instead.
@@ -34,7 +36,7 @@ pub struct EngineLoop {
     pending_queues: BTreeSet<String>,
 }
 
-impl EngineLoop {
+impl Publisher {
     pub fn new(engine: Engine, sink: SinkHandle, health: Health) -> Self {
         sink.send(SinkMsg::Health(health));
         Self {
@@ -71,8 +73,8 @@ impl EngineLoop {
                 self.resync();
                 return Some(Milestone::ReplayDone);
             }
-            SourceMsg::QueueLog(health) => self.set_health(None, Some(queue_log_state(health))),
-            SourceMsg::Ami(health) => self.set_health(Some(ami_state(health)), None),
+            SourceMsg::QueueLog(health) => self.set_health(None, Some(health)),
+            SourceMsg::Ami(health) => self.set_health(Some(health), None),
         }
         None
     }
@@ -127,7 +129,7 @@ impl EngineLoop {
         self.sink.send(SinkMsg::Updates(updates));
     }
 
-    fn set_health(&mut self, ami: Option<AmiState>, queue_log: Option<QueueLogState>) {
+    fn set_health(&mut self, ami: Option<AmiHealth>, queue_log: Option<QueueLogHealth>) {
         let before = self.health;
         if let Some(ami) = ami {
             self.health.ami = ami;
@@ -168,26 +170,4 @@ fn coalesce(engine: &Engine, changes: Vec<Change>) -> Vec<Change> {
         .filter(|(index, change)| matches!(change, Change::AgentEvent(_)) || last.get(change) == Some(index))
         .map(|(_, c)| c)
         .collect()
-}
-
-pub fn queue_log_state(health: QueueLogHealth) -> QueueLogState {
-    match health {
-        QueueLogHealth::Replaying => QueueLogState::Replaying,
-        QueueLogHealth::Following => QueueLogState::Following,
-        QueueLogHealth::Missing => QueueLogState::Missing,
-        QueueLogHealth::Off => QueueLogState::Off,
-    }
-}
-
-pub fn ami_state(health: AmiHealth) -> AmiState {
-    match health {
-        AmiHealth::Connected => AmiState::Connected,
-        AmiHealth::Disconnected => AmiState::Disconnected,
-        AmiHealth::Off => AmiState::Off,
-    }
-}
-
-/// Wall-clock milliseconds since the epoch (this edge may read the clock; the engine may not).
-pub fn now_ms() -> TsMs {
-    jiff::Timestamp::now().as_millisecond()
 }

@@ -6,25 +6,8 @@
 //! read are skipped, as Asterisk itself does with a warning.
 
 use crate::engine::QueueSettings;
+use crate::normalize::static_members::StaticMember;
 use std::collections::BTreeMap;
-
-/// A member present before the first queue_log line: a queues.conf `member => interface[,penalty[,name[,
-/// state_interface[,ringinuse[,wrapuptime]]]]]` line, or a dynamic member Asterisk restored from astdb
-/// (`sources::astdb`), which writes no queue_log line either.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaticMember {
-    /// Lower-cased queue name.
-    pub queue: String,
-    pub interface: String,
-    pub penalty: i64,
-    pub name: Option<String>,
-    /// Pause state when the source knows it (astdb does; queues.conf does not, and Asterisk does not
-    /// persist a static member's pause).
-    pub paused: Option<bool>,
-    pub pause_reason: Option<String>,
-    /// From astdb (a dynamic member) rather than queues.conf.
-    pub dynamic: bool,
-}
 
 #[derive(Debug, Clone, Default)]
 struct Section {
@@ -53,7 +36,7 @@ pub fn parse(text: &str) -> BTreeMap<String, QueueSettings> {
 /// names into `config.members` (so queue_log lines that name them resolve to their interface; names given in
 /// the queuecast config win), and the static members themselves, which the caller adds as members because
 /// queue_log never mentions them. The daemon and `replay` both use this, so they build the same state.
-pub fn apply(text: &str, config: &mut crate::engine::EngineConfig) -> Vec<StaticMember> {
+pub fn apply(text: &str, config: &mut crate::engine::PbxSetup) -> Vec<StaticMember> {
     config.queues = parse(text);
     let members = static_members(text);
     for member in &members {
