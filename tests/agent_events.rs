@@ -444,8 +444,8 @@ fn agent_self_service_sources_are_the_recorded_truth() {
     let (dave, erin, frank) = ("Local/1004@agents/n", "Local/1005@agents/n", "Local/1006@agents/n");
     for mode in [Mode::QueueLogAndAmi, Mode::AmiAlone, Mode::QueueLogAlone] {
         let config = match mode {
-            Mode::QueueLogAlone => s.host_setup().config,
-            Mode::QueueLogAndAmi => EngineConfig { queue_log_feed: true, ..s.config() },
+            Mode::QueueLogAlone => s.host_setup().pbx,
+            Mode::QueueLogAndAmi => PbxSetup { queue_log_feed: true, ..s.config() },
             Mode::AmiAlone => s.config(),
         };
         let rows = engine_rows(config, &events(&facts(&s, mode)));
