@@ -7,6 +7,7 @@
 
 pub mod client;
 mod entries;
+pub mod policy;
 pub mod wire;
 
 pub use client::{Client, SubmitError, submit};

@@ -4,12 +4,14 @@
 //! (host name, rotated glob), reads secret files and validates, so a `Config` value is always usable as is.
 //! Every error names the file and, when it can, the `[section] key`; none ever contains a secret.
 
+mod actions;
 mod gateway;
 pub mod queues_conf;
 mod secret;
 mod sections;
 mod validate;
 
+pub use actions::*;
 pub use gateway::*;
 pub use secret::{MASK, RedisUrl, Secret, mask_url};
 pub use sections::*;
@@ -25,6 +27,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub log: LogConfig,
     pub engine: EngineConfig,
+    pub actions: ActionsConfig,
     pub metrics: MetricsConfig,
     pub gateway: GatewayConfig,
 }
