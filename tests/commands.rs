@@ -159,6 +159,9 @@ impl Env {
     }
 }
 
+/// One raw field of a stream entry.
+type Field<'a> = (&'a [u8], &'a [u8]);
+
 fn command(action: Action, agent: &str, queue: Option<&str>) -> Command {
     let mut c = Command::new(new_id(), action, agent, jiff::Timestamp::now().as_millisecond());
     c.queue = queue.map(str::to_owned);
@@ -290,7 +293,7 @@ async fn refusals_by_actions_config_clock_and_rate() {
     assert_eq!(env.member_actions().len(), 3);
 
     // Hostile entries: each with a usable id gets `malformed`; without one it is logged and acknowledged.
-    let cases: Vec<(&str, Vec<(&[u8], &[u8])>)> = vec![
+    let cases: Vec<(&str, Vec<Field>)> = vec![
         (
             "m-action",
             vec![(b"id", b"m-action"), (b"action", b"reboot"), (b"agent", ALICE.as_bytes()), (b"ts", b"1")],
