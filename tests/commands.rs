@@ -422,9 +422,20 @@ async fn written_while_down_runs_once_if_fresh_and_interrupted_ones_never_rerun(
     // A restart executes nothing again and answers nothing twice.
     common::daemon::stop(daemon);
     let _again = env.daemon("d", "p4", &actions).await;
-    let probe = command(Action::Login, ALICE, Some("support"));
-    env.send("p4", &probe).await;
-    assert_eq!(env.member_actions().len(), 2, "just the probe");
+    eventually(WAIT, "the restarted daemon logged in", || async { env.ami.seen().logins_ok >= 2 }).await;
+    // A probe that reaches Asterisk ("Already there") shows the restarted daemon is reading; until its
+    // state is in, a probe may be refused before AMI.
+    let mut reached = 0;
+    tokio::time::timeout(WAIT, async {
+        while reached == 0 {
+            let r = env.send("p4", &command(Action::Login, ALICE, Some("support"))).await;
+            reached += usize::from(r.error.contains("Already there"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a probe reached Asterisk");
+    assert_eq!(env.member_actions().len(), 1 + reached, "just the probe");
     let results = env.results("p4").await;
     for id in [&fresh.id, &stale.id, &interrupted.id] {
         assert_eq!(results.iter().filter(|(i, _)| i == id).count(), 1, "{id} answered once");
@@ -436,6 +447,7 @@ async fn two_daemons_on_one_stream_execute_each_id_once() {
     let env = Env::start(Faults::default()).await;
     let _a = env.daemon("a", "p5", &format!("{ALL_ACTIONS}consumer = \"a\"\n")).await;
     let _b = env.daemon("b", "p5", &format!("{ALL_ACTIONS}consumer = \"b\"\n")).await;
+    eventually(WAIT, "both daemons logged in to AMI", || async { env.ami.seen().logins_ok >= 2 }).await;
     let mut ids = Vec::new();
     for i in 0..12 {
         let action = if i % 2 == 0 { Action::Pause } else { Action::Unpause };
@@ -454,12 +466,18 @@ async fn two_daemons_on_one_stream_execute_each_id_once() {
     }
     eventually(WAIT, "every entry answered", || async { env.results("p5").await.len() == 16 }).await;
     let results = env.results("p5").await;
+    let mut done = 0;
     for id in &ids {
         let codes: Vec<&str> = results.iter().filter(|(i, _)| i == id).map(|(_, c)| c.as_str()).collect();
-        assert_eq!(codes.iter().filter(|c| **c != "duplicate").count(), 1, "{id}: {codes:?}");
+        let answers: Vec<&&str> = codes.iter().filter(|c| **c != "duplicate").collect();
+        assert_eq!(answers.len(), 1, "{id}: {codes:?}");
+        done += usize::from(*answers[0] == "done");
     }
+    // A daemon whose AMI state is not complete yet may answer `failed`/`ami_unavailable`; whatever it
+    // answers, what reached Asterisk is exactly what was answered done.
+    assert!(done > 0, "{results:?}");
     let pauses = env.member_actions().iter().filter(|(name, _)| name == "QueuePause").count();
-    assert_eq!(pauses, 12, "each id reached Asterisk once");
+    assert_eq!(pauses, done, "each id reached Asterisk at most once: {results:?}");
     // Both daemons took part (the group hands entries to whichever reads first).
     let consumers: redis::Value = redis::cmd("XINFO")
         .arg("CONSUMERS")
@@ -516,4 +534,33 @@ async fn queuecast_action_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(69), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ami_down_answers_ami_unavailable_at_once() {
+    let env = Env::start(Faults::default()).await;
+    // AMI at a port where nothing listens: the daemon runs (state from nothing), commands cannot be sent.
+    let port = common::redis::free_port();
+    let config = env.config("down", "p7", ALL_ACTIONS).to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&format!("port = {}\n", env.ami.addr.port()), &format!("port = {port}\n"));
+    std::fs::write(&config, text).unwrap();
+    let log = std::fs::File::create(env.log_path("down")).unwrap();
+    let child = Process::new(BIN)
+        .args(["run", "--config", &config])
+        .stderr(log)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon(Some(child));
+    let keys = Keys::new("queuecast", "p7");
+    eventually(WAIT, "the daemon is up", || async {
+        let ami: Option<String> = env.conn().await.hget(keys.meta(), "ami").await.unwrap_or(None);
+        ami.as_deref() == Some("disconnected")
+    })
+    .await;
+    let r = env.send("p7", &command(Action::Pause, ALICE, Some("support"))).await;
+    assert_eq!(r.code, Code::AmiUnavailable, "{r:?}");
+    assert!(r.error.contains("AMI is not connected"), "{r:?}");
 }
