@@ -423,3 +423,22 @@ async fn answers_are_matched_by_action_id_with_events_in_between() {
     let r = env.send("p8", &command(Action::Logout, SALLY, None)).await;
     assert!(r.code == Code::Failed && r.error.contains("Member not dynamic"), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_is_said_once_and_commands_work_after_it() {
+    let mut env = Env::start(Faults::default()).await;
+    let _daemon = env.daemon("d", "p9", ALL_ACTIONS).await;
+    assert_eq!(env.send("p9", &command(Action::Pause, ALICE, Some("support"))).await.code, Code::Done);
+    env.redis.stop();
+    // Long enough for several failed reconnects of the command reader (backoff from 500 ms).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.redis.restart();
+    // Redis came back empty: the group is created again from id 0, so this command is read whenever the
+    // reader's next attempt comes.
+    let r = env.send("p9", &command(Action::Unpause, ALICE, Some("support"))).await;
+    assert_eq!(r.code, Code::Done, "{r:?}");
+    let log = std::fs::read_to_string(env.log_path("d")).unwrap();
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("command reader: Redis is unreachable"), 1, "{log}");
+    assert_eq!(count("command reader: Redis is reachable again"), 1, "{log}");
+}
