@@ -254,6 +254,7 @@ impl Handler {
         } else {
             (command.action.as_str(), command.agent.as_str(), command.queue.as_deref().unwrap_or(""))
         };
+        metrics::counter!(crate::metrics::COMMANDS, "code" => result.code.as_str()).increment(1);
         tracing::info!(
             target: "queuecast::audit",
             id = %command.id,
