@@ -183,6 +183,14 @@ async fn refusals_by_actions_config_clock_and_rate() {
         results.iter().all(|(id, _)| !id.contains("junk") && id.len() < 200),
         "no answer without a usable id"
     );
+    // Every entry, answered or not, was acknowledged.
+    let pending: (u64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
+        .arg(Keys::new("queuecast", "p2").commands())
+        .arg("queuecast")
+        .query_async(&mut env.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(pending.0, 0, "nothing left pending");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
