@@ -101,7 +101,7 @@ async fn every_action_changes_the_state_and_answers() {
     let log = std::fs::read_to_string(env.log_path("d")).unwrap();
     let audit: Vec<&str> = log.lines().filter(|l| l.contains("queuecast::audit")).collect();
     assert_eq!(audit.len(), 8, "{audit:#?}");
-    assert!(audit.iter().all(|l| l.contains("requested_by=test:commands")), "{audit:#?}");
+    assert!(audit.iter().all(|l| l.contains("requested_by=\"test:commands\"")), "{audit:#?}");
     assert!(!log.contains(SECRET), "no secret in the log");
 }
 
@@ -369,7 +369,7 @@ async fn queuecast_action_exit_codes() {
     let (status, stderr) = cli(&env, "p6", &["penalty", "--agent", ALICE]);
     assert_eq!(status, 1, "penalty without --penalty is refused before sending: {stderr}");
     let log = std::fs::read_to_string(env.log_path("d")).unwrap();
-    assert!(log.contains("requested_by=cli:alice"), "the audit line names the user");
+    assert!(log.contains("requested_by=\"cli:alice\""), "the audit line names the user");
     // No daemon for this PBX: no answer in time.
     let out = Process::new(BIN)
         .args([
@@ -394,7 +394,9 @@ async fn ami_down_answers_ami_unavailable_at_once() {
     let env = Env::start(Faults::default()).await;
     // AMI at a port where nothing listens: the daemon runs (state from nothing), commands cannot be sent.
     let port = common::redis::free_port();
-    let config = env.config("down", "p7", ALL_ACTIONS).to_string_lossy().into_owned();
+    // max_age_ms bounds how long the reader waits for AMI at start.
+    let actions = format!("{ALL_ACTIONS}max_age_ms = 2000\n");
+    let config = env.config("down", "p7", &actions).to_string_lossy().into_owned();
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace(&format!("port = {}\n", env.ami.addr.port()), &format!("port = {port}\n"));
@@ -411,6 +413,10 @@ async fn ami_down_answers_ami_unavailable_at_once() {
     eventually(WAIT, "the daemon is up", || async {
         let ami: Option<String> = env.conn().await.hget(keys.meta(), "ami").await.unwrap_or(None);
         ami.as_deref() == Some("disconnected")
+    })
+    .await;
+    eventually(WAIT, "the reader gave up waiting for AMI", || async {
+        std::fs::read_to_string(env.log_path("down")).unwrap_or_default().contains("AMI is not connected yet")
     })
     .await;
     let r = env.send("p7", &command(Action::Pause, ALICE, Some("support"))).await;

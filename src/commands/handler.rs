@@ -9,7 +9,6 @@ use super::wire::{Code, Command, CommandResult, Malformed};
 use crate::engine::{AgentEventKind, AgentTarget, Event, EventKind, Source, looks_like_interface};
 use crate::sink::{RedisConn, SinkError, SinkHandle, SinkMsg, Update, now_ms};
 use crate::sources::ami::{ActionError, ActionPort};
-use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +46,11 @@ pub struct Handler {
     unsent: Vec<Unsent>,
 }
 
+/// The answer to an entry whose id an earlier run claimed and never answered: it may have reached Asterisk,
+/// so it is not run again.
+const INTERRUPTED: &str =
+    "interrupted by a restart of the daemon before Asterisk's answer was recorded; not executed again";
+
 /// How a command ended, before it becomes a result.
 enum Outcome {
     Done,
@@ -64,6 +68,11 @@ impl Handler {
         engine: mpsc::Sender<EngineAsk>,
     ) -> Self {
         Self { store, policy, sink, port, engine, unsent: Vec::new() }
+    }
+
+    /// Waits (bounded) for an AMI session that takes commands.
+    pub async fn wait_for_ami(&self, limit: Duration, cancel: &CancellationToken) -> bool {
+        self.port.wait_up(limit, cancel).await
     }
 
     /// Writes the answers an outage kept back.
@@ -90,38 +99,41 @@ impl Handler {
             // Trimmed away while pending: nothing to answer.
             return self.store.ack(conn, &entry.id).await;
         }
-        let (command, problem) = match Command::from_fields(entry.pairs()) {
-            Ok(command) => (command, None),
-            Err(Malformed { id: Some(id), problem }) => {
-                (Command::new(id, super::Action::Pause, "", 0), Some(problem))
-            }
+        // A malformed entry with a usable id is answered like any other (claimed, so it is answered once).
+        let decoded = match Command::from_fields(entry.pairs()) {
+            Ok(command) => Ok(command),
+            Err(Malformed { id: Some(id), problem }) => Err((id, problem)),
             Err(Malformed { id: None, problem }) => {
                 let shown: Vec<u8> = entry.pairs().flat_map(|(k, v)| [k, b"=", v, b" "].concat()).collect();
                 crate::telemetry::bad_input(crate::telemetry::BadInput::Command, &problem, &shown);
                 return self.store.ack(conn, &entry.id).await;
             }
         };
-        let result = match self.store.claim(conn, &command.id, &entry.id).await? {
+        let (id, command) = match &decoded {
+            Ok(command) => (command.id.as_str(), Some(command)),
+            Err((id, _)) => (id.as_str(), None),
+        };
+        let answer = |code: Code, error: String| CommandResult::new(id, code, error, now_ms());
+        let result = match self.store.claim(conn, id, &entry.id).await? {
             Claim::Held { entry: holder, answered: true } if holder == entry.id => {
                 return self.store.ack(conn, &entry.id).await;
             }
-            Claim::Held { entry: holder, answered: false } if holder == entry.id => self.result(
-                &command,
-                Code::Failed,
-                "interrupted by a restart of the daemon before Asterisk's answer was recorded; not executed again",
-            ),
-            Claim::Held { .. } => self.result(&command, Code::Duplicate, "this id was already taken by another command"),
-            Claim::Taken => match problem {
-                Some(ref problem) => self.result(&command, Code::Malformed, problem.to_string()),
-                None => match self.run(&command, cancel).await {
-                    Outcome::Done => self.result(&command, Code::Done, ""),
-                    Outcome::Refused(r) => self.result(&command, r.code, r.error),
+            Claim::Held { entry: holder, answered: false } if holder == entry.id => {
+                answer(Code::Failed, INTERRUPTED.to_owned())
+            }
+            Claim::Held { .. } => {
+                answer(Code::Duplicate, "this id was already taken by another command".to_owned())
+            }
+            Claim::Taken => match &decoded {
+                Err((_, problem)) => answer(Code::Malformed, problem.to_string()),
+                Ok(command) => match self.run(command, cancel).await {
+                    Outcome::Done => answer(Code::Done, String::new()),
+                    Outcome::Refused(r) => answer(r.code, r.error),
                     Outcome::Cancelled => return Ok(()),
                 },
             },
         };
-        let malformed = problem.is_some();
-        self.publish(&command, &result, malformed);
+        self.publish(command, &result);
         match self.store.answer(conn, &entry.id, &result).await {
             Ok(()) => Ok(()),
             Err(err) => {
@@ -132,10 +144,6 @@ impl Handler {
                 Err(err)
             }
         }
-    }
-
-    fn result(&self, command: &Command, code: Code, error: impl Into<String>) -> CommandResult {
-        CommandResult::new(command.id.clone(), code, error, now_ms())
     }
 
     async fn run(&mut self, command: &Command, cancel: &CancellationToken) -> Outcome {
@@ -247,39 +255,42 @@ impl Handler {
         }
     }
 
-    /// The audit line and the `command_result` message (through the sink, like every message).
-    fn publish(&self, command: &Command, result: &CommandResult, malformed: bool) {
-        let (action, agent, queue) = if malformed {
-            ("", "", "")
-        } else {
-            (command.action.as_str(), command.agent.as_str(), command.queue.as_deref().unwrap_or(""))
+    /// The audit line and the `command_result` message (through the sink, like every message); `command` is
+    /// None for a malformed entry, of which only the id is trusted.
+    fn publish(&self, command: Option<&Command>, result: &CommandResult) {
+        let empty = "";
+        let (action, agent, queue, requested_by) = match command {
+            Some(c) => (
+                c.action.as_str(),
+                c.agent.as_str(),
+                c.queue.as_deref().unwrap_or(empty),
+                c.requested_by.as_str(),
+            ),
+            None => (empty, empty, empty, empty),
         };
         metrics::counter!(crate::metrics::COMMANDS, "code" => result.code.as_str()).increment(1);
         tracing::info!(
             target: "queuecast::audit",
-            id = %command.id,
+            id = %result.id,
             action,
             agent,
             queue,
-            requested_by = %command.requested_by,
+            requested_by,
             outcome = result.code.as_str(),
             error = %result.error,
             "command"
         );
         let mut data = serde_json::Map::new();
-        data.insert("id".into(), command.id.clone().into());
+        data.insert("id".into(), result.id.clone().into());
         data.insert("ok".into(), result.ok().into());
         data.insert("code".into(), result.code.as_str().into());
         data.insert("error".into(), result.error.clone().into());
         data.insert("action".into(), action.into());
         data.insert("agent".into(), agent.into());
         data.insert("queue".into(), queue.into());
-        data.insert(
-            "requested_by".into(),
-            if malformed { Value::from("") } else { command.requested_by.clone().into() },
-        );
+        data.insert("requested_by".into(), requested_by.into());
         let agent = (!agent.is_empty()).then(|| agent.to_owned());
-        self.sink.send(SinkMsg::Updates(vec![Update::CommandResult { id: command.id.clone(), agent, data }]));
+        self.sink.send(SinkMsg::Updates(vec![Update::CommandResult { id: result.id.clone(), agent, data }]));
     }
 }
 

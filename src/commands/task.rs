@@ -9,7 +9,7 @@ use crate::config::ActionsConfig;
 use crate::sink::{RedisConn, RedisSettings, SinkError, SinkHandle, redact_url};
 use crate::sources::ami::ActionPort;
 use crate::sources::ami::backoff::Backoff;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +23,11 @@ const PENDING_COUNT: usize = 100;
 /// Reconnect backoff (as the sink's): quick first retry, one attempt per 30 s in a long outage.
 const RECONNECT_MIN_MS: u64 = 500;
 const RECONNECT_MAX_MS: u64 = 30_000;
+/// At start, how long the reader waits for the AMI session (logged in, first QueueStatus applied) before it
+/// reads commands: a command written while the daemon was down should find Asterisk connected, not be
+/// refused in the second the daemon needs to connect. Past it, commands are answered `ami_unavailable`.
+/// Never longer than `max_age_ms`: a command waiting longer would be stale anyway.
+const START_GRACE_MS: u64 = 15_000;
 /// Claims live at least a day: a repeated id is refused as `duplicate` for that long, well past any
 /// `max_age_ms` within which it could otherwise still run.
 const MIN_CLAIM_TTL_MS: u64 = 86_400_000;
@@ -81,6 +86,10 @@ async fn run(
         enabled = settings.actions.enabled,
         "command reader started"
     );
+    let grace = Duration::from_millis(START_GRACE_MS.min(settings.actions.max_age_ms));
+    if settings.actions.enabled && !handler.wait_for_ami(grace, &cancel).await {
+        tracing::warn!("AMI is not connected yet; commands are answered ami_unavailable until it is");
+    }
     loop {
         let err = match session(&settings, &mut handler, &cancel, &mut down_since, &mut backoff).await {
             Ok(()) => return,

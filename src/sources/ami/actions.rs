@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -77,6 +77,8 @@ struct PortInner {
     /// Number of the [`Requests`] whose session is logged in and takes requests; 0 = none. An older
     /// client task ending after a reload cannot mark the new one down.
     up: AtomicU64,
+    /// Woken when a session comes up.
+    came_up: Notify,
 }
 
 impl ActionPort {
@@ -96,6 +98,24 @@ impl ActionPort {
     pub fn is_up(&self) -> bool {
         let up = self.inner.up.load(Ordering::Acquire);
         up != 0 && up == self.inner.newest.load(Ordering::Acquire)
+    }
+
+    /// Waits until a session takes requests, at most `limit`; true when one does.
+    pub async fn wait_up(&self, limit: Duration, cancel: &CancellationToken) -> bool {
+        let came_up = self.inner.came_up.notified();
+        tokio::pin!(came_up);
+        let deadline = Instant::now() + limit;
+        loop {
+            came_up.as_mut().enable();
+            if self.is_up() {
+                return true;
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return false,
+                () = tokio::time::sleep_until(deadline) => return self.is_up(),
+                () = &mut came_up => came_up.set(self.inner.came_up.notified()),
+            }
+        }
     }
 
     /// Sends `request` through the current session and waits for Asterisk's answer.
@@ -134,6 +154,7 @@ impl Requests {
         let flag = &self.port.inner.up;
         if up {
             flag.store(self.id, Ordering::Release);
+            self.port.inner.came_up.notify_waiters();
         } else {
             let _ = flag.compare_exchange(self.id, 0, Ordering::AcqRel, Ordering::Acquire);
         }
@@ -251,5 +272,21 @@ mod tests {
         drop(requests);
         assert!(!port.is_up());
         assert!(matches!(port.execute(req, &cancel).await, Err(ActionError::Unavailable(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_a_session_ends_when_one_comes_up_or_at_the_limit() {
+        let port = ActionPort::new();
+        let cancel = CancellationToken::new();
+        assert!(!port.wait_up(Duration::from_millis(100), &cancel).await, "none came");
+        let requests = port.open();
+        let waiter = {
+            let port = port.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move { port.wait_up(Duration::from_secs(60), &cancel).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        requests.set_up(true);
+        assert!(waiter.await.unwrap());
     }
 }

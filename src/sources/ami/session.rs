@@ -101,7 +101,6 @@ impl<'a> Session<'a> {
         self.connected = true;
         send_health(self.tx, self.cancel, AmiHealth::Connected).await?;
         self.request_status(&mut conn).await?;
-        self.requests.set_up(true);
         self.event_loop(&mut conn).await
     }
 
@@ -350,12 +349,16 @@ impl<'a> Session<'a> {
             MessageKind::Event { .. } if message.is_event("QueueStatusComplete") && is_ours(message) => {
                 self.status_pending = None;
                 self.first_status = false;
+                // Commands are taken once the engine has the state they are checked against.
+                self.requests.set_up(true);
                 std::mem::take(&mut self.resync_again)
             }
             MessageKind::Response { .. } if is_ours(message) && response_status(message) == Some(false) => {
                 tracing::warn!(message = %message.get("Message").unwrap_or_default(), "QueueStatus refused");
                 self.status_pending = None;
                 self.first_status = false;
+                // Commands are taken once the engine has the state they are checked against.
+                self.requests.set_up(true);
                 std::mem::take(&mut self.resync_again)
             }
             _ => false,
