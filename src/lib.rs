@@ -5,6 +5,7 @@
 //! component's settings) and `telemetry` are leaves. Imports go down a fixed order of layers (docs/DESIGN.md
 //! "Layers", checked by `tests/layers.rs`).
 
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod engine;

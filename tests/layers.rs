@@ -26,6 +26,9 @@ const LAYERS: &[&[&str]] = &[
     &["sources"],
     // The engine's state → Redis; writes the sources' health into `meta`.
     &["sink"],
+    // Commands from panels: the wire format and the client that submits one (the gateway's and the CLI's),
+    // and the daemon's task that executes them on AMI and answers through the sink.
+    &["commands"],
     // Lifecycle owner of `run`; the offline pipeline of `replay`; the fake PBX of `simulate`.
     &["daemon", "replay", "simulate"],
     // Beside the pipeline, a Redis consumer (see GATEWAY_READS).
@@ -34,8 +37,9 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
 ];
 
-/// The gateway reads what the sink wrote; it never needs the pipeline that produced it.
-const GATEWAY_READS: &[&str] = &["config", "metrics", "telemetry", "sink"];
+/// The gateway reads what the sink wrote and submits commands through `commands::client`; it never needs
+/// the pipeline that produced the state.
+const GATEWAY_READS: &[&str] = &["config", "metrics", "telemetry", "sink", "commands"];
 
 /// Known arrows that break the order, each with the reason it is still there. Empty: keep it so.
 const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[];

@@ -4,6 +4,7 @@
 //! (host name, rotated glob), reads secret files and validates, so a `Config` value is always usable as is.
 //! Every error names the file and, when it can, the `[section] key`; none ever contains a secret.
 
+mod actions;
 mod asterisk_conf;
 mod gateway;
 mod log_level;
@@ -11,6 +12,7 @@ mod secret;
 mod sections;
 mod validate;
 
+pub use actions::*;
 pub use asterisk_conf::{DEFAULT_ASTDB, path_from_asterisk_conf};
 pub use gateway::*;
 pub use log_level::{LevelError, parse_level};
@@ -28,6 +30,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub log: LogConfig,
     pub engine: EngineConfig,
+    pub actions: ActionsConfig,
     pub metrics: MetricsConfig,
     pub gateway: GatewayConfig,
 }

@@ -2,13 +2,20 @@
 //! (tests/fixtures/asterisk-22/*/ami.raw): banner, Login (plain or MD5 challenge, key checked), the captured
 //! QueueStatus answer rewritten to the client's ActionID, Ping, then the captured asynchronous events.
 //!
+//! Member actions (QueuePause, QueueAdd, QueueRemove, QueuePenalty) are answered the way a real Asterisk 22
+//! answered them in tests/fixtures/asterisk-22-actions: `queuecast::simulate::member_actions` decides the
+//! answer and the member changes from the members of the QueueStatus answer, the answer's bytes are the
+//! recorded ones (ActionID rewritten), and each change raises the recorded event with the member's fields.
+//!
 //! Fault injection: drop the connection in the middle of an event (once), write in 1-byte chunks, reject
 //! every login. The event cursor survives reconnects, so after a drop the stream resumes with the event that
 //! was cut — what the client saw is then exactly the uninterrupted stream plus one more resync.
 
 #![allow(dead_code)]
 
+use super::recorded_answers::{RecordedAnswers, members_of};
 use parsers::ami::{AmiDecoder, Message, MessageKind, Parsed};
+use queuecast::simulate::member_actions::MemberBook;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -117,6 +124,11 @@ pub struct Faults {
     /// Stream the events before answering QueueStatus, with the capture's final answer: a slow answer that
     /// tells the state after those events, as the recording's closing `final-status` does.
     pub status_after_events: bool,
+    /// The AMI user lacks `write = agent` (the recordings' `readonly` user): member actions are refused.
+    pub no_write_agent: bool,
+    /// Send a member action's events before its answer (the recordings have the answer first, but the
+    /// events go through stasis, so a client must not rely on the order).
+    pub events_before_answer: bool,
 }
 
 /// Asterisk's Reload event (manager.c `manager_event(EVENT_FLAG_SYSTEM, "Reload", …)`, 22 layout).
@@ -136,6 +148,8 @@ pub struct Seen {
     pub reload_sent: bool,
     /// Next event to stream (survives reconnects).
     pub next_event: usize,
+    /// Member actions received: name and fields (ActionID left out), in arrival order.
+    pub member_actions: Vec<(String, Vec<(String, String)>)>,
 }
 
 pub struct FakeAmi {
@@ -176,7 +190,9 @@ impl FakeAmi {
         let addr = listener.local_addr().expect("local addr");
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = CancellationToken::new();
-        let server = Server { capture: Arc::new(capture), faults, seen: seen.clone(), tls };
+        let book = Arc::new(Mutex::new(members_of(&capture.status_answer)));
+        let answers = Arc::new(RecordedAnswers::load());
+        let server = Server { capture: Arc::new(capture), faults, seen: seen.clone(), tls, book, answers };
         tokio::spawn(server.accept_loop(listener, stop.clone()));
         FakeAmi { addr, seen, stop }
     }
@@ -212,6 +228,9 @@ struct Server {
     faults: Faults,
     seen: Arc<Mutex<Seen>>,
     tls: Option<TlsAcceptor>,
+    /// The members as app_queue holds them, changed by member actions (shared by all connections).
+    book: Arc<Mutex<MemberBook>>,
+    answers: Arc<RecordedAnswers>,
 }
 
 /// A plain or TLS connection.
@@ -328,8 +347,31 @@ impl Server {
                     .collect();
                 Reply::StatusThenEvents(answer)
             }
-            _ => Reply::Bytes(error(&id, "Invalid/unknown command")),
+            _ => match self.member_action(action, &name, &id) {
+                Some(bytes) => Reply::Bytes(bytes),
+                None => Reply::Bytes(error(&id, "Invalid/unknown command")),
+            },
         }
+    }
+
+    /// A member action: the recorded answer, then one recorded event per changed member.
+    fn member_action(&self, action: &Message<'_>, name: &str, id: &str) -> Option<Vec<u8>> {
+        let get = |key: &str| action.get(key).map(|v| v.into_owned());
+        let (answer, effects) = self.book.lock().unwrap().apply(name, get, !self.faults.no_write_agent)?;
+        let fields = action
+            .fields
+            .iter()
+            .filter(|f| !f.key.eq_ignore_ascii_case(b"Action") && !f.key.eq_ignore_ascii_case(b"ActionID"))
+            .map(|f| (f.key_str().into_owned(), f.value_str().into_owned()))
+            .collect();
+        self.seen.lock().unwrap().member_actions.push((name.to_owned(), fields));
+        let answer = self.answers.answer(answer, id);
+        let events: Vec<u8> = effects.iter().flat_map(|e| self.answers.event(e)).collect();
+        Some(if self.faults.events_before_answer {
+            [events, answer].concat()
+        } else {
+            [answer, events].concat()
+        })
     }
 
     /// Streams the remaining events; false when a drop fault ended the connection.
@@ -391,7 +433,7 @@ fn error(id: &str, message: &str) -> Vec<u8> {
 }
 
 /// The captured message with its `ActionID: from` line naming `to` instead.
-fn with_action_id(message: &[u8], from: &str, to: &str) -> Vec<u8> {
+pub fn with_action_id(message: &[u8], from: &str, to: &str) -> Vec<u8> {
     let needle = format!("ActionID: {from}\r\n").into_bytes();
     match message.windows(needle.len()).position(|w| w == needle.as_slice()) {
         Some(at) => {
