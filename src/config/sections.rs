@@ -94,10 +94,17 @@ pub struct AmiConfig {
     /// Exit 69 when AMI is unreachable at start instead of retrying forever.
     #[serde(default)]
     pub fail_fast: bool,
+    /// Also follow the `dialplan` event class, so that a pause, login or logout made by dialplan on an
+    /// agent's phone (PauseQueueMember, AddQueueMember…) is published with source `phone` instead of `ami`.
+    /// Off by default: `Newexten` for every dialplan step about doubles the AMI traffic (measured on the
+    /// recorded scenarios), and the AMI user then needs `read = dialplan` too.
+    #[serde(default)]
+    pub dialplan_events: bool,
     /// Not a key of the file: MD5 challenge always, plain only for tests of a proxy that drops Challenge.
     #[serde(skip)]
     pub auth: AuthMethod,
-    /// `Events:` value of the Login action; not a key of the file (the engine needs exactly these classes).
+    /// `Events:` value of the Login action; not a key of the file (the engine needs exactly these classes,
+    /// plus `dialplan` with [`AmiConfig::dialplan_events`]: see [`AmiConfig::event_mask`]).
     #[serde(skip, default = "default_event_mask")]
     pub events: String,
     /// `secret` or the content of `secret_file`, filled in at load.
@@ -116,6 +123,15 @@ pub enum AuthMethod {
 }
 
 impl AmiConfig {
+    /// The `Events:` of the Login action.
+    pub fn event_mask(&self) -> String {
+        if self.dialplan_events && !self.events.split(',').any(|c| c.trim() == "dialplan") {
+            format!("{},dialplan", self.events)
+        } else {
+            self.events.clone()
+        }
+    }
+
     /// An enabled `[ami]` with the defaults of the file for everything else (tools and tests).
     pub fn new(host: impl Into<String>, port: u16, username: impl Into<String>, secret: Secret) -> Self {
         Self {
@@ -158,6 +174,7 @@ impl Default for AmiConfig {
             backoff_min_ms: DEFAULT_BACKOFF_MIN_MS,
             backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
             fail_fast: false,
+            dialplan_events: false,
             auth: AuthMethod::default(),
             events: default_event_mask(),
             resolved_secret: None,

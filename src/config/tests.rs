@@ -29,6 +29,14 @@ fn ami_section_enables_ami() {
 }
 
 #[test]
+fn dialplan_events_add_the_dialplan_class_to_the_login_mask() {
+    let c = load("[ami]\nusername = \"qc\"\nsecret = \"s\"\n").unwrap();
+    assert_eq!(c.ami.event_mask(), "system,call,agent");
+    let c = load("[ami]\nusername = \"qc\"\nsecret = \"s\"\ndialplan_events = true\n").unwrap();
+    assert_eq!(c.ami.event_mask(), "system,call,agent,dialplan");
+}
+
+#[test]
 fn unknown_key_is_named_with_position() {
     let e = err("[ami]\nusername = \"qc\"\nsecert = \"x\"\n");
     assert!(e.contains("secert"), "{e}");

@@ -201,7 +201,7 @@ impl<'a> Session<'a> {
                 login.field("AuthType", "MD5").field("Key", key)
             }
         };
-        let login = login.field("Events", settings.events.clone());
+        let login = login.field("Events", settings.event_mask());
         let id = login.action_id.clone();
         self.send(conn, login).await?;
         let frame = self.response(conn, &id, "Login").await?;
