@@ -9,10 +9,12 @@ pub mod queues_conf;
 mod secret;
 mod sections;
 mod validate;
+mod webhook;
 
 pub use gateway::*;
 pub use secret::{MASK, RedisUrl, Secret, mask_url};
 pub use sections::*;
+pub use webhook::*;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -107,6 +109,23 @@ impl Config {
             &self.gateway.token_secret,
             &self.gateway.token_secret_file,
         )?;
+        for hook in &mut self.gateway.webhooks {
+            if let Some(file) = hook.secret_file.as_mut().filter(|f| f.is_relative()) {
+                *file = base.join(&*file);
+            }
+            let name = hook.name.clone();
+            hook.resolved_secret =
+                resolve_secret(origin, "gateway.webhooks", "secret", &hook.secret, &hook.secret_file)
+                    .map_err(|err| match err {
+                        ConfigError::Invalid { file, section, key, reason } => ConfigError::Invalid {
+                            file,
+                            section,
+                            key,
+                            reason: format!("webhook {name:?}: {reason}"),
+                        },
+                        other => other,
+                    })?;
+        }
         Ok(())
     }
 }

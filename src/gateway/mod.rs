@@ -17,6 +17,7 @@ pub mod scope;
 mod sse;
 pub mod token;
 pub mod view;
+pub mod webhook;
 mod ws;
 
 use crate::config::{Config, MIN_TOKEN_SECRET_BYTES};
@@ -65,6 +66,9 @@ pub struct GatewaySettings {
     pub pbx: Vec<String>,
     pub max_streams: usize,
     pub redis: RedisSettings,
+    pub webhooks: Vec<webhook::Webhook>,
+    /// Offered by the operator panel's pause button.
+    pub pause_reasons: Vec<String>,
 }
 
 impl GatewaySettings {
@@ -97,7 +101,15 @@ impl GatewaySettings {
         if g.max_streams == 0 {
             return Err(GatewayError::Config("max_streams must be at least 1".into()));
         }
+        let webhooks = g
+            .webhooks
+            .iter()
+            .map(webhook::Webhook::from_config)
+            .collect::<Result<_, _>>()
+            .map_err(GatewayError::Config)?;
         Ok(Self {
+            webhooks,
+            pause_reasons: g.pause_reasons.clone(),
             listen,
             secret: Arc::from(secret.expose().as_bytes()),
             allowed_origins: g.allowed_origins.clone(),
@@ -152,6 +164,33 @@ impl App {
     }
 }
 
+/// PBX ids with a `meta` key under `prefix` (`SCAN`), sorted.
+pub(crate) async fn discover_pbx(conn: &mut RedisConn, prefix: &str) -> Result<Vec<String>, SinkError> {
+    use crate::sink::keys::{glob_escape, pbx_of_meta_key};
+    let pattern = format!("{}:{{*}}:meta", glob_escape(prefix));
+    let mut found = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .map_err(|cause| SinkError::Command { what: "SCAN", cause })?;
+        found.extend(keys.iter().filter_map(|k| pbx_of_meta_key(prefix, k)).map(str::to_owned));
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
 /// The process-wide Prometheus recorder: installed once (tests run several gateways in one process).
 fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
@@ -174,6 +213,17 @@ pub async fn serve(
 ) -> Result<(), GatewayError> {
     let conn = RedisConn::connect(&settings.redis).await?;
     let tracker = TaskTracker::new();
+    // Named by host and port: stable across restarts (a restarted instance re-sends what it had read but
+    // not delivered), distinct between instances.
+    let consumer = format!("{}:{}", gethostname::gethostname().to_string_lossy(), settings.listen.port());
+    webhook::spawn(
+        settings.webhooks.clone(),
+        settings.pbx.clone(),
+        settings.redis.clone(),
+        consumer,
+        cancel.clone(),
+        &tracker,
+    );
     let app = Arc::new(App {
         streams: Arc::new(Semaphore::new(settings.max_streams)),
         settings,
