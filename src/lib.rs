@@ -3,6 +3,7 @@
 //! Layout follows the data flow: `sources` (queue_log tail, AMI client) → `normalize` → `engine` (pure
 //! state) → `sink` (Redis). `daemon` owns the lifecycle, `config` the settings.
 
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod engine;

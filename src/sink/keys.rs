@@ -61,6 +61,22 @@ impl Keys {
         format!("{}:events", self.base)
     }
 
+    /// Stream of commands from panels and `queuecast action` (DESIGN.md "Commands from panels").
+    pub fn commands(&self) -> String {
+        format!("{}:commands", self.base)
+    }
+
+    /// Stream of command results, one entry per answered command id.
+    pub fn results(&self) -> String {
+        format!("{}:results", self.base)
+    }
+
+    /// Claim of one command id: set with NX before executing, so an id runs at most once across restarts and
+    /// daemons.
+    pub fn command_claim(&self, id: &str) -> String {
+        format!("{}:command:{id}", self.base)
+    }
+
     /// `SCAN` pattern matching every key of this PBX (hash-tag braces escaped for glob).
     pub fn scan_pattern(&self) -> String {
         format!("{}:*", glob_escape(&self.base))
@@ -96,6 +112,9 @@ mod tests {
         assert_eq!(k.waiting("sales"), "queuecast:{pbx1}:queue:sales:waiting");
         assert_eq!(k.stream(), "queuecast:{pbx1}:stream");
         assert_eq!(k.events(), "queuecast:{pbx1}:events");
+        assert_eq!(k.commands(), "queuecast:{pbx1}:commands");
+        assert_eq!(k.results(), "queuecast:{pbx1}:results");
+        assert_eq!(k.command_claim("c1"), "queuecast:{pbx1}:command:c1");
         assert_eq!(k.scan_pattern(), "queuecast:{pbx1}:*");
         assert_eq!(Keys::new("q", "a*b").scan_pattern(), "q:{a\\*b}:*");
     }
@@ -114,6 +133,9 @@ mod tests {
             k.call("1732300000.42"),
             k.stream(),
             k.events(),
+            k.commands(),
+            k.results(),
+            k.command_claim("0b9e"),
         ];
         for key in all {
             assert_eq!(Slot::for_key(&key), slot, "{key}");
