@@ -129,13 +129,16 @@ pub struct WebhookTarget {
 
 /// Parses `url`; the error says what is wrong without echoing the URL (it may carry a key in its query).
 pub fn webhook_target(url: &str) -> Result<WebhookTarget, String> {
-    let uri: axum::http::Uri = url.parse().map_err(|_| "is not a valid URL".to_owned())?;
-    let tls = match uri.scheme_str() {
+    let tls = match url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase()).as_deref() {
         Some("http") => false,
         Some("https") => true,
-        Some(other) => return Err(format!("scheme {other}:// is not allowed: use http:// or https://")),
-        None => return Err("must start with http:// or https://".to_owned()),
+        Some(other) if other.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) => {
+            return Err(format!("scheme {other}:// is not allowed: use http:// or https://"));
+        }
+        _ => return Err("must start with http:// or https://".to_owned()),
     };
+    let uri: axum::http::Uri =
+        url.parse().map_err(|_| "is not a valid URL (is the host missing?)".to_owned())?;
     let authority = uri.authority().ok_or("has no host")?;
     if authority.as_str().contains('@') {
         return Err("must not carry credentials (user@): the receiver checks the signature instead".into());

@@ -336,7 +336,7 @@ impl Job {
             .query_async(conn)
             .await
             .map_err(|cause| SinkError::Command { what: "XPENDING", cause })?;
-        if !pending.first().is_some_and(|(_, owner, _, _)| *owner == self.consumer) {
+        if pending.first().is_none_or(|(_, owner, _, _)| *owner != self.consumer) {
             return Ok(false);
         }
         redis::cmd("XCLAIM")

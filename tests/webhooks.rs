@@ -1,0 +1,498 @@
+//! Webhooks end to end: the real sink writes the stream into a real redis-server, the real gateway binary
+//! delivers to real HTTP receivers (axum servers in this process), across a gateway crash and a receiver
+//! outage; hostile webhook configs through `check-config`.
+
+mod common;
+
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use common::gateway::Gateway;
+use common::redis::{RedisServer, eventually};
+use common::sink::Sink;
+use common::updates::{fields, queue};
+use queuecast::sink::{SinkMsg, Update};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const PBX: &str = "pbx1";
+const SECRET: &str = "webhook-secret-0123456789";
+/// Generous: two loaded cores, a binary restart, retries with backoff.
+const WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Accept,
+    /// 503 to everything.
+    Reject,
+    /// Never answers (the gateway's timeout ends each try).
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+struct Received {
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+    }
+}
+
+#[derive(Default)]
+struct Log {
+    accepted: Vec<Received>,
+    refused: usize,
+}
+
+struct State {
+    mode: Mode,
+    log: Log,
+}
+
+/// A local HTTP receiver on a fixed port that can be stopped (down: connection refused) and started again.
+struct Receiver {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+impl Receiver {
+    async fn start(mode: Mode) -> Self {
+        let state = Arc::new(Mutex::new(State { mode, log: Log::default() }));
+        let mut receiver = Self { port: common::redis::free_port(), state, stop: None };
+        receiver.up().await;
+        receiver
+    }
+
+    async fn up(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.expect("bind receiver");
+        let state = self.state.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let mode = state.lock().unwrap().mode;
+                    match mode {
+                        Mode::Accept => {
+                            let query = uri.query().unwrap_or("").to_owned();
+                            let r = Received { method, path: uri.path().to_owned(), query, headers, body };
+                            state.lock().unwrap().log.accepted.push(r);
+                            StatusCode::NO_CONTENT
+                        }
+                        Mode::Reject => {
+                            state.lock().unwrap().log.refused += 1;
+                            StatusCode::SERVICE_UNAVAILABLE
+                        }
+                        Mode::Hang => {
+                            state.lock().unwrap().log.refused += 1;
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            StatusCode::OK
+                        }
+                    }
+                }
+            },
+        );
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+        });
+        self.stop = Some((cancel, task));
+    }
+
+    /// Stops listening and closes every connection.
+    async fn down(&mut self) {
+        if let Some((cancel, task)) = self.stop.take() {
+            cancel.cancel();
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    fn set(&self, mode: Mode) {
+        self.state.lock().unwrap().mode = mode;
+    }
+
+    fn accepted(&self) -> Vec<Received> {
+        self.state.lock().unwrap().log.accepted.clone()
+    }
+
+    fn refused(&self) -> usize {
+        self.state.lock().unwrap().log.refused
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+fn agent_event(agent: &str, event: &str, queue: &str, n: u64) -> Update {
+    Update::AgentEvent {
+        id: agent.into(),
+        data: fields(json!({"event": event, "queue": queue, "reason": format!("Lunch & co {n}"),
+            "source": "api", "at": 1_732_300_000_000_i64 + n as i64})),
+    }
+}
+
+/// One round: an event per agent (1001 in sales, 1002 in support) and a queue update.
+async fn publish(sink: &Sink, n: u64) {
+    let event = if n % 2 == 0 { "pause" } else { "unpause" };
+    sink.handle.send(SinkMsg::Updates(vec![
+        agent_event("PJSIP/1001", event, "sales", n),
+        agent_event("PJSIP/1002", event, "support", n),
+        queue("sales", &[], n),
+    ]));
+    sink.flushed().await;
+}
+
+/// Every stream message after `after` (an entry id), parsed.
+async fn stream_after(server: &RedisServer, after: &str) -> Vec<Value> {
+    let keys = server.settings(PBX).keys();
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(keys.stream())
+        .arg(format!("({after}"))
+        .arg("+")
+        .query_async(&mut server.conn().await)
+        .await
+        .expect("XRANGE");
+    reply
+        .ids
+        .iter()
+        .map(|e| serde_json::from_str(&e.get::<String>("payload").expect("payload")).unwrap())
+        .collect()
+}
+
+/// Group name → last-delivered-id, once the gateway has created them all.
+async fn groups(server: &RedisServer, count: usize) -> HashMap<String, String> {
+    let stream = server.settings(PBX).keys().stream();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let info: Result<Vec<HashMap<String, redis::Value>>, _> =
+            redis::cmd("XINFO").arg("GROUPS").arg(&stream).query_async(&mut server.conn().await).await;
+        let found: HashMap<String, String> = info
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| {
+                let text = |k: &str| redis::from_redis_value::<String>(g[k].clone()).unwrap();
+                (text("name"), text("last-delivered-id"))
+            })
+            .collect();
+        if found.len() == count {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the gateway creates a consumer group per webhook");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Entries read by the webhook's group and not yet acknowledged.
+async fn pending(server: &RedisServer, hook: &str) -> u64 {
+    let reply: (u64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
+        .arg(server.settings(PBX).keys().stream())
+        .arg(format!("queuecast-webhook-{hook}"))
+        .query_async(&mut server.conn().await)
+        .await
+        .expect("XPENDING");
+    reply.0
+}
+
+fn event_id(msg: &Value) -> String {
+    format!("{}:{}:{}", msg["pbx"].as_str().unwrap(), msg["epoch"].as_str().unwrap(), msg["seq"])
+}
+
+fn hmac_hex(secret: &str, timestamp: &str, signed: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, format!("{timestamp}.{signed}").as_bytes());
+    format!("sha256={}", tag.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The ids each request carried, in arrival order; each must be exactly once.
+fn ids_once(received: &[Received], what: &str) -> Vec<String> {
+    let ids: Vec<String> = received.iter().map(|r| r.header("x-queuecast-event-id")).collect();
+    let mut counts = BTreeMap::new();
+    for id in &ids {
+        *counts.entry(id.clone()).or_insert(0) += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "{what}: ids delivered more than once: {twice:?}");
+    ids
+}
+
+fn form_pairs(text: &str) -> BTreeMap<String, String> {
+    text.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            let d = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
+            };
+            (d(k), d(v))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_once_per_id_across_restart_and_outage_with_filters_and_signatures() {
+    let server = RedisServer::start();
+    let settings = server.settings(PBX);
+    let sink = Sink::start_with_state(settings.clone(), vec![queue("sales", &[], 0)]).await;
+    let mut main = Receiver::start(Mode::Accept).await;
+    let side = Receiver::start(Mode::Accept).await;
+    let slow = Receiver::start(Mode::Hang).await;
+    let hooks = format!(
+        r#"
+[[gateway.webhooks]]
+name = "main"
+url = "{main}"
+events = ["agent_event", "queue_update"]
+secret = "{SECRET}"
+timeout_ms = 1000
+backoff_min_ms = 20
+backoff_max_ms = 300
+
+[[gateway.webhooks]]
+name = "get"
+url = "{get}"
+method = "GET"
+events = ["agent_event"]
+agents = ["PJSIP/1001"]
+secret = "{SECRET}"
+backoff_min_ms = 20
+backoff_max_ms = 300
+
+[[gateway.webhooks]]
+name = "form"
+url = "{form}"
+body = "form"
+events = ["agent_event"]
+queues = ["support"]
+backoff_min_ms = 20
+backoff_max_ms = 300
+
+[[gateway.webhooks]]
+name = "slow"
+url = "{slow}"
+events = ["agent_event"]
+timeout_ms = 200
+backoff_min_ms = 20
+backoff_max_ms = 300
+"#,
+        main = main.url("/hooks/main"),
+        get = side.url("/get?key=abc"),
+        form = side.url("/form"),
+        slow = slow.url("/slow"),
+    );
+    let mut gw = Gateway::start_with(&server, PBX, &hooks);
+    let start = groups(&server, 4).await;
+    let from = start["queuecast-webhook-main"].clone();
+    assert!(start.values().all(|id| *id == from), "every group starts at the stream's end: {start:?}");
+
+    // Phase 1: delivered while the slow receiver never answers.
+    for n in 1..=5 {
+        publish(&sink, n).await;
+    }
+    let wanted = |msgs: &[Value], f: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        msgs.iter().filter(|m| f(m)).map(event_id).collect()
+    };
+    let is_event = |m: &Value| m["type"] == "agent_event";
+    let main_wants = |m: &Value| m["type"] == "agent_event" || m["type"] == "queue_update";
+    let get_wants = |m: &Value| is_event(m) && m["id"] == "PJSIP/1001";
+    let form_wants = |m: &Value| is_event(m) && m["data"]["queue"] == "support";
+    let msgs = stream_after(&server, &from).await;
+    let phase1 = wanted(&msgs, &main_wants);
+    assert_eq!(phase1.len(), 15, "five rounds of two events and a queue update: {msgs:?}");
+    eventually(WAIT, "main gets phase 1 while `slow` hangs", || async {
+        main.accepted().len() >= phase1.len()
+    })
+    .await;
+    assert!(slow.refused() >= 1, "the slow receiver was tried");
+
+    // Phase 2: written while the gateway is down (SIGKILL), delivered after it starts again. It is killed
+    // once every delivered event is acknowledged: a crash between a 2xx and its XACK sends that one event
+    // again (at least once; the receiver dedupes by id), which is not what this phase checks.
+    eventually(WAIT, "phase 1 acknowledged", || async {
+        pending(&server, "main").await == 0
+            && pending(&server, "get").await == 0
+            && pending(&server, "form").await == 0
+    })
+    .await;
+    gw.kill();
+    for n in 6..=8 {
+        publish(&sink, n).await;
+    }
+    gw.restart();
+
+    // Phase 3: main answers 503 for a while, then is down entirely, then back.
+    let refused_before = main.refused();
+    eventually(WAIT, "phase 2 delivered after the restart", || async {
+        main.accepted().len() >= wanted(&stream_after(&server, &from).await, &main_wants).len()
+    })
+    .await;
+    main.set(Mode::Reject);
+    publish(&sink, 9).await;
+    eventually(WAIT, "main refuses a few tries", || async { main.refused() >= refused_before + 3 }).await;
+    main.down().await;
+    for n in 10..=12 {
+        publish(&sink, n).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    main.set(Mode::Accept);
+    main.up().await;
+
+    let msgs = stream_after(&server, &from).await;
+    let (main_ids, get_ids, form_ids) =
+        (wanted(&msgs, &main_wants), wanted(&msgs, &get_wants), wanted(&msgs, &form_wants));
+    eventually(WAIT, "every webhook has all its events", || async {
+        let got = side.accepted();
+        main.accepted().len() >= main_ids.len()
+            && got.iter().filter(|r| r.path == "/get").count() >= get_ids.len()
+            && got.iter().filter(|r| r.path == "/form").count() >= form_ids.len()
+    })
+    .await;
+    // Give late duplicates, if any, the time to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let got_main = main.accepted();
+    assert_eq!(ids_once(&got_main, "main"), main_ids, "main: every event once, in stream order");
+    let side_got = side.accepted();
+    let got_get: Vec<_> = side_got.iter().filter(|r| r.path == "/get").cloned().collect();
+    let got_form: Vec<_> = side_got.iter().filter(|r| r.path == "/form").cloned().collect();
+    assert_eq!(ids_once(&got_get, "get"), get_ids, "GET: only PJSIP/1001's agent events");
+    assert_eq!(ids_once(&got_form, "form"), form_ids, "form: only events in queue support");
+    assert_eq!(get_ids.len(), 12);
+    assert_eq!(form_ids.len(), 12);
+
+    let by_id: HashMap<String, &Value> = msgs.iter().map(|m| (event_id(m), m)).collect();
+    for r in &got_main {
+        assert_eq!(r.method, Method::POST);
+        assert_eq!(r.header("content-type"), "application/json");
+        let ts = r.header("x-queuecast-timestamp");
+        assert_eq!(r.header("x-queuecast-signature"), hmac_hex(SECRET, &ts, &r.body), "POST signature");
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        let id = r.header("x-queuecast-event-id");
+        assert_eq!(body["event_id"], id.as_str());
+        let mut sent = body.as_object().unwrap().clone();
+        sent.remove("event_id");
+        assert_eq!(&Value::Object(sent), by_id[&id], "the body is the stream message");
+        assert_eq!(r.header("x-queuecast-event"), by_id[&id]["type"].as_str().unwrap());
+    }
+    for r in &got_get {
+        assert_eq!(r.method, Method::GET);
+        assert!(r.body.is_empty());
+        let ts = r.header("x-queuecast-timestamp");
+        assert_eq!(r.header("x-queuecast-signature"), hmac_hex(SECRET, &ts, &r.query), "GET signs the query");
+        let q = form_pairs(&r.query);
+        let msg = by_id[&r.header("x-queuecast-event-id")];
+        assert_eq!(q["key"], "abc", "the URL's own query is kept");
+        assert_eq!(q["event_id"], r.header("x-queuecast-event-id"));
+        assert_eq!(q["id"], "PJSIP/1001");
+        assert_eq!(q["data[reason]"], msg["data"]["reason"].as_str().unwrap());
+        assert_eq!(q["seq"], msg["seq"].to_string());
+    }
+    for r in &got_form {
+        assert_eq!(r.header("content-type"), "application/x-www-form-urlencoded");
+        assert!(r.headers.get("x-queuecast-signature").is_none(), "no secret, no signature");
+        let f = form_pairs(&r.body);
+        assert_eq!(f["data[queue]"], "support");
+        assert_eq!(f["type"], "agent_event");
+    }
+
+    // The receiver example checks a real request's signature the same way.
+    let sample = &got_get[0];
+    let python = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webhook_receiver.py"))
+        .args(["--check", SECRET, &sample.header("x-queuecast-timestamp"), &sample.query])
+        .arg(sample.header("x-queuecast-signature"))
+        .output()
+        .expect("python3 must be installed");
+    assert_eq!(String::from_utf8_lossy(&python.stdout).trim(), "valid");
+    let tampered = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webhook_receiver.py"))
+        .args(["--check", SECRET, &sample.header("x-queuecast-timestamp"), &format!("{}x", sample.query)])
+        .arg(sample.header("x-queuecast-signature"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&tampered.stdout).trim(), "invalid");
+
+    // The outage was said once, and its end once; the secret never.
+    let log = gw.log();
+    let lines =
+        |needle: &str| log.lines().filter(|l| l.contains(needle) && l.contains("webhook=main")).count();
+    assert_eq!(lines("webhook receiver failed"), 1, "{log}");
+    assert_eq!(lines("webhook receiver is back"), 1, "{log}");
+    assert!(!log.contains(SECRET), "secret in the log:\n{log}");
+    drop(gw);
+    sink.stop().await;
+}
+
+fn check_config(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queuecast.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_queuecast"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), all)
+}
+
+#[test]
+fn hostile_webhook_configs_are_refused_and_the_secret_never_printed() {
+    let hook = |extra: &str| {
+        format!(
+            "[gateway]\ntoken_secret = \"token-secret-0123456789\"\n\n[[gateway.webhooks]]\nname = \"crm\"\n\
+             events = [\"agent_event\"]\nsecret = \"{SECRET}\"\n{extra}\n"
+        )
+    };
+    let cases = [
+        ("url = \"file:///etc/passwd\"", "scheme file:// is not allowed"),
+        ("url = \"http:///hook\"", "url"),
+        ("url = \"https://\"", "url"),
+        ("url = \"gopher://h/\"", "use http:// or https://"),
+        ("url = \"http://user:pw@crm.example.com/\"", "must not carry credentials"),
+        ("url = \"http://crm.example.com/\"\ntimeout_ms = 86400000", "timeout_ms"),
+        ("url = \"http://crm.example.com/\"\nbackoff_max_ms = 99999999999", "backoff_max_ms"),
+        ("url = \"http://crm.example.com/\"\nmethod = \"GET\"\nbody = \"json\"", "query string"),
+        ("url = \"http://crm.example.com/\"\nmethod = \"DELETE\"", "DELETE"),
+        ("url = \"http://crm.example.com/\"\nevents = [\"everything\"]", "is not one of"),
+        ("url = \"http://crm.example.com/\"\nagents = []", "agents"),
+        ("url = \"http://crm.example.com/\"\nsecret_file = \"/nonexistent/secret\"", "not both"),
+        ("url = \"http://crm.example.com/\"\nfollow_redirects = true", "follow_redirects"),
+    ];
+    for (extra, expected) in cases {
+        // `events` given twice is a TOML error: drop the default line when the case sets its own.
+        let text = if extra.contains("events") {
+            hook(extra).replacen("events = [\"agent_event\"]\n", "", 1)
+        } else {
+            hook(extra)
+        };
+        let (code, out) = check_config(&text);
+        assert_eq!(code, 78, "{extra}: {out}");
+        assert!(out.contains(expected), "{extra}: expected {expected:?} in:\n{out}");
+        assert!(
+            out.contains("crm") || out.contains("line"),
+            "{extra}: names the webhook or the line:\n{out}"
+        );
+        assert!(!out.contains(SECRET), "{extra}: secret printed:\n{out}");
+    }
+    let (code, out) =
+        check_config(&hook("url = \"http://crm.example.com/\"\nname2 = 1").replace("name2 = 1", ""));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[[gateway.webhooks]]") && out.contains("secret = \"***\""), "{out}");
+    assert!(!out.contains(SECRET), "secret printed:\n{out}");
+    let dup = hook("url = \"http://a.example/\"")
+        + "\n[[gateway.webhooks]]\nname = \"crm\"\nurl = \"http://b.example/\"\nevents = [\"agent_event\"]\n";
+    let (code, out) = check_config(&dup);
+    assert_eq!(code, 78);
+    assert!(out.contains("used by two webhooks"), "{out}");
+}
