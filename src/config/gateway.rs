@@ -18,6 +18,11 @@ pub const DEFAULT_PAUSE_REASONS: &[&str] = &["Break", "Lunch", "Training", "Admi
 /// A reason is a label on a button and in Asterisk's `queue show`, not a text field.
 pub const MAX_PAUSE_REASON_BYTES: usize = 64;
 pub const MAX_PAUSE_REASONS: usize = 32;
+/// A POST command waits this long for the daemon's result: the daemon answers within milliseconds when
+/// AMI is up, and a person clicking a button should hear "no answer" within seconds.
+pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 5_000;
+/// Beyond this a browser or proxy gives up on the request first.
+pub const MAX_COMMAND_TIMEOUT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +42,8 @@ pub struct GatewayConfig {
     pub max_streams: usize,
     /// Reasons the operator panel's pause button offers (sent as the command's `reason`).
     pub pause_reasons: Vec<String>,
+    /// How long a POST command waits for the daemon's result before answering 504.
+    pub command_timeout_ms: u64,
     /// HTTP receivers of stream messages (`[[gateway.webhooks]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookConfig>,
@@ -62,6 +69,7 @@ impl Default for GatewayConfig {
             pbx: Vec::new(),
             max_streams: DEFAULT_MAX_STREAMS,
             pause_reasons: DEFAULT_PAUSE_REASONS.iter().map(|r| r.to_string()).collect(),
+            command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS,
             webhooks: Vec::new(),
             resolved_secret: None,
         }

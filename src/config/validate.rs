@@ -157,6 +157,14 @@ fn check_gateway(config: &Config) -> Problem {
     if let Some(reason) = super::gateway::check_pause_reasons(&config.gateway.pause_reasons) {
         return problem("gateway", "pause_reasons", reason);
     }
+    let timeout = config.gateway.command_timeout_ms;
+    if timeout == 0 || timeout > super::MAX_COMMAND_TIMEOUT_MS {
+        return problem(
+            "gateway",
+            "command_timeout_ms",
+            format!("must be between 1 and {}", super::MAX_COMMAND_TIMEOUT_MS),
+        );
+    }
     let (key, reason) = super::webhook::check_webhooks(&config.gateway.webhooks)?;
     problem("gateway.webhooks", key, reason)
 }

@@ -6,9 +6,12 @@
 //! - [`ws`], [`sse`]: the two streaming transports; [`http`]: the REST reads; [`pages`]: wallboard, panel;
 //! - [`token`], [`scope`]: JWT HS256 and what a token (and the query's filters) lets a client see.
 //!
-//! Routes live in one [`router`]: the command endpoints (POST …/pause) slot in beside the reads, behind the
-//! same token extractor with the `actions` claim.
+//! - [`actions`]: the command endpoints (POST …/pause) and `/v1/session`; [`webhook`]: stream messages to
+//!   HTTP receivers.
+//!
+//! Routes live in one [`router`].
 
+mod actions;
 pub mod follow;
 mod http;
 pub mod hub;
@@ -69,6 +72,8 @@ pub struct GatewaySettings {
     pub webhooks: Vec<webhook::Webhook>,
     /// Offered by the operator panel's pause button.
     pub pause_reasons: Vec<String>,
+    /// How long a POST command waits for the daemon's result before 504.
+    pub command_timeout_ms: u64,
 }
 
 impl GatewaySettings {
@@ -110,6 +115,7 @@ impl GatewaySettings {
         Ok(Self {
             webhooks,
             pause_reasons: g.pause_reasons.clone(),
+            command_timeout_ms: g.command_timeout_ms,
             listen,
             secret: Arc::from(secret.expose().as_bytes()),
             allowed_origins: g.allowed_origins.clone(),
@@ -126,6 +132,8 @@ pub(crate) struct App {
     conn: RedisConn,
     hubs: Mutex<HashMap<String, Arc<Hub>>>,
     streams: Arc<Semaphore>,
+    /// POST commands waiting for their result.
+    commands: Semaphore,
     cancel: CancellationToken,
     tracker: TaskTracker,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -226,6 +234,7 @@ pub async fn serve(
     );
     let app = Arc::new(App {
         streams: Arc::new(Semaphore::new(settings.max_streams)),
+        commands: Semaphore::new(actions::MAX_COMMANDS_IN_FLIGHT),
         settings,
         conn,
         hubs: Mutex::new(HashMap::new()),
