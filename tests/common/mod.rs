@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests; each file is one concern.
 
+pub mod browser;
 pub mod corpus;
 pub mod daemon;
 pub mod fake_ami;
