@@ -242,16 +242,19 @@ pub enum BadInput {
     QueueLogLine,
     /// An AMI message that cannot be classified or breaks a size limit.
     AmiMessage,
+    /// A `…:commands` entry without a usable `id` (one with an id is answered `malformed` instead).
+    Command,
 }
 
 impl BadInput {
-    const ALL: [BadInput; 2] = [BadInput::QueueLogLine, BadInput::AmiMessage];
+    const ALL: [BadInput; 3] = [BadInput::QueueLogLine, BadInput::AmiMessage, BadInput::Command];
 
     /// The `kind` label of logs and of `queuecast_bad_input_total`.
     pub fn as_str(self) -> &'static str {
         match self {
             BadInput::QueueLogLine => "queue_log_line",
             BadInput::AmiMessage => "ami_message",
+            BadInput::Command => "command",
         }
     }
 
@@ -265,7 +268,7 @@ const BAD_INPUT_QUOTE_BYTES: usize = 120;
 
 /// One limiter per kind, shared by every task that reads input (the queue_log tail, each AMI connection).
 static BAD_INPUT: Mutex<[RateLimited; BadInput::ALL.len()]> =
-    Mutex::new([RateLimited::bad_input(), RateLimited::bad_input()]);
+    Mutex::new([RateLimited::bad_input(), RateLimited::bad_input(), RateLimited::bad_input()]);
 
 /// Reports one piece of bad input that was skipped: counted in `/metrics`, logged at WARN within the
 /// kind's budget (control bytes escaped, so a crafted line can neither forge log lines nor send terminal
@@ -284,6 +287,9 @@ pub fn bad_input(kind: BadInput, error: &dyn std::fmt::Display, input: &[u8]) {
         ),
         BadInput::AmiMessage => tracing::warn!(
             kind = kind.as_str(), error = %error, message = %input, suppressed_before, "skipping an unparsable AMI message"
+        ),
+        BadInput::Command => tracing::warn!(
+            kind = kind.as_str(), error = %error, entry = %input, suppressed_before, "skipping a command entry without a usable id"
         ),
     }
 }

@@ -1,5 +1,6 @@
 //! Command-line surface (DESIGN.md "CLI"). Each subcommand lives in its own file.
 
+mod action;
 mod check_config;
 mod gateway;
 mod man;
@@ -72,6 +73,9 @@ pub enum Command {
     },
     /// Print a gateway token (JWT HS256 signed with `[gateway] token_secret`).
     Token(gateway::TokenArgs),
+    /// Ask the daemon to pause, unpause, log in or out, or set the penalty of an agent, and wait for the
+    /// result (exit 0 done, 1 refused or failed, 69 no answer in time).
+    Action(action::ActionArgs),
     /// Write the man pages (queuecast.1 and one per subcommand) into DIR; used by packaging/build.sh.
     #[command(hide = true)]
     Man { dir: PathBuf },
@@ -103,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Gateway { config } => gateway::run(&config),
         Command::Token(args) => gateway::token(args),
+        Command::Action(args) => action::run(args),
         Command::Man { dir } => man(&dir),
     };
     match result {

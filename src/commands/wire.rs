@@ -19,7 +19,8 @@ pub const MAX_FIELDS: usize = 16;
 pub const MAX_PENALTY: u32 = i32::MAX as u32;
 
 /// What a command asks the PBX to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Pause,
     Unpause,

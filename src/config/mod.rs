@@ -4,6 +4,7 @@
 //! (host name, rotated glob), reads secret files and validates, so a `Config` value is always usable as is.
 //! Every error names the file and, when it can, the `[section] key`; none ever contains a secret.
 
+mod actions;
 mod gateway;
 pub mod queues_conf;
 mod secret;
@@ -11,6 +12,7 @@ mod sections;
 mod validate;
 mod webhook;
 
+pub use actions::*;
 pub use gateway::*;
 pub use secret::{MASK, RedisUrl, Secret, mask_url};
 pub use sections::*;
@@ -27,6 +29,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub log: LogConfig,
     pub engine: EngineConfig,
+    pub actions: ActionsConfig,
     pub metrics: MetricsConfig,
     pub gateway: GatewayConfig,
 }

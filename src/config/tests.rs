@@ -138,3 +138,30 @@ fn astdb_path_defaults_from_asterisk_conf_beside_queues_conf() {
     let c = load("[engine]\nastdb = \"/x/astdb.sqlite3\"\n").unwrap();
     assert_eq!(c.engine.astdb, Path::new("/x/astdb.sqlite3"));
 }
+
+#[test]
+fn actions_are_closed_by_default_and_checked_when_enabled() {
+    let c = load("").unwrap();
+    assert!(!c.actions.enabled);
+    assert!(c.actions.allow.is_empty() && c.actions.queues.is_empty());
+    assert_eq!(c.actions.max_age_ms, DEFAULT_MAX_AGE_MS);
+    let ami = "[ami]\nusername = \"u\"\nsecret = \"s\"\n";
+    let ok = load(&format!(
+        "{ami}[actions]\nenabled = true\nallow = [\"pause\", \"unpause\"]\nqueues = [\"*\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.actions.allow, [crate::commands::Action::Pause, crate::commands::Action::Unpause]);
+    assert!(ok.to_masked_toml().contains("[actions]"), "check-config shows it");
+    let cases = [
+        (format!("{ami}[actions]\nenabled = true\nqueues = [\"*\"]\n"), "[actions] allow:"),
+        (format!("{ami}[actions]\nenabled = true\nallow = [\"pause\"]\n"), "[actions] queues:"),
+        (format!("{ami}[actions]\nallow = [\"reboot\"]\n"), "reboot"),
+        (format!("{ami}[actions]\nmax_per_minute = 0\n"), "[actions] max_per_minute:"),
+        (format!("{ami}[actions]\nmax_age = 5\n"), "max_age"),
+        ("[actions]\nenabled = true\nallow = [\"pause\"]\nqueues = [\"*\"]\n".to_owned(), "enable [ami]"),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+}

@@ -30,6 +30,7 @@ pub(super) fn check(config: &Config, origin: &Path) -> Result<(), ConfigError> {
         .or_else(|| check_engine(config))
         .or_else(|| check_metrics(config))
         .or_else(|| check_gateway(config))
+        .or_else(|| check_actions(config))
     {
         return Err(invalid(section, key, &reason));
     }
@@ -227,6 +228,45 @@ fn check_engine(config: &Config) -> Problem {
                 format!("{name:?} = {interface:?}: expected name = \"TECH/resource\""),
             );
         }
+    }
+    None
+}
+
+/// An enabled `[actions]` that allows nothing would refuse every command with a reason the operator only sees
+/// in results; say it at load instead. The lists themselves stay closed by default.
+fn check_actions(config: &Config) -> Problem {
+    let a = &config.actions;
+    if a.max_age_ms == 0 {
+        return problem("actions", "max_age_ms", "must be at least 1");
+    }
+    if a.max_per_minute == 0 {
+        return problem("actions", "max_per_minute", "must be at least 1");
+    }
+    if a.queues.iter().any(|q| q.trim().is_empty()) {
+        return problem("actions", "queues", "a queue name must not be empty (\"*\" = every queue)");
+    }
+    if a.consumer.contains(|c: char| c.is_control() || c.is_whitespace()) {
+        return problem("actions", "consumer", "must not contain spaces or control characters");
+    }
+    if !a.enabled {
+        return None;
+    }
+    if a.allow.is_empty() {
+        return problem(
+            "actions",
+            "allow",
+            "enabled but empty: list the actions to execute, e.g. [\"pause\", \"unpause\"]",
+        );
+    }
+    if a.queues.is_empty() {
+        return problem(
+            "actions",
+            "queues",
+            "enabled but empty: list the queues commands may touch, or [\"*\"] for every queue",
+        );
+    }
+    if !config.ami.enabled {
+        return problem("actions", "enabled", "commands are executed over AMI: enable [ami] too");
     }
     None
 }

@@ -97,10 +97,29 @@ impl Generation {
     }
 
     /// Connects AMI (after the replay, see the module doc of `daemon`).
-    pub fn start_ami(&mut self, config: &Config, tracker: &TaskTracker) {
+    pub fn start_ami(
+        &mut self,
+        config: &Config,
+        port: &crate::sources::ami::ActionPort,
+        tracker: &TaskTracker,
+    ) {
         let Some(tx) = self.tx.take() else { return };
         if let Some(ami) = settings::ami(config) {
-            crate::sources::ami::spawn(ami, AmiNormalizer::new(), tx, self.cancel.clone(), tracker);
+            crate::sources::ami::spawn(ami, AmiNormalizer::new(), tx, port, self.cancel.clone(), tracker);
+        }
+    }
+
+    /// Answers the command task from the current state (lookups), or applies its `CommandSent` event.
+    pub fn answer(&mut self, ask: crate::commands::EngineAsk) {
+        use crate::commands::EngineAsk;
+        match ask {
+            EngineAsk::Target { agent, reply } => {
+                let _ = reply.send(self.engine.engine().agent_target(&agent));
+            }
+            EngineAsk::Expect { event, done } => {
+                self.engine.handle(SourceMsg::Events(vec![event]));
+                let _ = done.send(());
+            }
         }
     }
 

@@ -33,6 +33,9 @@ const READY_MAX_WAIT_MS: u64 = 60_000;
 const TICK_INTERVAL_MS: u64 = 1_000;
 /// How often the systemd STATUS= line is refreshed.
 const STATUS_INTERVAL_MS: u64 = 5_000;
+/// Lookups from the command task waiting for the main loop; commands are handled one at a time, so a
+/// couple suffice.
+const ENGINE_ASK_DEPTH: usize = 4;
 /// Time allowed for the fail-fast reachability checks at start.
 const FAIL_FAST_TIMEOUT_MS: u64 = 5_000;
 
@@ -56,6 +59,10 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
     let tracker = TaskTracker::new();
     let mut requests = signals::spawn(root.clone(), &tracker).map_err(DaemonError::Signals)?;
     let sink = crate::sink::spawn(settings::redis(&config), root.clone(), &tracker);
+    let port = crate::sources::ami::ActionPort::new();
+    let (ask_tx, mut asks) = tokio::sync::mpsc::channel(ENGINE_ASK_DEPTH);
+    let commands = crate::commands::TaskSettings::new(settings::redis(&config), config.actions.clone());
+    crate::commands::spawn(commands, sink.clone(), port.clone(), ask_tx, root.clone(), &tracker);
     if let Some(addr) = config.metrics.addr() {
         let handle = crate::metrics::install()?;
         crate::metrics::serve(addr, handle, sink.connected(), root.clone(), &tracker).await?;
@@ -63,8 +70,16 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
     // Queue updates are coalesced to this interval (DESIGN: at most one per queue per interval).
     let queue_interval_ms = config.redis.queue_update_interval_ms.max(1);
     let replay_mark = std::cell::Cell::new((std::time::Instant::now(), 0));
-    let mut daemon =
-        Daemon { path: config_path.to_owned(), config, log, root: root.clone(), tracker, sink, replay_mark };
+    let mut daemon = Daemon {
+        path: config_path.to_owned(),
+        config,
+        log,
+        root: root.clone(),
+        tracker,
+        sink,
+        port,
+        replay_mark,
+    };
     let mut generation = daemon.start_generation();
     let mut tick = tokio::time::interval(Duration::from_millis(TICK_INTERVAL_MS));
     let mut status = tokio::time::interval(Duration::from_millis(STATUS_INTERVAL_MS));
@@ -90,6 +105,7 @@ pub async fn run(config_path: &Path, config: Config, log: Option<LogHandle>) -> 
                 // Every source of this generation ended (e.g. all disabled): keep ticking.
                 None => generation.sources_gone(),
             },
+            Some(ask) = asks.recv() => generation.answer(ask),
             _ = tick.tick() => {
                 generation.engine.tick(engine_task::now_ms());
                 crate::telemetry::summarise_bad_input();
@@ -110,6 +126,8 @@ struct Daemon {
     root: CancellationToken,
     tracker: TaskTracker,
     sink: crate::sink::SinkHandle,
+    /// Actions from the command task to whichever AMI session is current.
+    port: crate::sources::ami::ActionPort,
     /// When the current generation's start-up replay began, and the queue_log lines read before it.
     replay_mark: std::cell::Cell<(std::time::Instant, u64)>,
 }
@@ -127,7 +145,7 @@ impl Daemon {
 
     /// The replayed state is handed to the sink; now AMI may connect, and READY follows the first write.
     fn after_replay(&self, generation: &mut Generation) {
-        generation.start_ami(&self.config, &self.tracker);
+        generation.start_ami(&self.config, &self.port, &self.tracker);
         let sink = self.sink.clone();
         let cancel = self.root.clone();
         self.tracker.spawn(async move {
@@ -163,6 +181,9 @@ impl Daemon {
         }
         if fresh.redis != self.config.redis {
             tracing::warn!("[redis] changed: takes effect after a restart");
+        }
+        if fresh.actions != self.config.actions {
+            tracing::warn!("[actions] changed: takes effect after a restart");
         }
         let rebuild = fresh.queue_log != self.config.queue_log
             || fresh.ami != self.config.ami

@@ -92,6 +92,30 @@ pub struct AgentEvent {
     pub at: TsMs,
 }
 
+/// Most expectations kept at once: commands are human-rate, so more means a producer flood, and the oldest
+/// (already past their window in practice) go first.
+const MAX_EXPECTED: usize = 256;
+
+/// A change a queuecast command is about to cause (`EventKind::CommandSent`).
+#[derive(Debug, Clone)]
+pub(super) struct Expected {
+    agent: String,
+    /// None = any queue (the command is for every queue of the agent: one change per queue).
+    queue: Option<String>,
+    event: AgentEventKind,
+    /// Event time after which a matching change is no longer this command's.
+    until: TsMs,
+}
+
+impl Expected {
+    fn matches(&self, event: &AgentEvent) -> bool {
+        self.event == event.event
+            && event.at <= self.until
+            && self.agent.eq_ignore_ascii_case(&event.agent)
+            && self.queue.as_deref().is_none_or(|q| q.eq_ignore_ascii_case(&event.queue))
+    }
+}
+
 /// A change waiting for queue_log's word on its source.
 #[derive(Debug, Clone)]
 pub(super) struct Held {
@@ -103,6 +127,41 @@ pub(super) struct Held {
 }
 
 impl Engine {
+    /// A command is about to make this change: credit it to `api` when it is reported within [`HOLD_MS`].
+    pub(super) fn expect_command(
+        &mut self,
+        agent: &str,
+        queue: Option<&str>,
+        event: AgentEventKind,
+        at: TsMs,
+    ) {
+        let horizon = self.now;
+        self.expected.retain(|e| e.until >= horizon);
+        if self.expected.len() >= MAX_EXPECTED {
+            self.expected.remove(0);
+        }
+        let until = at.saturating_add(HOLD_MS);
+        self.expected.push(Expected {
+            agent: agent.to_owned(),
+            queue: queue.map(str::to_owned),
+            event,
+            until,
+        });
+    }
+
+    /// `api` when an expected command explains the change: AMI and queue_log report a command's change as
+    /// `MANAGER`/AMI or `NONE` (pauses), never as queuecast.
+    fn credit_command(&mut self, event: &mut AgentEvent) {
+        if !matches!(event.source, Actor::Ami | Actor::Unknown) {
+            return;
+        }
+        let Some(i) = self.expected.iter().position(|e| e.matches(event)) else { return };
+        event.source = Actor::Api;
+        if self.expected[i].queue.is_some() {
+            self.expected.remove(i);
+        }
+    }
+
     /// Records a real change made by the event being applied.
     pub(super) fn agent_event(
         &mut self,
@@ -117,7 +176,7 @@ impl Engine {
         }
         let Some(agent) = self.agent(a) else { return };
         let wait = self.event_source == Source::Ami && self.saw_queue_log && source == Actor::Ami;
-        let event = AgentEvent {
+        let mut event = AgentEvent {
             agent: agent.id.clone(),
             event,
             queue: self.queues[q as usize].name.clone(),
@@ -125,6 +184,7 @@ impl Engine {
             source,
             at: self.cause,
         };
+        self.credit_command(&mut event);
         self.held.push(Held { agent: a, queue: q, event, settled: !wait });
     }
 
@@ -144,8 +204,9 @@ impl Engine {
             .iter_mut()
             .find(|h| !h.settled && h.agent == a && h.queue == q && h.event.event == event)
         {
-            // `NONE` tells nothing better than "an AMI event said so".
-            if actor != Actor::Unknown {
+            // `NONE` tells nothing better than "an AMI event said so", and `MANAGER` nothing better than
+            // "queuecast's command did it".
+            if actor != Actor::Unknown && !(held.event.source == Actor::Api && actor == Actor::Ami) {
                 held.event.source = actor;
             }
             held.settled = true;
@@ -322,5 +383,74 @@ mod tests {
             [],
             "a repeat says nothing"
         );
+    }
+
+    fn command_sent(ms: TsMs, queue: Option<&str>, change: AgentEventKind) -> Event {
+        Event {
+            ts_ms: T0 + ms,
+            source: Source::Clock,
+            actor: None,
+            kind: EventKind::CommandSent {
+                agent: "PJSIP/1001".into(),
+                queue: queue.map(str::to_owned),
+                change,
+            },
+        }
+    }
+
+    #[test]
+    fn a_change_queuecast_asked_for_is_credited_to_api_within_the_hold() {
+        let mut engine = Engine::new(EngineConfig::default());
+        assert_eq!(events_of(&mut engine, vec![ami_added(0)]), [(AgentEventKind::Login, Actor::Ami, 0)]);
+        // Expected for this queue: credited once; the same change later is someone else's.
+        let got = events_of(
+            &mut engine,
+            vec![command_sent(1_000, Some("Support"), AgentEventKind::Pause), ami_pause(1_050, true)],
+        );
+        assert_eq!(got, [(AgentEventKind::Pause, Actor::Api, 1_050)]);
+        let got = events_of(&mut engine, vec![ami_pause(1_100, false), ami_pause(1_200, true)]);
+        assert_eq!(
+            got,
+            [(AgentEventKind::Unpause, Actor::Ami, 1_100), (AgentEventKind::Pause, Actor::Ami, 1_200)]
+        );
+        // An expectation whose window passed credits nothing.
+        let got = events_of(
+            &mut engine,
+            vec![command_sent(5_000, None, AgentEventKind::Unpause), ami_pause(5_000 + HOLD_MS + 1, false)],
+        );
+        assert_eq!(got, [(AgentEventKind::Unpause, Actor::Ami, 5_000 + HOLD_MS + 1)]);
+        // Another kind of change is not the command's.
+        let got = events_of(
+            &mut engine,
+            vec![command_sent(9_000, None, AgentEventKind::Logout), ami_pause(9_001, true)],
+        );
+        assert_eq!(got, [(AgentEventKind::Pause, Actor::Ami, 9_001)]);
+    }
+
+    #[test]
+    fn queue_log_manager_and_none_do_not_take_the_credit_away() {
+        let config = EngineConfig { queue_log_feed: true, ..EngineConfig::default() };
+        let mut engine = Engine::new(config);
+        // The recorded QueueAdd: the AMI event first, then `MANAGER|…|ADDMEMBER` (asterisk-22-actions add-*).
+        assert_eq!(
+            events_of(
+                &mut engine,
+                vec![command_sent(0, Some("support"), AgentEventKind::Login), ami_added(10)]
+            ),
+            []
+        );
+        let got = events_of(&mut engine, line("1795000000|MANAGER|support|PJSIP/1001|ADDMEMBER|\n"));
+        assert_eq!(got, [(AgentEventKind::Login, Actor::Api, 10)]);
+        // A pause line is always `NONE`; when queue_log is first, the expectation credits it directly.
+        let got = events_of(
+            &mut engine,
+            [
+                vec![command_sent(2_000, Some("support"), AgentEventKind::Pause)],
+                line("1795000002|NONE|support|PJSIP/1001|PAUSE|Lunch\n"),
+            ]
+            .concat(),
+        );
+        assert_eq!(got, [(AgentEventKind::Pause, Actor::Api, 2_000)]);
+        assert_eq!(events_of(&mut engine, vec![ami_pause(2_100, true)]), [], "AMI repeats it: nothing new");
     }
 }

@@ -159,6 +159,14 @@ pub enum EventKind {
         interface: String,
         name: String,
     },
+    /// queuecast itself is about to send an AMI action that makes this change (a command from a panel): the
+    /// matching change reported within `agent_events::HOLD_MS` of this event's time is credited to `api`.
+    /// Changes no state. `agent` is the member interface; `queue` None = any queue of the agent.
+    CommandSent {
+        agent: String,
+        queue: Option<String>,
+        change: super::AgentEventKind,
+    },
     /// Member left a queue (REMOVEMEMBER, QueueMemberRemoved).
     MemberRemoved {
         queue: String,

@@ -77,6 +77,17 @@ impl Default for EngineConfig {
     }
 }
 
+/// An agent as a command addresses it ([`Engine::agent_target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTarget {
+    pub id: String,
+    /// None while the agent is known only by its member name (provisional): Asterisk cannot be told which
+    /// member is meant.
+    pub interface: Option<String>,
+    /// Display names of the queues it is a member of.
+    pub queues: Vec<String>,
+}
+
 /// Agents, queues and calls, and the rules that move them.
 ///
 /// Records live in vectors and refer to each other by number (`AgentIx`, `QueueIx`); the string ids the
@@ -129,6 +140,8 @@ pub struct Engine {
     held: Vec<agent_events::Held>,
     /// Agent events released by the event being applied; they follow the entity changes, in order.
     out_events: Vec<Change>,
+    /// Changes queuecast's own commands are about to cause (`agent_events`).
+    expected: Vec<agent_events::Expected>,
 }
 
 impl Engine {
@@ -158,6 +171,7 @@ impl Engine {
             quiet: false,
             held: Vec::new(),
             out_events: Vec::new(),
+            expected: Vec::new(),
         };
         // Configured queues exist from the start, so a wallboard lists them before their first call.
         for (key, settings) in &engine.config.queues {
@@ -175,6 +189,10 @@ impl Engine {
     pub fn apply(&mut self, event: &Event) -> Vec<Change> {
         if let EventKind::MemberNamed { interface, name } = &event.kind {
             return self.member_named_from_host(interface, name);
+        }
+        if let EventKind::CommandSent { agent, queue, change } = &event.kind {
+            self.expect_command(agent, queue.as_deref(), *change, event.ts_ms);
+            return Vec::new();
         }
         self.cause = event.ts_ms;
         self.advance_clock(event.ts_ms);
@@ -210,7 +228,7 @@ impl Engine {
                     membership: membership.as_deref(),
                 },
             ),
-            EventKind::MemberNamed { .. } => {}
+            EventKind::MemberNamed { .. } | EventKind::CommandSent { .. } => {}
             EventKind::MemberRemoved { queue, member } => self.member_removed(queue, member),
             EventKind::MemberPause { queue, member, paused, reason } => {
                 self.member_pause(queue.as_deref(), member, *paused, reason.as_deref())
@@ -283,6 +301,21 @@ impl Engine {
 
     pub fn agent_fields(&self, id: &str) -> Option<Fields> {
         self.agent_ix.get(id).and_then(|&a| self.agent(a)).map(|a| render::agent(a, &self.queues))
+    }
+
+    /// The agent a command names (its id, or a member name the engine knows) and the queues it is in now: what
+    /// the command task needs to address Asterisk, read without rendering the agent's fields.
+    pub fn agent_target(&self, agent: &str) -> Option<AgentTarget> {
+        let a = match self.agent_ix.get(agent) {
+            Some(&a) => a,
+            None => *self.agent_ix.get(self.names.get(agent)?.as_str())?,
+        };
+        let agent = self.agent(a)?;
+        Some(AgentTarget {
+            id: agent.id.clone(),
+            interface: agent.interface().map(str::to_owned),
+            queues: agent.queues.iter().map(|m| self.queues[m.queue as usize].name.clone()).collect(),
+        })
     }
 
     pub fn queue_fields(&self, name: &str) -> Option<Fields> {

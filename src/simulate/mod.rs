@@ -6,6 +6,7 @@
 
 pub mod ami;
 pub mod fact;
+pub mod member_actions;
 pub mod model;
 pub mod queue_log;
 pub mod server;

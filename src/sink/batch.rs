@@ -135,7 +135,7 @@ impl Builder {
                 Update::Call { uniqueid, fields } if replace || fields.is_empty() => {
                     delete(self.keys.call(uniqueid));
                 }
-                Update::Call { .. } | Update::AgentEvent { .. } => {}
+                Update::Call { .. } | Update::AgentEvent { .. } | Update::CommandResult { .. } => {}
             }
         }
         for name in stale_queues {
@@ -166,7 +166,7 @@ impl Builder {
                 let key = self.keys.agent(id);
                 self.hset(pipe, &key, fields, Some(seq));
             }
-            Update::AgentRemoved { .. } | Update::AgentEvent { .. } => {}
+            Update::AgentRemoved { .. } | Update::AgentEvent { .. } | Update::CommandResult { .. } => {}
             Update::Queue { name, fields, waiting } => {
                 let key = self.keys.queue(name);
                 self.hset(pipe, &key, fields, Some(seq));
@@ -200,6 +200,7 @@ impl Builder {
                 Some(self.keys.agent(id))
             }
             Update::Queue { name, .. } => Some(self.keys.queue(name)),
+            Update::CommandResult { agent, .. } => agent.as_deref().map(|a| self.keys.agent(a)),
             Update::Call { .. } => None,
         };
         self.publish_json(pipe, seq, own.as_deref().as_slice());
@@ -224,7 +225,7 @@ impl Builder {
                 Some(self.keys.agent(&msg.id))
             }
             MessageType::QueueUpdate => Some(self.keys.queue(&msg.id)),
-            MessageType::CallUpdate | MessageType::Resync => None,
+            MessageType::CallUpdate | MessageType::CommandResult | MessageType::Resync => None,
         };
         self.publish_json(pipe, msg.seq, own.as_deref().as_slice());
     }

@@ -23,6 +23,8 @@ pub enum MessageType {
     AgentRemoved,
     /// A real login, logout, pause or unpause (DESIGN.md "Agent events").
     AgentEvent,
+    /// The answer to a command from a panel (DESIGN.md "Commands from panels"); `id` is the command's id.
+    CommandResult,
     /// The state was rebuilt or rewritten: re-read the snapshot.
     Resync,
 }
@@ -87,6 +89,7 @@ impl Message {
             }
             Update::AgentRemoved { id } => (MessageType::AgentRemoved, id, Map::new()),
             Update::AgentEvent { id, data } => (MessageType::AgentEvent, id, data.clone()),
+            Update::CommandResult { id, data, .. } => (MessageType::CommandResult, id, data.clone()),
             Update::Queue { name, fields, waiting } => {
                 let mut data = fields.clone();
                 data.insert("seq".into(), seq.into());
@@ -132,6 +135,9 @@ pub fn write_update_json(out: &mut Vec<u8>, env: Envelope<'_>, seq: u64, update:
         }
         Update::AgentEvent { id, data } => {
             (MessageType::AgentEvent, id, Data::Fields { fields: data, seq: None, waiting: None })
+        }
+        Update::CommandResult { id, data, .. } => {
+            (MessageType::CommandResult, id, Data::Fields { fields: data, seq: None, waiting: None })
         }
     };
     let msg = MessageRef { kind, seq, epoch: env.epoch, ts: env.ts, pbx: env.pbx, id, data };
@@ -245,7 +251,8 @@ mod tests {
             Update::AgentRemoved { id: "PJSIP/1".into() },
             Update::Queue { name: "sales".into(), fields: fields.clone(), waiting },
             Update::Queue { name: "empty".into(), fields: Map::new(), waiting: Vec::new() },
-            Update::Call { uniqueid: "1.1".into(), fields },
+            Update::Call { uniqueid: "1.1".into(), fields: fields.clone() },
+            Update::CommandResult { id: "c1".into(), agent: Some("PJSIP/1".into()), data: fields },
         ];
         for update in &updates {
             let mut out = Vec::new();

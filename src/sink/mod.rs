@@ -133,6 +133,13 @@ pub enum Update {
         id: String,
         data: Fields,
     },
+    /// A `command_result` (DESIGN.md "Commands from panels") of command `id`: a message only, like
+    /// [`Update::AgentEvent`]; also published on the agent's channel when the command named a known agent.
+    CommandResult {
+        id: String,
+        agent: Option<String>,
+        data: Fields,
+    },
 }
 
 /// Identity of the Redis entity an [`Update`] writes; later updates of the same entity replace earlier ones.
@@ -141,8 +148,8 @@ pub enum Entity {
     Agent(String),
     Queue(String),
     Call(String),
-    /// Not a Redis entity: agent events are only published ([`Update::AgentEvent`]).
-    AgentEvent,
+    /// Not a Redis entity: agent events and command results are only published, each its own message.
+    Message,
 }
 
 impl Update {
@@ -151,8 +158,13 @@ impl Update {
             Update::Agent { id, .. } | Update::AgentRemoved { id } => Entity::Agent(id.clone()),
             Update::Queue { name, .. } => Entity::Queue(name.clone()),
             Update::Call { uniqueid, .. } => Entity::Call(uniqueid.clone()),
-            Update::AgentEvent { .. } => Entity::AgentEvent,
+            Update::AgentEvent { .. } | Update::CommandResult { .. } => Entity::Message,
         }
+    }
+
+    /// A message that writes no hash and is never replaced by a later update.
+    pub fn is_message_only(&self) -> bool {
+        matches!(self, Update::AgentEvent { .. } | Update::CommandResult { .. })
     }
 }
 

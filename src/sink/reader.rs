@@ -193,7 +193,10 @@ impl StateView {
                     }
                 }
             }
-            MessageType::CallUpdate | MessageType::AgentEvent | MessageType::Resync => {}
+            MessageType::CallUpdate
+            | MessageType::AgentEvent
+            | MessageType::CommandResult
+            | MessageType::Resync => {}
         }
         self.seq = msg.seq;
         Applied::Applied

@@ -33,7 +33,7 @@ pub(super) const MAX_UNWRITTEN_AGENT_EVENTS: usize = 10_000;
 
 impl Latest {
     pub fn insert(&mut self, update: Update) {
-        if matches!(update, Update::AgentEvent { .. }) {
+        if update.is_message_only() {
             // Each event is its own message, in order: nothing replaces it.
             if self.agent_events < MAX_UNWRITTEN_AGENT_EVENTS {
                 self.agent_events += 1;
@@ -108,7 +108,7 @@ impl Mirror {
                 self.entities.remove(&Entity::Agent(id));
             }
             // A message, not state: a rewrite has nothing of it to write (a `resync` follows instead).
-            Update::AgentEvent { .. } => {}
+            Update::AgentEvent { .. } | Update::CommandResult { .. } => {}
             update => {
                 self.entities.insert(update.entity(), Mirrored { update, at: now });
             }
@@ -142,7 +142,7 @@ impl Mirror {
     pub fn queue_names(&self) -> impl Iterator<Item = &str> {
         self.entities.keys().filter_map(|entity| match entity {
             Entity::Queue(name) => Some(name.as_str()),
-            Entity::Agent(_) | Entity::Call(_) | Entity::AgentEvent => None,
+            Entity::Agent(_) | Entity::Call(_) | Entity::Message => None,
         })
     }
 

@@ -194,7 +194,7 @@ impl Writer {
             .filter_map(|update| match update {
                 Update::Agent { id, .. } | Update::AgentRemoved { id } => Some(keys.agent(id)),
                 Update::Queue { name, .. } => Some(keys.queue(name)),
-                Update::Call { .. } | Update::AgentEvent { .. } => None,
+                Update::Call { .. } | Update::AgentEvent { .. } | Update::CommandResult { .. } => None,
             })
             .chain(stale_queues.iter().map(|name| keys.queue(name)))
             .collect();
@@ -224,7 +224,10 @@ impl Writer {
                 Update::Queue { name, .. } => {
                     queues.remove(name);
                 }
-                Update::AgentRemoved { .. } | Update::Call { .. } | Update::AgentEvent { .. } => {}
+                Update::AgentRemoved { .. }
+                | Update::Call { .. }
+                | Update::AgentEvent { .. }
+                | Update::CommandResult { .. } => {}
             }
         }
         Ok((agents, queues.into_iter().collect()))

@@ -2,6 +2,11 @@
 //! (tests/fixtures/asterisk-22/*/ami.raw): banner, Login (plain or MD5 challenge, key checked), the captured
 //! QueueStatus answer rewritten to the client's ActionID, Ping, then the captured asynchronous events.
 //!
+//! Member actions (QueuePause, QueueAdd, QueueRemove, QueuePenalty) are answered the way a real Asterisk 22
+//! answered them in tests/fixtures/asterisk-22-actions: `queuecast::simulate::member_actions` decides the
+//! answer and the member changes from the members of the QueueStatus answer, the answer's bytes are the
+//! recorded ones (ActionID rewritten), and each change raises the recorded event with the member's fields.
+//!
 //! Fault injection: drop the connection in the middle of an event (once), write in 1-byte chunks, reject
 //! every login. The event cursor survives reconnects, so after a drop the stream resumes with the event that
 //! was cut — what the client saw is then exactly the uninterrupted stream plus one more resync.
@@ -9,6 +14,7 @@
 #![allow(dead_code)]
 
 use parsers::ami::{AmiDecoder, Message, MessageKind, Parsed};
+use queuecast::simulate::member_actions::{Answer, Effect, Member, MemberBook};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -117,6 +123,8 @@ pub struct Faults {
     /// Stream the events before answering QueueStatus, with the capture's final answer: a slow answer that
     /// tells the state after those events, as the recording's closing `final-status` does.
     pub status_after_events: bool,
+    /// The AMI user lacks `write = agent` (the recordings' `readonly` user): member actions are refused.
+    pub no_write_agent: bool,
 }
 
 /// Asterisk's Reload event (manager.c `manager_event(EVENT_FLAG_SYSTEM, "Reload", …)`, 22 layout).
@@ -136,6 +144,8 @@ pub struct Seen {
     pub reload_sent: bool,
     /// Next event to stream (survives reconnects).
     pub next_event: usize,
+    /// Member actions received: name and fields (ActionID left out), in arrival order.
+    pub member_actions: Vec<(String, Vec<(String, String)>)>,
 }
 
 pub struct FakeAmi {
@@ -176,7 +186,9 @@ impl FakeAmi {
         let addr = listener.local_addr().expect("local addr");
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = CancellationToken::new();
-        let server = Server { capture: Arc::new(capture), faults, seen: seen.clone(), tls };
+        let book = Arc::new(Mutex::new(members_of(&capture.status_answer)));
+        let answers = Arc::new(RecordedAnswers::load());
+        let server = Server { capture: Arc::new(capture), faults, seen: seen.clone(), tls, book, answers };
         tokio::spawn(server.accept_loop(listener, stop.clone()));
         FakeAmi { addr, seen, stop }
     }
@@ -212,6 +224,9 @@ struct Server {
     faults: Faults,
     seen: Arc<Mutex<Seen>>,
     tls: Option<TlsAcceptor>,
+    /// The members as app_queue holds them, changed by member actions (shared by all connections).
+    book: Arc<Mutex<MemberBook>>,
+    answers: Arc<RecordedAnswers>,
 }
 
 /// A plain or TLS connection.
@@ -328,8 +343,29 @@ impl Server {
                     .collect();
                 Reply::StatusThenEvents(answer)
             }
-            _ => Reply::Bytes(error(&id, "Invalid/unknown command")),
+            _ => match self.member_action(action, &name, &id) {
+                Some(bytes) => Reply::Bytes(bytes),
+                None => Reply::Bytes(error(&id, "Invalid/unknown command")),
+            },
         }
+    }
+
+    /// A member action: the recorded answer, then one recorded event per changed member.
+    fn member_action(&self, action: &Message<'_>, name: &str, id: &str) -> Option<Vec<u8>> {
+        let get = |key: &str| action.get(key).map(|v| v.into_owned());
+        let (answer, effects) = self.book.lock().unwrap().apply(name, get, !self.faults.no_write_agent)?;
+        let fields = action
+            .fields
+            .iter()
+            .filter(|f| !f.key.eq_ignore_ascii_case(b"Action") && !f.key.eq_ignore_ascii_case(b"ActionID"))
+            .map(|f| (f.key_str().into_owned(), f.value_str().into_owned()))
+            .collect();
+        self.seen.lock().unwrap().member_actions.push((name.to_owned(), fields));
+        let mut bytes = self.answers.answer(answer, id);
+        for effect in &effects {
+            bytes.extend(self.answers.event(effect));
+        }
+        Some(bytes)
     }
 
     /// Streams the remaining events; false when a drop fault ended the connection.
@@ -399,4 +435,116 @@ fn with_action_id(message: &[u8], from: &str, to: &str) -> Vec<u8> {
         }
         None => message.to_vec(),
     }
+}
+
+/// The members of a captured QueueStatus answer (its QueueParams and QueueMember events).
+fn members_of(status_answer: &[Vec<u8>]) -> MemberBook {
+    let mut book = MemberBook::default();
+    for bytes in status_answer {
+        let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(bytes) else { continue };
+        let get = |k: &str| message.get(k).map(|v| v.into_owned()).unwrap_or_default();
+        if message.is_event("QueueParams") {
+            book.add_queue(&get("Queue"));
+        } else if message.is_event("QueueMember") {
+            let member = Member {
+                interface: get("Location"),
+                name: get("Name"),
+                penalty: get("Penalty").parse().unwrap_or(0),
+                paused: get("Paused") == "1",
+                reason: get("PausedReason"),
+                dynamic: get("Membership") != "static",
+            };
+            book.add_member(&get("Queue"), member);
+        }
+    }
+    book
+}
+
+/// Asterisk 22's answers and events for member actions, read from tests/fixtures/asterisk-22-actions.
+pub struct RecordedAnswers {
+    dir: std::path::PathBuf,
+    /// Event name → the first such event of the recordings.
+    events: std::collections::BTreeMap<&'static str, Vec<u8>>,
+}
+
+impl RecordedAnswers {
+    pub fn load() -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asterisk-22-actions");
+        let mut events = std::collections::BTreeMap::new();
+        for (case, event) in [
+            ("pause-one", "QueueMemberPause"),
+            ("add-paused", "QueueMemberAdded"),
+            ("remove-ok", "QueueMemberRemoved"),
+            ("penalty-one", "QueueMemberPenalty"),
+        ] {
+            let found = messages(&dir.join(format!("{case}.raw"))).into_iter().find(|m| {
+                matches!(parsers::ami::parse_message(m), Ok(Parsed::Complete { message, .. }) if message.is_event(event))
+            });
+            events.insert(event, found.unwrap_or_else(|| panic!("{case}.raw has a {event}")));
+        }
+        Self { dir, events }
+    }
+
+    /// The recorded answer of `answer`'s case, for ActionID `id`.
+    pub fn answer(&self, answer: Answer, id: &str) -> Vec<u8> {
+        let case = answer.recorded_case();
+        let response = messages(&self.dir.join(format!("{case}.raw"))).into_iter().find(|m| {
+            matches!(parsers::ami::parse_message(m), Ok(Parsed::Complete { message, .. })
+                if message.action_id().is_some_and(|a| a == case))
+        });
+        with_action_id(&response.unwrap_or_else(|| panic!("{case}.raw answers {case}")), case, id)
+    }
+
+    /// The recorded event of `effect`, with the changed member's fields.
+    pub fn event(&self, effect: &Effect) -> Vec<u8> {
+        let (name, queue, m) = match effect {
+            Effect::Paused { queue, member } => ("QueueMemberPause", queue, member),
+            Effect::Added { queue, member } => ("QueueMemberAdded", queue, member),
+            Effect::Removed { queue, member } => ("QueueMemberRemoved", queue, member),
+            Effect::Penalty { queue, member } => ("QueueMemberPenalty", queue, member),
+        };
+        let mut bytes = self.events[name].clone();
+        let membership = if m.dynamic { "dynamic" } else { "static" };
+        let paused = if m.paused { "1" } else { "0" };
+        for (header, value) in [
+            ("Queue", queue.as_str()),
+            ("MemberName", m.name.as_str()),
+            ("Interface", m.interface.as_str()),
+            ("StateInterface", m.interface.as_str()),
+            ("Membership", membership),
+            ("Penalty", &m.penalty.to_string()),
+            ("Paused", paused),
+            ("PausedReason", m.reason.as_str()),
+        ] {
+            bytes = set_header(&bytes, header, value);
+        }
+        bytes
+    }
+}
+
+/// Every message of a recorded connection, as bytes.
+fn messages(path: &Path) -> Vec<Vec<u8>> {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut decoder = AmiDecoder::new();
+    let mut rest = raw.as_slice();
+    let mut out = Vec::new();
+    while let Ok(Parsed::Complete { consumed, .. }) = decoder.decode(rest) {
+        out.push(rest[..consumed].to_vec());
+        rest = &rest[consumed..];
+    }
+    out
+}
+
+/// The message with header `name`'s value replaced (the header is kept where it was).
+fn set_header(message: &[u8], name: &str, value: &str) -> Vec<u8> {
+    let prefix = format!("{name}: ");
+    let mut out = Vec::with_capacity(message.len());
+    for line in message.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(prefix.as_bytes()) {
+            out.extend_from_slice(format!("{prefix}{value}\r\n").as_bytes());
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }

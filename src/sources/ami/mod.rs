@@ -4,10 +4,13 @@
 //! One task owns one connection at a time (`session`); this module owns the reconnect policy. Health goes
 //! to the engine task as `SourceMsg::Ami(Connected/Disconnected)`; events as `SourceMsg::Events`.
 
+pub mod actions;
 pub mod backoff;
 pub mod codec;
 mod session;
 mod tls;
+
+pub use actions::{ActionError, ActionPort, ActionReply, ActionRequest};
 
 use crate::config::Secret;
 use crate::normalize::ami::AmiNormalizer;
@@ -105,25 +108,36 @@ pub enum AmiError {
     Cancelled,
 }
 
-/// Starts the client task.
+/// Starts the client task; `port` carries actions from the command task to its sessions.
 pub fn spawn(
     settings: AmiSettings,
     normalizer: AmiNormalizer,
     tx: mpsc::Sender<SourceMsg>,
+    port: &ActionPort,
     cancel: CancellationToken,
     tracker: &TaskTracker,
 ) {
-    tracker.spawn(run(settings, normalizer, tx, cancel));
+    tracker.spawn(run_with_actions(settings, normalizer, tx, port.open(), cancel));
 }
 
 /// A connection that stayed up this long was a success: later failures start the backoff from the minimum.
 const STABLE_CONNECTION: Duration = Duration::from_secs(30);
 
-/// Connects, runs sessions and reconnects until cancelled or the engine task is gone.
+/// Connects, runs sessions and reconnects until cancelled or the engine task is gone (no actions sent).
 pub async fn run(
+    settings: AmiSettings,
+    normalizer: AmiNormalizer,
+    tx: mpsc::Sender<SourceMsg>,
+    cancel: CancellationToken,
+) {
+    run_with_actions(settings, normalizer, tx, ActionPort::new().open(), cancel).await
+}
+
+async fn run_with_actions(
     settings: AmiSettings,
     mut normalizer: AmiNormalizer,
     tx: mpsc::Sender<SourceMsg>,
+    mut requests: actions::Requests,
     cancel: CancellationToken,
 ) {
     let mut backoff = Backoff::new(settings.backoff_min_ms, settings.backoff_max_ms);
@@ -141,12 +155,15 @@ pub async fn run(
     let mut down_since: Option<Instant> = None;
     loop {
         let started = Instant::now();
-        let mut session = session::Session::new(&settings, &mut normalizer, &tx, &cancel);
+        let mut session = session::Session::new(&settings, &mut normalizer, &tx, &mut requests, &cancel);
         let result = session.run(tls.as_ref()).await;
+        let was_connected = session.was_connected();
+        drop(session);
+        requests.set_up(false);
+        requests.refuse_waiting();
         if matches!(result, Err(AmiError::Cancelled | AmiError::EngineGone)) {
             return;
         }
-        let was_connected = session.was_connected();
         if was_connected {
             metrics::counter!(crate::metrics::AMI_DISCONNECTS).increment(1);
             metrics::gauge!(crate::metrics::AMI_UP).set(0.0);
@@ -187,9 +204,17 @@ pub async fn run(
                 delay
             }
         };
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = &mut sleep => break,
+                // Commands while AMI is down are refused at once, not kept for a later connection.
+                Some(pending) = requests.recv() => {
+                    let _ = pending.reply.send(Err(ActionError::Unavailable(String::new())));
+                }
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! keep-alive. Responses are matched by ActionID, never by position: events may arrive between an action
 //! and its answer (protocol/AMI.md §8.4).
 
+use super::actions::{InFlight, MAX_IN_FLIGHT, Pending, Requests};
 use super::codec::{Action, AmiCodec, Frame};
 use super::{AmiError, AmiSettings, AuthMethod, send_health};
 use crate::engine::TsMs;
@@ -42,6 +43,9 @@ pub(super) struct Session<'a> {
     settings: &'a AmiSettings,
     normalizer: &'a mut AmiNormalizer,
     tx: &'a mpsc::Sender<SourceMsg>,
+    requests: &'a mut Requests,
+    /// Actions of [`Requests`] sent on this connection and not answered yet.
+    in_flight: InFlight,
     cancel: &'a CancellationToken,
     connected: bool,
     /// `Event: Shutdown` was seen: the coming EOF is expected.
@@ -62,12 +66,15 @@ impl<'a> Session<'a> {
         settings: &'a AmiSettings,
         normalizer: &'a mut AmiNormalizer,
         tx: &'a mpsc::Sender<SourceMsg>,
+        requests: &'a mut Requests,
         cancel: &'a CancellationToken,
     ) -> Self {
         Self {
             settings,
             normalizer,
             tx,
+            requests,
+            in_flight: InFlight::default(),
             cancel,
             connected: false,
             shutting_down: false,
@@ -94,6 +101,7 @@ impl<'a> Session<'a> {
         self.connected = true;
         send_health(self.tx, self.cancel, AmiHealth::Connected).await?;
         self.request_status(&mut conn).await?;
+        self.requests.set_up(true);
         self.event_loop(&mut conn).await
     }
 
@@ -236,14 +244,21 @@ impl<'a> Session<'a> {
         let mut next_ping = Instant::now() + interval;
         loop {
             let wake = self.pong_due.as_ref().map_or(next_ping, |(_, due)| (*due).min(next_ping));
+            let wake = self.in_flight.next_due().map_or(wake, |due| due.min(wake));
+            let room = self.in_flight.len() < MAX_IN_FLIGHT;
             let frame = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(AmiError::Cancelled),
                 _ = tokio::time::sleep_until(wake) => None,
                 frame = conn.next() => Some(frame),
+                Some(pending) = self.requests.recv(), if room => {
+                    self.send_request(conn, pending).await?;
+                    continue;
+                }
             };
             match frame {
                 None => {
                     let now = Instant::now();
+                    self.in_flight.expire(now);
                     if self.pong_due.as_ref().is_some_and(|(_, due)| *due <= now) {
                         return Err(AmiError::Timeout { what: "Ping", ms: self.settings.ping_timeout_ms });
                     }
@@ -272,12 +287,28 @@ impl<'a> Session<'a> {
         self.send(conn, action).await
     }
 
+    /// Sends an action another task asked for; its answer is matched by ActionID in [`Self::handle`].
+    async fn send_request(&mut self, conn: &mut Conn, pending: Pending) -> Result<(), AmiError> {
+        let Pending { request, reply } = pending;
+        let mut action = Action::new(request.name, next_action_id());
+        action.fields = request.fields;
+        tracing::debug!(action = request.name, action_id = %action.action_id, "sending AMI action");
+        self.in_flight.insert(action.action_id.clone(), request.name, reply);
+        self.send(conn, action).await
+    }
+
     async fn handle(&mut self, conn: &mut Conn, frame: &Frame) -> Result<(), AmiError> {
         let Some(message) = frame.message() else { return Ok(()) };
         if let Some(id) = message.action_id() {
             if self.pong_due.as_ref().is_some_and(|(ping_id, _)| *ping_id == id) {
                 self.pong_due = None;
                 return Ok(());
+            }
+            if let Some(success) = response_status(&message) {
+                let text = message.get("Message").unwrap_or_default();
+                if self.in_flight.answer(&id, success, &text) {
+                    return Ok(());
+                }
             }
         }
         let resync = self.control(&message);
