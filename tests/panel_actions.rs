@@ -161,3 +161,76 @@ async fn pause_from_the_panel_in_headless_chromium() {
     assert_eq!(driver.js("return document.querySelectorAll('button, #actions').length").await, json!(0));
     sink.stop().await;
 }
+
+/// The whole path with the real daemon: a click in the panel → the gateway's command → `queuecast run` →
+/// QueuePause on the fake AMI (which answers with a real Asterisk 22's bytes and emits the member's pause
+/// event) → the engine's state → the panel shows it. The state comes from the recorded QueueStatus answer
+/// (asterisk-22/ami-actions: Alice is a member of support).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_from_the_panel_through_the_real_daemon() {
+    use common::daemon::{fixture, queues_conf, spawn};
+    use common::fake_ami::{Capture, FakeAmi, Faults, SECRET, USERNAME};
+    const ALICE: &str = "Local/1001@agents/n";
+
+    let server = RedisServer::start();
+    let mut capture = Capture::load(&fixture("ami-actions"));
+    capture.events.truncate(1);
+    let ami = FakeAmi::start(capture, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("daemon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[queue_log]\nenabled = false\n\n[ami]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"{USERNAME}\"\n\
+             secret = \"{SECRET}\"\n\n[redis]\nurl = \"{url}\"\npbx_id = \"{PBX}\"\nqueue_update_interval_ms = 20\n\n\
+             [engine]\nqueues_conf = \"{qc}\"\ntimezone = \"UTC\"\n\n[actions]\nenabled = true\n\
+             allow = [\"pause\", \"unpause\"]\nqueues = [\"*\"]\n",
+            port = ami.addr.port(),
+            url = server.url(),
+            qc = queues_conf().display(),
+        ),
+    )
+    .unwrap();
+    let _daemon = spawn(&config, &[]);
+    let keys = server.settings(PBX).keys();
+    common::redis::eventually(SLOW_DEADLINE, "the daemon published Alice with AMI up", || async {
+        let mut conn = server.conn().await;
+        let meta: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(keys.meta()).query_async(&mut conn).await.unwrap_or_default();
+        let alice: bool =
+            redis::cmd("EXISTS").arg(keys.agent(ALICE)).query_async(&mut conn).await.unwrap_or(false);
+        alice && meta.get("ami").is_some_and(|a| a == "connected")
+    })
+    .await;
+    let gw = Gateway::start_with(
+        &server,
+        PBX,
+        "pause_reasons = [\"Break\", \"Lunch\"]\ncommand_timeout_ms = 10000\n",
+    );
+    let driver = Driver::start().await;
+    let mut token = claims(PBX);
+    token.sub = "panel-alice".into();
+    token.agent = Some(ALICE.into());
+    token.actions = true;
+    let page = format!("/panel?agent={}&pbx={PBX}&token={}", "Local%2F1001%40agents%2Fn", sign(&token));
+    driver.goto(&gw.http(&page)).await;
+    driver.until("return document.getElementById('actions').hidden", json!(false), SLOW_DEADLINE).await;
+    driver
+        .until("return document.getElementById('status').textContent", json!("available"), SLOW_DEADLINE)
+        .await;
+    driver.click("#pause-reason option[value=\"Lunch\"]").await;
+    let clicked = Instant::now();
+    driver.click("#do-pause").await;
+    driver.until(RESULT, json!("paused (Lunch)"), SLOW_DEADLINE).await;
+    let answered = clicked.elapsed();
+    driver
+        .until("return document.getElementById('reason').textContent", json!("paused: Lunch"), SLOW_DEADLINE)
+        .await;
+    eprintln!(
+        "real daemon: result on the panel {answered:?}, paused shown {:?} after the click",
+        clicked.elapsed()
+    );
+    let support =
+        "return document.querySelector('#queues tr[data-queue=\"support\"] td:nth-child(2)').textContent";
+    driver.until(support, json!("paused (Lunch)"), SLOW_DEADLINE).await;
+}
