@@ -496,3 +496,48 @@ fn hostile_webhook_configs_are_refused_and_the_secret_never_printed() {
     assert_eq!(code, 78);
     assert!(out.contains("used by two webhooks"), "{out}");
 }
+
+/// Two gateway instances share each webhook's consumer group: every event reaches the receiver once, from
+/// one instance or the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_instances_deliver_each_event_once() {
+    let server = RedisServer::start();
+    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    let receiver = Receiver::start(Mode::Accept).await;
+    let hook = format!(
+        "\n[[gateway.webhooks]]\nname = \"crm\"\nurl = \"{}\"\nevents = [\"agent_event\"]\nbackoff_min_ms = 20\n",
+        receiver.url("/crm")
+    );
+    let first = Gateway::start_with(&server, PBX, &hook);
+    let from = groups(&server, 1).await["queuecast-webhook-crm"].clone();
+    let second = Gateway::start_with(&server, PBX, &hook);
+    let consumers = || async {
+        let info: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(server.settings(PBX).keys().stream())
+            .arg("queuecast-webhook-crm")
+            .query_async(&mut server.conn().await)
+            .await
+            .unwrap_or_default();
+        info.len()
+    };
+    eventually(WAIT, "both instances joined the group", || async { consumers().await == 2 }).await;
+    for n in 1..=20 {
+        publish(&sink, n).await;
+    }
+    let expected: Vec<String> = stream_after(&server, &from)
+        .await
+        .iter()
+        .filter(|m| m["type"] == "agent_event")
+        .map(event_id)
+        .collect();
+    assert_eq!(expected.len(), 40);
+    eventually(WAIT, "every event delivered", || async { receiver.accepted().len() >= expected.len() }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut got = ids_once(&receiver.accepted(), "two instances");
+    got.sort_by_key(|id| id.rsplit(':').next().unwrap().parse::<u64>().unwrap());
+    assert_eq!(got, expected);
+    let log = format!("{}{}", first.log(), second.log());
+    assert!(!log.contains("webhook receiver failed"), "{log}");
+    sink.stop().await;
+}
