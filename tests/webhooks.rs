@@ -154,7 +154,7 @@ async fn publish(sink: &Sink, n: u64) {
     sink.flushed().await;
 }
 
-/// Every stream message after `after` (an entry id), parsed.
+/// Every stream message after `after` (an entry id), parsed; entries that are not messages left out.
 async fn stream_after(server: &RedisServer, after: &str) -> Vec<Value> {
     let keys = server.settings(PBX).keys();
     let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
@@ -167,7 +167,8 @@ async fn stream_after(server: &RedisServer, after: &str) -> Vec<Value> {
     reply
         .ids
         .iter()
-        .map(|e| serde_json::from_str(&e.get::<String>("payload").expect("payload")).unwrap())
+        .filter_map(|e| e.get::<String>("payload"))
+        .map(|p| serde_json::from_str(&p).unwrap())
         .collect()
 }
 
@@ -522,7 +523,30 @@ async fn two_gateway_instances_deliver_each_event_once() {
         info.len()
     };
     eventually(WAIT, "both instances joined the group", || async { consumers().await == 2 }).await;
-    for n in 1..=20 {
+    for n in 1..=10 {
+        publish(&sink, n).await;
+    }
+    // A stream entry that is not a message, between two of the daemon's (ids are `SEQ-0`): skipped, and
+    // delivery goes on.
+    let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(server.settings(PBX).keys().stream())
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut server.conn().await)
+        .await
+        .unwrap();
+    let junk_id = format!("{}-1", last.ids[0].id.split('-').next().unwrap());
+    redis::cmd("XADD")
+        .arg(server.settings(PBX).keys().stream())
+        .arg(&junk_id)
+        .arg("junk")
+        .arg("not a message")
+        .query_async::<String>(&mut server.conn().await)
+        .await
+        .unwrap();
+    for n in 11..=20 {
         publish(&sink, n).await;
     }
     let expected: Vec<String> = stream_after(&server, &from)
@@ -539,5 +563,7 @@ async fn two_gateway_instances_deliver_each_event_once() {
     assert_eq!(got, expected);
     let log = format!("{}{}", first.log(), second.log());
     assert!(!log.contains("webhook receiver failed"), "{log}");
+    let skipped = log.lines().filter(|l| l.contains("that are not messages") && l.contains(&junk_id)).count();
+    assert_eq!(skipped, 1, "the junk entry is skipped once, by the instance that read it:\n{log}");
     sink.stop().await;
 }

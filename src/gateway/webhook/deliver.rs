@@ -191,15 +191,14 @@ impl Job {
         entries: Vec<StreamId>,
     ) -> Result<(), SinkError> {
         let mut skipped = Vec::new();
+        // Entries that are not messages come in runs (a stream trimmed under a long outage): one line a run.
+        let mut not_messages: Vec<String> = Vec::new();
         for entry in entries {
             let payload: Option<String> = entry.get(STREAM_PAYLOAD_FIELD);
             let message = payload.as_deref().and_then(|p| serde_json::from_str::<Map<String, Value>>(p).ok());
             match message {
                 None => {
-                    tracing::warn!(webhook = %self.hook.name, pbx = self.pbx(), entry = %entry.id,
-                        "stream entry is not a message (or was trimmed before delivery); skipped");
-                    metrics::counter!("queuecast_gateway_webhook_skipped_total", "webhook" => self.hook.name.clone())
-                        .increment(1);
+                    not_messages.push(entry.id.clone());
                     skipped.push(entry.id);
                 }
                 Some(message) if !self.hook.filter.wants(&message) => skipped.push(entry.id),
@@ -208,6 +207,12 @@ impl Job {
                     self.deliver(conn, client, &entry.id, &message).await?;
                 }
             }
+        }
+        if let Some(first) = not_messages.first() {
+            tracing::warn!(webhook = %self.hook.name, pbx = self.pbx(), entries = not_messages.len(), first = %first,
+                "stream entries that are not messages (or were trimmed before delivery); skipped");
+            metrics::counter!("queuecast_gateway_webhook_skipped_total", "webhook" => self.hook.name.clone())
+                .increment(not_messages.len() as u64);
         }
         self.ack(conn, &skipped).await
     }
