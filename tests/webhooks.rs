@@ -567,3 +567,76 @@ async fn two_gateway_instances_deliver_each_event_once() {
     assert_eq!(skipped, 1, "the junk entry is skipped once, by the instance that read it:\n{log}");
     sink.stop().await;
 }
+
+/// Redis hangs (SIGSTOP), then is killed and starts empty: the webhook says each outage once, goes on after
+/// the hang without losing or repeating, and after the data loss recreates its group and delivers what the
+/// daemon writes to the new stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_hang_and_data_loss() {
+    let mut server = RedisServer::start();
+    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    let receiver = Receiver::start(Mode::Accept).await;
+    let hook = format!(
+        "pbx = [\"{PBX}\"]\n\n[[gateway.webhooks]]\nname = \"crm\"\nurl = \"{}\"\nevents = [\"agent_event\"]\n\
+         backoff_min_ms = 20\n",
+        receiver.url("/crm")
+    );
+    let gw = Gateway::start_with(&server, PBX, &hook);
+    let from = groups(&server, 1).await["queuecast-webhook-crm"].clone();
+    for n in 1..=3 {
+        publish(&sink, n).await;
+    }
+    eventually(WAIT, "first events", || async { receiver.accepted().len() >= 6 }).await;
+    let before_hang = stream_after(&server, &from).await;
+
+    server.pause();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.resume();
+    for n in 4..=6 {
+        publish(&sink, n).await;
+    }
+    let msgs = stream_after(&server, &from).await;
+    let expected: Vec<String> = msgs.iter().filter(|m| m["type"] == "agent_event").map(event_id).collect();
+    eventually(WAIT, "events after the hang", || async { receiver.accepted().len() >= expected.len() }).await;
+    assert_eq!(ids_once(&receiver.accepted(), "after the hang"), expected);
+    assert!(before_hang.len() < msgs.len());
+
+    server.restart();
+    // The daemon's sink reconnects, rewrites the state (a new `meta`), and goes on writing the new stream.
+    let delivered = receiver.accepted().len();
+    eventually(WAIT, "the sink rewrote the state", || async {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(server.settings(PBX).keys().meta())
+            .query_async(&mut server.conn().await)
+            .await
+            .unwrap_or(false);
+        exists
+    })
+    .await;
+    for n in 7..=9 {
+        publish(&sink, n).await;
+    }
+    let after: Vec<String> = stream_after(&server, "0-0")
+        .await
+        .iter()
+        .filter(|m| m["type"] == "agent_event")
+        .map(event_id)
+        .collect();
+    // Agent events the sink could not write while Redis was down end in its resync, not in the stream.
+    assert!(after.len() >= 2, "the new stream holds events written after the restart: {after:?}");
+    eventually(WAIT, "events after the data loss", || async {
+        receiver.accepted().len() >= delivered + after.len()
+    })
+    .await;
+    let all = ids_once(&receiver.accepted(), "after the data loss");
+    assert_eq!(all[delivered..], after[..]);
+    let log = gw.log();
+    let count =
+        |needle: &str| log.lines().filter(|l| l.contains(needle) && l.contains("webhook=crm")).count();
+    assert!(
+        count("webhook lost Redis") >= 1 && count("webhook lost Redis") == count("webhook reads Redis again"),
+        "{log}"
+    );
+    assert!(count("group is gone") + count("webhook lost Redis") >= 2, "{log}");
+    sink.stop().await;
+}

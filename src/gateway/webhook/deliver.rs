@@ -41,13 +41,16 @@ pub struct Job {
     /// The receiver failed and has not answered 2xx since: said once at WARN, once at INFO when back.
     failing: bool,
     redis_down: bool,
+    /// The group was there (or made) once: if it is missing on a later connection, Redis lost its data and
+    /// the stream started over, and all of the new stream is undelivered.
+    had_group: bool,
 }
 
 impl Job {
     pub fn new(hook: Webhook, redis: RedisSettings, consumer: String) -> Self {
         let keys = redis.keys();
         let group = hook.group();
-        Self { hook, redis, keys, group, consumer, failing: false, redis_down: false }
+        Self { hook, redis, keys, group, consumer, failing: false, redis_down: false, had_group: false }
     }
 
     fn pbx(&self) -> &str {
@@ -87,7 +90,8 @@ impl Job {
     async fn session(&mut self, client: &mut Client, backoff_ms: &mut u64) -> Result<(), SinkError> {
         let mut conn = RedisConn::connect(&self.redis).await?;
         // A new group starts at the stream's end: a webhook added today does not replay the stream's past.
-        self.ensure_group(&mut conn, "$").await?;
+        self.ensure_group(&mut conn, if self.had_group { "0" } else { "$" }).await?;
+        self.had_group = true;
         if std::mem::take(&mut self.redis_down) {
             tracing::info!(webhook = %self.hook.name, pbx = self.pbx(), "webhook reads Redis again");
         }
