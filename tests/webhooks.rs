@@ -5,6 +5,7 @@
 mod common;
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
 use common::gateway::Gateway;
 use common::redis::{RedisServer, eventually};
 use common::sink::Sink;
@@ -28,6 +29,10 @@ enum Mode {
     Reject,
     /// Never answers (the gateway's timeout ends each try).
     Hang,
+    /// 302 to the given URL.
+    Redirect(&'static str),
+    /// 200 with a 1 MiB body.
+    Big,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +68,41 @@ struct Receiver {
     stop: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
+async fn respond(state: Arc<Mutex<State>>, request: Received) -> axum::response::Response {
+    let mode = state.lock().unwrap().mode;
+    let log = |accepted: bool| {
+        let mut state = state.lock().unwrap();
+        if accepted {
+            state.log.accepted.push(request.clone());
+        } else {
+            state.log.refused += 1;
+        }
+    };
+    match mode {
+        Mode::Accept => {
+            log(true);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Mode::Reject => {
+            log(false);
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Mode::Hang => {
+            log(false);
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::OK.into_response()
+        }
+        Mode::Redirect(to) => {
+            log(false);
+            (StatusCode::FOUND, [("location", to)]).into_response()
+        }
+        Mode::Big => {
+            log(true);
+            (StatusCode::OK, "x".repeat(1 << 20)).into_response()
+        }
+    }
+}
+
 impl Receiver {
     async fn start(mode: Mode) -> Self {
         let state = Arc::new(Mutex::new(State { mode, log: Log::default() }));
@@ -76,27 +116,16 @@ impl Receiver {
         let state = self.state.clone();
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
-                let state = state.clone();
-                async move {
-                    let mode = state.lock().unwrap().mode;
-                    match mode {
-                        Mode::Accept => {
-                            let query = uri.query().unwrap_or("").to_owned();
-                            let r = Received { method, path: uri.path().to_owned(), query, headers, body };
-                            state.lock().unwrap().log.accepted.push(r);
-                            StatusCode::NO_CONTENT
-                        }
-                        Mode::Reject => {
-                            state.lock().unwrap().log.refused += 1;
-                            StatusCode::SERVICE_UNAVAILABLE
-                        }
-                        Mode::Hang => {
-                            state.lock().unwrap().log.refused += 1;
-                            tokio::time::sleep(Duration::from_secs(3600)).await;
-                            StatusCode::OK
-                        }
-                    }
-                }
+                respond(
+                    state.clone(),
+                    Received {
+                        method,
+                        path: uri.path().to_owned(),
+                        query: uri.query().unwrap_or("").to_owned(),
+                        headers,
+                        body,
+                    },
+                )
             },
         );
         let cancel = CancellationToken::new();
@@ -638,5 +667,43 @@ async fn redis_hang_and_data_loss() {
         "{log}"
     );
     assert!(count("group is gone") + count("webhook lost Redis") >= 2, "{log}");
+    sink.stop().await;
+}
+
+/// A 3xx is a failed try (the redirect is not followed), and a huge response body is not read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed_and_response_bodies_are_bounded() {
+    let server = RedisServer::start();
+    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    let elsewhere = Receiver::start(Mode::Accept).await;
+    let target: &'static str = Box::leak(elsewhere.url("/elsewhere").into_boxed_str());
+    let receiver = Receiver::start(Mode::Redirect(target)).await;
+    let hook = format!(
+        "\n[[gateway.webhooks]]\nname = \"crm\"\nurl = \"{}\"\nevents = [\"agent_event\"]\n\
+         backoff_min_ms = 20\nbackoff_max_ms = 100\n",
+        receiver.url("/crm")
+    );
+    let gw = Gateway::start_with(&server, PBX, &hook);
+    let from = groups(&server, 1).await["queuecast-webhook-crm"].clone();
+    publish(&sink, 1).await;
+    eventually(WAIT, "redirected tries", || async { receiver.refused() >= 3 }).await;
+    assert!(elsewhere.accepted().is_empty() && elsewhere.refused() == 0, "the redirect was followed");
+    receiver.set(Mode::Big);
+    for n in 2..=4 {
+        publish(&sink, n).await;
+    }
+    let expected: Vec<String> = stream_after(&server, &from)
+        .await
+        .iter()
+        .filter(|m| m["type"] == "agent_event")
+        .map(event_id)
+        .collect();
+    eventually(WAIT, "delivered to a receiver with huge answers", || async {
+        receiver.accepted().len() >= expected.len()
+    })
+    .await;
+    assert_eq!(ids_once(&receiver.accepted(), "big answers"), expected);
+    let log = gw.log();
+    assert!(log.contains("answered 302 Found (redirects are not followed)"), "{log}");
     sink.stop().await;
 }
