@@ -4,165 +4,21 @@
 
 mod common;
 
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::http::Method;
 use common::gateway::Gateway;
+use common::receiver::{Mode, Received, Receiver};
 use common::redis::{RedisServer, eventually};
 use common::sink::Sink;
 use common::updates::{fields, queue};
 use queuecast::sink::{SinkMsg, Update};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 const PBX: &str = "pbx1";
 const SECRET: &str = "webhook-secret-0123456789";
 /// Generous: two loaded cores, a binary restart, retries with backoff.
 const WAIT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Accept,
-    /// 503 to everything.
-    Reject,
-    /// Never answers (the gateway's timeout ends each try).
-    Hang,
-    /// 302 to the given URL.
-    Redirect(&'static str),
-    /// 200 with a 1 MiB body.
-    Big,
-}
-
-#[derive(Debug, Clone)]
-struct Received {
-    method: Method,
-    path: String,
-    query: String,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> String {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
-    }
-}
-
-#[derive(Default)]
-struct Log {
-    accepted: Vec<Received>,
-    refused: usize,
-}
-
-struct State {
-    mode: Mode,
-    log: Log,
-}
-
-/// A local HTTP receiver on a fixed port that can be stopped (down: connection refused) and started again.
-struct Receiver {
-    port: u16,
-    state: Arc<Mutex<State>>,
-    stop: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
-}
-
-async fn respond(state: Arc<Mutex<State>>, request: Received) -> axum::response::Response {
-    let mode = state.lock().unwrap().mode;
-    let log = |accepted: bool| {
-        let mut state = state.lock().unwrap();
-        if accepted {
-            state.log.accepted.push(request.clone());
-        } else {
-            state.log.refused += 1;
-        }
-    };
-    match mode {
-        Mode::Accept => {
-            log(true);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Mode::Reject => {
-            log(false);
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
-        Mode::Hang => {
-            log(false);
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            StatusCode::OK.into_response()
-        }
-        Mode::Redirect(to) => {
-            log(false);
-            (StatusCode::FOUND, [("location", to)]).into_response()
-        }
-        Mode::Big => {
-            log(true);
-            (StatusCode::OK, "x".repeat(1 << 20)).into_response()
-        }
-    }
-}
-
-impl Receiver {
-    async fn start(mode: Mode) -> Self {
-        let state = Arc::new(Mutex::new(State { mode, log: Log::default() }));
-        let mut receiver = Self { port: common::redis::free_port(), state, stop: None };
-        receiver.up().await;
-        receiver
-    }
-
-    async fn up(&mut self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.expect("bind receiver");
-        let state = self.state.clone();
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
-                respond(
-                    state.clone(),
-                    Received {
-                        method,
-                        path: uri.path().to_owned(),
-                        query: uri.query().unwrap_or("").to_owned(),
-                        headers,
-                        body,
-                    },
-                )
-            },
-        );
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        });
-        self.stop = Some((cancel, task));
-    }
-
-    /// Stops listening and closes every connection.
-    async fn down(&mut self) {
-        if let Some((cancel, task)) = self.stop.take() {
-            cancel.cancel();
-            task.abort();
-            let _ = task.await;
-        }
-    }
-
-    fn set(&self, mode: Mode) {
-        self.state.lock().unwrap().mode = mode;
-    }
-
-    fn accepted(&self) -> Vec<Received> {
-        self.state.lock().unwrap().log.accepted.clone()
-    }
-
-    fn refused(&self) -> usize {
-        self.state.lock().unwrap().log.refused
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
 
 fn agent_event(agent: &str, event: &str, queue: &str, n: u64) -> Update {
     Update::AgentEvent {
@@ -461,70 +317,6 @@ backoff_max_ms = 300
     assert!(!log.contains(SECRET), "secret in the log:\n{log}");
     drop(gw);
     sink.stop().await;
-}
-
-fn check_config(text: &str) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("queuecast.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_queuecast"))
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), all)
-}
-
-#[test]
-fn hostile_webhook_configs_are_refused_and_the_secret_never_printed() {
-    let hook = |extra: &str| {
-        format!(
-            "[gateway]\ntoken_secret = \"token-secret-0123456789\"\n\n[[gateway.webhooks]]\nname = \"crm\"\n\
-             events = [\"agent_event\"]\nsecret = \"{SECRET}\"\n{extra}\n"
-        )
-    };
-    let cases = [
-        ("url = \"file:///etc/passwd\"", "scheme file:// is not allowed"),
-        ("url = \"http:///hook\"", "url"),
-        ("url = \"https://\"", "url"),
-        ("url = \"gopher://h/\"", "use http:// or https://"),
-        ("url = \"http://user:pw@crm.example.com/\"", "must not carry credentials"),
-        ("url = \"http://crm.example.com/\"\ntimeout_ms = 86400000", "timeout_ms"),
-        ("url = \"http://crm.example.com/\"\nbackoff_max_ms = 99999999999", "backoff_max_ms"),
-        ("url = \"http://crm.example.com/\"\nmethod = \"GET\"\nbody = \"json\"", "query string"),
-        ("url = \"http://crm.example.com/\"\nmethod = \"DELETE\"", "DELETE"),
-        ("url = \"http://crm.example.com/\"\nevents = [\"everything\"]", "is not one of"),
-        ("url = \"http://crm.example.com/\"\nagents = []", "agents"),
-        ("url = \"http://crm.example.com/\"\nsecret_file = \"/nonexistent/secret\"", "not both"),
-        ("url = \"http://crm.example.com/\"\nfollow_redirects = true", "follow_redirects"),
-    ];
-    for (extra, expected) in cases {
-        // `events` given twice is a TOML error: drop the default line when the case sets its own.
-        let text = if extra.contains("events") {
-            hook(extra).replacen("events = [\"agent_event\"]\n", "", 1)
-        } else {
-            hook(extra)
-        };
-        let (code, out) = check_config(&text);
-        assert_eq!(code, 78, "{extra}: {out}");
-        assert!(out.contains(expected), "{extra}: expected {expected:?} in:\n{out}");
-        assert!(
-            out.contains("crm") || out.contains("line"),
-            "{extra}: names the webhook or the line:\n{out}"
-        );
-        assert!(!out.contains(SECRET), "{extra}: secret printed:\n{out}");
-    }
-    let (code, out) =
-        check_config(&hook("url = \"http://crm.example.com/\"\nname2 = 1").replace("name2 = 1", ""));
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("[[gateway.webhooks]]") && out.contains("secret = \"***\""), "{out}");
-    assert!(!out.contains(SECRET), "secret printed:\n{out}");
-    let dup = hook("url = \"http://a.example/\"")
-        + "\n[[gateway.webhooks]]\nname = \"crm\"\nurl = \"http://b.example/\"\nevents = [\"agent_event\"]\n";
-    let (code, out) = check_config(&dup);
-    assert_eq!(code, 78);
-    assert!(out.contains("used by two webhooks"), "{out}");
 }
 
 /// Two gateway instances share each webhook's consumer group: every event reaches the receiver once, from

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod fake_ami;
 pub mod gateway;
 pub mod proxy;
+pub mod receiver;
 pub mod redis;
 pub mod redis_cluster;
 pub mod sink;
