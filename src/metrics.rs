@@ -44,6 +44,8 @@ pub const PUBLISH_LATENCY: &str = "queuecast_publish_latency_seconds";
 pub const SINK_WAKEUPS: &str = "queuecast_sink_wakeups_total";
 /// Last `seq` written.
 pub const SEQ: &str = "queuecast_seq";
+/// Commands from panels answered, per result `code` (DESIGN.md "Commands from panels").
+pub const COMMANDS: &str = "queuecast_commands_total";
 /// Start-up replay: seconds it took and queue_log lines it read.
 pub const STARTUP_REPLAY_SECONDS: &str = "queuecast_startup_replay_seconds";
 pub const STARTUP_REPLAY_LINES: &str = "queuecast_startup_replay_lines";
@@ -92,6 +94,7 @@ fn describe() {
     metrics::describe_histogram!(PUBLISH_LATENCY, "seconds from a change reaching the sink to EXEC");
     metrics::describe_gauge!(SEQ, "last seq written");
     metrics::describe_counter!(SINK_WAKEUPS, "wake-ups of the Redis sink task");
+    metrics::describe_counter!(COMMANDS, "commands from panels answered, per result code");
     metrics::describe_gauge!(STARTUP_REPLAY_SECONDS, "duration of the start-up queue_log replay");
     metrics::describe_gauge!(STARTUP_REPLAY_LINES, "queue_log lines read by the start-up replay");
 }

@@ -7,171 +7,16 @@
 
 mod common;
 
-use common::daemon::{BIN, Daemon, fixture};
-use common::fake_ami::{Capture, FakeAmi, Faults, SECRET, USERNAME};
-use common::redis::{RedisServer, eventually};
-use queuecast::commands::{Action, Code, Command, CommandResult, submit, wire::new_id};
+use common::commands::*;
+use common::daemon::{BIN, Daemon};
+use common::fake_ami::{Faults, SECRET};
+use common::redis::eventually;
+use queuecast::commands::{Action, Code};
+use queuecast::sink::Keys;
 use queuecast::sink::message::{Message, MessageType};
-use queuecast::sink::{Keys, RedisConn, RedisSettings};
 use redis::AsyncCommands;
-use std::path::PathBuf;
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-const WAIT: Duration = Duration::from_secs(60);
-const ANSWER: Duration = Duration::from_secs(20);
-const ALICE: &str = "Local/1001@agents/n";
-const CAROL: &str = "Local/1003@agents/n";
-const SALLY: &str = "Local/1009@agents/n";
-const ALL_ACTIONS: &str = "[actions]\nenabled = true\nallow = [\"pause\", \"unpause\", \"login\", \"logout\", \"penalty\"]\nqueues = [\"*\"]\n";
-
-/// The recorded QueueStatus answer and no other events: the state changes only through commands.
-fn capture() -> Capture {
-    let mut capture = Capture::load(&fixture("ami-actions"));
-    capture.events.truncate(1);
-    capture
-}
-
-struct Env {
-    dir: tempfile::TempDir,
-    redis: RedisServer,
-    ami: FakeAmi,
-}
-
-impl Env {
-    async fn start(faults: Faults) -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-            redis: RedisServer::start(),
-            ami: FakeAmi::start(capture(), faults).await,
-        }
-    }
-
-    fn settings(&self, pbx: &str) -> RedisSettings {
-        self.redis.settings(pbx)
-    }
-
-    fn config(&self, name: &str, pbx: &str, actions: &str) -> PathBuf {
-        let text = format!(
-            "[queue_log]\nenabled = false\n\n[ami]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"{USERNAME}\"\nsecret = \"{SECRET}\"\nbackoff_min_ms = 50\nbackoff_max_ms = 500\n\n[redis]\nurl = \"{url}\"\npbx_id = \"{pbx}\"\nqueue_update_interval_ms = 20\n\n[log]\nlevel = \"info\"\nformat = \"text\"\n\n[engine]\nqueues_conf = \"{qc}\"\ntimezone = \"UTC\"\n\n{actions}",
-            port = self.ami.addr.port(),
-            url = self.redis.url(),
-            qc = common::daemon::queues_conf().display(),
-        );
-        let path = self.dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// `queuecast run`, its log in `<name>.log`; returns once Alice's hash is in Redis (state published, AMI up).
-    async fn daemon(&self, name: &str, pbx: &str, actions: &str) -> Daemon {
-        let config = self.config(name, pbx, actions);
-        let log = std::fs::File::create(self.log_path(name)).unwrap();
-        let child = Process::new(BIN)
-            .args(["run", "--config"])
-            .arg(&config)
-            .env_remove("NOTIFY_SOCKET")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let daemon = Daemon(Some(child));
-        let keys = Keys::new("queuecast", pbx);
-        eventually(WAIT, "the daemon published the state with AMI connected", || async {
-            let mut conn = self.conn().await;
-            let meta: std::collections::HashMap<String, String> =
-                conn.hgetall(keys.meta()).await.unwrap_or_default();
-            let alice: bool = conn.exists(keys.agent(ALICE)).await.unwrap_or(false);
-            alice && meta.get("ami").is_some_and(|a| a == "connected")
-        })
-        .await;
-        daemon
-    }
-
-    fn log_path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("{name}.log"))
-    }
-
-    async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        match self.redis.conn().await {
-            RedisConn::Single(c) => c,
-            RedisConn::Cluster(_) => unreachable!(),
-        }
-    }
-
-    async fn send(&self, pbx: &str, command: &Command) -> CommandResult {
-        submit(&self.settings(pbx), command, ANSWER, &CancellationToken::new()).await.expect("an answer")
-    }
-
-    async fn agent(&self, pbx: &str, id: &str) -> std::collections::HashMap<String, String> {
-        self.conn().await.hgetall(Keys::new("queuecast", pbx).agent(id)).await.unwrap()
-    }
-
-    /// The agent's `queues` field as JSON.
-    async fn queues(&self, pbx: &str, id: &str) -> serde_json::Value {
-        serde_json::from_str(self.agent(pbx, id).await.get("queues").map_or("{}", |s| s.as_str())).unwrap()
-    }
-
-    async fn stream(&self, pbx: &str) -> Vec<Message> {
-        let mut conn = self.redis.conn().await;
-        queuecast::sink::reader::read_stream(&mut conn, &Keys::new("queuecast", pbx), 0, 100_000, 0)
-            .await
-            .unwrap()
-    }
-
-    /// Every result entry, as (id, code).
-    async fn results(&self, pbx: &str) -> Vec<(String, String)> {
-        let entries: redis::streams::StreamRangeReply =
-            self.conn().await.xrange_all(Keys::new("queuecast", pbx).results()).await.unwrap();
-        entries
-            .ids
-            .iter()
-            .map(|e| (e.get("id").unwrap_or_default(), e.get("code").unwrap_or_default()))
-            .collect()
-    }
-
-    /// Adds a raw entry to the command stream (any bytes).
-    async fn xadd_raw(&self, pbx: &str, fields: &[(&[u8], &[u8])]) {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(Keys::new("queuecast", pbx).commands()).arg("*");
-        for (k, v) in fields {
-            cmd.arg(*k).arg(*v);
-        }
-        let _: String = cmd.query_async(&mut self.conn().await).await.unwrap();
-    }
-
-    /// Waits for the result of `id` on the results stream.
-    async fn result_of(&self, pbx: &str, id: &str) -> (String, String) {
-        let deadline = tokio::time::Instant::now() + ANSWER;
-        loop {
-            if let Some(found) = self.results(pbx).await.into_iter().find(|(i, _)| i == id) {
-                return found;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no result for {id}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn member_actions(&self) -> Vec<(String, Vec<(String, String)>)> {
-        self.ami.seen().member_actions.clone()
-    }
-}
-
-/// One raw field of a stream entry.
-type Field<'a> = (&'a [u8], &'a [u8]);
-
-fn command(action: Action, agent: &str, queue: Option<&str>) -> Command {
-    let mut c = Command::new(new_id(), action, agent, jiff::Timestamp::now().as_millisecond());
-    c.queue = queue.map(str::to_owned);
-    c.requested_by = "test:commands".into();
-    c
-}
-
-fn code(result: &CommandResult) -> Code {
-    result.code
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_action_changes_the_state_and_answers() {
@@ -338,6 +183,14 @@ async fn refusals_by_actions_config_clock_and_rate() {
         results.iter().all(|(id, _)| !id.contains("junk") && id.len() < 200),
         "no answer without a usable id"
     );
+    // Every entry, answered or not, was acknowledged.
+    let pending: (u64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
+        .arg(Keys::new("queuecast", "p2").commands())
+        .arg("queuecast")
+        .query_async(&mut env.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(pending.0, 0, "nothing left pending");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,9 +275,20 @@ async fn written_while_down_runs_once_if_fresh_and_interrupted_ones_never_rerun(
     // A restart executes nothing again and answers nothing twice.
     common::daemon::stop(daemon);
     let _again = env.daemon("d", "p4", &actions).await;
-    let probe = command(Action::Login, ALICE, Some("support"));
-    env.send("p4", &probe).await;
-    assert_eq!(env.member_actions().len(), 2, "just the probe");
+    eventually(WAIT, "the restarted daemon logged in", || async { env.ami.seen().logins_ok >= 2 }).await;
+    // A probe that reaches Asterisk ("Already there") shows the restarted daemon is reading; until its
+    // state is in, a probe may be refused before AMI.
+    let mut reached = 0;
+    tokio::time::timeout(WAIT, async {
+        while reached == 0 {
+            let r = env.send("p4", &command(Action::Login, ALICE, Some("support"))).await;
+            reached += usize::from(r.error.contains("Already there"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a probe reached Asterisk");
+    assert_eq!(env.member_actions().len(), 1 + reached, "just the probe");
     let results = env.results("p4").await;
     for id in [&fresh.id, &stale.id, &interrupted.id] {
         assert_eq!(results.iter().filter(|(i, _)| i == id).count(), 1, "{id} answered once");
@@ -436,6 +300,7 @@ async fn two_daemons_on_one_stream_execute_each_id_once() {
     let env = Env::start(Faults::default()).await;
     let _a = env.daemon("a", "p5", &format!("{ALL_ACTIONS}consumer = \"a\"\n")).await;
     let _b = env.daemon("b", "p5", &format!("{ALL_ACTIONS}consumer = \"b\"\n")).await;
+    eventually(WAIT, "both daemons logged in to AMI", || async { env.ami.seen().logins_ok >= 2 }).await;
     let mut ids = Vec::new();
     for i in 0..12 {
         let action = if i % 2 == 0 { Action::Pause } else { Action::Unpause };
@@ -454,12 +319,18 @@ async fn two_daemons_on_one_stream_execute_each_id_once() {
     }
     eventually(WAIT, "every entry answered", || async { env.results("p5").await.len() == 16 }).await;
     let results = env.results("p5").await;
+    let mut done = 0;
     for id in &ids {
         let codes: Vec<&str> = results.iter().filter(|(i, _)| i == id).map(|(_, c)| c.as_str()).collect();
-        assert_eq!(codes.iter().filter(|c| **c != "duplicate").count(), 1, "{id}: {codes:?}");
+        let answers: Vec<&&str> = codes.iter().filter(|c| **c != "duplicate").collect();
+        assert_eq!(answers.len(), 1, "{id}: {codes:?}");
+        done += usize::from(*answers[0] == "done");
     }
+    // A daemon whose AMI state is not complete yet may answer `failed`/`ami_unavailable`; whatever it
+    // answers, what reached Asterisk is exactly what was answered done.
+    assert!(done > 0, "{results:?}");
     let pauses = env.member_actions().iter().filter(|(name, _)| name == "QueuePause").count();
-    assert_eq!(pauses, 12, "each id reached Asterisk once");
+    assert_eq!(pauses, done, "each id reached Asterisk at most once: {results:?}");
     // Both daemons took part (the group hands entries to whichever reads first).
     let consumers: redis::Value = redis::cmd("XINFO")
         .arg("CONSUMERS")
@@ -516,4 +387,66 @@ async fn queuecast_action_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(69), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ami_down_answers_ami_unavailable_at_once() {
+    let env = Env::start(Faults::default()).await;
+    // AMI at a port where nothing listens: the daemon runs (state from nothing), commands cannot be sent.
+    let port = common::redis::free_port();
+    let config = env.config("down", "p7", ALL_ACTIONS).to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&format!("port = {}\n", env.ami.addr.port()), &format!("port = {port}\n"));
+    std::fs::write(&config, text).unwrap();
+    let log = std::fs::File::create(env.log_path("down")).unwrap();
+    let child = Process::new(BIN)
+        .args(["run", "--config", &config])
+        .stderr(log)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon(Some(child));
+    let keys = Keys::new("queuecast", "p7");
+    eventually(WAIT, "the daemon is up", || async {
+        let ami: Option<String> = env.conn().await.hget(keys.meta(), "ami").await.unwrap_or(None);
+        ami.as_deref() == Some("disconnected")
+    })
+    .await;
+    let r = env.send("p7", &command(Action::Pause, ALICE, Some("support"))).await;
+    assert_eq!(r.code, Code::AmiUnavailable, "{r:?}");
+    assert!(r.error.contains("AMI is not connected"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_matched_by_action_id_with_events_in_between() {
+    let env = Env::start(Faults { events_before_answer: true, ..Faults::default() }).await;
+    let _daemon = env.daemon("d", "p8", ALL_ACTIONS).await;
+    let r = env.send("p8", &command(Action::Pause, "Local/1002@agents/n", None)).await;
+    assert_eq!(r.code, Code::Done, "{r:?}");
+    eventually(WAIT, "Bob paused", || async {
+        env.queues("p8", "Local/1002@agents/n").await["support"]["paused"] == true
+    })
+    .await;
+    let r = env.send("p8", &command(Action::Logout, SALLY, None)).await;
+    assert!(r.code == Code::Failed && r.error.contains("Member not dynamic"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_is_said_once_and_commands_work_after_it() {
+    let mut env = Env::start(Faults::default()).await;
+    let _daemon = env.daemon("d", "p9", ALL_ACTIONS).await;
+    assert_eq!(env.send("p9", &command(Action::Pause, ALICE, Some("support"))).await.code, Code::Done);
+    env.redis.stop();
+    // Long enough for several failed reconnects of the command reader (backoff from 500 ms).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.redis.restart();
+    // Redis came back empty: the group is created again from id 0, so this command is read whenever the
+    // reader's next attempt comes.
+    let r = env.send("p9", &command(Action::Unpause, ALICE, Some("support"))).await;
+    assert_eq!(r.code, Code::Done, "{r:?}");
+    let log = std::fs::read_to_string(env.log_path("d")).unwrap();
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("cannot read the command stream"), 1, "{log}");
+    assert_eq!(count("reading the command stream again"), 1, "{log}");
 }

@@ -168,42 +168,15 @@ async fn pause_from_the_panel_in_headless_chromium() {
 /// (asterisk-22/ami-actions: Alice is a member of support).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_from_the_panel_through_the_real_daemon() {
-    use common::daemon::{fixture, queues_conf, spawn};
-    use common::fake_ami::{Capture, FakeAmi, Faults, SECRET, USERNAME};
-    const ALICE: &str = "Local/1001@agents/n";
+    use common::commands::{ALICE, Env};
+    use common::fake_ami::Faults;
 
-    let server = RedisServer::start();
-    let mut capture = Capture::load(&fixture("ami-actions"));
-    capture.events.truncate(1);
-    let ami = FakeAmi::start(capture, Faults::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("daemon.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[queue_log]\nenabled = false\n\n[ami]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"{USERNAME}\"\n\
-             secret = \"{SECRET}\"\n\n[redis]\nurl = \"{url}\"\npbx_id = \"{PBX}\"\nqueue_update_interval_ms = 20\n\n\
-             [engine]\nqueues_conf = \"{qc}\"\ntimezone = \"UTC\"\n\n[actions]\nenabled = true\n\
-             allow = [\"pause\", \"unpause\"]\nqueues = [\"*\"]\n",
-            port = ami.addr.port(),
-            url = server.url(),
-            qc = queues_conf().display(),
-        ),
-    )
-    .unwrap();
-    let _daemon = spawn(&config, &[]);
-    let keys = server.settings(PBX).keys();
-    common::redis::eventually(SLOW_DEADLINE, "the daemon published Alice with AMI up", || async {
-        let mut conn = server.conn().await;
-        let meta: std::collections::HashMap<String, String> =
-            redis::cmd("HGETALL").arg(keys.meta()).query_async(&mut conn).await.unwrap_or_default();
-        let alice: bool =
-            redis::cmd("EXISTS").arg(keys.agent(ALICE)).query_async(&mut conn).await.unwrap_or(false);
-        alice && meta.get("ami").is_some_and(|a| a == "connected")
-    })
-    .await;
+    let env = Env::start(Faults::default()).await;
+    let actions = "[actions]\nenabled = true\nallow = [\"pause\", \"unpause\"]\nqueues = [\"*\"]\n";
+    let _daemon = env.daemon("d", PBX, actions).await;
+    let server = &env.redis;
     let gw = Gateway::start_with(
-        &server,
+        server,
         PBX,
         "pause_reasons = [\"Break\", \"Lunch\"]\ncommand_timeout_ms = 10000\n",
     );

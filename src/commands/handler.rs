@@ -143,6 +143,11 @@ impl Handler {
         if let Err(refusal) = self.policy.admit(command, now) {
             return Outcome::Refused(refusal);
         }
+        // Before the lookup: with AMI down the engine may not know the agent yet, and "unknown agent" would
+        // hide the real reason.
+        if !self.port.is_up() {
+            return Outcome::Refused(unavailable(&ActionError::Unavailable(String::new())));
+        }
         let target = match self.ask_target(&command.agent, cancel).await {
             Ok(target) => target,
             Err(outcome) => return outcome,
@@ -170,9 +175,6 @@ impl Handler {
         }
         if let Err(refusal) = self.policy.take_rate(&id, now) {
             return Outcome::Refused(refusal);
-        }
-        if !self.port.is_up() {
-            return Outcome::Refused(unavailable(&ActionError::Unavailable(String::new())));
         }
         let (actions, expectations) = plan(command, &interface, &queues);
         for expectation in expectations {
@@ -252,6 +254,7 @@ impl Handler {
         } else {
             (command.action.as_str(), command.agent.as_str(), command.queue.as_deref().unwrap_or(""))
         };
+        metrics::counter!(crate::metrics::COMMANDS, "code" => result.code.as_str()).increment(1);
         tracing::info!(
             target: "queuecast::audit",
             id = %command.id,

@@ -89,9 +89,9 @@ async fn run(
         let delay = backoff.next_delay();
         if down_since.is_none() {
             down_since = Some(Instant::now());
-            tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "command reader: Redis is unreachable; retrying");
+            tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "cannot read the command stream (Redis); retrying");
         } else {
-            tracing::debug!(error = %err, "command reader: Redis still unreachable");
+            tracing::debug!(error = %err, "command stream still unreadable");
         }
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -117,7 +117,7 @@ async fn session(
     handler.flush_unsent(&mut conn).await?;
     match down_since.take() {
         Some(since) => {
-            tracing::info!(down_s = since.elapsed().as_secs(), "command reader: Redis is reachable again")
+            tracing::info!(down_s = since.elapsed().as_secs(), "reading the command stream again")
         }
         None => tracing::debug!(url = %redact_url(&settings.redis.url), "command reader connected"),
     }
