@@ -211,6 +211,7 @@ async fn submit(app: &App, pbx: &str, command: Command) -> Result<Response, ApiE
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Redis is unavailable".to_owned())
         }
     };
+    metrics::counter!("queuecast_gateway_commands_total", "code" => code).increment(1);
     tracing::info!(pbx, id = %command.id, action = %command.action, agent = %command.agent,
         queue = command.queue.as_deref().unwrap_or(""), requested_by = %command.requested_by, code, "command");
     let body = json!({"id": command.id, "ok": code == Code::Done.as_str(), "code": code, "error": error});
