@@ -4,10 +4,9 @@
 //! - [`hub`]: one stream reader per PBX, fanned out in-process through a bounded ring;
 //! - [`follow`]: the gap-free protocol per client (snapshot, resume, re-snapshot), transport-agnostic;
 //! - [`ws`], [`sse`]: the two streaming transports; [`http`]: the REST reads; [`pages`]: wallboard, panel;
-//! - [`token`], [`scope`]: JWT HS256 and what a token (and the query's filters) lets a client see.
-//!
+//! - [`token`], [`scope`]: JWT HS256 and what a token (and the query's filters) lets a client see;
 //! - [`actions`]: the command endpoints (POST …/pause) and `/v1/session`; [`webhook`]: stream messages to
-//!   HTTP receivers.
+//!   HTTP receivers, each webhook its own task.
 //!
 //! Routes live in one [`router`].
 
