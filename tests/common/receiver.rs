@@ -142,6 +142,11 @@ impl Receiver {
         self.state.lock().unwrap().log.accepted.clone()
     }
 
+    /// How many requests were accepted (without copying them).
+    pub fn accepted_count(&self) -> usize {
+        self.state.lock().unwrap().log.accepted.len()
+    }
+
     pub fn refused(&self) -> usize {
         self.state.lock().unwrap().log.refused
     }
