@@ -38,6 +38,11 @@ fn hostile_webhook_configs_are_refused_and_the_secret_never_printed() {
         ("url = \"http://crm.example.com/\"\nagents = []", "agents"),
         ("url = \"http://crm.example.com/\"\nsecret_file = \"/nonexistent/secret\"", "not both"),
         ("url = \"http://crm.example.com/\"\nfollow_redirects = true", "follow_redirects"),
+        ("url = \"http://crm.example.com/\"\nca_file = \"/etc/hostname\"", "only meaningful with an https"),
+        (
+            "url = \"https://crm.example.com/\"\nca_file = \"/nonexistent/ca.pem\"",
+            "cannot read /nonexistent/ca.pem",
+        ),
     ];
     for (extra, expected) in cases {
         // `events` given twice is a TOML error: drop the default line when the case sets its own.

@@ -499,3 +499,39 @@ async fn redirects_are_not_followed_and_response_bodies_are_bounded() {
     assert!(log.contains("answered 302 Found (redirects are not followed)"), "{log}");
     sink.stop().await;
 }
+
+/// An https receiver whose certificate a private CA signed: delivered with `ca_file`, refused (a failed
+/// try, said once) against the default webpki roots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_receiver_checked_against_its_ca() {
+    let server = RedisServer::start();
+    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    let good = Receiver::start_tls(Mode::Accept).await;
+    let strict = Receiver::start_tls(Mode::Accept).await;
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+    let hooks = format!(
+        "\n[[gateway.webhooks]]\nname = \"private-ca\"\nurl = \"{}\"\nevents = [\"agent_event\"]\nca_file = \"{ca}\"\n\
+         \n[[gateway.webhooks]]\nname = \"webpki\"\nurl = \"{}\"\nevents = [\"agent_event\"]\nbackoff_min_ms = 20\n",
+        good.url("/tls"),
+        strict.url("/tls"),
+    );
+    let gw = Gateway::start_with(&server, PBX, &hooks);
+    let from = groups(&server, 2).await["queuecast-webhook-private-ca"].clone();
+    publish(&sink, 1).await;
+    let expected: Vec<String> = stream_after(&server, &from)
+        .await
+        .iter()
+        .filter(|m| m["type"] == "agent_event")
+        .map(event_id)
+        .collect();
+    eventually(WAIT, "delivered over TLS", || async { good.accepted_count() >= expected.len() }).await;
+    assert_eq!(ids_once(&good.accepted(), "tls"), expected);
+    eventually(WAIT, "the unknown CA refused", || async {
+        gw.log().lines().any(|l| l.contains("webhook receiver failed") && l.contains("webhook=webpki"))
+    })
+    .await;
+    assert_eq!(strict.accepted_count(), 0);
+    let log = gw.log();
+    assert!(log.lines().any(|l| l.contains("webhook=webpki") && l.contains("TLS")), "{log}");
+    sink.stop().await;
+}

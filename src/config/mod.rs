@@ -113,8 +113,10 @@ impl Config {
             &self.gateway.token_secret_file,
         )?;
         for hook in &mut self.gateway.webhooks {
-            if let Some(file) = hook.secret_file.as_mut().filter(|f| f.is_relative()) {
-                *file = base.join(&*file);
+            for file in [&mut hook.secret_file, &mut hook.ca_file].into_iter().flatten() {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
             }
             let name = hook.name.clone();
             hook.resolved_secret =

@@ -74,6 +74,10 @@ pub struct WebhookConfig {
     pub secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
+    /// PEM CA(s) an `https://` receiver's certificate is checked against (a private CA); default the
+    /// webpki roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
     #[serde(default = "default_backoff_min")]
@@ -192,8 +196,17 @@ pub(super) fn check_webhooks(hooks: &[WebhookConfig]) -> Option<(&'static str, S
 }
 
 fn check_one(hook: &WebhookConfig) -> Option<(&'static str, String)> {
-    if let Err(reason) = webhook_target(&hook.url) {
-        return Some(("url", reason));
+    let target = match webhook_target(&hook.url) {
+        Ok(target) => target,
+        Err(reason) => return Some(("url", reason)),
+    };
+    if let Some(ca) = &hook.ca_file {
+        if !target.tls {
+            return Some(("ca_file", "only meaningful with an https:// url".into()));
+        }
+        if let Err(err) = std::fs::metadata(ca) {
+            return Some(("ca_file", format!("cannot read {}: {err}", ca.display())));
+        }
     }
     if hook.method == WebhookMethod::Get && hook.body == Some(WebhookBody::Json) {
         return Some(("body", "GET sends the event as a query string: use body = \"form\" or POST".into()));

@@ -49,10 +49,33 @@ struct State {
 }
 
 /// A local HTTP receiver on a fixed port that can be stopped (down: connection refused) and started again.
+/// TLS accept loop: rustls, then hyper's HTTP/1 connection serving the same router.
+async fn serve_tls(listener: tokio::net::TcpListener, app: axum::Router, stop: CancellationToken) {
+    let acceptor = super::fake_ami::tls_acceptor();
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => return },
+        };
+        let (acceptor, app, stop) = (acceptor.clone(), app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = connection => {}
+            }
+        });
+    }
+}
+
 pub struct Receiver {
     port: u16,
     state: Arc<Mutex<State>>,
     stop: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    tls: bool,
 }
 
 async fn respond(state: Arc<Mutex<State>>, request: Received) -> axum::response::Response {
@@ -92,8 +115,17 @@ async fn respond(state: Arc<Mutex<State>>, request: Received) -> axum::response:
 
 impl Receiver {
     pub async fn start(mode: Mode) -> Self {
+        Self::start_with(mode, false).await
+    }
+
+    /// HTTPS with the test certificate (tests/fixtures/tls: `localhost` and 127.0.0.1, signed by `ca.pem`).
+    pub async fn start_tls(mode: Mode) -> Self {
+        Self::start_with(mode, true).await
+    }
+
+    async fn start_with(mode: Mode, tls: bool) -> Self {
         let state = Arc::new(Mutex::new(State { mode, log: Log::default() }));
-        let mut receiver = Self { port: super::redis::free_port(), state, stop: None };
+        let mut receiver = Self { port: super::redis::free_port(), state, stop: None, tls };
         receiver.up().await;
         receiver
     }
@@ -117,11 +149,15 @@ impl Receiver {
         );
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        });
+        let task = if self.tls {
+            tokio::spawn(serve_tls(listener, app, stop))
+        } else {
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+            })
+        };
         self.stop = Some((cancel, task));
     }
 
@@ -152,6 +188,7 @@ impl Receiver {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 }

@@ -9,10 +9,10 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// Response body read before the connection is dropped instead of reused: enough for any "ok" page.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -51,19 +51,14 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(target: WebhookTarget, timeout_ms: u64) -> Result<Self, String> {
+    /// `ca_file`: the CA(s) an https receiver is checked against, else the webpki roots (the AMI client's
+    /// TLS setup: rustls with ring).
+    pub fn new(target: WebhookTarget, timeout_ms: u64, ca_file: Option<&Path>) -> Result<Self, String> {
         let tls = if target.tls {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let config =
-                ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| format!("TLS setup: {e}"))?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
+            let connector = crate::sources::ami::tls::connector(ca_file).map_err(|e| e.to_string())?;
             let name =
                 ServerName::try_from(target.host.clone()).map_err(|e| format!("TLS server name: {e}"))?;
-            Some((TlsConnector::from(Arc::new(config)), name))
+            Some((connector, name))
         } else {
             None
         };

@@ -59,13 +59,14 @@ impl Job {
 
     /// Until `cancel`; Redis errors reconnect with capped exponential backoff and jitter.
     pub async fn run(mut self, cancel: CancellationToken) {
-        let mut client = match Client::new(self.hook.target.clone(), self.hook.timeout_ms) {
-            Ok(client) => client,
-            Err(reason) => {
-                tracing::error!(webhook = %self.hook.name, %reason, "webhook cannot start");
-                return;
-            }
-        };
+        let mut client =
+            match Client::new(self.hook.target.clone(), self.hook.timeout_ms, self.hook.ca_file.as_deref()) {
+                Ok(client) => client,
+                Err(reason) => {
+                    tracing::error!(webhook = %self.hook.name, %reason, "webhook cannot start");
+                    return;
+                }
+            };
         let mut backoff_ms = REDIS_BACKOFF_MIN_MS;
         loop {
             let result = tokio::select! {

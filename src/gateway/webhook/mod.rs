@@ -34,6 +34,8 @@ pub struct Webhook {
     /// HMAC key; never printed (no `Debug`).
     pub secret: Option<Arc<[u8]>>,
     pub timeout_ms: u64,
+    /// CA file for an https receiver; `None` = the webpki roots.
+    pub ca_file: Option<std::path::PathBuf>,
     pub backoff_min_ms: u64,
     pub backoff_max_ms: u64,
 }
@@ -54,6 +56,7 @@ impl Webhook {
             },
             secret: config.secret().map(|s| Arc::from(s.expose().as_bytes())),
             timeout_ms: config.timeout_ms,
+            ca_file: config.ca_file.clone(),
             backoff_min_ms: config.backoff_min_ms,
             backoff_max_ms: config.backoff_max_ms,
         })

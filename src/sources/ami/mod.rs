@@ -8,7 +8,7 @@ pub mod actions;
 pub mod backoff;
 pub mod codec;
 mod session;
-mod tls;
+pub(crate) mod tls;
 
 pub use actions::{ActionError, ActionPort, ActionReply, ActionRequest};
 
