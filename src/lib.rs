@@ -17,3 +17,4 @@ pub mod simulate;
 pub mod sink;
 pub mod sources;
 pub mod telemetry;
+pub mod tls;

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 /// Lowest first. A module may import from the layers before its own, never from its own or a later one:
 /// two modules of one layer know nothing of each other.
 const LAYERS: &[&[&str]] = &[
-    // Leaves: the settings of every component, and the names of the metrics.
-    &["config", "metrics"],
+    // Leaves: the settings of every component, the names of the metrics, and client TLS set-up.
+    &["config", "metrics", "tls"],
     // Logging set-up and the rate-limited report of bad input (takes `[log]` from config).
     &["telemetry"],
     // The pure state: its `Event`s are the vocabulary of everything upstream, its changes of everything
@@ -39,7 +39,7 @@ const LAYERS: &[&[&str]] = &[
 
 /// The gateway reads what the sink wrote and submits commands through `commands::client`; it never needs
 /// the pipeline that produced the state.
-const GATEWAY_READS: &[&str] = &["config", "metrics", "telemetry", "sink", "commands"];
+const GATEWAY_READS: &[&str] = &["config", "metrics", "tls", "telemetry", "sink", "commands"];
 
 /// Known arrows that break the order, each with the reason it is still there. Empty: keep it so.
 const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[];

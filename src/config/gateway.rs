@@ -2,6 +2,7 @@
 //! sections' owners and this one never edit the same lines.
 
 use super::secret::Secret;
+use super::webhook::WebhookConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -12,6 +13,16 @@ pub const DEFAULT_GATEWAY_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_STREAMS: usize = 10_000;
 /// An HMAC key shorter than this is guessable offline from one captured token.
 pub const MIN_TOKEN_SECRET_BYTES: usize = 16;
+/// Pause reasons the operator panel offers when `pause_reasons` is not set.
+pub const DEFAULT_PAUSE_REASONS: &[&str] = &["Break", "Lunch", "Training", "Admin"];
+/// A reason is a label on a button and in Asterisk's `queue show`, not a text field.
+pub const MAX_PAUSE_REASON_BYTES: usize = 64;
+pub const MAX_PAUSE_REASONS: usize = 32;
+/// A POST command waits this long for the daemon's result: the daemon answers within milliseconds when
+/// AMI is up, and a person clicking a button should hear "no answer" within seconds.
+pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 5_000;
+/// Beyond this a browser or proxy gives up on the request first.
+pub const MAX_COMMAND_TIMEOUT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -29,6 +40,13 @@ pub struct GatewayConfig {
     pub pbx: Vec<String>,
     /// WebSocket + SSE clients at once.
     pub max_streams: usize,
+    /// Reasons the operator panel's pause button offers (sent as the command's `reason`).
+    pub pause_reasons: Vec<String>,
+    /// How long a POST command waits for the daemon's result before answering 504.
+    pub command_timeout_ms: u64,
+    /// HTTP receivers of stream messages (`[[gateway.webhooks]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookConfig>,
     /// `token_secret` or the content of `token_secret_file`, filled in at load.
     #[serde(skip)]
     pub(crate) resolved_secret: Option<Secret>,
@@ -50,7 +68,21 @@ impl Default for GatewayConfig {
             allowed_origins: Vec::new(),
             pbx: Vec::new(),
             max_streams: DEFAULT_MAX_STREAMS,
+            pause_reasons: DEFAULT_PAUSE_REASONS.iter().map(|r| r.to_string()).collect(),
+            command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS,
+            webhooks: Vec::new(),
             resolved_secret: None,
         }
     }
+}
+
+/// `pause_reasons`: a short list of short printable labels.
+pub(super) fn check_pause_reasons(reasons: &[String]) -> Option<String> {
+    if reasons.len() > MAX_PAUSE_REASONS {
+        return Some(format!("at most {MAX_PAUSE_REASONS} reasons"));
+    }
+    reasons
+        .iter()
+        .find(|r| r.trim().is_empty() || r.len() > MAX_PAUSE_REASON_BYTES || r.chars().any(char::is_control))
+        .map(|r| format!("{r:?}: 1–{MAX_PAUSE_REASON_BYTES} bytes of printable text"))
 }

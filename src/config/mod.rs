@@ -11,6 +11,7 @@ mod log_level;
 mod secret;
 mod sections;
 mod validate;
+mod webhook;
 
 pub use actions::*;
 pub use asterisk_conf::{DEFAULT_ASTDB, path_from_asterisk_conf};
@@ -18,6 +19,7 @@ pub use gateway::*;
 pub use log_level::{LevelError, parse_level};
 pub use secret::{MASK, RedisUrl, Secret, mask_url};
 pub use sections::*;
+pub use webhook::*;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -113,6 +115,25 @@ impl Config {
             &self.gateway.token_secret,
             &self.gateway.token_secret_file,
         )?;
+        for hook in &mut self.gateway.webhooks {
+            for file in [&mut hook.secret_file, &mut hook.ca_file].into_iter().flatten() {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+            let name = hook.name.clone();
+            hook.resolved_secret =
+                resolve_secret(origin, "gateway.webhooks", "secret", &hook.secret, &hook.secret_file)
+                    .map_err(|err| match err {
+                        ConfigError::Invalid { file, section, key, reason } => ConfigError::Invalid {
+                            file,
+                            section,
+                            key,
+                            reason: format!("webhook {name:?}: {reason}"),
+                        },
+                        other => other,
+                    })?;
+        }
         Ok(())
     }
 }

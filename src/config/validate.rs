@@ -29,6 +29,7 @@ pub(super) fn check(config: &Config, origin: &Path) -> Result<(), ConfigError> {
         .or_else(|| check_log(config))
         .or_else(|| check_engine(config))
         .or_else(|| check_metrics(config))
+        .or_else(|| check_gateway(config))
         .or_else(|| check_actions(config))
     {
         return Err(invalid(section, key, &reason));
@@ -151,6 +152,22 @@ fn check_log(config: &Config) -> Problem {
         Ok(_) => None,
         Err(err) => problem("log", "level", err.reason),
     }
+}
+
+fn check_gateway(config: &Config) -> Problem {
+    if let Some(reason) = super::gateway::check_pause_reasons(&config.gateway.pause_reasons) {
+        return problem("gateway", "pause_reasons", reason);
+    }
+    let timeout = config.gateway.command_timeout_ms;
+    if timeout == 0 || timeout > super::MAX_COMMAND_TIMEOUT_MS {
+        return problem(
+            "gateway",
+            "command_timeout_ms",
+            format!("must be between 1 and {}", super::MAX_COMMAND_TIMEOUT_MS),
+        );
+    }
+    let (key, reason) = super::webhook::check_webhooks(&config.gateway.webhooks)?;
+    problem("gateway.webhooks", key, reason)
 }
 
 fn check_metrics(config: &Config) -> Problem {

@@ -26,7 +26,8 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/v1/pbx", get(pbx_list))
         .route("/v1/{pbx}/state", get(state))
         .route("/v1/{pbx}/agents", get(agents))
-        .route("/v1/{pbx}/agents/{*id}", get(agent))
+        .route("/v1/session", get(super::actions::session))
+        .route("/v1/{pbx}/agents/{*id}", get(agent).post(super::actions::post))
         .route("/v1/{pbx}/queues", get(queues))
         .route("/v1/{pbx}/queues/{name}", get(queue))
         .route("/v1/{pbx}/calls/{uniqueid}", get(call))
@@ -159,30 +160,7 @@ async fn pbx_list(State(app): State<Arc<App>>, Auth(claims): Auth) -> Result<Jso
 }
 
 async fn discover(app: &App) -> Result<Vec<String>, ApiError> {
-    use crate::sink::keys::{glob_escape, pbx_of_meta_key};
-    let prefix = &app.settings.redis.prefix;
-    let pattern = format!("{}:{{*}}:meta", glob_escape(prefix));
-    let mut found = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut app.conn.clone())
-            .await
-            .map_err(|cause| SinkError::Command { what: "SCAN", cause })?;
-        found.extend(keys.iter().filter_map(|k| pbx_of_meta_key(prefix, k)).map(str::to_owned));
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    found.sort();
-    found.dedup();
-    Ok(found)
+    Ok(super::discover_pbx(&mut app.conn.clone(), &app.settings.redis.prefix).await?)
 }
 
 /// The scoped snapshot of `pbx` as JSON (`{pbx, seq, epoch, ts, agents, queues}`).

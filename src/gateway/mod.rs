@@ -4,11 +4,13 @@
 //! - [`hub`]: one stream reader per PBX, fanned out in-process through a bounded ring;
 //! - [`follow`]: the gap-free protocol per client (snapshot, resume, re-snapshot), transport-agnostic;
 //! - [`ws`], [`sse`]: the two streaming transports; [`http`]: the REST reads; [`pages`]: wallboard, panel;
-//! - [`token`], [`scope`]: JWT HS256 and what a token (and the query's filters) lets a client see.
+//! - [`token`], [`scope`]: JWT HS256 and what a token (and the query's filters) lets a client see;
+//! - [`actions`]: the command endpoints (POST …/pause) and `/v1/session`; [`webhook`]: stream messages to
+//!   HTTP receivers, each webhook its own task.
 //!
-//! Routes live in one [`router`]: the command endpoints (POST …/pause) slot in beside the reads, behind the
-//! same token extractor with the `actions` claim.
+//! Routes live in one [`router`].
 
+mod actions;
 pub mod follow;
 mod http;
 pub mod hub;
@@ -17,6 +19,7 @@ pub mod scope;
 mod sse;
 pub mod token;
 pub mod view;
+pub mod webhook;
 mod ws;
 
 use crate::config::{Config, MIN_TOKEN_SECRET_BYTES, RedisConfig};
@@ -65,6 +68,11 @@ pub struct GatewaySettings {
     pub pbx: Vec<String>,
     pub max_streams: usize,
     pub redis: RedisConfig,
+    pub webhooks: Vec<webhook::Webhook>,
+    /// Offered by the operator panel's pause button.
+    pub pause_reasons: Vec<String>,
+    /// How long a POST command waits for the daemon's result before 504.
+    pub command_timeout_ms: u64,
 }
 
 impl GatewaySettings {
@@ -97,7 +105,16 @@ impl GatewaySettings {
         if g.max_streams == 0 {
             return Err(GatewayError::Config("max_streams must be at least 1".into()));
         }
+        let webhooks = g
+            .webhooks
+            .iter()
+            .map(webhook::Webhook::from_config)
+            .collect::<Result<_, _>>()
+            .map_err(GatewayError::Config)?;
         Ok(Self {
+            webhooks,
+            pause_reasons: g.pause_reasons.clone(),
+            command_timeout_ms: g.command_timeout_ms,
             listen,
             secret: Arc::from(secret.expose().as_bytes()),
             allowed_origins: g.allowed_origins.clone(),
@@ -114,6 +131,8 @@ pub(crate) struct App {
     conn: RedisConn,
     hubs: Mutex<HashMap<String, Arc<Hub>>>,
     streams: Arc<Semaphore>,
+    /// POST commands waiting for their result.
+    commands: Semaphore,
     cancel: CancellationToken,
     tracker: TaskTracker,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -152,6 +171,33 @@ impl App {
     }
 }
 
+/// PBX ids with a `meta` key under `prefix` (`SCAN`), sorted.
+pub(crate) async fn discover_pbx(conn: &mut RedisConn, prefix: &str) -> Result<Vec<String>, SinkError> {
+    use crate::sink::keys::{glob_escape, pbx_of_meta_key};
+    let pattern = format!("{}:{{*}}:meta", glob_escape(prefix));
+    let mut found = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .map_err(|cause| SinkError::Command { what: "SCAN", cause })?;
+        found.extend(keys.iter().filter_map(|k| pbx_of_meta_key(prefix, k)).map(str::to_owned));
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
 /// The process-wide Prometheus recorder: installed once (tests run several gateways in one process).
 fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
@@ -174,8 +220,20 @@ pub async fn serve(
 ) -> Result<(), GatewayError> {
     let conn = RedisConn::connect(&settings.redis).await?;
     let tracker = TaskTracker::new();
+    // Named by host and port: stable across restarts (a restarted instance re-sends what it had read but
+    // not delivered), distinct between instances.
+    let consumer = format!("{}:{}", gethostname::gethostname().to_string_lossy(), settings.listen.port());
+    webhook::spawn(
+        settings.webhooks.clone(),
+        settings.pbx.clone(),
+        settings.redis.clone(),
+        consumer,
+        cancel.clone(),
+        &tracker,
+    );
     let app = Arc::new(App {
         streams: Arc::new(Semaphore::new(settings.max_streams)),
+        commands: Semaphore::new(actions::MAX_COMMANDS_IN_FLIGHT),
         settings,
         conn,
         hubs: Mutex::new(HashMap::new()),

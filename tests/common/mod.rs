@@ -1,11 +1,13 @@
 //! Helpers shared by the integration tests; each file is one concern.
 
+pub mod browser;
 pub mod commands;
 pub mod corpus;
 pub mod daemon;
 pub mod fake_ami;
 pub mod gateway;
 pub mod proxy;
+pub mod receiver;
 pub mod recorded_answers;
 pub mod redis;
 pub mod redis_cluster;

@@ -8,7 +8,6 @@ pub mod actions;
 pub mod backoff;
 pub mod codec;
 mod session;
-mod tls;
 
 pub use actions::{ActionError, ActionPort, ActionReply, ActionRequest};
 
@@ -81,7 +80,7 @@ async fn run_with_actions(
     cancel: CancellationToken,
 ) {
     let mut backoff = Backoff::new(settings.backoff_min_ms, settings.backoff_max_ms);
-    let tls = match settings.tls.then(|| tls::connector(settings.ca_file.as_deref())).transpose() {
+    let tls = match settings.tls.then(|| crate::tls::connector(settings.ca_file.as_deref())).transpose() {
         Ok(tls) => tls,
         Err(e) => {
             tracing::error!(error = %e, "AMI disabled: TLS cannot be set up");

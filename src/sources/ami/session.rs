@@ -115,7 +115,8 @@ impl<'a> Session<'a> {
             match tls {
                 None => Ok(Box::new(tcp) as Box<dyn AsyncIo>),
                 Some(tls) => {
-                    let name = super::tls::server_name(&self.settings.host)?;
+                    let name = crate::tls::server_name(&self.settings.host)
+                        .map_err(|e| AmiError::Tls(e.to_string()))?;
                     let stream =
                         tls.connect(name, tcp).await.map_err(|e| AmiError::Tls(format!("handshake: {e}")))?;
                     Ok(Box::new(stream) as Box<dyn AsyncIo>)
