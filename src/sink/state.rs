@@ -308,6 +308,29 @@ mod tests {
     }
 
     #[test]
+    fn a_packed_ended_call_is_written_again_as_it_was() {
+        let now = Instant::now();
+        let mut mirror = Mirror::default();
+        let visits =
+            json!([{"queue": "q", "outcome": "answered", "joined_at": 1, "agent": "Bob \"B\" Jones"}]);
+        let ended =
+            call("1.1", json!({"ended_at": 5, "outcome": "answered", "visits": visits, "caller_id": null}));
+        mirror.written(ended.clone(), now);
+        assert!(matches!(mirror.entities.values().next().map(|m| &m.kept), Some(Kept::EndedCall { .. })));
+        assert_eq!(mirror.updates().into_iter().map(Cow::into_owned).collect::<Vec<_>>(), [ended.clone()]);
+        assert_eq!(mirror.mode(&ended), HashMode::Overwrite, "its fields are known while packed");
+        assert_eq!(mirror.mode(&call("1.1", json!({"ended_at": 5}))), HashMode::Replace);
+        // Live calls, and fields whose text might not read back to the same number, stay as they are.
+        let live = call("1.2", json!({"ended_at": null}));
+        let float = call("1.3", json!({"ended_at": 5, "ratio": 0.1}));
+        mirror.written(live, now);
+        mirror.written(float, now);
+        mirror.all_written();
+        let packed = mirror.entities.values().filter(|m| matches!(m.kept, Kept::EndedCall { .. })).count();
+        assert_eq!(packed, 1);
+    }
+
+    #[test]
     fn a_shrinking_field_set_replaces_the_hash() {
         let now = Instant::now();
         let mut mirror = Mirror::default();
