@@ -101,7 +101,9 @@ pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError
     let bad_lines = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT);
         let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, history, &tx));
-        let applied = rx.iter().flatten().try_for_each(|event| run.queue_log_event(event));
+        // Applied in place: a batch is dropped whole once applied, no event is moved out of it.
+        let applied =
+            rx.iter().try_for_each(|batch| batch.iter().try_for_each(|event| run.queue_log_event(event)));
         // On an error the receiver is dropped first, so the reader stops at its next batch.
         drop(rx);
         let bad_lines = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
@@ -183,8 +185,8 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn queue_log_event(&mut self, event: Event) -> Result<(), ReplayError> {
-        if !self.history.keeps(&event) {
+    fn queue_log_event(&mut self, event: &Event) -> Result<(), ReplayError> {
+        if !self.history.keeps(event) {
             return Ok(());
         }
         while let Some(ami) = self.ami.peek()? {
@@ -195,7 +197,7 @@ impl Run<'_> {
                 self.ami_event(ami);
             }
         }
-        if self.apply(&event) {
+        if self.apply(event) {
             self.queue_log_events += 1;
         }
         Ok(())

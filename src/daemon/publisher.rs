@@ -90,12 +90,19 @@ impl Publisher {
     }
 
     fn apply(&mut self, events: &[Event]) {
+        self.stats.events += events.len() as u64;
+        if !self.publishing {
+            // The start-up replay: its changes go out as one `resync` at the end, so none is kept here.
+            for event in events {
+                self.engine.apply(event);
+            }
+            return;
+        }
         let mut changes = Vec::new();
         for event in events {
             changes.extend(self.engine.apply(event));
         }
-        self.stats.events += events.len() as u64;
-        if !self.publishing || changes.is_empty() {
+        if changes.is_empty() {
             return;
         }
         let mut changes = coalesce(&self.engine, changes);

@@ -12,15 +12,18 @@ const NONE: &str = "NONE";
 
 /// The engine events one queue_log line stands for (usually one, often none).
 pub fn events(record: &Record<'_>) -> Vec<Event> {
-    kind(record)
-        .map(|kind| Event {
-            ts_ms: record.time.saturating_mul(1000),
-            source: Source::QueueLog,
-            actor: actor(record, &kind),
-            kind,
-        })
-        .into_iter()
-        .collect()
+    event(record).into_iter().collect()
+}
+
+/// The engine event of one queue_log line, if it stands for one: a line never gives more than one, and the
+/// start-up reader calls this for millions of lines, so it returns the event itself and no vector.
+pub fn event(record: &Record<'_>) -> Option<Event> {
+    kind(record).map(|kind| Event {
+        ts_ms: record.time.saturating_mul(1000),
+        source: Source::QueueLog,
+        actor: actor(record, &kind),
+        kind,
+    })
 }
 
 /// Who made a membership or pause change: the callid column (`CLI`, `MANAGER`, a channel's uniqueid for

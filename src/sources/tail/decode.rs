@@ -28,9 +28,13 @@ impl Decoder {
     pub fn decode_kept(&mut self, line: Line<'_>, history: History, out: &mut Vec<Event>) {
         crate::metrics::queue_log_line();
         match line {
-            Ok(record) if history.keeps_record(&record) => out.extend(
-                crate::normalize::queue_log::events(&record).into_iter().filter(|event| history.keeps(event)),
-            ),
+            Ok(record) if history.keeps_record(&record) => {
+                if let Some(event) = crate::normalize::queue_log::event(&record)
+                    && history.keeps(&event)
+                {
+                    out.push(event);
+                }
+            }
             Ok(_) => {}
             Err(bad) => self.bad_line(bad.bytes, &bad.kind),
         }
