@@ -13,6 +13,7 @@
 pub mod batch;
 pub mod conn;
 mod fence;
+mod handle;
 pub mod keys;
 pub mod message;
 pub mod reader;
@@ -22,9 +23,10 @@ mod task;
 mod writer;
 
 pub use conn::RedisConn;
+pub use handle::{SinkHandle, SinkMsg};
 pub use keys::Keys;
 pub use render::{field_to_redis, render, render_all};
-pub use task::{SinkHandle, SinkMsg, spawn};
+pub use task::spawn;
 pub use writer::write_snapshot;
 
 use crate::engine::Fields;

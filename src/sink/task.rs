@@ -3,6 +3,7 @@
 //! backoff with jitter), rewrites everything and publishes `resync`.
 
 use super::fence::{ClientTag, Fenced};
+use super::handle::{Inbox, Shared, SinkHandle};
 use super::message::ResyncReason;
 use super::state::{Latest, Mirror};
 use super::writer::{Batch, InFlight, Writer};
@@ -44,90 +45,6 @@ const MAX_BATCHES_IN_FLIGHT: usize = 2;
 /// client keeps its write buffer at the size of the largest request it sent, and one rewrite of a busy day
 /// (tens of thousands of call records) is tens of MB that would stay allocated for the daemon's life.
 const RECYCLE_AFTER_REWRITE_OF: usize = 10 * MAX_BATCH_CHANGES;
-
-/// What the daemon tells the sink.
-#[derive(Debug, Clone)]
-pub enum SinkMsg {
-    /// Entities that changed (rendered in the engine task).
-    Updates(Vec<Update>),
-    /// The complete state after an engine rebuild: replaces agents and queues, adds calls; written whole
-    /// with a `resync`.
-    Resync(Vec<Update>),
-    /// Source health for `meta`.
-    Health(Health),
-}
-
-/// Latest updates per entity not yet taken by the task; bounded by the number of entities.
-#[derive(Default)]
-struct Inbox {
-    resync: Option<Vec<Update>>,
-    updates: Latest,
-    health: Option<Health>,
-    /// Number of `send`s so far; the task reports how many of them are in Redis.
-    submitted: u64,
-    /// When the oldest change not yet taken by the task arrived (for the publish latency).
-    oldest: Option<std::time::Instant>,
-}
-
-struct Shared {
-    inbox: Mutex<Inbox>,
-    wake: Notify,
-    /// Generation (`Inbox::submitted`) fully written to Redis.
-    written: watch::Sender<u64>,
-    connected: watch::Sender<bool>,
-    /// Times the task's loop woke up (for tests and `/metrics`: an outage must not make it spin).
-    wakeups: AtomicU64,
-}
-
-/// Cheap to clone; `send` never blocks and never fails.
-#[derive(Clone)]
-pub struct SinkHandle {
-    shared: Arc<Shared>,
-}
-
-impl SinkHandle {
-    /// Hands `msg` to the sink. A burst while Redis is slow or down collapses to the latest state per entity.
-    pub fn send(&self, msg: SinkMsg) {
-        {
-            let mut inbox = self.shared.inbox.lock().unwrap_or_else(PoisonError::into_inner);
-            inbox.submitted += 1;
-            inbox.oldest.get_or_insert_with(std::time::Instant::now);
-            match msg {
-                SinkMsg::Updates(updates) => {
-                    for update in updates {
-                        inbox.updates.insert(update);
-                    }
-                }
-                SinkMsg::Resync(state) => {
-                    // The rebuilt state supersedes every update taken before it.
-                    inbox.updates.clear();
-                    inbox.resync = Some(state);
-                }
-                SinkMsg::Health(health) => inbox.health = Some(health),
-            }
-        }
-        self.shared.wake.notify_one();
-    }
-
-    /// Waits until everything sent before this call is in Redis (queue updates may wait for their
-    /// coalescing interval). False on timeout.
-    pub async fn flushed(&self, timeout: Duration) -> bool {
-        let target = self.shared.inbox.lock().unwrap_or_else(PoisonError::into_inner).submitted;
-        let mut rx = self.shared.written.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|w| *w >= target)).await.is_ok_and(|r| r.is_ok())
-    }
-
-    /// Whether the last Redis operation succeeded.
-    pub fn connected(&self) -> watch::Receiver<bool> {
-        self.shared.connected.subscribe()
-    }
-
-    /// How often the sink task's loop has woken up so far: during an outage it wakes once per reconnect
-    /// attempt (and per `send`), never more.
-    pub fn wakeups(&self) -> u64 {
-        self.shared.wakeups.load(Ordering::Relaxed)
-    }
-}
 
 /// Starts the sink task on `tracker`. It runs until `cancel`, then flushes within `FINAL_FLUSH_MS`.
 pub fn spawn(settings: RedisConfig, cancel: CancellationToken, tracker: &TaskTracker) -> SinkHandle {
