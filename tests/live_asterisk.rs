@@ -21,7 +21,7 @@ use common::daemon::spawn;
 use common::gateway::{Gateway, claims, sign};
 use common::redis::RedisServer;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PBX: &str = "live";
 
@@ -106,18 +106,9 @@ async fn pause_from_the_panel_reaches_a_real_asterisk() {
     token.actions = true;
     let encoded =
         percent_encoding::utf8_percent_encode(&agent, percent_encoding::NON_ALPHANUMERIC).to_string();
-    driver.goto(&gw.http(&format!("/panel?agent={encoded}&pbx={PBX}&token={}", sign(&token)))).await;
-    driver.until("return document.getElementById('actions').hidden", json!(false), SLOW_DEADLINE).await;
-    driver
-        .until("return document.getElementById('status').textContent", json!("available"), SLOW_DEADLINE)
-        .await;
-
-    driver.click("#pause-reason option[value=\"Lunch\"]").await;
-    let clicked = Instant::now();
-    driver.click("#do-pause").await;
-    let result = "return document.getElementById('action-result').textContent";
-    driver.until(result, json!("paused (Lunch)"), SLOW_DEADLINE).await;
-    let answered = clicked.elapsed();
+    let panel = gw.http(&format!("/panel?agent={encoded}&pbx={PBX}&token={}", sign(&token)));
+    driver.open_panel(&panel).await;
+    let (clicked, answered) = driver.pause_in_panel("Lunch").await;
     let mut in_asterisk = None;
     while clicked.elapsed() < SLOW_DEADLINE {
         if member_line(&queue, &agent).contains("paused:Lunch") {
@@ -152,8 +143,9 @@ async fn pause_from_the_panel_reaches_a_real_asterisk() {
     eprintln!("wallboard shows the pause reason {shown:?} after loading");
     driver.screenshot("live_wallboard_paused.png").await;
 
-    driver.goto(&gw.http(&format!("/panel?agent={encoded}&pbx={PBX}&token={}", sign(&token)))).await;
+    driver.goto(&panel).await;
     driver.until("return document.getElementById('actions').hidden", json!(false), SLOW_DEADLINE).await;
     driver.click("#do-unpause").await;
+    let result = "return document.getElementById('action-result').textContent";
     driver.until(result, json!("unpaused"), SLOW_DEADLINE).await;
 }

@@ -186,16 +186,8 @@ async fn pause_from_the_panel_through_the_real_daemon() {
     token.agent = Some(ALICE.into());
     token.actions = true;
     let page = format!("/panel?agent={}&pbx={PBX}&token={}", "Local%2F1001%40agents%2Fn", sign(&token));
-    driver.goto(&gw.http(&page)).await;
-    driver.until("return document.getElementById('actions').hidden", json!(false), SLOW_DEADLINE).await;
-    driver
-        .until("return document.getElementById('status').textContent", json!("available"), SLOW_DEADLINE)
-        .await;
-    driver.click("#pause-reason option[value=\"Lunch\"]").await;
-    let clicked = Instant::now();
-    driver.click("#do-pause").await;
-    driver.until(RESULT, json!("paused (Lunch)"), SLOW_DEADLINE).await;
-    let answered = clicked.elapsed();
+    driver.open_panel(&gw.http(&page)).await;
+    let (clicked, answered) = driver.pause_in_panel("Lunch").await;
     driver
         .until("return document.getElementById('reason').textContent", json!("paused: Lunch"), SLOW_DEADLINE)
         .await;

@@ -108,6 +108,25 @@ impl Driver {
         assert!(clicked.is_null(), "click on {css}: {clicked}");
     }
 
+    /// Opens the operator panel at `url` and waits until it shows an available agent with its buttons.
+    pub async fn open_panel(&self, url: &str) {
+        self.goto(url).await;
+        self.until("return document.getElementById('actions').hidden", json!(false), SLOW_DEADLINE).await;
+        self.until("return document.getElementById('status').textContent", json!("available"), SLOW_DEADLINE)
+            .await;
+    }
+
+    /// Picks `reason`, clicks Pause and waits for the panel's "paused (reason)": when it clicked, and how
+    /// long the answer took.
+    pub async fn pause_in_panel(&self, reason: &str) -> (Instant, Duration) {
+        self.click(&format!("#pause-reason option[value=\"{reason}\"]")).await;
+        let clicked = Instant::now();
+        self.click("#do-pause").await;
+        let result = "return document.getElementById('action-result').textContent";
+        self.until(result, json!(format!("paused ({reason})")), SLOW_DEADLINE).await;
+        (clicked, clicked.elapsed())
+    }
+
     pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
         let data = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
         let png = base64::engine::general_purpose::STANDARD.decode(data.as_str().unwrap()).unwrap();
