@@ -72,7 +72,7 @@ pub async fn run(
     }
     let batcher = Batcher::new(tx.clone(), cancel.clone(), History::from_day_start(day_start));
     let Some(mut tail) = replay(&settings, day_start, batcher, &cancel).await else { return };
-    let mut health = None;
+    let mut health = Some(tail.health);
     let interval = Duration::from_millis(settings.poll_interval_ms.max(1));
     loop {
         let Some((next, outcome)) = poll_blocking(tail, &cancel).await else { return };
@@ -121,6 +121,8 @@ async fn send(
 struct Tail {
     follower: Follower,
     batcher: Batcher,
+    /// The health last sent.
+    health: QueueLogHealth,
 }
 
 /// One poll's outcome for the async side (the events are already sent by the batcher).
@@ -132,7 +134,7 @@ struct Step {
 
 async fn poll_blocking(mut tail: Tail, cancel: &CancellationToken) -> Option<(Tail, std::io::Result<Step>)> {
     let job = tokio::task::spawn_blocking(move || {
-        let Tail { follower, batcher } = &mut tail;
+        let Tail { follower, batcher, .. } = &mut tail;
         let outcome = follower.poll(Instant::now(), &mut |line| batcher.line(line)).map(|poll| Step {
             notes: poll.notes,
             missing: poll.missing,
@@ -201,9 +203,14 @@ async fn replay(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "queue_log start-up replay done"
         );
+        // Health first: the daemon's READY waits for what was sent before `ReplayDone` to reach Redis, so
+        // `meta.queue_log` no longer says `replaying` when systemd hears the daemon is up.
+        let health =
+            if follower.position().is_some() { QueueLogHealth::Following } else { QueueLogHealth::Missing };
+        batcher.send(SourceMsg::QueueLog(health));
         batcher.send(SourceMsg::ReplayDone);
         batcher.keep_everything();
-        (!batcher.closed()).then_some(Tail { follower, batcher })
+        (!batcher.closed()).then_some(Tail { follower, batcher, health })
     });
     tokio::select! {
         _ = cancel.cancelled() => None,
