@@ -30,7 +30,7 @@ impl Engine {
             Found::Agent(a) => return Some(a),
             Found::Id(id, provisional) => (id, provisional),
         };
-        if let Some(&a) = self.agent_ix.get(&id) {
+        if let Some(&a) = self.agent_ix.get(id.as_ref()) {
             return Some(a);
         }
         let name = member.name.as_deref().filter(|n| *n != id || provisional);
@@ -49,7 +49,7 @@ impl Engine {
     pub(super) fn resolve_existing(&mut self, member: &MemberRef, queue: Option<QueueIx>) -> Option<AgentIx> {
         match self.lookup(member, queue)? {
             Found::Agent(a) => Some(a),
-            Found::Id(id, _) => self.agent_ix.get(&id).copied(),
+            Found::Id(id, _) => self.agent_ix.get(id.as_ref()).copied(),
         }
     }
 

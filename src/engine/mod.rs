@@ -17,7 +17,6 @@ mod calls;
 mod clock;
 mod counters;
 pub mod event;
-mod hash;
 mod identity;
 mod key;
 mod members;
@@ -372,7 +371,7 @@ impl Engine {
 
     /// The number of an existing queue, by any spelling of its name.
     fn queue_of(&self, name: &str) -> Option<QueueIx> {
-        self.queue_ix.get(&queue_key(name)).copied()
+        self.queue_ix.get(queue_key(name).as_ref()).copied()
     }
 
     /// Service-level threshold of a queue: queues.conf, then QueueStatus, then the default.
@@ -394,7 +393,7 @@ impl Engine {
     /// Creates the queue on first mention and returns its number.
     fn ensure_queue(&mut self, name: &str) -> QueueIx {
         let key = queue_key(name);
-        if let Some(&q) = self.queue_ix.get(&key) {
+        if let Some(&q) = self.queue_ix.get(key.as_ref()) {
             return q;
         }
         let settings = self.config.queues.get(&*key).cloned().unwrap_or_default();

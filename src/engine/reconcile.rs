@@ -1,8 +1,8 @@
 //! Authoritative resets: the AMI `QueueStatus` answer and an Asterisk restart.
 
-use super::hash::FastSet;
 use super::state::{AgentIx, CallIx, QueueIx, Waiting};
 use super::{Engine, LeaveReason, MemberRef, MemberStatus, QueueEntry, SnapshotScope, StatusSnapshot};
+use foldhash::HashSet;
 
 impl Engine {
     /// Reconciles with a `QueueStatus` answer: everything listed is applied through the same setters as live
@@ -24,13 +24,13 @@ impl Engine {
             let queue = &mut self.queues[q as usize];
             queue.service_level_s = params.service_level_s.or(queue.service_level_s);
         }
-        let mut seen: FastSet<(AgentIx, QueueIx)> = FastSet::default();
+        let mut seen: HashSet<(AgentIx, QueueIx)> = HashSet::default();
         for member in &snapshot.members {
             if let Some(row) = self.apply_member_row(member) {
                 seen.insert(row);
             }
         }
-        let listed: FastSet<&str> = snapshot.entries.iter().map(|e| e.uniqueid.as_str()).collect();
+        let listed: HashSet<&str> = snapshot.entries.iter().map(|e| e.uniqueid.as_str()).collect();
         for entry in &snapshot.entries {
             self.apply_entry(entry);
         }
@@ -131,7 +131,7 @@ impl Engine {
     }
 
     /// Removes the queue's members the answer did not list (in id order, as they were always removed).
-    fn drop_unlisted_members(&mut self, q: QueueIx, only: Option<&str>, seen: &FastSet<(AgentIx, QueueIx)>) {
+    fn drop_unlisted_members(&mut self, q: QueueIx, only: Option<&str>, seen: &HashSet<(AgentIx, QueueIx)>) {
         let mut gone: Vec<(&str, AgentIx)> = self.queues[q as usize]
             .members
             .iter()
@@ -146,7 +146,7 @@ impl Engine {
         }
     }
 
-    fn drop_unlisted_callers(&mut self, q: QueueIx, listed: &FastSet<&str>) {
+    fn drop_unlisted_callers(&mut self, q: QueueIx, listed: &HashSet<&str>) {
         let gone: Vec<String> = self.queues[q as usize]
             .waiting
             .iter()
