@@ -1,14 +1,24 @@
 //! A minimal Asterisk 22 manager endpoint for the AMI latency run, in the bytes a real one writes
-//! (tests/fixtures/asterisk-22/abandon-and-timeout/ami.raw): banner, MD5 `Challenge`, `Login` accepted,
-//! `QueueStatus` with one queue, `Ping` answered. Once the status list has gone out, callers join and
+//! (tests/fixtures/asterisk-22/abandon-and-timeout/ami.raw): the project's fake peer
+//! (`queuecast::simulate::ami_peer`: banner, MD5 `Challenge`, `Login` checked, `Ping`) with `QueueStatus`
+//! answering one queue. Once the status list has gone out, callers join and
 //! abandon queue `support` at a steady rate, each event written on its own like Asterisk's manager thread.
 //! [`paced_callers`] paces the queue_log run the same way.
 
+use parsers::ami::Message;
+use queuecast::simulate::ami::BANNER;
+use queuecast::simulate::ami_peer::{self, Answers, ChallengeText, Credentials, Peer, Reply};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+/// The AMI user of the bench's daemon config.
+pub const USERNAME: &str = "bench";
+pub const SECRET: &str = "bench";
+/// A challenge Asterisk 22 sent (ami-actions/ami-md5.raw).
+const CHALLENGE: &str = "66136831";
 
 /// When each `uniqueid/outcome` was written, for the subscriber side to match.
 pub type Sent = Arc<Mutex<HashMap<String, Instant>>>;
@@ -18,7 +28,7 @@ pub fn serve(listener: TcpListener, total: u64, rate_per_s: u64, sent: Sent) {
     let (socket, _) = listener.accept().expect("accept the daemon's AMI connection");
     socket.set_nodelay(true).expect("nodelay");
     let writer = Arc::new(Mutex::new(socket.try_clone().expect("clone socket")));
-    write(&writer, b"Asterisk Call Manager/11.0.0\r\n");
+    write(&writer, BANNER.as_bytes());
     let (status_sent, status_rx) = mpsc::channel();
     let answers = Arc::clone(&writer);
     std::thread::spawn(move || answer_actions(socket, &answers, &status_sent));
@@ -61,44 +71,51 @@ pub fn paced_callers(total: u64, rate_per_s: u64, sent: &Sent, mut write: impl F
     }
 }
 
-/// Reads actions and answers them; reports when `QueueStatus` has been answered.
-fn answer_actions(socket: TcpStream, writer: &Mutex<TcpStream>, status_sent: &mpsc::Sender<()>) {
-    let mut reader = BufReader::new(socket);
-    let mut fields: HashMap<String, String> = HashMap::new();
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-        let text = line.trim_end();
-        if text.is_empty() {
-            let action = fields.remove("action").unwrap_or_default();
-            let id = fields.remove("actionid").unwrap_or_default();
-            write(writer, answer(&action, &id).as_bytes());
-            if action.eq_ignore_ascii_case("QueueStatus") {
-                let _ = status_sent.send(());
+/// Reads actions and answers them through the project's fake peer; reports when `QueueStatus` has been
+/// answered.
+fn answer_actions(mut socket: TcpStream, writer: &Mutex<TcpStream>, status_sent: &mpsc::Sender<()>) {
+    let credentials = Credentials { username: USERNAME.to_owned(), secret: SECRET.to_owned() };
+    let mut peer = Peer::new(credentials, ChallengeText::Fixed(CHALLENGE.to_owned()));
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = socket.read(&mut chunk) {
+        peer.push(&chunk[..n]);
+        while let Ok(Some(reply)) = peer.next_reply(&mut OneQueue) {
+            match reply {
+                Reply::Send(bytes) => write(writer, &bytes),
+                Reply::Status(bytes) => {
+                    write(writer, &bytes);
+                    let _ = status_sent.send(());
+                }
+                Reply::Close(bytes) => return write(writer, &bytes),
             }
-            fields.clear();
-        } else if let Some((name, value)) = text.split_once(':') {
-            fields.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
         }
-        line.clear();
     }
 }
 
-fn answer(action: &str, id: &str) -> String {
-    match action.to_ascii_lowercase().as_str() {
-        "challenge" => format!("Response: Success\r\nActionID: {id}\r\nChallenge: 66136831\r\n\r\n"),
-        "login" => format!(
-            "Response: Success\r\nActionID: {id}\r\nMessage: Authentication accepted\r\n\r\n\
-             Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 0\r\nLastReload: 0\r\nStatus: Fully Booted\r\n\r\n"
-        ),
-        "queuestatus" => format!(
-            "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Queue status will follow\r\n\r\n\
-             Event: QueueParams\r\nQueue: support\r\nMax: 0\r\nStrategy: ringall\r\nCalls: 0\r\nHoldtime: 0\r\n\
-             TalkTime: 0\r\nCompleted: 0\r\nAbandoned: 0\r\nServiceLevel: 0\r\nServicelevelPerf: 0.0\r\n\
-             ServicelevelPerf2: 0.0\r\nWeight: 0\r\nActionID: {id}\r\n\r\n\
-             Event: QueueStatusComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 1\r\n\r\n"
-        ),
-        "ping" => format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\nTimestamp: 0.000000\r\n\r\n"),
-        _ => format!("Response: Success\r\nActionID: {id}\r\n\r\n"),
+/// An Asterisk with one empty queue, `support`, and a clock stopped at 0.
+struct OneQueue;
+
+impl Answers for OneQueue {
+    fn ping(&mut self, id: Option<&str>) -> Reply {
+        Reply::Send(ami_peer::pong(id, "0.000000"))
+    }
+
+    fn action(&mut self, action: &Message<'_>, name: &str, _events_on: bool) -> Reply {
+        let id = action.action_id();
+        if !name.eq_ignore_ascii_case("QueueStatus") {
+            return ami_peer::unknown_action(name, id.as_deref());
+        }
+        let id = id.unwrap_or_default();
+        Reply::Status(
+            format!(
+                "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Queue status will follow\r\n\r\n\
+                 Event: QueueParams\r\nQueue: support\r\nMax: 0\r\nStrategy: ringall\r\nCalls: 0\r\nHoldtime: 0\r\n\
+                 TalkTime: 0\r\nCompleted: 0\r\nAbandoned: 0\r\nServiceLevel: 0\r\nServicelevelPerf: 0.0\r\n\
+                 ServicelevelPerf2: 0.0\r\nWeight: 0\r\nActionID: {id}\r\n\r\n\
+                 Event: QueueStatusComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 1\r\n\r\n"
+            )
+            .into_bytes(),
+        )
     }
 }
 

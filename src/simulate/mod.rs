@@ -5,6 +5,7 @@
 //! speaks the manager protocol. This loop ties them together in real time.
 
 pub mod ami;
+pub mod ami_peer;
 pub mod fact;
 pub mod member_actions;
 pub mod model;

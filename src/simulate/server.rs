@@ -1,23 +1,23 @@
-//! A fake Asterisk manager endpoint: banner, Login (plain and MD5 challenge), Ping, QueueStatus, Events,
-//! Logoff, and the simulation's events broadcast to every logged-in session.
+//! The simulation's Asterisk manager endpoint: the shared [`Peer`] (login, Ping, Events, Logoff) with the
+//! model's QueueStatus, and the simulation's events broadcast to every logged-in session.
 //!
 //! QueueStatus answers are consistent with the event stream: the simulation broadcasts while holding the
 //! model lock, and a session takes the same lock to flush the events it has not written yet and render the
 //! snapshot, so no event is ever written after a snapshot that already contains it.
 
-use super::ami::{BANNER, Msg, queue_status};
+use super::ami::{BANNER, queue_status};
+use super::ami_peer::{self, Answers, ChallengeText, Credentials, Peer, Reply};
 use super::model::Model;
-use futures::StreamExt;
-use md5::{Digest, Md5};
+use parsers::ami::Message;
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
-use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::sync::CancellationToken;
 
-/// Longest action line accepted; Asterisk's own limit is about 1 KiB per header.
-const MAX_LINE_BYTES: usize = 8192;
+/// Bytes read from a client at a time; actions are a few hundred bytes, and the decoder's own limit
+/// bounds what one action may grow to.
+const READ_CHUNK_BYTES: usize = 4096;
 
 /// State shared by the simulation loop and the AMI sessions.
 pub struct Shared {
@@ -61,53 +61,60 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, cancel: Cancellat
     }
 }
 
-#[derive(Default)]
-struct Session {
-    logged_in: bool,
-    events_on: bool,
-    challenge: Option<String>,
-    headers: Vec<(String, String)>,
+/// One session's answers: the model's QueueStatus, with the broadcast it follows.
+struct SessionAnswers<'a> {
+    shared: &'a Shared,
     events: Option<broadcast::Receiver<Arc<str>>>,
 }
 
-/// What to do after answering an action.
-enum After {
-    Continue,
-    Close,
+impl Answers for SessionAnswers<'_> {
+    fn login_accepted(&mut self, id: Option<&str>, events_on: bool) -> Vec<u8> {
+        self.events = Some(self.shared.events.subscribe());
+        ami_peer::login_accepted(id, events_on)
+    }
+
+    fn action(&mut self, action: &Message<'_>, name: &str, events_on: bool) -> Reply {
+        if name.eq_ignore_ascii_case("QueueStatus") {
+            let queue = action.get("Queue");
+            let member = action.get("Member");
+            let id = action.action_id();
+            Reply::Status(
+                self.status(id.as_deref(), queue.as_deref(), member.as_deref(), events_on).into_bytes(),
+            )
+        } else {
+            ami_peer::unknown_action(name, action.action_id().as_deref())
+        }
+    }
 }
 
 async fn session(stream: TcpStream, shared: Arc<Shared>, cancel: CancellationToken) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
+    let (mut read, mut write) = stream.into_split();
     write.write_all(BANNER.as_bytes()).await?;
-    let mut s = Session { events_on: true, ..Session::default() };
+    let credentials = Credentials { username: shared.username.clone(), secret: shared.secret.clone() };
+    let mut peer = Peer::new(credentials, ChallengeText::Random);
+    let mut answers = SessionAnswers { shared: &shared, events: None };
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     loop {
         tokio::select! {
             () = cancel.cancelled() => return Ok(()),
-            line = lines.next() => {
-                let line = match line {
-                    None => return Ok(()),
-                    Some(Ok(line)) => line,
-                    Some(Err(err)) => return Err(std::io::Error::other(err.to_string())),
-                };
-                if !line.is_empty() {
-                    if let Some((key, value)) = line.split_once(':') {
-                        s.headers.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
-                    }
-                    continue;
-                }
-                if s.headers.is_empty() {
-                    continue;
-                }
-                let (reply, after) = answer(&mut s, &shared);
-                s.headers.clear();
-                write.write_all(reply.as_bytes()).await?;
-                if let After::Close = after {
+            read = read.read(&mut chunk) => {
+                let n = read?;
+                if n == 0 {
                     return Ok(());
                 }
+                peer.push(&chunk[..n]);
+                while let Some(reply) = peer.next_reply(&mut answers).map_err(std::io::Error::other)? {
+                    match reply {
+                        Reply::Send(bytes) | Reply::Status(bytes) => write.write_all(&bytes).await?,
+                        Reply::Close(bytes) => {
+                            write.write_all(&bytes).await?;
+                            return Ok(());
+                        }
+                    }
+                }
             }
-            event = next_event(&mut s.events) => match event {
-                Ok(text) => if s.events_on { write.write_all(text.as_bytes()).await? },
+            event = next_event(&mut answers.events) => match event {
+                Ok(text) => if peer.events_on() { write.write_all(text.as_bytes()).await? },
                 // A session too slow to keep up is dropped: its client reconnects and resyncs with
                 // QueueStatus, which is what it must do after missing events anyway.
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -128,97 +135,29 @@ async fn next_event(
     }
 }
 
-fn header<'a>(s: &'a Session, key: &str) -> Option<&'a str> {
-    s.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-fn answer(s: &mut Session, shared: &Shared) -> (String, After) {
-    let action = header(s, "action").unwrap_or_default().to_ascii_lowercase();
-    let id = header(s, "actionid").map(str::to_owned);
-    let id = id.as_deref();
-    match action.as_str() {
-        "login" => login(s, shared, id),
-        "challenge" => {
-            let challenge = format!("{}", rand::random_range(10_000_000u32..100_000_000));
-            s.challenge = Some(challenge.clone());
-            (Msg::response(true, id).field("Challenge", challenge).finish(), After::Continue)
-        }
-        "logoff" => (Msg::goodbye(id).field("Message", "Thanks for all the fish.").finish(), After::Close),
-        _ if !s.logged_in => {
-            (Msg::response(false, id).field("Message", "Permission denied").finish(), After::Continue)
-        }
-        "ping" => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            let stamp = format!("{}.{:06}", now.as_secs(), now.subsec_micros());
-            (
-                Msg::response(true, id).field("Ping", "Pong").field("Timestamp", stamp).finish(),
-                After::Continue,
-            )
-        }
-        "queuestatus" => (status(s, shared, id), After::Continue),
-        "events" => {
-            s.events_on = !header(s, "eventmask").is_some_and(|m| m.eq_ignore_ascii_case("off"));
-            let shown = if s.events_on { "On" } else { "Off" };
-            (Msg::response(true, id).field("Events", shown).finish(), After::Continue)
-        }
-        _ => {
-            let name = header(s, "action").unwrap_or_default();
-            let message = format!(
-                "Invalid/unknown command: {name}. Use Action: ListCommands to show available commands."
-            );
-            (Msg::response(false, id).field("Message", message).finish(), After::Continue)
-        }
-    }
-}
-
-fn login(s: &mut Session, shared: &Shared, id: Option<&str>) -> (String, After) {
-    let user_ok = header(s, "username") == Some(shared.username.as_str());
-    let md5 = header(s, "authtype").is_some_and(|t| t.eq_ignore_ascii_case("md5"));
-    let secret_ok = if md5 {
-        let expected = s.challenge.as_ref().map(|c| md5_hex(&format!("{c}{}", shared.secret)));
-        expected.is_some() && header(s, "key").map(str::to_ascii_lowercase) == expected
-    } else {
-        header(s, "secret") == Some(shared.secret.as_str())
-    };
-    if !(user_ok && secret_ok) {
-        // Asterisk closes the socket after a failed login.
-        return (Msg::response(false, id).field("Message", "Authentication failed").finish(), After::Close);
-    }
-    s.logged_in = true;
-    s.events_on = !header(s, "events").is_some_and(|e| e.eq_ignore_ascii_case("off"));
-    s.events = Some(shared.events.subscribe());
-    let mut reply = Msg::response(true, id).field("Message", "Authentication accepted").finish();
-    if s.events_on {
-        reply.push_str(
-            &Msg::event("FullyBooted")
-                .field("Privilege", "system,all")
-                .field("Uptime", 0)
-                .field("LastReload", 0)
-                .field("Status", "Fully Booted")
-                .finish(),
-        );
-    }
-    (reply, After::Continue)
-}
-
-/// Events already broadcast but not yet written go out first, then the snapshot, all under the model lock.
-fn status(s: &mut Session, shared: &Shared, id: Option<&str>) -> String {
-    let model = shared.model();
-    let mut out = String::new();
-    if let Some(rx) = s.events.as_mut() {
-        while let Ok(text) = rx.try_recv() {
-            if s.events_on {
-                out.push_str(&text);
+impl SessionAnswers<'_> {
+    /// Events already broadcast but not yet written go out first, then the snapshot, all under the model
+    /// lock.
+    fn status(
+        &mut self,
+        id: Option<&str>,
+        queue: Option<&str>,
+        member: Option<&str>,
+        events_on: bool,
+    ) -> String {
+        let model = self.shared.model();
+        let mut out = String::new();
+        if let Some(rx) = self.events.as_mut() {
+            while let Ok(text) = rx.try_recv() {
+                if events_on {
+                    out.push_str(&text);
+                }
             }
         }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        out.push_str(&queue_status(&model.queues(), id, queue, member, now_ms));
+        out
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    out.push_str(&queue_status(&model.queues(), id, header(s, "queue"), header(s, "member"), now_ms));
-    out
-}
-
-fn md5_hex(text: &str) -> String {
-    Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,6 +1,8 @@
 //! An in-process fake Asterisk Manager Interface that replays real capture bytes
-//! (tests/fixtures/asterisk-22/*/ami.raw): banner, Login (plain or MD5 challenge, key checked), the captured
-//! QueueStatus answer rewritten to the client's ActionID, Ping, then the captured asynchronous events.
+//! (tests/fixtures/asterisk-22/*/ami.raw) through the project's one fake peer
+//! (`queuecast::simulate::ami_peer`: login with the capture's MD5 challenge or a plain secret, Ping,
+//! Events, Logoff): the captured banner and login answer, the captured QueueStatus answer rewritten to the
+//! client's ActionID, then the captured asynchronous events.
 //!
 //! Member actions (QueuePause, QueueAdd, QueueRemove, QueuePenalty) are answered the way a real Asterisk 22
 //! answered them in tests/fixtures/asterisk-22-actions: `queuecast::simulate::member_actions` decides the
@@ -15,11 +17,13 @@
 
 use super::recorded_answers::{RecordedAnswers, members_of};
 use parsers::ami::{AmiDecoder, Message, MessageKind, Parsed};
+use queuecast::simulate::ami_peer::with_action_id;
+use queuecast::simulate::ami_peer::{self, Answers, ChallengeText, Credentials, Peer, Reply, Writes};
 use queuecast::simulate::member_actions::MemberBook;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -269,48 +273,38 @@ impl Server {
     }
 
     async fn write(&self, socket: &mut Box<dyn Io>, bytes: &[u8]) -> std::io::Result<()> {
-        if self.faults.one_byte_chunks {
-            for byte in bytes {
-                socket.write_all(std::slice::from_ref(byte)).await?;
-                socket.flush().await?;
-            }
-            Ok(())
-        } else {
-            socket.write_all(bytes).await?;
-            // TLS buffers records until flushed.
-            socket.flush().await
-        }
+        let writes = if self.faults.one_byte_chunks { Writes::EveryByte } else { Writes::Whole };
+        ami_peer::write(socket, bytes, writes).await
     }
 
     /// One connection. Returns when the client goes away or a fault ends it.
     async fn serve(self, mut socket: Box<dyn Io>) -> std::io::Result<()> {
         self.write(&mut socket, &self.capture.banner).await?;
-        let mut buf = Vec::new();
-        let mut decoder = AmiDecoder::new().without_banner();
-        let mut logged_in = false;
+        let credentials = Credentials { username: USERNAME.to_owned(), secret: SECRET.to_owned() };
+        let mut peer = Peer::new(credentials, ChallengeText::Fixed(CHALLENGE.to_owned()));
+        let mut answers = &self;
         loop {
             let mut chunk = [0u8; 4096];
             let n = socket.read(&mut chunk).await?;
             if n == 0 {
                 return Ok(());
             }
-            buf.extend_from_slice(&chunk[..n]);
-            while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&buf) {
-                let reply = self.answer(&message, &mut logged_in);
-                buf.drain(..consumed);
+            peer.push(&chunk[..n]);
+            // An action too long to read is left unanswered, as the client would see from a stuck peer.
+            while let Ok(Some(reply)) = peer.next_reply(&mut answers) {
                 match reply {
-                    Reply::Bytes(bytes) => self.write(&mut socket, &bytes).await?,
+                    Reply::Send(bytes) => self.write(&mut socket, &bytes).await?,
                     Reply::Close(bytes) => {
                         self.write(&mut socket, &bytes).await?;
                         return Ok(());
                     }
-                    Reply::StatusThenEvents(bytes) if self.faults.status_after_events => {
+                    Reply::Status(bytes) if self.faults.status_after_events => {
                         if !self.stream_events(&mut socket).await? {
                             return Ok(());
                         }
                         self.write(&mut socket, &bytes).await?;
                     }
-                    Reply::StatusThenEvents(bytes) => {
+                    Reply::Status(bytes) => {
                         self.write(&mut socket, &bytes).await?;
                         if !self.stream_events(&mut socket).await? {
                             return Ok(());
@@ -318,39 +312,6 @@ impl Server {
                     }
                 }
             }
-        }
-    }
-
-    fn answer(&self, action: &Message<'_>, logged_in: &mut bool) -> Reply {
-        let name = action.get("Action").map(|n| n.into_owned()).unwrap_or_default();
-        let id = action.action_id().map(|id| id.into_owned()).unwrap_or_default();
-        self.seen.lock().unwrap().actions.push(name.clone());
-        match name.to_ascii_lowercase().as_str() {
-            "challenge" => Reply::Bytes(response(&id, &format!("Challenge: {CHALLENGE}\r\n"))),
-            "login" if !self.faults.reject_auth && login_valid(action) => {
-                *logged_in = true;
-                self.seen.lock().unwrap().logins_ok += 1;
-                let mut bytes = with_action_id(&self.capture.login_ok, "login-1", &id);
-                bytes.extend(self.capture.events.first().cloned().unwrap_or_default()); // FullyBooted
-                Reply::Bytes(bytes)
-            }
-            "login" => Reply::Close(error(&id, "Authentication failed")),
-            _ if !*logged_in => Reply::Bytes(error(&id, "Permission denied")),
-            "ping" if self.faults.ignore_pings => Reply::Bytes(Vec::new()),
-            "ping" => Reply::Bytes(response(&id, "Ping: Pong\r\nTimestamp: 1795383001.369318\r\n")),
-            "queuestatus" => {
-                let answer: Vec<u8> = self
-                    .capture
-                    .status_answer
-                    .iter()
-                    .flat_map(|m| with_action_id(m, "final-status", &id))
-                    .collect();
-                Reply::StatusThenEvents(answer)
-            }
-            _ => match self.member_action(action, &name, &id) {
-                Some(bytes) => Reply::Bytes(bytes),
-                None => Reply::Bytes(error(&id, "Invalid/unknown command")),
-            },
         }
     }
 
@@ -404,41 +365,40 @@ impl Server {
     }
 }
 
-enum Reply {
-    Bytes(Vec<u8>),
-    Close(Vec<u8>),
-    StatusThenEvents(Vec<u8>),
-}
+/// The capture's bytes where it has them; member actions as Asterisk 22 answered them.
+impl Answers for &Server {
+    fn received(&mut self, name: &str) {
+        self.seen.lock().unwrap().actions.push(name.to_owned());
+    }
 
-fn login_valid(action: &Message<'_>) -> bool {
-    let user_ok = action.get("Username").is_some_and(|u| u == USERNAME);
-    let key_ok = match action.get("Key") {
-        Some(key) => key == md5_hex(&format!("{CHALLENGE}{SECRET}")),
-        None => action.get("Secret").is_some_and(|s| s == SECRET),
-    };
-    user_ok && key_ok
-}
+    fn refuses_logins(&self) -> bool {
+        self.faults.reject_auth
+    }
 
-fn md5_hex(text: &str) -> String {
-    use md5::{Digest, Md5};
-    Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
+    fn login_accepted(&mut self, id: Option<&str>, _events_on: bool) -> Vec<u8> {
+        self.seen.lock().unwrap().logins_ok += 1;
+        let mut bytes = with_action_id(&self.capture.login_ok, "login-1", id.unwrap_or_default());
+        bytes.extend(self.capture.events.first().cloned().unwrap_or_default()); // FullyBooted
+        bytes
+    }
 
-fn response(id: &str, body: &str) -> Vec<u8> {
-    format!("Response: Success\r\nActionID: {id}\r\n{body}\r\n").into_bytes()
-}
-
-fn error(id: &str, message: &str) -> Vec<u8> {
-    format!("Response: Error\r\nActionID: {id}\r\nMessage: {message}\r\n\r\n").into_bytes()
-}
-
-/// The captured message with its `ActionID: from` line naming `to` instead.
-pub fn with_action_id(message: &[u8], from: &str, to: &str) -> Vec<u8> {
-    let needle = format!("ActionID: {from}\r\n").into_bytes();
-    match message.windows(needle.len()).position(|w| w == needle.as_slice()) {
-        Some(at) => {
-            [&message[..at], format!("ActionID: {to}\r\n").as_bytes(), &message[at + needle.len()..]].concat()
+    fn ping(&mut self, id: Option<&str>) -> Reply {
+        if self.faults.ignore_pings {
+            return Reply::Send(Vec::new());
         }
-        None => message.to_vec(),
+        Reply::Send(ami_peer::pong(id, "1795383001.369318"))
+    }
+
+    fn action(&mut self, action: &Message<'_>, name: &str, _events_on: bool) -> Reply {
+        let id = action.action_id().map(|id| id.into_owned()).unwrap_or_default();
+        if name.eq_ignore_ascii_case("QueueStatus") {
+            let answer =
+                self.capture.status_answer.iter().flat_map(|m| with_action_id(m, "final-status", &id));
+            return Reply::Status(answer.collect());
+        }
+        match self.member_action(action, name, &id) {
+            Some(bytes) => Reply::Send(bytes),
+            None => ami_peer::unknown_action(name, action.action_id().as_deref()),
+        }
     }
 }

@@ -62,7 +62,7 @@ impl RecordedAnswers {
             matches!(parsers::ami::parse_message(m), Ok(Parsed::Complete { message, .. })
                 if message.action_id().is_some_and(|a| a == case))
         });
-        super::fake_ami::with_action_id(
+        queuecast::simulate::ami_peer::with_action_id(
             &response.unwrap_or_else(|| panic!("{case}.raw answers {case}")),
             case,
             id,
