@@ -72,15 +72,25 @@ impl Client {
         cancel: &CancellationToken,
     ) -> Result<CommandResult, SubmitError> {
         command.validate()?;
-        let deadline = Instant::now() + timeout;
-        let waited_ms = || u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.submit_until(command, Instant::now() + timeout, waited_ms(timeout), cancel).await
+    }
+
+    /// [`Client::submit`] of a validated `command` against `deadline`; `waited_ms` is what a `NoAnswer`
+    /// reports (the caller's whole timeout, connect included).
+    async fn submit_until(
+        &mut self,
+        command: &Command,
+        deadline: Instant,
+        waited_ms: u64,
+        cancel: &CancellationToken,
+    ) -> Result<CommandResult, SubmitError> {
         let bounded = async {
             let mut after = self.last_result_id().await?;
             self.add(command).await?;
             loop {
                 let block = deadline.saturating_duration_since(Instant::now());
                 if block.is_zero() {
-                    return Err(SubmitError::NoAnswer { waited_ms: waited_ms() });
+                    return Err(SubmitError::NoAnswer { waited_ms });
                 }
                 let block_ms =
                     u64::try_from(block.as_millis()).unwrap_or(BLOCK_CHUNK_MS).clamp(1, BLOCK_CHUNK_MS);
@@ -95,7 +105,7 @@ impl Client {
         tokio::select! {
             () = cancel.cancelled() => Err(SubmitError::Cancelled),
             outcome = tokio::time::timeout_at(deadline, bounded) => {
-                outcome.unwrap_or(Err(SubmitError::NoAnswer { waited_ms: waited_ms() }))
+                outcome.unwrap_or(Err(SubmitError::NoAnswer { waited_ms }))
             }
         }
     }
@@ -152,12 +162,16 @@ pub async fn submit(
 ) -> Result<CommandResult, SubmitError> {
     command.validate()?;
     let deadline = Instant::now() + timeout;
-    let waited_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let waited_ms = waited_ms(timeout);
     let mut client = tokio::select! {
         () = cancel.cancelled() => return Err(SubmitError::Cancelled),
         client = tokio::time::timeout_at(deadline, Client::connect(settings)) => {
             client.map_err(|_| SubmitError::NoAnswer { waited_ms })??
         }
     };
-    client.submit(command, deadline.saturating_duration_since(Instant::now()), cancel).await
+    client.submit_until(command, deadline, waited_ms, cancel).await
+}
+
+fn waited_ms(timeout: Duration) -> u64 {
+    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
 }
