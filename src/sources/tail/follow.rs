@@ -39,6 +39,11 @@ const KNOWN_FILES_KEPT: usize = 64;
 /// After a rename rotation a writer that has not reopened the path yet (external logrotate whose
 /// postrotate `logger reload` runs a moment later) still appends to the old file: keep reading it this long.
 pub const RETIRED_GRACE: Duration = Duration::from_secs(30);
+/// Modification times come from the kernel's coarse clock (up to a tick behind `SystemTime::now`), and some
+/// filesystems keep whole or even two seconds: a file rotated in after a moment may carry an earlier time.
+/// Compared with this slack; files already read are excluded by identity, so the slack can only add a
+/// file nobody read.
+const MTIME_SLACK: Duration = Duration::from_secs(2);
 
 /// What the follower hands out for each line: the parsed record, or a line the parser rejected.
 pub type Line<'a> = Result<Record<'a>, BadLine<'a>>;
@@ -263,15 +268,35 @@ impl Follower {
     /// appears (a file created after we started is read from its beginning).
     pub fn new(path: impl Into<PathBuf>, offset: u64) -> Self {
         let path = path.into();
-        let current = Reader::open(&path, offset).ok();
+        match Reader::open(&path, offset) {
+            Ok(reader) => Self::following(path, reader),
+            Err(_) => Self::missing_since(path, SystemTime::now()),
+        }
+    }
+
+    /// Follows a path that was missing at `since` (the start-up plan found no live file): whatever was the
+    /// live file from then on is read from 0, also the files rotated in and out before the first poll.
+    pub fn missing_since(path: impl Into<PathBuf>, since: SystemTime) -> Self {
+        Self {
+            path: path.into(),
+            rotated_glob: None,
+            current: None,
+            retired: Vec::new(),
+            was_missing: true,
+            known: Vec::new(),
+            missing_since: Some(since),
+        }
+    }
+
+    fn following(path: PathBuf, reader: Reader) -> Self {
         Self {
             path,
             rotated_glob: None,
-            was_missing: current.is_none(),
-            known: current.iter().map(|r| r.id).collect(),
-            missing_since: current.is_none().then(SystemTime::now),
-            current,
+            known: vec![reader.id],
+            current: Some(reader),
             retired: Vec::new(),
+            was_missing: false,
+            missing_since: None,
         }
     }
 
@@ -282,15 +307,27 @@ impl Follower {
         let mut reader = Reader { file, id, offset, fingerprint: Vec::new(), partial: Vec::new() };
         reader.file.seek(SeekFrom::Start(offset))?;
         reader.refresh_fingerprint()?;
-        Ok(Self {
-            path: path.into(),
-            rotated_glob: None,
-            known: vec![reader.id],
-            current: Some(reader),
-            retired: Vec::new(),
-            was_missing: false,
-            missing_since: None,
-        })
+        Ok(Self::following(path.into(), reader))
+    }
+
+    /// Reads a rotated file of the start-up plan from `start` and keeps it readable for `RETIRED_GRACE`,
+    /// as a file rotated away during the follow: it was renamed so recently that its writer may not have
+    /// reopened the path yet, and what it still appends must not be lost.
+    pub fn adopt_rotated(
+        &mut self,
+        file: File,
+        start: u64,
+        now: Instant,
+        line: &mut LineSink<'_>,
+    ) -> io::Result<Vec<Note>> {
+        let id = FileId::of(&file.metadata()?);
+        let mut reader = Reader { file, id, offset: start, fingerprint: Vec::new(), partial: Vec::new() };
+        reader.file.seek(SeekFrom::Start(start))?;
+        let mut notes = Vec::new();
+        reader.drain(u64::MAX, &mut notes, line)?;
+        self.remember(id);
+        self.retired.push(Retired { reader, until: now + RETIRED_GRACE });
+        Ok(notes)
     }
 
     /// Enables recovery of unread lines from the copy after a copytruncate rotation.
@@ -417,7 +454,9 @@ impl Follower {
             .rev()
             .filter_map(|path| Reader::open(path, 0).ok())
             .filter(|reader| reader.id != fresh && !self.known.contains(&reader.id))
-            .filter(|reader| reader.file.metadata().and_then(|m| m.modified()).is_ok_and(|m| m >= since))
+            .filter(|reader| {
+                reader.file.metadata().and_then(|m| m.modified()).is_ok_and(|m| m + MTIME_SLACK >= since)
+            })
             .collect()
     }
 

@@ -196,8 +196,9 @@ async fn replay(
     let settings = settings.clone();
     let job = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
+        let planned_at = std::time::SystemTime::now();
         let plan = open_plan_logged(&settings, day_start);
-        let follower = catchup::replay(plan, &settings, &mut batcher)?;
+        let follower = catchup::replay(plan, planned_at, &settings, &mut batcher)?;
         tracing::info!(
             lines = batcher.lines,
             elapsed_ms = started.elapsed().as_millis() as u64,
