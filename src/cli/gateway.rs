@@ -4,8 +4,9 @@ use super::{EX_CONFIG, EX_OK};
 use anyhow::Context;
 use queuecast::config::Config;
 use queuecast::gateway::token::{self, Claims, PbxClaim};
-use queuecast::gateway::{self, GatewayError, GatewaySettings};
+use queuecast::gateway::{self, GatewayError};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Worker threads: fan-out is light per message; two keep one slow snapshot from delaying the others.
@@ -49,20 +50,21 @@ fn parse_ttl(text: &str) -> Result<u64, String> {
     n.checked_mul(scale).filter(|s| *s > 0).ok_or_else(|| format!("{text:?}: must be positive"))
 }
 
-fn load(config_path: &Path) -> Result<(Config, GatewaySettings), u8> {
+/// The config, and the token key without which the gateway does not start.
+fn load(config_path: &Path) -> Result<(Config, Arc<[u8]>), u8> {
     let config = Config::load(config_path).map_err(|err| {
         eprintln!("queuecast: {err}");
         EX_CONFIG
     })?;
-    let settings = GatewaySettings::from_config(&config).map_err(|err| {
+    let secret = gateway::token_secret(&config.gateway).map_err(|err| {
         eprintln!("queuecast: {}: {err}", config_path.display());
         EX_CONFIG
     })?;
-    Ok((config, settings))
+    Ok((config, secret))
 }
 
 pub fn token(args: TokenArgs) -> anyhow::Result<u8> {
-    let (config, settings) = match load(&args.config) {
+    let (config, secret) = match load(&args.config) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
@@ -79,12 +81,12 @@ pub fn token(args: TokenArgs) -> anyhow::Result<u8> {
         queues: (!args.queues.is_empty()).then_some(args.queues),
         actions: args.actions,
     };
-    println!("{}", token::issue(&settings.secret, &claims)?);
+    println!("{}", token::issue(&secret, &claims)?);
     Ok(EX_OK)
 }
 
 pub fn run(config_path: &Path) -> anyhow::Result<u8> {
-    let (config, settings) = match load(config_path) {
+    let (config, _secret) = match load(config_path) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
@@ -95,20 +97,20 @@ pub fn run(config_path: &Path) -> anyhow::Result<u8> {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %config_path.display(),
-        listen = %settings.listen,
+        listen = %config.gateway.listen,
         redis = %config.redis.url.masked(),
         "starting gateway"
     );
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(WORKER_THREADS).enable_all().build()?;
-    runtime.block_on(serve(settings))?;
+    runtime.block_on(serve(&config))?;
     Ok(EX_OK)
 }
 
-async fn serve(settings: GatewaySettings) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|source| GatewayError::Listen { addr: settings.listen, source })?;
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let addr = config.gateway.listen_addr().context("[gateway] listen was validated at load")?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| GatewayError::Listen { addr, source })?;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -120,5 +122,5 @@ async fn serve(settings: GatewaySettings) -> anyhow::Result<()> {
         tracing::info!("stopping gateway");
         stop.cancel();
     });
-    gateway::serve(settings, listener, cancel).await.context("gateway")
+    gateway::serve(config, listener, cancel).await.context("gateway")
 }

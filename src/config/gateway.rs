@@ -57,6 +57,34 @@ impl GatewayConfig {
     pub fn secret(&self) -> Option<&Secret> {
         self.resolved_secret.as_ref()
     }
+
+    /// The validated address (validation rejects what does not parse).
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.parse().ok()
+    }
+}
+
+/// `listen`, `allowed_origins` and `max_streams`: what the gateway needs to start serving.
+pub(super) fn check_serving(config: &GatewayConfig) -> Option<(&'static str, String)> {
+    if config.listen_addr().is_none() {
+        return Some((
+            "listen",
+            format!("{:?} is not an IP address and port (e.g. \"127.0.0.1:8080\")", config.listen),
+        ));
+    }
+    if let Some(origin) = config.allowed_origins.iter().find(|origin| !is_origin(origin)) {
+        return Some((
+            "allowed_origins",
+            format!("{origin:?} is not an origin like https://crm.example.com"),
+        ));
+    }
+    (config.max_streams == 0).then(|| ("max_streams", "must be at least 1".to_owned()))
+}
+
+/// An http(s) origin that can be sent back as a header value (visible ASCII, spaces and tabs).
+fn is_origin(origin: &str) -> bool {
+    (origin.starts_with("http://") || origin.starts_with("https://"))
+        && origin.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
 }
 
 impl Default for GatewayConfig {

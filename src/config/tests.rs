@@ -63,6 +63,10 @@ fn bad_values_name_section_and_key() {
         ("[log]\nlevel = \"info,=\"\n", "[log] level:"),
         ("[engine]\ntimezone = \"Mars/Olympus\"\n", "[engine] timezone:"),
         ("[engine.members]\nalice = \"1001\"\n", "[engine] members:"),
+        ("[gateway]\nlisten = \"localhost:8080\"\n", "[gateway] listen:"),
+        ("[gateway]\nallowed_origins = [\"crm.example.com\"]\n", "[gateway] allowed_origins:"),
+        ("[gateway]\nallowed_origins = [\"https://crm\\n.example.com\"]\n", "[gateway] allowed_origins:"),
+        ("[gateway]\nmax_streams = 0\n", "[gateway] max_streams:"),
     ];
     for (text, expected) in cases {
         let e = err(text);

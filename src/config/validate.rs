@@ -155,6 +155,9 @@ fn check_log(config: &Config) -> Problem {
 }
 
 fn check_gateway(config: &Config) -> Problem {
+    if let Some((key, reason)) = super::gateway::check_serving(&config.gateway) {
+        return problem("gateway", key, reason);
+    }
     if let Some(reason) = super::gateway::check_pause_reasons(&config.gateway.pause_reasons) {
         return problem("gateway", "pause_reasons", reason);
     }

@@ -117,7 +117,7 @@ pub(super) async fn session(
     Json(json!({
         "sub": claims.sub, "pbx": claims.pbx, "agent": claims.agent, "queues": claims.queues,
         "actions": claims.actions, "exp": claims.exp,
-        "pause_reasons": app.settings.pause_reasons, "command_timeout_ms": app.settings.command_timeout_ms,
+        "pause_reasons": app.gateway.pause_reasons, "command_timeout_ms": app.gateway.command_timeout_ms,
     }))
 }
 
@@ -128,7 +128,7 @@ fn bearer(app: &App, headers: &HeaderMap) -> Result<Claims, ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "a token is required (Authorization: Bearer …)"))?;
-    token::verify(&app.settings.secret, token.trim()).map_err(|e| {
+    token::verify(&app.secret, token.trim()).map_err(|e| {
         metrics::counter!("queuecast_gateway_refused_tokens_total").increment(1);
         err(StatusCode::UNAUTHORIZED, e.to_string())
     })
@@ -193,9 +193,9 @@ async fn submit(app: &App, pbx: &str, command: Command) -> Result<Response, ApiE
     let Ok(_permit) = app.commands.try_acquire() else {
         return Err(err(StatusCode::SERVICE_UNAVAILABLE, "too many commands in flight; try again"));
     };
-    let mut settings = app.settings.redis.clone();
+    let mut settings = app.redis.clone();
     settings.pbx_id = pbx.to_owned();
-    let timeout = Duration::from_millis(app.settings.command_timeout_ms);
+    let timeout = Duration::from_millis(app.gateway.command_timeout_ms);
     let outcome = crate::commands::submit(&settings, &command, timeout, &app.cancel).await;
     let (status, code, error) = match &outcome {
         Ok(result) => (status_of(result.code), result.code.as_str(), result.error.clone()),

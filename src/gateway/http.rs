@@ -94,7 +94,7 @@ impl FromRequestParts<Arc<App>> for Auth {
         let Some(token) = from_header.or_else(from_query) else {
             return Err(ApiError(StatusCode::UNAUTHORIZED, "a token is required".into()));
         };
-        match token::verify(&app.settings.secret, token.trim()) {
+        match token::verify(&app.secret, token.trim()) {
             Ok(claims) => Ok(Auth(claims)),
             Err(err) => {
                 metrics::counter!("queuecast_gateway_refused_tokens_total").increment(1);
@@ -146,10 +146,10 @@ async fn metrics(State(app): State<Arc<App>>, _auth: Auth) -> Response {
 
 /// The PBX ids served (configured, else discovered by `SCAN`), as far as the token covers them.
 async fn pbx_list(State(app): State<Arc<App>>, Auth(claims): Auth) -> Result<Json<Value>, ApiError> {
-    let ids = if app.settings.pbx.is_empty() { discover(&app).await? } else { app.settings.pbx.clone() };
+    let ids = if app.gateway.pbx.is_empty() { discover(&app).await? } else { app.gateway.pbx.clone() };
     let mut out = Vec::new();
     for pbx in ids.into_iter().filter(|p| claims.pbx.allows(p)) {
-        let mut settings = app.settings.redis.clone();
+        let mut settings = app.redis.clone();
         settings.pbx_id = pbx.clone();
         let meta = crate::sink::reader::read_meta(&mut app.conn.clone(), &settings.keys()).await?;
         let field = |k: &str| view::field_value(k, meta.get(k).map(String::as_str).unwrap_or(""));
@@ -160,7 +160,7 @@ async fn pbx_list(State(app): State<Arc<App>>, Auth(claims): Auth) -> Result<Jso
 }
 
 async fn discover(app: &App) -> Result<Vec<String>, ApiError> {
-    Ok(super::discover_pbx(&mut app.conn.clone(), &app.settings.redis.prefix).await?)
+    Ok(super::discover_pbx(&mut app.conn.clone(), &app.redis.prefix).await?)
 }
 
 /// The scoped snapshot of `pbx` as JSON (`{pbx, seq, epoch, ts, agents, queues}`).

@@ -22,7 +22,7 @@ pub mod view;
 pub mod webhook;
 mod ws;
 
-use crate::config::{Config, MIN_TOKEN_SECRET_BYTES, RedisConfig};
+use crate::config::{Config, GatewayConfig, MIN_TOKEN_SECRET_BYTES, RedisConfig};
 use crate::sink::{RedisConn, SinkError};
 use axum::Router;
 use hub::Hub;
@@ -58,76 +58,30 @@ pub enum GatewayError {
     HubClosed,
 }
 
-/// What the gateway needs from the config, checked.
-#[derive(Clone)]
-pub struct GatewaySettings {
-    pub listen: SocketAddr,
-    /// HS256 key. Never printed (no `Debug`).
-    pub secret: Arc<[u8]>,
-    pub allowed_origins: Vec<String>,
-    pub pbx: Vec<String>,
-    pub max_streams: usize,
-    pub redis: RedisConfig,
-    pub webhooks: Vec<webhook::Webhook>,
-    /// Offered by the operator panel's pause button.
-    pub pause_reasons: Vec<String>,
-    /// How long a POST command waits for the daemon's result before 504.
-    pub command_timeout_ms: u64,
-}
-
-impl GatewaySettings {
-    /// Closed by default: without a token secret the gateway does not start.
-    pub fn from_config(config: &Config) -> Result<Self, GatewayError> {
-        let g = &config.gateway;
-        let secret = g.secret().ok_or_else(|| {
-            GatewayError::Config(
-                "no token_secret or token_secret_file: the gateway serves nobody without one \
-                 (generate one with `head -c 32 /dev/urandom | base64`)"
-                    .into(),
-            )
-        })?;
-        if secret.expose().len() < MIN_TOKEN_SECRET_BYTES {
-            return Err(GatewayError::Config(format!(
-                "token_secret must be at least {MIN_TOKEN_SECRET_BYTES} bytes"
-            )));
-        }
-        let listen =
-            g.listen.parse().map_err(|err| GatewayError::Config(format!("listen {:?}: {err}", g.listen)))?;
-        for origin in &g.allowed_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://"))
-                || axum::http::HeaderValue::from_str(origin).is_err()
-            {
-                return Err(GatewayError::Config(format!(
-                    "allowed_origins: {origin:?} is not an origin like https://crm.example.com"
-                )));
-            }
-        }
-        if g.max_streams == 0 {
-            return Err(GatewayError::Config("max_streams must be at least 1".into()));
-        }
-        let webhooks = g
-            .webhooks
-            .iter()
-            .map(webhook::Webhook::from_config)
-            .collect::<Result<_, _>>()
-            .map_err(GatewayError::Config)?;
-        Ok(Self {
-            webhooks,
-            pause_reasons: g.pause_reasons.clone(),
-            command_timeout_ms: g.command_timeout_ms,
-            listen,
-            secret: Arc::from(secret.expose().as_bytes()),
-            allowed_origins: g.allowed_origins.clone(),
-            pbx: g.pbx.clone(),
-            max_streams: g.max_streams,
-            redis: config.redis.clone(),
-        })
+/// The token key of `[gateway]`: without one (or with a short one) the gateway does not start, so it is
+/// closed by default. The rest of `[gateway]` is checked when the config is loaded.
+pub fn token_secret(config: &GatewayConfig) -> Result<Arc<[u8]>, GatewayError> {
+    let secret = config.secret().ok_or_else(|| {
+        GatewayError::Config(
+            "no token_secret or token_secret_file: the gateway serves nobody without one \
+             (generate one with `head -c 32 /dev/urandom | base64`)"
+                .into(),
+        )
+    })?;
+    if secret.expose().len() < MIN_TOKEN_SECRET_BYTES {
+        return Err(GatewayError::Config(format!(
+            "token_secret must be at least {MIN_TOKEN_SECRET_BYTES} bytes"
+        )));
     }
+    Ok(Arc::from(secret.expose().as_bytes()))
 }
 
 /// Shared by every request.
 pub(crate) struct App {
-    settings: GatewaySettings,
+    gateway: GatewayConfig,
+    redis: RedisConfig,
+    /// HS256 key of the tokens. Never printed (App has no `Debug`).
+    secret: Arc<[u8]>,
     conn: RedisConn,
     hubs: Mutex<HashMap<String, Arc<Hub>>>,
     streams: Arc<Semaphore>,
@@ -149,7 +103,7 @@ impl App {
         if !self.serves(pbx).await? || hubs.len() >= MAX_HUBS {
             return Ok(None);
         }
-        let mut settings = self.settings.redis.clone();
+        let mut settings = self.redis.clone();
         settings.pbx_id = pbx.to_owned();
         let hub = Hub::start(&settings, settings.keys(), self.cancel.clone(), &self.tracker).await?;
         hubs.insert(pbx.to_owned(), hub.clone());
@@ -157,10 +111,10 @@ impl App {
     }
 
     async fn serves(&self, pbx: &str) -> Result<bool, GatewayError> {
-        if !self.settings.pbx.is_empty() {
-            return Ok(self.settings.pbx.iter().any(|p| p == pbx));
+        if !self.gateway.pbx.is_empty() {
+            return Ok(self.gateway.pbx.iter().any(|p| p == pbx));
         }
-        let mut settings = self.settings.redis.clone();
+        let mut settings = self.redis.clone();
         settings.pbx_id = pbx.to_owned();
         let exists: bool = redis::cmd("EXISTS")
             .arg(settings.keys().meta())
@@ -214,27 +168,38 @@ fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
 
 /// Serves on `listener` until `cancel`; streams are closed and the tasks awaited before it returns.
 pub async fn serve(
-    settings: GatewaySettings,
+    config: &Config,
     listener: tokio::net::TcpListener,
     cancel: CancellationToken,
 ) -> Result<(), GatewayError> {
-    let conn = RedisConn::connect(&settings.redis).await?;
+    let secret = token_secret(&config.gateway)?;
+    let webhooks = config
+        .gateway
+        .webhooks
+        .iter()
+        .map(webhook::Webhook::from_config)
+        .collect::<Result<_, _>>()
+        .map_err(GatewayError::Config)?;
+    let conn = RedisConn::connect(&config.redis).await?;
     let tracker = TaskTracker::new();
     // Named by host and port: stable across restarts (a restarted instance re-sends what it had read but
     // not delivered), distinct between instances.
-    let consumer = format!("{}:{}", gethostname::gethostname().to_string_lossy(), settings.listen.port());
+    let port = listener.local_addr().map_or(0, |addr| addr.port());
+    let consumer = format!("{}:{port}", gethostname::gethostname().to_string_lossy());
     webhook::spawn(
-        settings.webhooks.clone(),
-        settings.pbx.clone(),
-        settings.redis.clone(),
+        webhooks,
+        config.gateway.pbx.clone(),
+        config.redis.clone(),
         consumer,
         cancel.clone(),
         &tracker,
     );
     let app = Arc::new(App {
-        streams: Arc::new(Semaphore::new(settings.max_streams)),
+        streams: Arc::new(Semaphore::new(config.gateway.max_streams.max(1))),
         commands: Semaphore::new(actions::MAX_COMMANDS_IN_FLIGHT),
-        settings,
+        gateway: config.gateway.clone(),
+        redis: config.redis.clone(),
+        secret,
         conn,
         hubs: Mutex::new(HashMap::new()),
         cancel: cancel.clone(),
@@ -256,7 +221,7 @@ pub async fn serve(
 /// Every route. Streams and reads share the token extractor; `/`, `/panel`, `/v1/time` and `/healthz` are
 /// open (the pages carry no data: they fetch it with the token from their URL).
 fn router(app: Arc<App>) -> Router {
-    let cors = http::cors(&app.settings.allowed_origins);
+    let cors = http::cors(&app.gateway.allowed_origins);
     Router::new()
         .merge(pages::routes())
         .merge(http::routes())
