@@ -2,9 +2,10 @@
 //!
 //! CONTRACT (other modules rely on these names):
 //! - `Engine::new(PbxSetup)`, `Engine::apply(&mut self, &Event) -> Vec<Change>`
-//! - `Engine::agent_fields(id)`, `queue_fields(name)`, `queue_waiting(name)`, `call_fields(uniqueid)`:
-//!   the rendered hash content (DESIGN.md field names), as JSON values.
-//! - `Engine::snapshot() -> Snapshot` (what `replay --json` prints).
+//! - `Engine::views(&changes)` after a batch, `Engine::all_views()` for a full write: typed [`View`]s of the
+//!   entities' current state (`view`), which the sink renders.
+//! - `Engine::agent_fields(id)`, `queue_fields(name)`, `call_fields(uniqueid)`: the same views as JSON, for
+//!   tests and tools; `Engine::snapshot() -> Snapshot` (what `replay --json` prints).
 //! - `Engine::call_visits(uniqueid)`: a call's visits in order as (queue, outcome), for tests and tools.
 //!
 //! How it stays idempotent: every handler compares before it writes and records a `Change` only when a
@@ -21,7 +22,6 @@ mod identity;
 mod key;
 mod members;
 mod reconcile;
-mod render;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -32,7 +32,10 @@ mod visits;
 
 pub use agent_events::{Actor, AgentEvent, AgentEventKind, HOLD_MS};
 pub use event::*;
-pub use view::{Change, Fields, Snapshot};
+pub use view::{
+    AgentView, CallView, Change, Fields, MembershipView, QueueView, ScreenPopView, Snapshot, View, VisitView,
+    WaitingView,
+};
 
 use key::{Key, KeyMap};
 use state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx};
@@ -187,7 +190,7 @@ impl Engine {
         &self.config
     }
 
-    /// Applies one event and returns the entities whose rendered state really changed.
+    /// Applies one event and returns the entities whose state really changed.
     pub fn apply(&mut self, event: &Event) -> Vec<Change> {
         if let EventKind::MemberNamed { interface, name } = &event.kind {
             return self.member_named_from_host(interface, name);
@@ -301,12 +304,67 @@ impl Engine {
         self.out.drain(..).collect()
     }
 
+    /// The current state of the entities named by `changes`, in their order. An entity the engine no longer
+    /// knows (e.g. a call already forgotten) is skipped: there is nothing to write.
+    pub fn views<'a>(&'a self, changes: &'a [Change]) -> impl Iterator<Item = View<'a>> + 'a {
+        changes.iter().filter_map(|change| match change {
+            Change::Agent(id) => self.agent_view(id).map(View::Agent),
+            Change::AgentRemoved(id) => Some(View::AgentRemoved(id)),
+            Change::Queue(name) => self.queue_view(name).map(View::Queue),
+            Change::Call(uniqueid) => self.call_view(uniqueid).map(View::Call),
+            Change::AgentEvent(event) => Some(View::AgentEvent(event)),
+        })
+    }
+
+    /// Every agent, queue and call the engine knows, for a full write.
+    pub fn all_views(&self) -> impl Iterator<Item = View<'_>> {
+        let agents = self.live_agents().map(|a| View::Agent(view::agent(a, &self.queues)));
+        let queues = self.queues.iter().map(|q| View::Queue(view::queue(q)));
+        let calls = self.calls.iter().map(|c| View::Call(self.render_call(c)));
+        agents.chain(queues).chain(calls)
+    }
+
+    pub fn agent_view(&self, id: &str) -> Option<AgentView<'_>> {
+        self.agent_ix.get(id).and_then(|&a| self.agent(a)).map(|a| view::agent(a, &self.queues))
+    }
+
+    pub fn queue_view(&self, name: &str) -> Option<QueueView<'_>> {
+        self.queue_of(name).map(|q| view::queue(&self.queues[q as usize]))
+    }
+
+    pub fn queue_views(&self) -> impl Iterator<Item = QueueView<'_>> {
+        self.queues.iter().map(view::queue)
+    }
+
+    pub fn call_view(&self, uniqueid: &str) -> Option<CallView<'_>> {
+        let call = self.calls.get(*self.call_ix.get(uniqueid)? as usize)?;
+        Some(self.render_call(call))
+    }
+
+    fn render_call<'a>(&'a self, call: &'a Call) -> CallView<'a> {
+        view::call(call, &self.queues, |a| self.agent(a).map(|a| a.id.as_str()))
+    }
+
+    pub fn has_agent(&self, id: &str) -> bool {
+        self.agent_ix.get(id).and_then(|&a| self.agent(a)).is_some()
+    }
+
+    /// How many agents, queues and calls the engine holds.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.live_agents().count(), self.queues.len(), self.calls.len())
+    }
+
+    /// Uniqueids of the calls the engine holds, for tests and tools.
+    pub fn call_ids(&self) -> Vec<String> {
+        self.calls.iter().map(|c| c.uniqueid.to_string()).collect()
+    }
+
     pub fn agent_fields(&self, id: &str) -> Option<Fields> {
-        self.agent_ix.get(id).and_then(|&a| self.agent(a)).map(|a| render::agent(a, &self.queues))
+        self.agent_view(id).map(|v| view::to_fields(&v))
     }
 
     /// The agent a command names (its id, or a member name the engine knows) and the queues it is in now: what
-    /// the command task needs to address Asterisk, read without rendering the agent's fields.
+    /// the command task needs to address Asterisk.
     pub fn agent_target(&self, agent: &str) -> Option<AgentTarget> {
         let a = match self.agent_ix.get(agent) {
             Some(&a) => a,
@@ -321,17 +379,21 @@ impl Engine {
     }
 
     pub fn queue_fields(&self, name: &str) -> Option<Fields> {
-        self.queue_of(name).map(|q| render::queue(&self.queues[q as usize]))
+        self.queue_view(name).map(|v| view::to_fields(&v))
     }
 
     /// Waiting callers of a queue: caller uniqueid → `{uniqueid, caller_id, position, joined_at}`.
     pub fn queue_waiting(&self, name: &str) -> Vec<(String, serde_json::Value)> {
-        self.queue_of(name).map(|q| render::waiting(&self.queues[q as usize])).unwrap_or_default()
+        let Some(queue) = self.queue_view(name) else { return Vec::new() };
+        queue
+            .waiting
+            .iter()
+            .map(|w| (w.uniqueid.to_owned(), serde_json::to_value(w).unwrap_or_default()))
+            .collect()
     }
 
     pub fn call_fields(&self, uniqueid: &str) -> Option<Fields> {
-        let call = self.calls.get(*self.call_ix.get(uniqueid)? as usize)?;
-        Some(render::call(call, &self.queues, |a| self.agent(a).map(|a| a.id.as_str())))
+        self.call_view(uniqueid).map(|v| view::to_fields(&v))
     }
 
     /// Visits of a call in order: (queue display name, outcome), for tests and tools.
@@ -343,18 +405,12 @@ impl Engine {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let agents = self.live_agents().map(|a| (a.id.clone(), render::agent(a, &self.queues))).collect();
-        let queues = self.queues.iter().map(|q| (q.name.clone(), render::queue(q))).collect();
+        let agents = self
+            .live_agents()
+            .map(|a| (a.id.clone(), view::to_fields(&view::agent(a, &self.queues))))
+            .collect();
+        let queues = self.queues.iter().map(|q| (q.name.clone(), view::to_fields(&view::queue(q)))).collect();
         Snapshot { agents, queues }
-    }
-
-    /// Ids of all agents, queues (display names) and live calls, for a sink's full write.
-    pub fn ids(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        (
-            self.live_agents().map(|a| a.id.clone()).collect(),
-            self.queues.iter().map(|q| q.name.clone()).collect(),
-            self.calls.iter().map(|c| c.uniqueid.to_string()).collect(),
-        )
     }
 
     fn live_agents(&self) -> impl Iterator<Item = &Agent> {

@@ -1,4 +1,4 @@
-//! The engine's own records. Everything rendered to the outside is derived from these in `render`.
+//! The engine's own records. Everything rendered to the outside is derived from these in `view`.
 
 use super::QueueSettings;
 use super::event::{DeviceState, LeaveReason, Source, TsMs};

@@ -248,11 +248,8 @@ impl SinkTask {
         // With nothing to write yet and no full state, only `meta` and the `resync` go out: existing hashes
         // of a previous run stay readable until the engine's first full state replaces them.
         let state = self.mirror.updates();
-        self.writer
-            .rewrite_all(conn, state.iter().map(|u| u.as_ref()), self.authoritative, self.health, reason)
-            .await?;
+        self.writer.rewrite_all(conn, state.iter().copied(), self.authoritative, self.health, reason).await?;
         drop(state);
-        self.mirror.all_written();
         if self.mirror.len() > RECYCLE_AFTER_REWRITE_OF && conn.is_single_node() {
             self.replace_connection().await;
         }
