@@ -22,6 +22,7 @@ mod identity;
 mod key;
 mod members;
 mod reconcile;
+mod records;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -38,7 +39,7 @@ pub use view::{
 };
 
 use key::{Key, KeyMap};
-use state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx};
+use state::{Agent, AgentIx, Call, QueueIx};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,22 +97,15 @@ pub struct AgentTarget {
 /// Agents, queues and calls, and the rules that move them.
 ///
 /// Records live in vectors and refer to each other by number (`AgentIx`, `QueueIx`); the string ids the
-/// feeds use are looked up once per event in the `*_ix` maps. Why: string-keyed maps on every reference
+/// feeds use are looked up once per event in the indexes of `records`. Why: string-keyed maps on every reference
 /// made the engine hash, compare and allocate ids several times per event, and kept a 300-byte bucket per
 /// call in a sparse table.
 #[derive(Debug)]
 pub struct Engine {
     config: PbxSetup,
-    /// By agent number; None = a provisional agent merged into its real one (numbers are never reused).
-    agents: Vec<Option<Agent>>,
-    /// Agent id (interface, or member name while provisional) → number.
-    agent_ix: KeyMap<AgentIx>,
-    queues: Vec<Queue>,
-    /// Lower-cased queue name → number.
-    queue_ix: KeyMap<QueueIx>,
-    calls: Vec<Call>,
-    /// Caller uniqueid → index in `calls`.
-    call_ix: KeyMap<CallIx>,
+    agents: records::Agents,
+    queues: records::Queues,
+    calls: records::Calls,
     /// Member name → interface, learned from AMI (both spellings in one message).
     names: KeyMap<Key>,
     /// Member name → the non-provisional agents carrying it (usually one), so a queue_log line that names a
@@ -141,12 +135,7 @@ pub struct Engine {
     seen_snapshot: bool,
     /// The event being applied makes no agent events (the first `QueueStatus` answer).
     quiet: bool,
-    /// Agent events in order, waiting for their source (`agent_events`).
-    held: Vec<agent_events::Held>,
-    /// Agent events released by the event being applied; they follow the entity changes, in order.
-    out_events: Vec<Change>,
-    /// Changes queuecast's own commands are about to cause (`agent_events`).
-    expected: Vec<agent_events::Expected>,
+    agent_events: agent_events::AgentEvents,
 }
 
 impl Engine {
@@ -154,12 +143,9 @@ impl Engine {
         let queue_log_feed = config.queue_log_feed;
         let mut engine = Self {
             config,
-            agents: Vec::new(),
-            agent_ix: KeyMap::default(),
-            queues: Vec::new(),
-            queue_ix: KeyMap::default(),
-            calls: Vec::new(),
-            call_ix: KeyMap::default(),
+            agents: records::Agents::default(),
+            queues: records::Queues::default(),
+            calls: records::Calls::default(),
             names: KeyMap::default(),
             named: KeyMap::default(),
             now: TsMs::MIN,
@@ -174,14 +160,11 @@ impl Engine {
             saw_queue_log: queue_log_feed,
             seen_snapshot: false,
             quiet: false,
-            held: Vec::new(),
-            out_events: Vec::new(),
-            expected: Vec::new(),
+            agent_events: agent_events::AgentEvents::default(),
         };
         // Configured queues exist from the start, so a wallboard lists them before their first call.
         for (key, settings) in &engine.config.queues {
-            engine.queue_ix.insert(Key::new(key), ix(engine.queues.len()));
-            engine.queues.push(Queue::new(key, settings.clone()));
+            engine.queues.add(key, key, settings.clone());
         }
         engine
     }
@@ -298,7 +281,6 @@ impl Engine {
             self.out.dedup();
         }
         self.release_agent_events();
-        self.out.append(&mut self.out_events);
         // One exact-size allocation for the caller; the buffer keeps its capacity for the next event (taking
         // it left an empty vector that every event regrew push by push).
         self.out.drain(..).collect()
@@ -325,7 +307,7 @@ impl Engine {
     }
 
     pub fn agent_view(&self, id: &str) -> Option<AgentView<'_>> {
-        self.agent_ix.get(id).and_then(|&a| self.agent(a)).map(|a| view::agent(a, &self.queues))
+        self.agents.of(id).and_then(|a| self.agent(a)).map(|a| view::agent(a, &self.queues))
     }
 
     pub fn queue_view(&self, name: &str) -> Option<QueueView<'_>> {
@@ -337,8 +319,7 @@ impl Engine {
     }
 
     pub fn call_view(&self, uniqueid: &str) -> Option<CallView<'_>> {
-        let call = self.calls.get(*self.call_ix.get(uniqueid)? as usize)?;
-        Some(self.render_call(call))
+        Some(self.render_call(self.calls.by_uniqueid(uniqueid)?))
     }
 
     fn render_call<'a>(&'a self, call: &'a Call) -> CallView<'a> {
@@ -346,7 +327,7 @@ impl Engine {
     }
 
     pub fn has_agent(&self, id: &str) -> bool {
-        self.agent_ix.get(id).and_then(|&a| self.agent(a)).is_some()
+        self.agents.of(id).and_then(|a| self.agent(a)).is_some()
     }
 
     /// How many agents, queues and calls the engine holds.
@@ -366,9 +347,9 @@ impl Engine {
     /// The agent a command names (its id, or a member name the engine knows) and the queues it is in now: what
     /// the command task needs to address Asterisk.
     pub fn agent_target(&self, agent: &str) -> Option<AgentTarget> {
-        let a = match self.agent_ix.get(agent) {
-            Some(&a) => a,
-            None => *self.agent_ix.get(self.names.get(agent)?.as_str())?,
+        let a = match self.agents.of(agent) {
+            Some(a) => a,
+            None => self.agents.of(self.names.get(agent)?.as_str())?,
         };
         let agent = self.agent(a)?;
         Some(AgentTarget {
@@ -398,7 +379,7 @@ impl Engine {
 
     /// Visits of a call in order: (queue display name, outcome), for tests and tools.
     pub fn call_visits(&self, uniqueid: &str) -> Vec<(String, &'static str)> {
-        let Some(call) = self.call_ix.get(uniqueid).and_then(|&c| self.calls.get(c as usize)) else {
+        let Some(call) = self.calls.by_uniqueid(uniqueid) else {
             return Vec::new();
         };
         call.visits.iter().map(|v| (self.queues[v.queue as usize].name.clone(), state::outcome(v))).collect()
@@ -427,7 +408,7 @@ impl Engine {
 
     /// The number of an existing queue, by any spelling of its name.
     fn queue_of(&self, name: &str) -> Option<QueueIx> {
-        self.queue_ix.get(queue_key(name).as_ref()).copied()
+        self.queues.of(name)
     }
 
     /// Service-level threshold of a queue: queues.conf, then QueueStatus, then the default.
@@ -449,13 +430,11 @@ impl Engine {
     /// Creates the queue on first mention and returns its number.
     fn ensure_queue(&mut self, name: &str) -> QueueIx {
         let key = queue_key(name);
-        if let Some(&q) = self.queue_ix.get(key.as_ref()) {
+        if let Some(q) = self.queues.of(&key) {
             return q;
         }
         let settings = self.config.queues.get(&*key).cloned().unwrap_or_default();
-        let q = ix(self.queues.len());
-        self.queues.push(Queue::new(name, settings));
-        self.queue_ix.insert(Key::new(&key), q);
+        let q = self.queues.add(&key, name, settings);
         self.out.push(Change::Queue(name.to_owned()));
         q
     }

@@ -89,7 +89,7 @@ impl Engine {
 
     /// The agent stops ringing for this call (every visit of it: a device rings for one at a time).
     pub(super) fn stop_ring(&mut self, uniqueid: &str, a: AgentIx) {
-        if let Some(&c) = self.call_ix.get(uniqueid) {
+        if let Some(c) = self.calls.of(uniqueid) {
             for visit in &mut self.calls[c as usize].visits {
                 visit.ringing.retain(|(r, _)| *r != a);
             }
@@ -218,7 +218,7 @@ impl Engine {
         let talking = self.agent(a).map(|agent| agent.talking.clone()).unwrap_or_default();
         let found = talking
             .iter()
-            .filter_map(|uid| self.call_ix.get(uid.as_str()).copied())
+            .filter_map(|uid| self.calls.of(uid.as_str()))
             .find_map(|c| open_visit(c, &self.calls[c as usize]))
             .or_else(|| {
                 self.calls.iter().enumerate().rev().find_map(|(c, call)| open_visit(super::ix(c), call))
