@@ -6,6 +6,25 @@ use super::state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx};
 use super::{QueueSettings, ix, queue_key};
 use std::ops::{Deref, DerefMut};
 
+/// Reads and changes of the records themselves go through the slice; only adding and dropping records
+/// (which moves the index) needs the part's own methods.
+macro_rules! records_as_slice {
+    ($part:ident, $field:ident, $record:ty) => {
+        impl Deref for $part {
+            type Target = [$record];
+            fn deref(&self) -> &[$record] {
+                &self.$field
+            }
+        }
+
+        impl DerefMut for $part {
+            fn deref_mut(&mut self) -> &mut [$record] {
+                &mut self.$field
+            }
+        }
+    };
+}
+
 /// All agents by number; an empty slot is a provisional agent merged into its real one (numbers are never
 /// reused, so a number held anywhere never comes to mean another agent).
 #[derive(Debug, Default)]
@@ -36,18 +55,7 @@ impl Agents {
     }
 }
 
-impl Deref for Agents {
-    type Target = [Option<Agent>];
-    fn deref(&self) -> &[Option<Agent>] {
-        &self.slots
-    }
-}
-
-impl DerefMut for Agents {
-    fn deref_mut(&mut self) -> &mut [Option<Agent>] {
-        &mut self.slots
-    }
-}
+records_as_slice!(Agents, slots, Option<Agent>);
 
 /// All queues by number (queues are never removed), found by any spelling of their name.
 #[derive(Debug, Default)]
@@ -72,18 +80,7 @@ impl Queues {
     }
 }
 
-impl Deref for Queues {
-    type Target = [Queue];
-    fn deref(&self) -> &[Queue] {
-        &self.list
-    }
-}
-
-impl DerefMut for Queues {
-    fn deref_mut(&mut self) -> &mut [Queue] {
-        &mut self.list
-    }
-}
+records_as_slice!(Queues, list, Queue);
 
 /// The calls of today (and the live ones), found by caller uniqueid. A [`CallIx`] is valid until
 /// [`Calls::retain`] renumbers them.
@@ -120,15 +117,4 @@ impl Calls {
     }
 }
 
-impl Deref for Calls {
-    type Target = [Call];
-    fn deref(&self) -> &[Call] {
-        &self.list
-    }
-}
-
-impl DerefMut for Calls {
-    fn deref_mut(&mut self) -> &mut [Call] {
-        &mut self.list
-    }
-}
+records_as_slice!(Calls, list, Call);

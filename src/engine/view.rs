@@ -8,7 +8,7 @@
 use super::state::{Agent, AgentIx, Call, Queue, ScreenPop, Visit, outcome};
 use super::{AgentEvent, TsMs};
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
+use serde::ser::Serializer;
 use std::collections::BTreeMap;
 
 /// An entity's state as JSON: what `replay --json` prints and what tests and tools compare. Not part of
@@ -140,36 +140,49 @@ pub struct VisitView<'a> {
 }
 
 impl Serialize for CallView<'_> {
-    /// The keys of the call and of its latest visit interleaved in key order.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
         let latest = self.visits.last();
-        if let Some(v) = latest {
-            map.serialize_entry("agent", &v.agent)?;
+        let of_latest = |field: fn(&VisitView<'_>) -> Option<TsMs>| latest.map(field);
+        CallFields {
+            agent: latest.map(|v| v.agent),
+            caller_id: self.caller_id,
+            connected_at: of_latest(|v| v.connected_at),
+            ended_at: of_latest(|v| v.ended_at),
+            hold_seconds: latest.map(|v| v.hold_seconds),
+            joined_at: of_latest(|v| v.joined_at),
+            linkedid: self.linkedid,
+            outcome: latest.map(|v| v.outcome),
+            queue: latest.map(|v| v.queue),
+            talk_seconds: latest.map(|v| v.talk_seconds),
+            visits: &self.visits,
         }
-        map.serialize_entry("caller_id", &self.caller_id)?;
-        if let Some(v) = latest {
-            map.serialize_entry("connected_at", &v.connected_at)?;
-            map.serialize_entry("ended_at", &v.ended_at)?;
-            map.serialize_entry("hold_seconds", &v.hold_seconds)?;
-            map.serialize_entry("joined_at", &v.joined_at)?;
-        }
-        map.serialize_entry("linkedid", &self.linkedid)?;
-        if let Some(v) = latest {
-            map.serialize_entry("outcome", &v.outcome)?;
-            map.serialize_entry("queue", &v.queue)?;
-            map.serialize_entry("talk_seconds", &v.talk_seconds)?;
-        }
-        map.serialize_entry("visits", &self.visits)?;
-        map.end()
+        .serialize(s)
     }
 }
 
-impl CallView<'_> {
-    /// Every visit has ended: nothing but a full rewrite reads the call again.
-    pub fn ended(&self) -> bool {
-        self.visits.last().is_some_and(|v| v.ended_at.is_some())
-    }
+/// A call's hash: the keys of the call and of its latest visit interleaved in key order; a call without a
+/// visit has only its own.
+#[derive(Serialize)]
+struct CallFields<'v, 'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<Option<&'a str>>,
+    caller_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connected_at: Option<Option<TsMs>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended_at: Option<Option<TsMs>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hold_seconds: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    joined_at: Option<Option<TsMs>>,
+    linkedid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    talk_seconds: Option<Option<u32>>,
+    visits: &'v [VisitView<'a>],
 }
 
 /// Agent-level pause, as the status table defines it. The reason is that of the most recent of those

@@ -101,10 +101,7 @@ impl Engine {
     }
 
     pub(super) fn agent_ringing(&mut self, queue: &str, uniqueid: &str, member: &MemberRef, src: Source) {
-        let at = self.visit_for(queue, uniqueid, src);
-        let q = self.visit_mut(at).queue;
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
+        let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
         let now = self.cause;
         let visit = self.visit_mut(at);
         if visit.is_over() || visit.ringing.iter().any(|(r, _)| *r == a) {
@@ -120,6 +117,21 @@ impl Engine {
         self.touch(a);
     }
 
+    /// The visit a member event is about, and the member (a member of the visit's queue from now on).
+    fn visit_and_member(
+        &mut self,
+        queue: &str,
+        uniqueid: &str,
+        member: &MemberRef,
+        src: Source,
+    ) -> Option<(VisitRef, AgentIx)> {
+        let at = self.visit_for(queue, uniqueid, src);
+        let q = self.visit_mut(at).queue;
+        let a = self.resolve(member, Some(q))?;
+        self.ensure_membership(a, q);
+        Some((at, a))
+    }
+
     pub(super) fn ring_stopped(
         &mut self,
         queue: &str,
@@ -128,10 +140,7 @@ impl Engine {
         missed: bool,
         src: Source,
     ) {
-        let at = self.visit_for(queue, uniqueid, src);
-        let q = self.visit_mut(at).queue;
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
+        let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
         self.stop_ring(uniqueid, a);
         if missed {
             let report = (a, src, self.cause);
@@ -151,10 +160,7 @@ impl Engine {
         hold_s: Option<u32>,
         src: Source,
     ) {
-        let at = self.visit_for(queue, uniqueid, src);
-        let q = self.visit_mut(at).queue;
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
+        let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
         self.mark_left(at, src);
         let now = self.cause;
         let visit = self.visit_mut(at);

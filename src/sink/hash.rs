@@ -199,6 +199,33 @@ impl HashWriter<'_> {
     }
 }
 
+/// `Some` and newtype structs are their content; a newtype variant is an object, never a scalar.
+macro_rules! wrappers {
+    ($ok:ty) => {
+        fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<$ok, Unsupported> {
+            v.serialize(self)
+        }
+
+        fn serialize_newtype_struct<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<$ok, Unsupported> {
+            v.serialize(self)
+        }
+
+        fn serialize_newtype_variant<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<$ok, Unsupported> {
+            Err(Unsupported)
+        }
+    };
+}
+
 macro_rules! unsupported {
     ($($method:ident($($ty:ty),*) -> $ret:ty;)*) => {
         $(fn $method(self, $(_: $ty),*) -> Result<$ret, Unsupported> { Err(Unsupported) })*
@@ -216,6 +243,8 @@ impl<'h> Serializer for HashWriter<'h> {
     type SerializeStruct = Self;
     type SerializeStructVariant = Impossible<(), Unsupported>;
 
+    wrappers!(());
+
     fn serialize_map(self, _: Option<usize>) -> Result<Self, Unsupported> {
         Ok(self)
     }
@@ -223,28 +252,6 @@ impl<'h> Serializer for HashWriter<'h> {
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<Self, Unsupported> {
         self.hash.spans.reserve(len);
         Ok(self)
-    }
-
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), Unsupported> {
-        v.serialize(self)
-    }
-
-    fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<(), Unsupported> {
-        v.serialize(self)
-    }
-
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Unsupported> {
-        Err(Unsupported)
     }
 
     fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Unsupported> {
@@ -341,6 +348,8 @@ impl Serializer for Scalar<'_> {
     type SerializeStruct = Impossible<Kind, Unsupported>;
     type SerializeStructVariant = Impossible<Kind, Unsupported>;
 
+    wrappers!(Kind);
+
     scalar_json! {
         serialize_bool(bool);
         serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
@@ -384,28 +393,6 @@ impl Serializer for Scalar<'_> {
         variant: &'static str,
     ) -> Result<Kind, Unsupported> {
         self.serialize_str(variant)
-    }
-
-    fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<Kind, Unsupported> {
-        v.serialize(self)
-    }
-
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<Kind, Unsupported> {
-        v.serialize(self)
-    }
-
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<Kind, Unsupported> {
-        Err(Unsupported)
     }
 
     fn serialize_bytes(self, _: &[u8]) -> Result<Kind, Unsupported> {
