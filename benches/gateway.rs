@@ -224,7 +224,7 @@ fn update(i: u64) -> Update {
         "status_since": 1_732_300_000_000_i64, "paused": false, "pause_reason": null,
         "queues": {"sales": {"paused": false, "pause_reason": null, "penalty": 0}},
         "calls_answered": i, "calls_missed": 0, "talk_seconds": 0, "call": null, "bench_sent_us": now_us()});
-    Update::Agent { id, fields: fields.as_object().cloned().unwrap() }
+    Update::Agent { id, fields: fields.as_object().cloned().unwrap().into() }
 }
 
 fn report(name: &str, f: &Figures, clients: usize, messages: u64) {

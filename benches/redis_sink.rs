@@ -35,7 +35,7 @@ fn call(i: u64, t_ns: u64) -> Update {
                         "outcome": "answered", "t_ns": t_ns});
     Update::Call {
         uniqueid: format!("1732300000.{i}"),
-        fields: fields.as_object().cloned().unwrap_or_default(),
+        fields: fields.as_object().cloned().unwrap_or_default().into(),
     }
 }
 

@@ -492,7 +492,7 @@ async fn feed_sink(engine: &mut Engine, sink: &common::sink::Sink, events: &[Eve
     for event in events.iter().chain([&tick]) {
         let changes = engine.apply(event);
         if !changes.is_empty() {
-            sink.handle.send(SinkMsg::Updates(sink::render(engine, &changes)));
+            sink.handle.send(SinkMsg::Updates(sink::render(engine.views(&changes))));
             sink.flushed().await;
         }
     }
@@ -525,7 +525,7 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
     pubsub.psubscribe(format!("{}:*", keys.base())).await.expect("psubscribe");
 
     let mut engine = Engine::new(config);
-    let sink = Sink::start_with_state(settings, sink::render_all(&engine)).await;
+    let sink = Sink::start_with_state(settings, sink::render(engine.all_views())).await;
     feed_sink(&mut engine, &sink, &events).await;
 
     let msgs = reader::read_stream(&mut conn, &keys, 0, 100_000, 0).await.expect("XREAD");
@@ -607,7 +607,7 @@ async fn the_gateway_forwards_agent_events_in_scope() {
     let settings = server.settings("pbx1");
     let keys = settings.keys();
     let mut engine = Engine::new(config);
-    let sink = Sink::start_with_state(settings, sink::render_all(&engine)).await;
+    let sink = Sink::start_with_state(settings, sink::render(engine.all_views())).await;
     let gw = Gateway::start(&server, "pbx1");
     let open: Shared = Arc::new(Mutex::new(Follower::default()));
     let scoped: Shared = Arc::new(Mutex::new(Follower::default()));

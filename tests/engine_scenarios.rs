@@ -298,7 +298,7 @@ fn final_state(statics: &[Event], order: &[Event], end: TsMs) -> (Snapshot, Vec<
     let mut engine = Engine::new(config());
     let all: Vec<Event> = statics.iter().chain(order).cloned().collect();
     replay::apply_all(&mut engine, &all, Some(end));
-    let (_, _, mut calls) = engine.ids();
+    let mut calls = engine.call_ids();
     calls.sort();
     let calls = calls
         .into_iter()

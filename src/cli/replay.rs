@@ -108,7 +108,7 @@ fn write_redis(
     engine: &queuecast::engine::Engine,
 ) -> anyhow::Result<u8> {
     use queuecast::sink;
-    let updates = sink::render_all(engine);
+    let updates = sink::render(engine.all_views());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let seq = runtime.block_on(sink::write_snapshot(settings, &updates, sink::Health::default()))?;
     eprintln!(

@@ -142,25 +142,16 @@ impl Generation {
     /// One line for `systemctl status`.
     pub fn summary(&self) -> String {
         let engine: &Engine = self.publisher.engine();
-        let (agents, queues, calls) = engine.ids();
-        let mut talking = 0;
-        let mut waiting = 0;
-        for name in &queues {
-            if let Some(fields) = engine.queue_fields(name) {
-                talking += fields.get("agents_talking").and_then(|v| v.as_u64()).unwrap_or(0);
-                waiting += fields.get("calls_waiting").and_then(|v| v.as_u64()).unwrap_or(0);
-            }
+        let (agents, queues, calls) = engine.counts();
+        let (mut talking, mut waiting) = (0, 0);
+        for queue in engine.queue_views() {
+            talking += queue.agents_talking;
+            waiting += queue.calls_waiting;
         }
         let stats = self.publisher.stats();
         format!(
             "{} agents, {} queues, {} calls ({} waiting, {} talking); {} events, {} updates",
-            agents.len(),
-            queues.len(),
-            calls.len(),
-            waiting,
-            talking,
-            stats.events,
-            stats.updates
+            agents, queues, calls, waiting, talking, stats.events, stats.updates
         )
     }
 

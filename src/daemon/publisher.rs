@@ -60,7 +60,7 @@ impl Publisher {
     /// Publishes the whole current state with a `resync` and starts publishing deltas.
     pub fn resync(&mut self) {
         self.pending_queues.clear();
-        let state = crate::sink::render_all(&self.engine);
+        let state = crate::sink::render(self.engine.all_views());
         self.stats.updates += state.len() as u64;
         self.sink.send(SinkMsg::Resync(state));
         self.publishing = true;
@@ -131,7 +131,7 @@ impl Publisher {
         if changes.is_empty() {
             return;
         }
-        let updates = crate::sink::render(&self.engine, changes);
+        let updates = crate::sink::render(self.engine.views(changes));
         self.stats.updates += updates.len() as u64;
         self.sink.send(SinkMsg::Updates(updates));
     }
@@ -159,7 +159,7 @@ fn coalesce(engine: &Engine, changes: Vec<Change>) -> Vec<Change> {
         .into_iter()
         .map(|change| match change {
             Change::AgentRemoved(id) | Change::Agent(id) => {
-                if engine.agent_fields(&id).is_some() {
+                if engine.has_agent(&id) {
                     Change::Agent(id)
                 } else {
                     Change::AgentRemoved(id)

@@ -98,7 +98,7 @@ const MAX_EXPECTED: usize = 256;
 
 /// A change a queuecast command is about to cause (`EventKind::CommandSent`).
 #[derive(Debug, Clone)]
-pub(super) struct Expected {
+struct Expected {
     agent: String,
     /// None = any queue (the command is for every queue of the agent: one change per queue).
     queue: Option<String>,
@@ -118,7 +118,7 @@ impl Expected {
 
 /// A change waiting for queue_log's word on its source.
 #[derive(Debug, Clone)]
-pub(super) struct Held {
+struct Held {
     agent: AgentIx,
     queue: QueueIx,
     event: AgentEvent,
@@ -126,17 +126,20 @@ pub(super) struct Held {
     settled: bool,
 }
 
-impl Engine {
-    /// A command is about to make this change: credit it to `api` when it is reported within [`HOLD_MS`].
-    pub(super) fn expect_command(
-        &mut self,
-        agent: &str,
-        queue: Option<&str>,
-        event: AgentEventKind,
-        at: TsMs,
-    ) {
-        let horizon = self.now;
-        self.expected.retain(|e| e.until >= horizon);
+/// The agent events in flight: held for their source, and the commands expected to cause some. Changed here
+/// only.
+#[derive(Debug, Default)]
+pub(super) struct AgentEvents {
+    /// In order, waiting for their source.
+    held: Vec<Held>,
+    /// Changes queuecast's own commands are about to cause.
+    expected: Vec<Expected>,
+}
+
+impl AgentEvents {
+    /// A command is about to make this change (at `at`; the engine's time is `now`).
+    fn expect(&mut self, agent: &str, queue: Option<&str>, event: AgentEventKind, at: TsMs, now: TsMs) {
+        self.expected.retain(|e| e.until >= now);
         if self.expected.len() >= MAX_EXPECTED {
             self.expected.remove(0);
         }
@@ -162,43 +165,13 @@ impl Engine {
         }
     }
 
-    /// Records a real change made by the event being applied.
-    pub(super) fn agent_event(
-        &mut self,
-        a: AgentIx,
-        q: QueueIx,
-        event: AgentEventKind,
-        reason: Option<&str>,
-        source: Actor,
-    ) {
-        if self.quiet {
-            return;
-        }
-        let Some(agent) = self.agent(a) else { return };
-        let wait = self.event_source == Source::Ami && self.saw_queue_log && source == Actor::Ami;
-        let mut event = AgentEvent {
-            agent: agent.id.clone(),
-            event,
-            queue: self.queues[q as usize].name.clone(),
-            reason: reason.filter(|r| !r.is_empty()).map(str::to_owned),
-            source,
-            at: self.cause,
-        };
+    /// `wait`: its source is to come from queue_log.
+    fn hold(&mut self, agent: AgentIx, queue: QueueIx, mut event: AgentEvent, wait: bool) {
         self.credit_command(&mut event);
-        self.held.push(Held { agent: a, queue: q, event, settled: !wait });
+        self.held.push(Held { agent, queue, event, settled: !wait });
     }
 
-    /// queue_log repeats a change AMI already made: its second column names the source of a held event.
-    pub(super) fn confirm_agent_event(
-        &mut self,
-        a: AgentIx,
-        q: QueueIx,
-        event: AgentEventKind,
-        actor: Actor,
-    ) {
-        if self.event_source != Source::QueueLog {
-            return;
-        }
+    fn confirm(&mut self, a: AgentIx, q: QueueIx, event: AgentEventKind, actor: Actor) {
         if let Some(held) = self
             .held
             .iter_mut()
@@ -213,14 +186,67 @@ impl Engine {
         }
     }
 
-    /// Moves the settled or expired head of the held list into the changes, in order.
-    pub(super) fn release_agent_events(&mut self) {
-        let now = self.now;
+    /// Appends the settled or expired head of the held list to `out`, in order.
+    fn release(&mut self, now: TsMs, out: &mut Vec<Change>) {
         let ready =
             self.held.iter().take_while(|h| h.settled || now.saturating_sub(h.event.at) >= HOLD_MS).count();
-        for held in self.held.drain(..ready) {
-            self.out_events.push(Change::AgentEvent(held.event));
+        out.extend(self.held.drain(..ready).map(|held| Change::AgentEvent(held.event)));
+    }
+}
+
+impl Engine {
+    /// A command is about to make this change: credit it to `api` when it is reported within [`HOLD_MS`].
+    pub(super) fn expect_command(
+        &mut self,
+        agent: &str,
+        queue: Option<&str>,
+        event: AgentEventKind,
+        at: TsMs,
+    ) {
+        self.agent_events.expect(agent, queue, event, at, self.now);
+    }
+
+    /// Records a real change made by the event being applied.
+    pub(super) fn agent_event(
+        &mut self,
+        a: AgentIx,
+        q: QueueIx,
+        event: AgentEventKind,
+        reason: Option<&str>,
+        source: Actor,
+    ) {
+        if self.quiet {
+            return;
         }
+        let Some(agent) = self.agent(a) else { return };
+        let wait = self.event_source == Source::Ami && self.saw_queue_log && source == Actor::Ami;
+        let event = AgentEvent {
+            agent: agent.id.clone(),
+            event,
+            queue: self.queues[q as usize].name.clone(),
+            reason: reason.filter(|r| !r.is_empty()).map(str::to_owned),
+            source,
+            at: self.cause,
+        };
+        self.agent_events.hold(a, q, event, wait);
+    }
+
+    /// queue_log repeats a change AMI already made: its second column names the source of a held event.
+    pub(super) fn confirm_agent_event(
+        &mut self,
+        a: AgentIx,
+        q: QueueIx,
+        event: AgentEventKind,
+        actor: Actor,
+    ) {
+        if self.event_source == Source::QueueLog {
+            self.agent_events.confirm(a, q, event, actor);
+        }
+    }
+
+    /// Appends the agent events released by now to `out`, after the entity changes.
+    pub(super) fn release_agent_events(&mut self) {
+        self.agent_events.release(self.now, &mut self.out);
     }
 }
 

@@ -12,7 +12,7 @@
 
 use super::key::Key;
 use super::state::{CallIx, Queue, QueueIx, ScreenPop, Visit, Waiting, feed};
-use super::{AgentIx, Change, Engine, LeaveReason, Source, TsMs, ix};
+use super::{AgentIx, Change, Engine, LeaveReason, Source, TsMs};
 
 /// AMI's QueueCallerLeave comes just before AgentConnect (≈1 ms) for an answered caller and alone for one
 /// who left by an exit key. A caller taken off the list with neither connect nor abandon after this long
@@ -26,12 +26,10 @@ pub(super) type VisitRef = (CallIx, usize);
 impl Engine {
     /// The call record, created on first mention.
     pub(super) fn ensure_call(&mut self, uniqueid: &str) -> CallIx {
-        if let Some(&c) = self.call_ix.get(uniqueid) {
+        if let Some(c) = self.calls.of(uniqueid) {
             return c;
         }
-        let c = ix(self.calls.len());
-        self.calls.push(super::state::Call::new(uniqueid));
-        self.call_ix.insert(Key::new(uniqueid), c);
+        let c = self.calls.add(uniqueid);
         self.out.push(Change::Call(uniqueid.to_owned()));
         c
     }
@@ -182,7 +180,7 @@ impl Engine {
             }
             let uid = uid.clone();
             self.unexplained.pop_first();
-            let Some(&c) = self.call_ix.get(uid.as_str()) else { continue };
+            let Some(c) = self.calls.of(uid.as_str()) else { continue };
             let visits = &self.calls[c as usize].visits;
             let pending: Vec<usize> = (0..visits.len())
                 .filter(|&v| visits[v].dequeued_at.is_some_and(|at| at + UNEXPLAINED_LEAVE_SETTLE_MS <= now))
@@ -249,7 +247,7 @@ impl Engine {
         let Some(agent) = self.agent(a) else { return };
         let mut best: Option<(bool, ScreenPop)> = None;
         for uid in agent.talking.iter().map(|u| (u, true)).chain(agent.ringing.iter().map(|u| (u, false))) {
-            let Some(&c) = self.call_ix.get(uid.0.as_str()) else { continue };
+            let Some(c) = self.calls.of(uid.0.as_str()) else { continue };
             let call = &self.calls[c as usize];
             for visit in &call.visits {
                 let since = if uid.1 {

@@ -81,7 +81,7 @@ impl Engine {
                 self.out.push(Change::Agent(agent.id.clone()));
             }
         }
-        for queue in &mut self.queues {
+        for queue in self.queues.iter_mut() {
             if queue.counters != QueueCounters::default() {
                 queue.counters = QueueCounters::default();
                 self.out.push(Change::Queue(queue.name.clone()));
@@ -92,11 +92,6 @@ impl Engine {
             Some(ended) => ended >= keep_after,
             None => true,
         });
-        // The kept calls moved: renumber the uniqueid index (once a day, like the retain itself).
-        self.call_ix.clear();
-        for (c, call) in self.calls.iter().enumerate() {
-            self.call_ix.insert(call.uniqueid.clone(), super::ix(c));
-        }
     }
 
     /// Recomputes the derived status of every touched agent and the member counts of its queues.

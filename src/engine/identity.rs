@@ -14,7 +14,7 @@
 
 use super::key::Key;
 use super::state::{Agent, AgentIx, QueueIx};
-use super::{Change, Engine, MemberRef, ix, looks_like_interface};
+use super::{Change, Engine, MemberRef, looks_like_interface};
 use std::borrow::Cow;
 
 /// What a member reference names: an agent already known by number, or an id to look up (or create).
@@ -30,13 +30,11 @@ impl Engine {
             Found::Agent(a) => return Some(a),
             Found::Id(id, provisional) => (id, provisional),
         };
-        if let Some(&a) = self.agent_ix.get(id.as_ref()) {
+        if let Some(a) = self.agents.of(&id) {
             return Some(a);
         }
         let name = member.name.as_deref().filter(|n| *n != id || provisional);
-        let a = ix(self.agents.len());
-        self.agents.push(Some(Agent::new(&id, name, provisional, self.cause)));
-        self.agent_ix.insert(Key::new(&id), a);
+        let a = self.agents.add(Agent::new(&id, name, provisional, self.cause));
         if let Some(name) = name.filter(|_| !provisional) {
             self.index_name(a, name);
         }
@@ -49,7 +47,7 @@ impl Engine {
     pub(super) fn resolve_existing(&mut self, member: &MemberRef, queue: Option<QueueIx>) -> Option<AgentIx> {
         match self.lookup(member, queue)? {
             Found::Agent(a) => Some(a),
-            Found::Id(id, _) => self.agent_ix.get(id.as_ref()).copied(),
+            Found::Id(id, _) => self.agents.of(&id),
         }
     }
 
@@ -144,13 +142,13 @@ impl Engine {
         // it merged any earlier one: only a newly learned pair can have a provisional agent to merge.
         if self.names.get(name).is_none_or(|known| *known != interface) {
             self.names.insert(Key::new(name), Key::new(interface));
-            if let Some(&p) = self.agent_ix.get(name)
+            if let Some(p) = self.agents.of(name)
                 && self.agent(p).is_some_and(|a| a.provisional)
             {
                 self.merge_provisional(p, name, interface);
             }
         }
-        let a = *self.agent_ix.get(interface)?;
+        let a = self.agents.of(interface)?;
         self.set_name(a, name);
         Some(a)
     }
@@ -172,14 +170,11 @@ impl Engine {
 
     /// Moves everything the provisional agent `p` (id `name`) holds into the agent `interface`.
     fn merge_provisional(&mut self, p: AgentIx, name: &str, interface: &str) {
-        let Some(provisional) = self.agents.get_mut(p as usize).and_then(Option::take) else { return };
-        self.agent_ix.remove(name);
-        let real = match self.agent_ix.get(interface) {
-            Some(&real) => real,
+        let Some(provisional) = self.agents.take(p, name) else { return };
+        let real = match self.agents.of(interface) {
+            Some(real) => real,
             None => {
-                let real = ix(self.agents.len());
-                self.agents.push(Some(Agent::new(interface, Some(name), false, self.cause)));
-                self.agent_ix.insert(Key::new(interface), real);
+                let real = self.agents.add(Agent::new(interface, Some(name), false, self.cause));
                 self.index_name(real, name);
                 real
             }

@@ -213,7 +213,7 @@ impl Engine {
         }
         agent.device = device;
         for uid in rings {
-            if let Some(&c) = self.call_ix.get(&uid) {
+            if let Some(c) = self.calls.of(&uid) {
                 self.calls[c as usize].visits.iter_mut().for_each(|v| v.ringing.retain(|(r, _)| *r != a));
             }
         }

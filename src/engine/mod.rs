@@ -2,9 +2,10 @@
 //!
 //! CONTRACT (other modules rely on these names):
 //! - `Engine::new(PbxSetup)`, `Engine::apply(&mut self, &Event) -> Vec<Change>`
-//! - `Engine::agent_fields(id)`, `queue_fields(name)`, `queue_waiting(name)`, `call_fields(uniqueid)`:
-//!   the rendered hash content (DESIGN.md field names), as JSON values.
-//! - `Engine::snapshot() -> Snapshot` (what `replay --json` prints).
+//! - `Engine::views(&changes)` after a batch, `Engine::all_views()` for a full write: typed [`View`]s of the
+//!   entities' current state (`view`), which the sink renders.
+//! - `Engine::agent_fields(id)`, `queue_fields(name)`, `call_fields(uniqueid)`: the same views as JSON, for
+//!   tests and tools; `Engine::snapshot() -> Snapshot` (what `replay --json` prints).
 //! - `Engine::call_visits(uniqueid)`: a call's visits in order as (queue, outcome), for tests and tools.
 //!
 //! How it stays idempotent: every handler compares before it writes and records a `Change` only when a
@@ -21,7 +22,7 @@ mod identity;
 mod key;
 mod members;
 mod reconcile;
-mod render;
+mod records;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -32,10 +33,13 @@ mod visits;
 
 pub use agent_events::{Actor, AgentEvent, AgentEventKind, HOLD_MS};
 pub use event::*;
-pub use view::{Change, Fields, Snapshot};
+pub use view::{
+    AgentView, CallView, Change, Fields, MembershipView, QueueView, ScreenPopView, Snapshot, View, VisitView,
+    WaitingView,
+};
 
 use key::{Key, KeyMap};
-use state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx};
+use state::{Agent, AgentIx, Call, QueueIx};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -93,22 +97,15 @@ pub struct AgentTarget {
 /// Agents, queues and calls, and the rules that move them.
 ///
 /// Records live in vectors and refer to each other by number (`AgentIx`, `QueueIx`); the string ids the
-/// feeds use are looked up once per event in the `*_ix` maps. Why: string-keyed maps on every reference
+/// feeds use are looked up once per event in the indexes of `records`. Why: string-keyed maps on every reference
 /// made the engine hash, compare and allocate ids several times per event, and kept a 300-byte bucket per
 /// call in a sparse table.
 #[derive(Debug)]
 pub struct Engine {
     config: PbxSetup,
-    /// By agent number; None = a provisional agent merged into its real one (numbers are never reused).
-    agents: Vec<Option<Agent>>,
-    /// Agent id (interface, or member name while provisional) → number.
-    agent_ix: KeyMap<AgentIx>,
-    queues: Vec<Queue>,
-    /// Lower-cased queue name → number.
-    queue_ix: KeyMap<QueueIx>,
-    calls: Vec<Call>,
-    /// Caller uniqueid → index in `calls`.
-    call_ix: KeyMap<CallIx>,
+    agents: records::Agents,
+    queues: records::Queues,
+    calls: records::Calls,
     /// Member name → interface, learned from AMI (both spellings in one message).
     names: KeyMap<Key>,
     /// Member name → the non-provisional agents carrying it (usually one), so a queue_log line that names a
@@ -138,12 +135,7 @@ pub struct Engine {
     seen_snapshot: bool,
     /// The event being applied makes no agent events (the first `QueueStatus` answer).
     quiet: bool,
-    /// Agent events in order, waiting for their source (`agent_events`).
-    held: Vec<agent_events::Held>,
-    /// Agent events released by the event being applied; they follow the entity changes, in order.
-    out_events: Vec<Change>,
-    /// Changes queuecast's own commands are about to cause (`agent_events`).
-    expected: Vec<agent_events::Expected>,
+    agent_events: agent_events::AgentEvents,
 }
 
 impl Engine {
@@ -151,12 +143,9 @@ impl Engine {
         let queue_log_feed = config.queue_log_feed;
         let mut engine = Self {
             config,
-            agents: Vec::new(),
-            agent_ix: KeyMap::default(),
-            queues: Vec::new(),
-            queue_ix: KeyMap::default(),
-            calls: Vec::new(),
-            call_ix: KeyMap::default(),
+            agents: records::Agents::default(),
+            queues: records::Queues::default(),
+            calls: records::Calls::default(),
             names: KeyMap::default(),
             named: KeyMap::default(),
             now: TsMs::MIN,
@@ -171,14 +160,11 @@ impl Engine {
             saw_queue_log: queue_log_feed,
             seen_snapshot: false,
             quiet: false,
-            held: Vec::new(),
-            out_events: Vec::new(),
-            expected: Vec::new(),
+            agent_events: agent_events::AgentEvents::default(),
         };
         // Configured queues exist from the start, so a wallboard lists them before their first call.
         for (key, settings) in &engine.config.queues {
-            engine.queue_ix.insert(Key::new(key), ix(engine.queues.len()));
-            engine.queues.push(Queue::new(key, settings.clone()));
+            engine.queues.add(key, key, settings.clone());
         }
         engine
     }
@@ -187,7 +173,7 @@ impl Engine {
         &self.config
     }
 
-    /// Applies one event and returns the entities whose rendered state really changed.
+    /// Applies one event and returns the entities whose state really changed.
     pub fn apply(&mut self, event: &Event) -> Vec<Change> {
         if let EventKind::MemberNamed { interface, name } = &event.kind {
             return self.member_named_from_host(interface, name);
@@ -295,22 +281,75 @@ impl Engine {
             self.out.dedup();
         }
         self.release_agent_events();
-        self.out.append(&mut self.out_events);
         // One exact-size allocation for the caller; the buffer keeps its capacity for the next event (taking
         // it left an empty vector that every event regrew push by push).
         self.out.drain(..).collect()
     }
 
+    /// The current state of the entities named by `changes`, in their order. An entity the engine no longer
+    /// knows (e.g. a call already forgotten) is skipped: there is nothing to write.
+    pub fn views<'a>(&'a self, changes: &'a [Change]) -> impl Iterator<Item = View<'a>> + 'a {
+        changes.iter().filter_map(|change| match change {
+            Change::Agent(id) => self.agent_view(id).map(View::Agent),
+            Change::AgentRemoved(id) => Some(View::AgentRemoved(id)),
+            Change::Queue(name) => self.queue_view(name).map(View::Queue),
+            Change::Call(uniqueid) => self.call_view(uniqueid).map(View::Call),
+            Change::AgentEvent(event) => Some(View::AgentEvent(event)),
+        })
+    }
+
+    /// Every agent, queue and call the engine knows, for a full write.
+    pub fn all_views(&self) -> impl Iterator<Item = View<'_>> {
+        let agents = self.live_agents().map(|a| View::Agent(view::agent(a, &self.queues)));
+        let queues = self.queues.iter().map(|q| View::Queue(view::queue(q)));
+        let calls = self.calls.iter().map(|c| View::Call(self.render_call(c)));
+        agents.chain(queues).chain(calls)
+    }
+
+    pub fn agent_view(&self, id: &str) -> Option<AgentView<'_>> {
+        self.agents.of(id).and_then(|a| self.agent(a)).map(|a| view::agent(a, &self.queues))
+    }
+
+    pub fn queue_view(&self, name: &str) -> Option<QueueView<'_>> {
+        self.queue_of(name).map(|q| view::queue(&self.queues[q as usize]))
+    }
+
+    pub fn queue_views(&self) -> impl Iterator<Item = QueueView<'_>> {
+        self.queues.iter().map(view::queue)
+    }
+
+    pub fn call_view(&self, uniqueid: &str) -> Option<CallView<'_>> {
+        Some(self.render_call(self.calls.by_uniqueid(uniqueid)?))
+    }
+
+    fn render_call<'a>(&'a self, call: &'a Call) -> CallView<'a> {
+        view::call(call, &self.queues, |a| self.agent(a).map(|a| a.id.as_str()))
+    }
+
+    pub fn has_agent(&self, id: &str) -> bool {
+        self.agents.of(id).and_then(|a| self.agent(a)).is_some()
+    }
+
+    /// How many agents, queues and calls the engine holds.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.live_agents().count(), self.queues.len(), self.calls.len())
+    }
+
+    /// Uniqueids of the calls the engine holds, for tests and tools.
+    pub fn call_ids(&self) -> Vec<String> {
+        self.calls.iter().map(|c| c.uniqueid.to_string()).collect()
+    }
+
     pub fn agent_fields(&self, id: &str) -> Option<Fields> {
-        self.agent_ix.get(id).and_then(|&a| self.agent(a)).map(|a| render::agent(a, &self.queues))
+        self.agent_view(id).map(|v| view::to_fields(&v))
     }
 
     /// The agent a command names (its id, or a member name the engine knows) and the queues it is in now: what
-    /// the command task needs to address Asterisk, read without rendering the agent's fields.
+    /// the command task needs to address Asterisk.
     pub fn agent_target(&self, agent: &str) -> Option<AgentTarget> {
-        let a = match self.agent_ix.get(agent) {
-            Some(&a) => a,
-            None => *self.agent_ix.get(self.names.get(agent)?.as_str())?,
+        let a = match self.agents.of(agent) {
+            Some(a) => a,
+            None => self.agents.of(self.names.get(agent)?.as_str())?,
         };
         let agent = self.agent(a)?;
         Some(AgentTarget {
@@ -321,40 +360,38 @@ impl Engine {
     }
 
     pub fn queue_fields(&self, name: &str) -> Option<Fields> {
-        self.queue_of(name).map(|q| render::queue(&self.queues[q as usize]))
+        self.queue_view(name).map(|v| view::to_fields(&v))
     }
 
     /// Waiting callers of a queue: caller uniqueid → `{uniqueid, caller_id, position, joined_at}`.
     pub fn queue_waiting(&self, name: &str) -> Vec<(String, serde_json::Value)> {
-        self.queue_of(name).map(|q| render::waiting(&self.queues[q as usize])).unwrap_or_default()
+        let Some(queue) = self.queue_view(name) else { return Vec::new() };
+        queue
+            .waiting
+            .iter()
+            .map(|w| (w.uniqueid.to_owned(), serde_json::to_value(w).unwrap_or_default()))
+            .collect()
     }
 
     pub fn call_fields(&self, uniqueid: &str) -> Option<Fields> {
-        let call = self.calls.get(*self.call_ix.get(uniqueid)? as usize)?;
-        Some(render::call(call, &self.queues, |a| self.agent(a).map(|a| a.id.as_str())))
+        self.call_view(uniqueid).map(|v| view::to_fields(&v))
     }
 
     /// Visits of a call in order: (queue display name, outcome), for tests and tools.
     pub fn call_visits(&self, uniqueid: &str) -> Vec<(String, &'static str)> {
-        let Some(call) = self.call_ix.get(uniqueid).and_then(|&c| self.calls.get(c as usize)) else {
+        let Some(call) = self.calls.by_uniqueid(uniqueid) else {
             return Vec::new();
         };
         call.visits.iter().map(|v| (self.queues[v.queue as usize].name.clone(), state::outcome(v))).collect()
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let agents = self.live_agents().map(|a| (a.id.clone(), render::agent(a, &self.queues))).collect();
-        let queues = self.queues.iter().map(|q| (q.name.clone(), render::queue(q))).collect();
+        let agents = self
+            .live_agents()
+            .map(|a| (a.id.clone(), view::to_fields(&view::agent(a, &self.queues))))
+            .collect();
+        let queues = self.queues.iter().map(|q| (q.name.clone(), view::to_fields(&view::queue(q)))).collect();
         Snapshot { agents, queues }
-    }
-
-    /// Ids of all agents, queues (display names) and live calls, for a sink's full write.
-    pub fn ids(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        (
-            self.live_agents().map(|a| a.id.clone()).collect(),
-            self.queues.iter().map(|q| q.name.clone()).collect(),
-            self.calls.iter().map(|c| c.uniqueid.to_string()).collect(),
-        )
     }
 
     fn live_agents(&self) -> impl Iterator<Item = &Agent> {
@@ -371,7 +408,7 @@ impl Engine {
 
     /// The number of an existing queue, by any spelling of its name.
     fn queue_of(&self, name: &str) -> Option<QueueIx> {
-        self.queue_ix.get(queue_key(name).as_ref()).copied()
+        self.queues.of(name)
     }
 
     /// Service-level threshold of a queue: queues.conf, then QueueStatus, then the default.
@@ -393,13 +430,11 @@ impl Engine {
     /// Creates the queue on first mention and returns its number.
     fn ensure_queue(&mut self, name: &str) -> QueueIx {
         let key = queue_key(name);
-        if let Some(&q) = self.queue_ix.get(key.as_ref()) {
+        if let Some(q) = self.queues.of(&key) {
             return q;
         }
         let settings = self.config.queues.get(&*key).cloned().unwrap_or_default();
-        let q = ix(self.queues.len());
-        self.queues.push(Queue::new(name, settings));
-        self.queue_ix.insert(Key::new(&key), q);
+        let q = self.queues.add(&key, name, settings);
         self.out.push(Change::Queue(name.to_owned()));
         q
     }

@@ -51,9 +51,9 @@ impl Engine {
                 let queues: Vec<QueueIx> = match queue {
                     Some(queue) => self.queue_of(queue).into_iter().collect(),
                     None => self
-                        .agent_ix
-                        .get(interface.as_str())
-                        .and_then(|&a| self.agent(a))
+                        .agents
+                        .of(interface.as_str())
+                        .and_then(|a| self.agent(a))
                         .map(|a| a.queues.iter().map(|m| m.queue).collect())
                         .unwrap_or_default(),
                 };

@@ -1,4 +1,4 @@
-//! The engine's own records. Everything rendered to the outside is derived from these in `render`.
+//! The engine's own records. Everything rendered to the outside is derived from these in `view`.
 
 use super::QueueSettings;
 use super::event::{DeviceState, LeaveReason, Source, TsMs};
@@ -36,7 +36,7 @@ pub type AgentIx = u32;
 /// Dense number of a queue: its index in `Engine::queues` (queues are never removed).
 pub type QueueIx = u32;
 /// Index of a call in `Engine::calls`; valid until the next day rollover compacts the list, so only the
-/// uniqueid index (`Engine::call_ix`) holds one across events.
+/// uniqueid index (`records::Calls`) holds one across events.
 pub type CallIx = u32;
 
 /// One agent's membership in one queue.
@@ -282,7 +282,7 @@ pub enum Ending {
     Transferred,
 }
 
-/// One call: the caller's channel (its uniqueid), found through `Engine::call_ix`, with every stay in a queue
+/// One call: the caller's channel (its uniqueid), found through `records::Calls`, with every stay in a queue
 /// (DESIGN.md "Calls and visits"). A blind transfer, a Redirect or an overflow dialplan sends the same channel
 /// into another queue, or into the same queue again: each stay is its own [`Visit`].
 #[derive(Debug, Clone)]

@@ -89,7 +89,7 @@ impl Engine {
 
     /// The agent stops ringing for this call (every visit of it: a device rings for one at a time).
     pub(super) fn stop_ring(&mut self, uniqueid: &str, a: AgentIx) {
-        if let Some(&c) = self.call_ix.get(uniqueid) {
+        if let Some(c) = self.calls.of(uniqueid) {
             for visit in &mut self.calls[c as usize].visits {
                 visit.ringing.retain(|(r, _)| *r != a);
             }
@@ -101,10 +101,7 @@ impl Engine {
     }
 
     pub(super) fn agent_ringing(&mut self, queue: &str, uniqueid: &str, member: &MemberRef, src: Source) {
-        let at = self.visit_for(queue, uniqueid, src);
-        let q = self.visit_mut(at).queue;
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
+        let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
         let now = self.cause;
         let visit = self.visit_mut(at);
         if visit.is_over() || visit.ringing.iter().any(|(r, _)| *r == a) {
@@ -120,6 +117,21 @@ impl Engine {
         self.touch(a);
     }
 
+    /// The visit a member event is about, and the member (a member of the visit's queue from now on).
+    fn visit_and_member(
+        &mut self,
+        queue: &str,
+        uniqueid: &str,
+        member: &MemberRef,
+        src: Source,
+    ) -> Option<(VisitRef, AgentIx)> {
+        let at = self.visit_for(queue, uniqueid, src);
+        let q = self.visit_mut(at).queue;
+        let a = self.resolve(member, Some(q))?;
+        self.ensure_membership(a, q);
+        Some((at, a))
+    }
+
     pub(super) fn ring_stopped(
         &mut self,
         queue: &str,
@@ -128,10 +140,7 @@ impl Engine {
         missed: bool,
         src: Source,
     ) {
-        let at = self.visit_for(queue, uniqueid, src);
-        let q = self.visit_mut(at).queue;
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
+        let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
         self.stop_ring(uniqueid, a);
         if missed {
             let report = (a, src, self.cause);
@@ -151,10 +160,7 @@ impl Engine {
         hold_s: Option<u32>,
         src: Source,
     ) {
-        let at = self.visit_for(queue, uniqueid, src);
-        let q = self.visit_mut(at).queue;
-        let Some(a) = self.resolve(member, Some(q)) else { return };
-        self.ensure_membership(a, q);
+        let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
         self.mark_left(at, src);
         let now = self.cause;
         let visit = self.visit_mut(at);
@@ -218,7 +224,7 @@ impl Engine {
         let talking = self.agent(a).map(|agent| agent.talking.clone()).unwrap_or_default();
         let found = talking
             .iter()
-            .filter_map(|uid| self.call_ix.get(uid.as_str()).copied())
+            .filter_map(|uid| self.calls.of(uid.as_str()))
             .find_map(|c| open_visit(c, &self.calls[c as usize]))
             .or_else(|| {
                 self.calls.iter().enumerate().rev().find_map(|(c, call)| open_visit(super::ix(c), call))

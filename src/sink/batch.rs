@@ -1,13 +1,12 @@
 //! Builds the commands of one MULTI/EXEC: entity hashes, sets, `meta.seq`, `XADD` and `PUBLISH`, so a reader
 //! never sees a message before the state it describes.
 //!
-//! This is the sink's hot path (one call per change), so field values go from the engine's JSON straight into
-//! the command buffers, each message is serialized once for the stream and all its channels, and the key
+//! This is the sink's hot path (one call per change), so field values go from the rendered [`Hash`] straight
+//! into the command buffers, each message is serialized once for the stream and all its channels, and the key
 //! names that never change are formatted once.
 
 use super::message::{self, Envelope, Message, MessageType, STREAM_CHANNELS_FIELD, STREAM_PAYLOAD_FIELD};
-use super::{Keys, Update};
-use crate::engine::Fields;
+use super::{Hash, Keys, Update};
 use redis::{Cmd, Pipeline};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -272,14 +271,11 @@ impl Builder {
     }
 
     /// `HSET key field value …` with the rendered fields (the entity's own `seq` field replaced by `seq`).
-    fn hset(&mut self, pipe: &mut Pipeline, key: &str, fields: &Fields, seq: Option<u64>) {
-        let bytes =
-            key.len() + 32 + fields.iter().map(|(name, value)| name.len() + len_hint(value)).sum::<usize>();
-        let mut cmd = sized("HSET", 3 + 2 * fields.len(), bytes);
+    fn hset(&mut self, pipe: &mut Pipeline, key: &str, fields: &Hash, seq: Option<u64>) {
+        let mut cmd = sized("HSET", 3 + 2 * fields.len(), key.len() + 24 + fields.text_len());
         cmd.arg(key);
-        for (name, value) in fields.iter().filter(|(name, _)| name.as_str() != "seq") {
-            cmd.arg(name.as_str());
-            self.push_value(&mut cmd, value);
+        for (name, value) in fields.iter().filter(|(name, _)| *name != "seq") {
+            cmd.arg(name).arg(value.redis());
         }
         if let Some(seq) = seq {
             cmd.arg("seq").arg(seq);
@@ -287,8 +283,7 @@ impl Builder {
         pipe.add_command(cmd).ignore();
     }
 
-    /// One argument holding `value` as Redis stores it ([`super::field_to_redis`]), without an intermediate
-    /// `String` for the common string values.
+    /// One argument holding a waiting entry as Redis stores it ([`super::field_to_redis`]).
     fn push_value(&mut self, cmd: &mut Cmd, value: &Value) {
         match value {
             Value::String(s) => cmd.arg(s.as_str()),
@@ -312,17 +307,6 @@ fn sized(name: &str, args: usize, bytes: usize) -> Cmd {
     cmd
 }
 
-/// About how many bytes `value` takes as a hash field value (exact for strings).
-fn len_hint(value: &Value) -> usize {
-    match value {
-        Value::String(s) => s.len(),
-        Value::Null => 0,
-        Value::Bool(_) | Value::Number(_) => 20,
-        Value::Array(items) => 32 * items.len(),
-        Value::Object(map) => 64 * map.len(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,7 +322,7 @@ mod tests {
             json!({"s": "x", "n": 12, "f": 0.5, "b": true, "z": null, "o": {"a": [1, "b"]}, "seq": 3});
         let fields = fields.as_object().cloned().unwrap();
         let mut direct = redis::pipe();
-        builder.hset(&mut direct, "k", &fields, Some(9));
+        builder.hset(&mut direct, "k", &Hash::from(fields.clone()), Some(9));
         let mut expected = redis::pipe();
         expected.cmd("HSET").arg("k");
         for (name, value) in fields.iter().filter(|(n, _)| n.as_str() != "seq") {
@@ -352,7 +336,7 @@ mod tests {
     #[test]
     fn deletes_and_memberships_are_one_command_each() {
         let builder = Builder::new(Keys::new("q", "p"), Retention { stream_maxlen: 10, call_ttl_s: 60 });
-        let fields = json!({"a": 1}).as_object().cloned().unwrap();
+        let fields = Hash::from(json!({"a": 1}).as_object().cloned().unwrap());
         let agent = |id: &str| Update::Agent { id: id.into(), fields: fields.clone() };
         let queue = |name: &str| Update::Queue { name: name.into(), fields: fields.clone(), waiting: vec![] };
         let updates = [
@@ -363,7 +347,7 @@ mod tests {
             queue("known"),
             Update::Call { uniqueid: "1.1".into(), fields: fields.clone() },
             Update::Call { uniqueid: "1.2".into(), fields: fields.clone() },
-            Update::Call { uniqueid: "1.3".into(), fields: Fields::new() },
+            Update::Call { uniqueid: "1.3".into(), fields: Hash::new() },
         ];
         let modes =
             [0, 1, 0, 0, 1, 0, 1, 1].map(|m| if m == 0 { HashMode::Replace } else { HashMode::Overwrite });

@@ -1,11 +1,11 @@
 //! The JSON message published on the channels and appended to the stream (DESIGN.md "Redis layout"):
 //! `{"type","seq","epoch","ts","pbx","id","data"}`.
 
-use super::Update;
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
+use super::{Hash, Update};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::io::Write as _;
 
 /// Stream entry field holding the message JSON. Named `payload` because that is the field Centrifugo's
 /// `redis_stream` consumer publishes in publication-data mode, so the stream feeds Centrifugo as it is.
@@ -83,7 +83,7 @@ impl Message {
     pub fn for_update(env: Envelope<'_>, seq: u64, update: &Update) -> Self {
         let (kind, id, data) = match update {
             Update::Agent { id, fields } => {
-                let mut data = fields.clone();
+                let mut data = fields.to_fields();
                 data.insert("seq".into(), seq.into());
                 (MessageType::AgentUpdate, id, data)
             }
@@ -91,13 +91,13 @@ impl Message {
             Update::AgentEvent { id, data } => (MessageType::AgentEvent, id, data.clone()),
             Update::CommandResult { id, data, .. } => (MessageType::CommandResult, id, data.clone()),
             Update::Queue { name, fields, waiting } => {
-                let mut data = fields.clone();
+                let mut data = fields.to_fields();
                 data.insert("seq".into(), seq.into());
                 let waiting: Map<String, Value> = waiting.iter().cloned().collect();
                 data.insert("waiting".into(), Value::Object(waiting));
                 (MessageType::QueueUpdate, name, data)
             }
-            Update::Call { uniqueid, fields } => (MessageType::CallUpdate, uniqueid, fields.clone()),
+            Update::Call { uniqueid, fields } => (MessageType::CallUpdate, uniqueid, fields.to_fields()),
         };
         Self::new(env, kind, seq, id.clone(), data)
     }
@@ -118,96 +118,83 @@ impl Message {
     }
 }
 
-/// Appends to `out` the JSON of the message announcing `update` as number `seq`: the same object as
-/// `Message::for_update(env, seq, update).to_json()`, serialized straight from the update. This runs once per
-/// change on the hot path, where copying the field map into a `Message` first was a large share of the cost.
+/// Appends to `out` the JSON of the message announcing `update` as number `seq`: the same bytes as
+/// `Message::for_update(env, seq, update).to_json()`, written straight from the update. This runs once per
+/// change on the hot path, where copying the fields into a `Message` first was a large share of the cost.
 pub fn write_update_json(out: &mut Vec<u8>, env: Envelope<'_>, seq: u64, update: &Update) {
-    let (kind, id, data) = match update {
-        Update::Agent { id, fields } => {
-            (MessageType::AgentUpdate, id, Data::Fields { fields, seq: Some(seq), waiting: None })
+    let (kind, id) = match update {
+        Update::Agent { id, .. } => (MessageType::AgentUpdate, id),
+        Update::AgentRemoved { id } => (MessageType::AgentRemoved, id),
+        Update::Queue { name, .. } => (MessageType::QueueUpdate, name),
+        Update::Call { uniqueid, .. } => (MessageType::CallUpdate, uniqueid),
+        Update::AgentEvent { id, .. } => (MessageType::AgentEvent, id),
+        Update::CommandResult { id, .. } => (MessageType::CommandResult, id),
+    };
+    // Writing strings, integers and JSON values into a Vec cannot fail.
+    out.extend_from_slice(b"{\"type\":");
+    let _ = serde_json::to_writer(&mut *out, &kind);
+    let _ = write!(out, ",\"seq\":{seq},\"epoch\":");
+    let _ = serde_json::to_writer(&mut *out, env.epoch);
+    let _ = write!(out, ",\"ts\":{},\"pbx\":", env.ts);
+    let _ = serde_json::to_writer(&mut *out, env.pbx);
+    out.extend_from_slice(b",\"id\":");
+    let _ = serde_json::to_writer(&mut *out, id.as_str());
+    out.extend_from_slice(b",\"data\":");
+    match update {
+        Update::Agent { fields, .. } => write_data(out, fields, Some(seq), None),
+        Update::Queue { fields, waiting, .. } => write_data(out, fields, Some(seq), Some(waiting)),
+        Update::Call { fields, .. } => write_data(out, fields, None, None),
+        Update::AgentRemoved { .. } => out.extend_from_slice(b"{}"),
+        Update::AgentEvent { data, .. } | Update::CommandResult { data, .. } => {
+            let _ = serde_json::to_writer(&mut *out, data);
         }
-        Update::AgentRemoved { id } => (MessageType::AgentRemoved, id, Data::Empty),
-        Update::Queue { name, fields, waiting } => {
-            (MessageType::QueueUpdate, name, Data::Fields { fields, seq: Some(seq), waiting: Some(waiting) })
-        }
-        Update::Call { uniqueid, fields } => {
-            (MessageType::CallUpdate, uniqueid, Data::Fields { fields, seq: None, waiting: None })
-        }
-        Update::AgentEvent { id, data } => {
-            (MessageType::AgentEvent, id, Data::Fields { fields: data, seq: None, waiting: None })
-        }
-        Update::CommandResult { id, data, .. } => {
-            (MessageType::CommandResult, id, Data::Fields { fields: data, seq: None, waiting: None })
+    }
+    out.push(b'}');
+}
+
+/// `data` of an agent, queue or call message: the hash fields plus `seq` (agents, queues) and `waiting`
+/// (queues), in the key order of the equivalent JSON object. `waiting` is uniqueid → entry; a repeated
+/// uniqueid keeps its last entry, as collecting into a map does.
+fn write_data(out: &mut Vec<u8>, fields: &Hash, seq: Option<u64>, waiting: Option<&[(String, Value)]>) {
+    let replaced = |key: &str| (key == "seq" && seq.is_some()) || (key == "waiting" && waiting.is_some());
+    let mut extras = [("seq", seq.is_some()), ("waiting", waiting.is_some())]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .peekable();
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, key: &str| {
+        out.push(if first { b'{' } else { b',' });
+        first = false;
+        let _ = serde_json::to_writer(&mut *out, key);
+        out.push(b':');
+    };
+    let extra = |out: &mut Vec<u8>, name: &str, key: &mut dyn FnMut(&mut Vec<u8>, &str)| {
+        key(out, name);
+        if name == "seq" {
+            let _ = write!(out, "{}", seq.unwrap_or_default());
+        } else {
+            let sorted: BTreeMap<&str, &Value> =
+                waiting.unwrap_or_default().iter().map(|(k, v)| (k.as_str(), v)).collect();
+            let _ = serde_json::to_writer(&mut *out, &sorted);
         }
     };
-    let msg = MessageRef { kind, seq, epoch: env.epoch, ts: env.ts, pbx: env.pbx, id, data };
-    // Writing strings, integers and JSON values into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, &msg);
-}
-
-/// [`Message`] with borrowed parts; same field names and order.
-#[derive(Serialize)]
-struct MessageRef<'a> {
-    #[serde(rename = "type")]
-    kind: MessageType,
-    seq: u64,
-    epoch: &'a str,
-    ts: i64,
-    pbx: &'a str,
-    id: &'a str,
-    data: Data<'a>,
-}
-
-/// `data` of an update message: the entity's fields plus `seq` (agents, queues) and `waiting` (queues),
-/// emitted in the key order of the equivalent `serde_json::Map`, so both paths give identical bytes.
-enum Data<'a> {
-    Empty,
-    Fields { fields: &'a Map<String, Value>, seq: Option<u64>, waiting: Option<&'a [(String, Value)]> },
-}
-
-/// A key the message adds to the entity's fields; it replaces a field of the same name.
-enum Extra<'a> {
-    Seq(u64),
-    /// uniqueid → entry; a repeated uniqueid keeps its last entry, as collecting into a map does.
-    Waiting(&'a [(String, Value)]),
-}
-
-impl Serialize for Extra<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Extra::Seq(seq) => s.serialize_u64(*seq),
-            Extra::Waiting(entries) => {
-                let sorted: BTreeMap<&str, &Value> = entries.iter().map(|(k, v)| (k.as_str(), v)).collect();
-                s.collect_map(sorted)
-            }
+    for (name, value) in fields.iter() {
+        if replaced(name) {
+            continue;
         }
+        while let Some(extra_name) = extras.next_if(|k| *k < name) {
+            extra(out, extra_name, &mut key);
+        }
+        key(out, name);
+        value.write_json(out);
     }
-}
-
-impl Serialize for Data<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Data::Fields { fields, seq, waiting } = self else {
-            return s.serialize_map(Some(0))?.end();
-        };
-        // Both lists are sorted by key ("seq" < "waiting"); merge them.
-        let extras = [("seq", seq.map(Extra::Seq)), ("waiting", waiting.map(Extra::Waiting))];
-        let mut extras = extras.into_iter().filter_map(|(k, v)| Some((k, v?))).peekable();
-        let replaced = |key: &str| (key == "seq" && seq.is_some()) || (key == "waiting" && waiting.is_some());
-        let mut map = s.serialize_map(None)?;
-        for (key, value) in fields.iter() {
-            if replaced(key) {
-                continue;
-            }
-            while let Some((extra_key, extra)) = extras.next_if(|(k, _)| *k < key.as_str()) {
-                map.serialize_entry(extra_key, &extra)?;
-            }
-            map.serialize_entry(key, value)?;
-        }
-        for (extra_key, extra) in extras {
-            map.serialize_entry(extra_key, &extra)?;
-        }
-        map.end()
+    for extra_name in extras {
+        extra(out, extra_name, &mut key);
     }
+    if first {
+        out.push(b'{');
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -218,7 +205,7 @@ mod tests {
     #[test]
     fn agent_message_shape() {
         let env = Envelope { epoch: "e1", ts: 1_732_300_000_123, pbx: "pbx1" };
-        let mut fields = Map::new();
+        let mut fields = Hash::new();
         fields.insert("status".into(), json!("available"));
         let msg = Message::for_update(env, 7, &Update::Agent { id: "PJSIP/1001".into(), fields });
         let v: Value = serde_json::from_str(&msg.to_json()).unwrap();
@@ -236,11 +223,12 @@ mod tests {
     #[test]
     fn borrowed_serializer_matches_message_model() {
         let env = Envelope { epoch: "e1", ts: 5, pbx: "p" };
-        let fields =
+        let data =
             json!({"a": 1, "seq": 99, "status": "x", "waiting": "old", "zz": null, "q": {"s": {"p": true}}})
                 .as_object()
                 .cloned()
                 .unwrap();
+        let fields = Hash::from(data.clone());
         let waiting = vec![
             ("2.2".to_owned(), json!({"uniqueid": "2.2", "position": 2})),
             ("1.1".to_owned(), json!({"uniqueid": "1.1", "position": 1})),
@@ -250,9 +238,11 @@ mod tests {
             Update::Agent { id: "PJSIP/1".into(), fields: fields.clone() },
             Update::AgentRemoved { id: "PJSIP/1".into() },
             Update::Queue { name: "sales".into(), fields: fields.clone(), waiting },
-            Update::Queue { name: "empty".into(), fields: Map::new(), waiting: Vec::new() },
+            Update::Queue { name: "empty".into(), fields: Hash::new(), waiting: Vec::new() },
+            Update::Call { uniqueid: "1.0".into(), fields: Hash::new() },
             Update::Call { uniqueid: "1.1".into(), fields: fields.clone() },
-            Update::CommandResult { id: "c1".into(), agent: Some("PJSIP/1".into()), data: fields },
+            Update::CommandResult { id: "c1".into(), agent: Some("PJSIP/1".into()), data: data.clone() },
+            Update::AgentEvent { id: "PJSIP/1".into(), data },
         ];
         for update in &updates {
             let mut out = Vec::new();

@@ -1,6 +1,6 @@
 //! The Redis sink: hashes, pub/sub and a stream, written atomically per batch (DESIGN.md "Redis layout").
 //!
-//! The engine task renders changes into [`Update`]s ([`render`], [`render_all`]) and hands them to the sink
+//! The engine task renders the engine's views of what changed into [`Update`]s ([`render`]) and hands them to the sink
 //! task through a [`SinkHandle`], which never blocks: updates merge into a shared inbox keyed by entity, so a
 //! slow or absent Redis costs memory proportional to the number of entities, never to the number of events.
 //! The sink task keeps a mirror of the state (agents, queues, the calls of the last `call_ttl`), so after an
@@ -14,6 +14,7 @@ pub mod batch;
 pub mod conn;
 mod fence;
 mod handle;
+pub mod hash;
 pub mod keys;
 pub mod message;
 pub mod reader;
@@ -24,8 +25,9 @@ mod writer;
 
 pub use conn::RedisConn;
 pub use handle::{SinkHandle, SinkMsg};
+pub use hash::Hash;
 pub use keys::Keys;
-pub use render::{field_to_redis, render, render_all};
+pub use render::{field_to_redis, render};
 pub use task::spawn;
 pub use writer::write_snapshot;
 
@@ -35,12 +37,13 @@ use crate::sources::{AmiHealth, QueueLogHealth};
 /// Version string written to `meta.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// One entity's new state, rendered by the engine task. The sink holds no engine reference.
+/// One entity's new state, rendered by the engine task from the engine's view. The sink holds no engine
+/// reference.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
     Agent {
         id: String,
-        fields: Fields,
+        fields: Hash,
     },
     AgentRemoved {
         id: String,
@@ -48,12 +51,13 @@ pub enum Update {
     /// A queue and its waiting callers (uniqueid → `{uniqueid, caller_id, position, joined_at}`).
     Queue {
         name: String,
-        fields: Fields,
+        fields: Hash,
         waiting: Vec<(String, serde_json::Value)>,
     },
     Call {
         uniqueid: String,
-        fields: Fields,
+        /// Empty: the call is forgotten and its hash deleted.
+        fields: Hash,
     },
     /// An `agent_event` (DESIGN.md "Agent events") of agent `id`: a message only, never a hash, and never
     /// collapsed with another update.

@@ -1,31 +1,30 @@
-//! Engine state → [`Update`]s, and JSON field values → Redis strings. Runs in the engine task, so the sink
-//! never needs the engine.
+//! The engine's views → [`Update`]s, and JSON field values → Redis strings. Runs in the engine task, so the
+//! sink never needs the engine.
 
-use super::Update;
-use crate::engine::{AgentEvent, Change, Engine, Fields};
+use super::{Hash, Update};
+use crate::engine::{AgentEvent, Fields, View};
 use serde_json::Value;
 
-/// Renders the entities named by `changes` with their current fields. An entity the engine no longer knows
-/// (e.g. a call already forgotten) is skipped: there is nothing to write.
-pub fn render(engine: &Engine, changes: &[Change]) -> Vec<Update> {
-    changes.iter().filter_map(|change| render_one(engine, change)).collect()
+/// Renders the views of one batch (`Engine::views`) or of the whole state (`Engine::all_views`).
+pub fn render<'a>(views: impl IntoIterator<Item = View<'a>>) -> Vec<Update> {
+    views.into_iter().map(render_one).collect()
 }
 
-fn render_one(engine: &Engine, change: &Change) -> Option<Update> {
-    match change {
-        Change::Agent(id) => Some(Update::Agent { id: id.clone(), fields: engine.agent_fields(id)? }),
-        Change::AgentRemoved(id) => Some(Update::AgentRemoved { id: id.clone() }),
-        Change::Queue(name) => Some(Update::Queue {
-            name: name.clone(),
-            fields: engine.queue_fields(name)?,
-            waiting: engine.queue_waiting(name),
-        }),
-        Change::Call(uniqueid) => {
-            Some(Update::Call { uniqueid: uniqueid.clone(), fields: engine.call_fields(uniqueid)? })
-        }
-        Change::AgentEvent(event) => {
-            Some(Update::AgentEvent { id: event.agent.clone(), data: agent_event(event) })
-        }
+fn render_one(view: View<'_>) -> Update {
+    match view {
+        View::Agent(agent) => Update::Agent { id: agent.id.to_owned(), fields: Hash::of(&agent) },
+        View::AgentRemoved(id) => Update::AgentRemoved { id: id.to_owned() },
+        View::Queue(queue) => Update::Queue {
+            name: queue.name.to_owned(),
+            fields: Hash::of(&queue),
+            waiting: queue
+                .waiting
+                .iter()
+                .map(|w| (w.uniqueid.to_owned(), serde_json::to_value(w).unwrap_or_default()))
+                .collect(),
+        },
+        View::Call(call) => Update::Call { uniqueid: call.uniqueid.to_owned(), fields: Hash::of(&call) },
+        View::AgentEvent(event) => Update::AgentEvent { id: event.agent.clone(), data: agent_event(event) },
     }
 }
 
@@ -38,19 +37,6 @@ pub fn agent_event(event: &AgentEvent) -> Fields {
     data.insert("source".into(), event.source.as_str().into());
     data.insert("at".into(), event.at.into());
     data
-}
-
-/// The whole state, for a resync or `replay --redis`: every agent, queue (with its waiting callers) and
-/// call the engine knows.
-pub fn render_all(engine: &Engine) -> Vec<Update> {
-    let (agents, queues, calls) = engine.ids();
-    let changes: Vec<Change> = agents
-        .into_iter()
-        .map(Change::Agent)
-        .chain(queues.into_iter().map(Change::Queue))
-        .chain(calls.into_iter().map(Change::Call))
-        .collect();
-    render(engine, &changes)
 }
 
 /// A field value as Redis stores it: strings as they are, numbers and booleans in their JSON spelling,

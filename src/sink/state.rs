@@ -6,15 +6,11 @@
 //! the last `call_ttl` (live or ended; one entry per call). An ended call stays in the mirror as long as its
 //! hash lives in Redis (`call_ttl` after its last write), so that a rewrite puts every call record back: a
 //! Redis restarted empty must not lose the calls that ended before the outage. Ended calls are the bulk of
-//! the mirror (a busy day has tens of thousands) and are only read again by a full rewrite, so once written
-//! they are kept as their JSON text: one allocation of a few hundred bytes instead of a tree of maps and
-//! strings several times that size.
+//! the mirror (a busy day has tens of thousands) and are only read again by a full rewrite; each is held as
+//! its rendered [`super::Hash`], two allocations of a few hundred bytes.
 
 use super::batch::HashMode;
-use super::{Entity, Update};
-use crate::engine::Fields;
-use serde_json::Value;
-use std::borrow::Cow;
+use super::{Entity, Hash, Update};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::time::Duration;
@@ -100,65 +96,9 @@ pub(super) struct Mirror {
 }
 
 struct Mirrored {
-    kept: Kept,
+    update: Update,
     /// When it was last given; calls are forgotten `call_ttl` after it, as Redis forgets their hashes.
     at: Instant,
-}
-
-/// How an entity's state is held.
-enum Kept {
-    Update(Update),
-    /// An ended call already in Redis: its fields as JSON text (an object), decoded only for a rewrite.
-    EndedCall {
-        uniqueid: String,
-        fields: Box<str>,
-    },
-}
-
-impl Kept {
-    /// An ended call already in Redis, packed; anything else as it is.
-    fn packed(update: Update) -> Self {
-        let mut kept = Kept::Update(update);
-        kept.pack();
-        kept
-    }
-
-    /// Packs an ended call. Fields holding a float stay unpacked, as their text might not read back to the
-    /// same bits (calls render none today).
-    fn pack(&mut self) {
-        if let Kept::Update(Update::Call { uniqueid, fields }) = self
-            && is_ended(fields)
-            && !fields.values().any(has_float)
-            && let Ok(text) = serde_json::to_string(fields)
-        {
-            *self = Kept::EndedCall { uniqueid: std::mem::take(uniqueid), fields: text.into_boxed_str() };
-        }
-    }
-
-    fn update(&self) -> Cow<'_, Update> {
-        match self {
-            Kept::Update(update) => Cow::Borrowed(update),
-            Kept::EndedCall { uniqueid, fields } => Cow::Owned(Update::Call {
-                uniqueid: uniqueid.clone(),
-                // Text this mirror wrote from a `Fields` reads back as one.
-                fields: serde_json::from_str(fields).unwrap_or_default(),
-            }),
-        }
-    }
-}
-
-/// A call record that has ended (`ended_at` set): nothing but a rewrite reads it again.
-fn is_ended(fields: &Fields) -> bool {
-    fields.get("ended_at").is_some_and(|at| !at.is_null())
-}
-
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(map) => map.values().any(has_float),
-        Value::Null | Value::Bool(_) | Value::String(_) => false,
-    }
 }
 
 impl Mirror {
@@ -171,26 +111,19 @@ impl Mirror {
             // A message, not state: a rewrite has nothing of it to write (a `resync` follows instead).
             Update::AgentEvent { .. } | Update::CommandResult { .. } => {}
             update => {
-                self.entities.insert(update.entity(), Mirrored { kept: Kept::Update(update), at: now });
+                self.entities.insert(update.entity(), Mirrored { update, at: now });
             }
         }
     }
 
-    /// `update` is in Redis: keep it, a rewrite has to write it again (an ended call packed). A call with
-    /// nothing left to write (empty fields: deleted) is forgotten.
+    /// `update` is in Redis: keep it, a rewrite has to write it again. A call with nothing left to write
+    /// (empty fields: deleted) is forgotten.
     pub fn written(&mut self, update: Update, now: Instant) {
         if is_deleted_call(&update) {
             self.entities.remove(&update.entity());
-        } else if matches!(update, Update::Call { .. }) {
-            self.entities.insert(update.entity(), Mirrored { kept: Kept::packed(update), at: now });
         } else {
             self.fold(update, now);
         }
-    }
-
-    /// The whole mirror is in Redis (a full rewrite succeeded): ended calls are packed.
-    pub fn all_written(&mut self) {
-        self.entities.values_mut().for_each(|mirrored| mirrored.kept.pack());
     }
 
     /// An engine rebuild replaces agents and queues wholesale; calls stay (an unwritten finished call must
@@ -203,10 +136,9 @@ impl Mirror {
         self.entities.len()
     }
 
-    /// Everything to write, packed calls unpacked (a full rewrite: after an outage, or once at start-up
-    /// when nothing is packed yet).
-    pub fn updates(&self) -> Vec<Cow<'_, Update>> {
-        self.entities.values().map(|m| m.kept.update()).collect()
+    /// Everything to write (a full rewrite: at start-up, after an outage).
+    pub fn updates(&self) -> Vec<&Update> {
+        self.entities.values().map(|m| &m.update).collect()
     }
 
     pub fn queue_names(&self) -> impl Iterator<Item = &str> {
@@ -224,9 +156,13 @@ impl Mirror {
     /// write had no field this one lacks, else `DEL` + `HSET`. An entity this sink never wrote (since the last
     /// full rewrite, which deletes first) may have anything in Redis, so it is replaced.
     pub fn mode(&self, update: &Update) -> HashMode {
-        let covers = |old: &Fields, new: &Fields| old.keys().all(|k| new.contains_key(k));
-        let old = self.entities.get(&update.entity()).map(|m| m.kept.update());
-        let overwrite = match (old.as_deref(), update) {
+        // Both name lists are in ascending order.
+        let covers = |old: &Hash, new: &Hash| {
+            let mut new = new.names();
+            old.names().all(|name| new.any(|n| n == name))
+        };
+        let old = self.entities.get(&update.entity()).map(|m| &m.update);
+        let overwrite = match (old, update) {
             (Some(Update::Agent { fields: old, .. }), Update::Agent { fields: new, .. })
             | (Some(Update::Queue { fields: old, .. }), Update::Queue { fields: new, .. })
             | (Some(Update::Call { fields: old, .. }), Update::Call { fields: new, .. }) => covers(old, new),
@@ -247,7 +183,7 @@ mod tests {
     use serde_json::json;
 
     fn call(uid: &str, v: serde_json::Value) -> Update {
-        Update::Call { uniqueid: uid.into(), fields: v.as_object().cloned().unwrap() }
+        Update::Call { uniqueid: uid.into(), fields: Hash::from(v.as_object().cloned().unwrap()) }
     }
 
     #[test]
@@ -298,7 +234,7 @@ mod tests {
         assert_eq!(mirror.mode(&ended), HashMode::Overwrite);
         mirror.written(ended.clone(), now + Duration::from_secs(10));
         mirror.prune_calls(now + Duration::from_secs(69), ttl);
-        let kept: Vec<Update> = mirror.updates().into_iter().map(Cow::into_owned).collect();
+        let kept: Vec<Update> = mirror.updates().into_iter().cloned().collect();
         assert_eq!(kept, [ended], "a rewrite writes it again, as it was");
         mirror.prune_calls(now + Duration::from_secs(70), ttl);
         assert_eq!(mirror.len(), 0, "Redis has expired it too");
@@ -308,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_packed_ended_call_is_written_again_as_it_was() {
+    fn an_ended_call_is_written_again_as_it_was() {
         let now = Instant::now();
         let mut mirror = Mirror::default();
         let visits =
@@ -316,19 +252,10 @@ mod tests {
         let ended =
             call("1.1", json!({"ended_at": 5, "outcome": "answered", "visits": visits, "caller_id": null}));
         mirror.written(ended.clone(), now);
-        assert!(matches!(mirror.entities.values().next().map(|m| &m.kept), Some(Kept::EndedCall { .. })));
-        let kept: Vec<Update> = mirror.updates().into_iter().map(Cow::into_owned).collect();
+        let kept: Vec<Update> = mirror.updates().into_iter().cloned().collect();
         assert_eq!(kept.as_slice(), std::slice::from_ref(&ended));
-        assert_eq!(mirror.mode(&ended), HashMode::Overwrite, "its fields are known while packed");
+        assert_eq!(mirror.mode(&ended), HashMode::Overwrite, "its fields are known");
         assert_eq!(mirror.mode(&call("1.1", json!({"ended_at": 5}))), HashMode::Replace);
-        // Live calls, and fields whose text might not read back to the same number, stay as they are.
-        let live = call("1.2", json!({"ended_at": null}));
-        let float = call("1.3", json!({"ended_at": 5, "ratio": 0.1}));
-        mirror.written(live, now);
-        mirror.written(float, now);
-        mirror.all_written();
-        let packed = mirror.entities.values().filter(|m| matches!(m.kept, Kept::EndedCall { .. })).count();
-        assert_eq!(packed, 1);
     }
 
     #[test]

@@ -41,10 +41,6 @@ const MAX_BATCH_CHANGES: usize = 1_000;
 /// routes every request through an unordered set of its own, so two requests may reach the node in either
 /// order, and batches go one at a time there.
 const MAX_BATCHES_IN_FLIGHT: usize = 2;
-/// A full rewrite of more entities than this is followed by a new connection for the writes after it: the
-/// client keeps its write buffer at the size of the largest request it sent, and one rewrite of a busy day
-/// (tens of thousands of call records) is tens of MB that would stay allocated for the daemon's life.
-const RECYCLE_AFTER_REWRITE_OF: usize = 10 * MAX_BATCH_CHANGES;
 
 /// Starts the sink task on `tracker`. It runs until `cancel`, then flushes within `FINAL_FLUSH_MS`.
 pub fn spawn(settings: RedisConfig, cancel: CancellationToken, tracker: &TaskTracker) -> SinkHandle {
@@ -248,14 +244,8 @@ impl SinkTask {
         // With nothing to write yet and no full state, only `meta` and the `resync` go out: existing hashes
         // of a previous run stay readable until the engine's first full state replaces them.
         let state = self.mirror.updates();
-        self.writer
-            .rewrite_all(conn, state.iter().map(|u| u.as_ref()), self.authoritative, self.health, reason)
-            .await?;
+        self.writer.rewrite_all(conn, state.iter().copied(), self.authoritative, self.health, reason).await?;
         drop(state);
-        self.mirror.all_written();
-        if self.mirror.len() > RECYCLE_AFTER_REWRITE_OF && conn.is_single_node() {
-            self.replace_connection().await;
-        }
         metrics::counter!(metrics_names::REDIS_BATCHES).increment(1);
         metrics::counter!(metrics_names::REDIS_CHANGES).increment(self.mirror.len() as u64);
         for name in self.mirror.queue_names() {
@@ -351,24 +341,6 @@ impl SinkTask {
         }
         let mirror = &self.mirror;
         Some(self.writer.prepare(after, updates, |update| mirror.mode(update)))
-    }
-
-    /// Opens a new connection for the writes to come; the current one closes when the step holding it ends.
-    /// Nothing is rewritten: the state is in Redis, only the client's buffers are given back. When the new
-    /// connection cannot be had, the current one stays.
-    async fn replace_connection(&mut self) {
-        let attempt = async {
-            let mut conn = RedisConn::connect(&self.settings).await?;
-            let tag = ClientTag::of(&mut conn).await?;
-            Ok::<_, SinkError>((conn, tag))
-        };
-        match attempt.await {
-            Ok((conn, tag)) => {
-                self.conn = Some(conn);
-                self.last_client = tag;
-            }
-            Err(err) => tracing::debug!(error = %err, "kept the Redis connection of the rewrite"),
-        }
     }
 
     async fn connect(&mut self) {

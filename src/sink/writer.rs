@@ -149,18 +149,20 @@ impl Writer {
         let (stale_agents, stale_queues) =
             if authoritative { self.stale_entities(conn, &state).await? } else { Default::default() };
         let seq = self.seq + 1;
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+        let mut tx = Transaction::new(conn);
         let removed: Vec<Update> = stale_agents.into_iter().map(|id| Update::AgentRemoved { id }).collect();
         // Redis may hold anything (a previous run, an outage): every hash is replaced whole.
         let writes: Vec<(&Update, HashMode)> =
             removed.iter().chain(state.iter().copied()).map(|u| (u, HashMode::Replace)).collect();
-        self.builder.batch_keys(&mut pipe, &writes, &stale_queues);
+        self.builder.batch_keys(&mut tx.pipe, &writes, &stale_queues);
+        drop(writes);
         for update in &state {
-            self.builder.entity(&mut pipe, seq, update);
+            self.builder.entity(&mut tx.pipe, seq, update);
+            tx.wrote(approx_bytes(update)).await?;
         }
         let now = now_ms();
-        pipe.cmd("HSET")
+        tx.pipe
+            .cmd("HSET")
             .arg(self.keys().meta())
             .arg(&[
                 ("epoch", self.epoch.clone()),
@@ -175,11 +177,9 @@ impl Writer {
         let resync =
             Message::resync(Envelope { epoch: &self.epoch, ts: now, pbx: self.keys().pbx() }, seq, reason);
         let channels = self.entity_channels(removed.iter().chain(state.iter().copied()), &stale_queues);
-        self.builder.publish_resync(&mut pipe, &resync, &channels);
-        self.builder.trim_stream(&mut pipe);
-        pipe.query_async::<()>(conn)
-            .await
-            .map_err(|cause| SinkError::Command { what: "MULTI rewrite", cause })?;
+        self.builder.publish_resync(&mut tx.pipe, &resync, &channels);
+        self.builder.trim_stream(&mut tx.pipe);
+        tx.exec().await?;
         self.seq = seq;
         Ok(())
     }
@@ -244,6 +244,78 @@ impl Writer {
         conn.hset_multiple::<_, _, _, ()>(self.keys().meta(), &fields)
             .await
             .map_err(|cause| SinkError::Command { what: "HSET meta heartbeat", cause })
+    }
+}
+
+/// Bytes of commands a full rewrite sends per pipeline on a single node, about.
+const REWRITE_CHUNK_BYTES: usize = 1 << 20;
+
+/// One MULTI/EXEC of any size. On a single node it goes out in pipelines of about [`REWRITE_CHUNK_BYTES`]
+/// (`MULTI`, the queued commands, `EXEC`), so the client holds one chunk of commands, encoded once, and its
+/// send buffer never grows past that: a rewrite of a busy day built whole was its hashes three times over
+/// (commands, their encoding, the send buffer), tens of MB that the allocator kept afterwards. Redis runs
+/// nothing of it before `EXEC`, and drops it when the connection ends first (a failed write drops the
+/// connection, and the next one fences it off). A cluster connection routes each command on its own (a
+/// `MULTI` alone would go to any node), so there the transaction is one atomic pipeline.
+struct Transaction<'c> {
+    conn: &'c mut RedisConn,
+    pipe: Pipeline,
+    chunked: bool,
+    /// Bytes added to `pipe` since it was last sent, about.
+    pending: usize,
+}
+
+impl<'c> Transaction<'c> {
+    fn new(conn: &'c mut RedisConn) -> Self {
+        let chunked = conn.is_single_node();
+        let mut pipe = redis::pipe();
+        if chunked {
+            pipe.cmd("MULTI").ignore();
+        } else {
+            pipe.atomic();
+        }
+        Self { conn, pipe, chunked, pending: 0 }
+    }
+
+    /// `bytes` more were added to the pipeline: sends it once a chunk is full.
+    async fn wrote(&mut self, bytes: usize) -> Result<(), SinkError> {
+        self.pending += bytes;
+        if !self.chunked || self.pending < REWRITE_CHUNK_BYTES {
+            return Ok(());
+        }
+        let pipe = std::mem::replace(&mut self.pipe, redis::pipe());
+        self.pending = 0;
+        pipe.query_async::<()>(&mut *self.conn)
+            .await
+            .map_err(|cause| SinkError::Command { what: "MULTI rewrite", cause })
+    }
+
+    async fn exec(mut self) -> Result<(), SinkError> {
+        let err = |cause| SinkError::Command { what: "MULTI rewrite", cause };
+        if !self.chunked {
+            return self.pipe.query_async::<()>(&mut *self.conn).await.map_err(err);
+        }
+        self.pipe.cmd("EXEC");
+        let replies: Vec<redis::Value> = self.pipe.query_async(&mut *self.conn).await.map_err(err)?;
+        // The replies of the queued commands, in `EXEC`'s; any error among them fails the rewrite, as an
+        // atomic pipeline's would.
+        for reply in replies {
+            reply.extract_error().map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// About how many bytes of commands a full rewrite sends for `update`.
+fn approx_bytes(update: &Update) -> usize {
+    match update {
+        Update::Agent { fields, .. } | Update::Call { fields, .. } => {
+            128 + fields.text_len() + 8 * fields.len()
+        }
+        Update::Queue { fields, waiting, .. } => {
+            256 + fields.text_len() + 8 * fields.len() + 160 * waiting.len()
+        }
+        Update::AgentRemoved { .. } | Update::AgentEvent { .. } | Update::CommandResult { .. } => 64,
     }
 }
 

@@ -8,8 +8,9 @@ use queuecast::sink::Update;
 use rand::Rng;
 use serde_json::{Value, json};
 
-pub fn fields(v: Value) -> Fields {
-    v.as_object().cloned().expect("object")
+/// A hash's fields or a message's data.
+pub fn fields<T: From<Fields>>(v: Value) -> T {
+    T::from(v.as_object().cloned().expect("object"))
 }
 
 pub fn agent(id: &str, status: &str, answered: u64) -> Update {

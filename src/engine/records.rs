@@ -1,0 +1,120 @@
+//! The agent, queue and call records with the indexes that find them by id or name: records are added
+//! and dropped only here, so a record's number and its index entry never disagree.
+
+use super::key::{Key, KeyMap};
+use super::state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx};
+use super::{QueueSettings, ix, queue_key};
+use std::ops::{Deref, DerefMut};
+
+/// Reads and changes of the records themselves go through the slice; only adding and dropping records
+/// (which moves the index) needs the part's own methods.
+macro_rules! records_as_slice {
+    ($part:ident, $field:ident, $record:ty) => {
+        impl Deref for $part {
+            type Target = [$record];
+            fn deref(&self) -> &[$record] {
+                &self.$field
+            }
+        }
+
+        impl DerefMut for $part {
+            fn deref_mut(&mut self) -> &mut [$record] {
+                &mut self.$field
+            }
+        }
+    };
+}
+
+/// All agents by number; an empty slot is a provisional agent merged into its real one (numbers are never
+/// reused, so a number held anywhere never comes to mean another agent).
+#[derive(Debug, Default)]
+pub(super) struct Agents {
+    slots: Vec<Option<Agent>>,
+    /// Agent id (interface, or member name while provisional) → number.
+    by_id: KeyMap<AgentIx>,
+}
+
+impl Agents {
+    pub fn of(&self, id: &str) -> Option<AgentIx> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Adds `agent`, whose id is not yet known.
+    pub fn add(&mut self, agent: Agent) -> AgentIx {
+        let a = ix(self.slots.len());
+        self.by_id.insert(Key::new(&agent.id), a);
+        self.slots.push(Some(agent));
+        a
+    }
+
+    /// Takes agent `a` out, and its id `id` out of the index.
+    pub fn take(&mut self, a: AgentIx, id: &str) -> Option<Agent> {
+        let agent = self.slots.get_mut(a as usize).and_then(Option::take)?;
+        self.by_id.remove(id);
+        Some(agent)
+    }
+}
+
+records_as_slice!(Agents, slots, Option<Agent>);
+
+/// All queues by number (queues are never removed), found by any spelling of their name.
+#[derive(Debug, Default)]
+pub(super) struct Queues {
+    list: Vec<Queue>,
+    /// Lower-cased queue name → number.
+    by_key: KeyMap<QueueIx>,
+}
+
+impl Queues {
+    /// The number of an existing queue, by any spelling of its name.
+    pub fn of(&self, name: &str) -> Option<QueueIx> {
+        self.by_key.get(queue_key(name).as_ref()).copied()
+    }
+
+    /// Adds a queue displayed as `name`; `key` is its lower-cased name, not yet known.
+    pub fn add(&mut self, key: &str, name: &str, settings: QueueSettings) -> QueueIx {
+        let q = ix(self.list.len());
+        self.list.push(Queue::new(name, settings));
+        self.by_key.insert(Key::new(key), q);
+        q
+    }
+}
+
+records_as_slice!(Queues, list, Queue);
+
+/// The calls of today (and the live ones), found by caller uniqueid. A [`CallIx`] is valid until
+/// [`Calls::retain`] renumbers them.
+#[derive(Debug, Default)]
+pub(super) struct Calls {
+    list: Vec<Call>,
+    by_uniqueid: KeyMap<CallIx>,
+}
+
+impl Calls {
+    pub fn of(&self, uniqueid: &str) -> Option<CallIx> {
+        self.by_uniqueid.get(uniqueid).copied()
+    }
+
+    pub fn by_uniqueid(&self, uniqueid: &str) -> Option<&Call> {
+        self.list.get(self.of(uniqueid)? as usize)
+    }
+
+    /// Adds the call of `uniqueid`, not yet known.
+    pub fn add(&mut self, uniqueid: &str) -> CallIx {
+        let c = ix(self.list.len());
+        self.list.push(Call::new(uniqueid));
+        self.by_uniqueid.insert(Key::new(uniqueid), c);
+        c
+    }
+
+    /// Keeps the calls `keep` says, renumbered.
+    pub fn retain(&mut self, keep: impl FnMut(&Call) -> bool) {
+        self.list.retain(keep);
+        self.by_uniqueid.clear();
+        for (c, call) in self.list.iter().enumerate() {
+            self.by_uniqueid.insert(call.uniqueid.clone(), ix(c));
+        }
+    }
+}
+
+records_as_slice!(Calls, list, Call);
