@@ -15,7 +15,7 @@ use crate::normalize::static_members::{StaticMember, static_member_events};
 use crate::sources::tail::batch::MAX_EVENTS_PER_BATCH;
 use crate::sources::tail::decode::Decoder;
 use crate::sources::tail::history::History;
-use crate::sources::tail::{follow, startup};
+use crate::sources::tail::startup;
 pub use ami_feed::{Capture, Feed};
 use parsers::ami::{AmiDecoder, Message, Parsed};
 use std::path::{Path, PathBuf};
@@ -124,7 +124,14 @@ pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError
     })
 }
 
+/// One read of a queue_log file, and the longest partial line kept: as the tail's follower, so a file
+/// without line ends is cut where the daemon cuts it.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+const MAX_PARTIAL_BYTES: usize = 1024 * 1024;
+
 /// The queue_log files in order → batches of the events `history` keeps; returns the bad lines skipped.
+/// Lines are decoded straight from the read buffer (`Decoder::decode_buffer`), so an earlier day's call
+/// line is dropped on its head.
 fn read_queue_logs(
     paths: &[PathBuf],
     history: History,
@@ -133,28 +140,50 @@ fn read_queue_logs(
     let mut decoder = Decoder::default();
     let mut batch = Vec::with_capacity(MAX_EVENTS_PER_BATCH);
     let mut stopped = false;
+    let mut buf = Vec::with_capacity(2 * READ_CHUNK_BYTES);
     for path in paths {
-        let file = std::fs::File::open(path)
-            .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
-        follow::read_to_end(file, 0, &mut |line| {
-            if stopped {
-                return;
+        let failed = |source| ReplayError::Read { path: path.to_owned(), source };
+        let mut file = std::fs::File::open(path).map_err(failed)?;
+        buf.clear();
+        while !stopped {
+            let held = buf.len();
+            buf.resize(held + READ_CHUNK_BYTES, 0);
+            let read = read_some(&mut file, buf.get_mut(held..).unwrap_or_default());
+            buf.truncate(held + *read.as_ref().unwrap_or(&0));
+            let at_eof = read.map_err(failed)? == 0;
+            let taken = decoder.decode_buffer(&buf, at_eof, history, |event| {
+                batch.push(event);
+                if batch.len() >= MAX_EVENTS_PER_BATCH && !stopped {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENTS_PER_BATCH));
+                    stopped = tx.send(full).is_err();
+                }
+            });
+            buf.drain(..taken.min(buf.len()));
+            if at_eof {
+                break;
             }
-            decoder.decode_kept(line, history, &mut batch);
-            if batch.len() >= MAX_EVENTS_PER_BATCH {
-                stopped =
-                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENTS_PER_BATCH))).is_err();
+            if buf.len() > MAX_PARTIAL_BYTES {
+                buf.clear();
             }
-        })
-        .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
+        }
         if stopped {
             break;
         }
     }
-    if !batch.is_empty() {
+    if !batch.is_empty() && !stopped {
         let _ = tx.send(batch);
     }
     Ok(decoder.bad_lines as usize)
+}
+
+/// One `read`, retried when interrupted.
+fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match std::io::Read::read(file, buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// The day the inputs end in (`until`, else the last line of the last queue_log) decides which earlier

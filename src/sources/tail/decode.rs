@@ -4,6 +4,7 @@
 use super::follow::Line;
 use super::history::History;
 use crate::engine::Event;
+use parsers::queue_log::{Parsed, parse_next_if};
 
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -38,6 +39,40 @@ impl Decoder {
             Ok(_) => {}
             Err(bad) => self.bad_line(bad.bytes, &bad.kind),
         }
+    }
+
+    /// The events `history` keeps of the lines at the front of `buf`, handed to `each`; returns the bytes
+    /// taken (whole lines; with `at_eof` a last line without `\n` too). A line `history` refuses on its head
+    /// (an earlier day's call line) is skipped without reading its data (`parse_next_if`), so an error in
+    /// that data goes uncounted: the line would have been dropped either way.
+    pub fn decode_buffer(
+        &mut self,
+        buf: &[u8],
+        at_eof: bool,
+        history: History,
+        mut each: impl FnMut(Event),
+    ) -> usize {
+        let mut start = 0;
+        while let Some(rest) = buf.get(start..).filter(|rest| !rest.is_empty()) {
+            match parse_next_if(rest, at_eof, |head| history.keeps_head(head)) {
+                Ok(Parsed::Complete { record, consumed, .. }) => {
+                    crate::metrics::queue_log_line();
+                    if let Some(event) = record.as_ref().and_then(crate::normalize::queue_log::event)
+                        && history.keeps(&event)
+                    {
+                        each(event);
+                    }
+                    start += consumed.max(1);
+                }
+                Err(error) => {
+                    crate::metrics::queue_log_line();
+                    self.bad_line(rest.get(..error.consumed).unwrap_or(rest), &error.kind);
+                    start += error.consumed.max(1);
+                }
+                Ok(Parsed::Incomplete) => return if at_eof { buf.len() } else { start },
+            }
+        }
+        start
     }
 
     fn bad_line(&mut self, line: &[u8], error: &parsers::queue_log::ErrorKind) {
