@@ -100,10 +100,15 @@ pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError
     };
     let bad_lines = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT);
-        let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, history, &tx));
-        // Applied in place: a batch is dropped whole once applied, no event is moved out of it.
-        let applied =
-            rx.iter().try_for_each(|batch| batch.iter().try_for_each(|event| run.queue_log_event(event)));
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT + 2);
+        let batches = Batches { tx, back: back_rx };
+        let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, history, batches));
+        // Applied in place (no event is moved out of a batch), then handed back to be emptied and reused.
+        let applied = rx.iter().try_for_each(|batch| {
+            let applied = batch.iter().try_for_each(|event| run.queue_log_event(event));
+            let _ = back_tx.try_send(batch);
+            applied
+        });
         // On an error the receiver is dropped first, so the reader stops at its next batch.
         drop(rx);
         let bad_lines = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
@@ -129,41 +134,63 @@ pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 const MAX_PARTIAL_BYTES: usize = 1024 * 1024;
 
+/// The reader's ends of its two channels: full batches go to the merge, applied ones come back. The events
+/// are dropped where their strings were allocated: glibc frees another thread's blocks slowly (its arena's
+/// lock, none of them reused from this thread's cache), and the reader reuses the vector's capacity.
+struct Batches {
+    tx: std::sync::mpsc::SyncSender<Vec<Event>>,
+    back: std::sync::mpsc::Receiver<Vec<Event>>,
+}
+
+impl Batches {
+    /// An empty batch: an applied one emptied, or a new one.
+    fn fresh(&self) -> Vec<Event> {
+        match self.back.try_recv() {
+            Ok(mut batch) => {
+                batch.clear();
+                batch
+            }
+            Err(_) => Vec::with_capacity(MAX_EVENTS_PER_BATCH),
+        }
+    }
+}
+
 /// The queue_log files in order → batches of the events `history` keeps; returns the bad lines skipped.
 /// Lines are decoded straight from the read buffer (`Decoder::decode_buffer`), so an earlier day's call
 /// line is dropped on its head.
-fn read_queue_logs(
-    paths: &[PathBuf],
-    history: History,
-    tx: &std::sync::mpsc::SyncSender<Vec<Event>>,
-) -> Result<usize, ReplayError> {
+fn read_queue_logs(paths: &[PathBuf], history: History, batches: Batches) -> Result<usize, ReplayError> {
     let mut decoder = Decoder::default();
-    let mut batch = Vec::with_capacity(MAX_EVENTS_PER_BATCH);
+    let mut batch = batches.fresh();
     let mut stopped = false;
-    let mut buf = Vec::with_capacity(2 * READ_CHUNK_BYTES);
+    // `buf[..held]` is read and not yet decoded; the rest is room for the next read (zeroed once).
+    let mut buf = vec![0; 2 * READ_CHUNK_BYTES];
     for path in paths {
         let failed = |source| ReplayError::Read { path: path.to_owned(), source };
         let mut file = std::fs::File::open(path).map_err(failed)?;
-        buf.clear();
+        let mut held = 0;
         while !stopped {
-            let held = buf.len();
-            buf.resize(held + READ_CHUNK_BYTES, 0);
-            let read = read_some(&mut file, buf.get_mut(held..).unwrap_or_default());
-            buf.truncate(held + *read.as_ref().unwrap_or(&0));
-            let at_eof = read.map_err(failed)? == 0;
-            let taken = decoder.decode_buffer(&buf, at_eof, history, |event| {
+            if buf.len() < held + READ_CHUNK_BYTES {
+                buf.resize(held + READ_CHUNK_BYTES, 0);
+            }
+            let room = buf.get_mut(held..held + READ_CHUNK_BYTES).unwrap_or_default();
+            let read = read_some(&mut file, room).map_err(failed)?;
+            held += read;
+            let at_eof = read == 0;
+            let filled = buf.get(..held).unwrap_or_default();
+            let taken = decoder.decode_buffer(filled, at_eof, history, |event| {
                 batch.push(event);
                 if batch.len() >= MAX_EVENTS_PER_BATCH && !stopped {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENTS_PER_BATCH));
-                    stopped = tx.send(full).is_err();
+                    let full = std::mem::replace(&mut batch, batches.fresh());
+                    stopped = batches.tx.send(full).is_err();
                 }
             });
-            buf.drain(..taken.min(buf.len()));
             if at_eof {
                 break;
             }
-            if buf.len() > MAX_PARTIAL_BYTES {
-                buf.clear();
+            buf.copy_within(taken.min(held)..held, 0);
+            held -= taken.min(held);
+            if held > MAX_PARTIAL_BYTES {
+                held = 0;
             }
         }
         if stopped {
@@ -171,7 +198,7 @@ fn read_queue_logs(
         }
     }
     if !batch.is_empty() && !stopped {
-        let _ = tx.send(batch);
+        let _ = batches.tx.send(batch);
     }
     Ok(decoder.bad_lines as usize)
 }
