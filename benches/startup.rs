@@ -10,10 +10,18 @@
 //! 3. `queuecast replay --json` on the file;
 //! 4. `queuecast run` (queue_log only, so the whole file is replayed) against a private `redis-server`, timed
 //!    until `meta.queue_log` says `following`; its RSS before (the same daemon following an empty queue_log),
-//!    at the peak, and 3 s after start-up.
+//!    at the peak, when it reached `following`, and 3 s after.
 //!
 //! Each with seconds, MB/s, peak RSS (VmHWM) and RSS afterwards (VmRSS) from /proc/PID/status. The machine's
 //! load averages are printed before and after: on a shared machine the times are upper bounds.
+//!
+//! Options (environment):
+//! - `STARTUP_BENCH_MIB`: size of the generated file (default 1024);
+//! - `STARTUP_BENCH_FULL_DAY=1`: the last 24 h of copies are squeezed into today so far (midnight UTC to
+//!   now), so "today", whose calls the daemon and `replay` build in full, holds a whole day of calls at
+//!   whatever hour the bench runs (without it, today holds the hours since midnight only);
+//! - `STARTUP_BENCH_FILE=PATH`: use the queue_log at PATH if it exists, else build it there and keep it
+//!   (for profiling the same file again; the options above then apply only when it is built).
 //!
 //! Run: `cargo bench --bench startup` (needs `redis-server` and `wc` on PATH).
 
@@ -42,17 +50,25 @@ const MIB: f64 = 1024.0 * 1024.0;
 fn main() {
     let mib: u64 = std::env::var("STARTUP_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
     println!("startup bench: {mib} MiB queue_log; {} cores; load average {}", cores(), loadavg());
+    let full_day = std::env::var("STARTUP_BENCH_FULL_DAY").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("queue_log");
-    let built = Instant::now();
-    let lines = build_queue_log(&path, mib * 1024 * 1024);
+    let kept = std::env::var_os("STARTUP_BENCH_FILE").map(PathBuf::from);
+    let path = kept.clone().unwrap_or_else(|| dir.path().join("queue_log"));
+    if kept.is_some() && path.is_file() {
+        println!("using {} as it is", path.display());
+    } else {
+        let built = Instant::now();
+        let lines = build_queue_log(&path, mib * 1024 * 1024, full_day);
+        let today =
+            if full_day { "a whole day of calls squeezed into today" } else { "today since midnight" };
+        println!(
+            "built {} lines, {:.0} MiB in {:.1} s (real Asterisk 22 lines, {SPAN_DAYS} days ending now, {today})",
+            lines,
+            std::fs::metadata(&path).expect("stat").len() as f64 / MIB,
+            built.elapsed().as_secs_f64()
+        );
+    }
     let bytes = std::fs::metadata(&path).expect("stat").len();
-    println!(
-        "built {} lines, {:.0} MiB in {:.1} s (real Asterisk 22 lines, {SPAN_DAYS} days ending now)",
-        lines,
-        bytes as f64 / MIB,
-        built.elapsed().as_secs_f64()
-    );
     println!("{:<34} {:>8} {:>9} {:>12} {:>12}", "", "seconds", "MB/s", "peak RSS", "RSS after");
     let wc = run_child(Command::new("wc").arg("-l").arg(&path));
     report("wc -l", bytes, &wc);
@@ -63,8 +79,11 @@ fn main() {
     let daemon = daemon_start_up(dir.path(), &path);
     report("queuecast run → following", bytes, &daemon.measured);
     println!(
-        "daemon RSS before start-up (following an empty queue_log): {:.1} MiB; after: {:.1} MiB ({:+.1} MiB)",
+        "daemon RSS before start-up (following an empty queue_log): {:.1} MiB; at `following`: {:.1} MiB; \
+         {} s after: {:.1} MiB ({:+.1} MiB)",
         daemon.before_kib as f64 / 1024.0,
+        daemon.at_following_kib as f64 / 1024.0,
+        SETTLE.as_secs(),
         daemon.measured.rss_after_kib as f64 / 1024.0,
         (daemon.measured.rss_after_kib as f64 - daemon.before_kib as f64) / 1024.0
     );
@@ -156,17 +175,57 @@ fn epoch(line: &[u8]) -> i64 {
     std::str::from_utf8(&line[..end]).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
-/// Writes copies of the scenarios round-robin until `target` bytes; copy k starts at
-/// `now - SPAN + k × step` (the step from an estimate of the copies needed; times past now are held at now)
-/// and its lines keep their offsets from the scenario's first line, capped below the step so the file stays
-/// in time order. Returns the number of lines.
-fn build_queue_log(path: &Path, target: u64) -> u64 {
+/// Where copy k of the scenarios starts, and how much its lines' offsets are squeezed: copies start at
+/// `now - SPAN + k × step`; with `full_day`, the copies of the last 24 h are squeezed into midnight (UTC) to
+/// now and the earlier ones end at midnight, so today holds a whole day's share of the file.
+struct Timeline {
+    now: i64,
+    start: i64,
+    step: f64,
+    /// Midnight of today and today's length so far / 24 h, with `full_day`.
+    squeeze: Option<(i64, f64)>,
+}
+
+impl Timeline {
+    fn new(copies: u64, full_day: bool) -> Self {
+        let now = jiff::Timestamp::now().as_second();
+        let midnight = now - now.rem_euclid(86_400);
+        Self {
+            now,
+            start: now - SPAN_DAYS * 86_400,
+            step: ((SPAN_DAYS * 86_400) as f64 / copies as f64).max(1.0),
+            squeeze: full_day.then(|| (midnight, (now - midnight) as f64 / 86_400.0)),
+        }
+    }
+
+    /// Copy k: its start and the cap on its lines' offsets (below the next copy's start).
+    fn copy(&self, k: u64) -> (i64, i64) {
+        let nominal = self.start as f64 + k as f64 * self.step;
+        let (base, scale) = match self.squeeze {
+            None => (nominal, 1.0),
+            Some((midnight, scale)) => {
+                let last_day = (self.now - 86_400) as f64;
+                if nominal < last_day {
+                    (nominal - last_day + midnight as f64, 1.0)
+                } else {
+                    (midnight as f64 + (nominal - last_day) * scale, scale)
+                }
+            }
+        };
+        (base as i64, ((self.step * scale) as i64 - 1).max(0))
+    }
+}
+
+/// Writes copies of the scenarios round-robin until `target` bytes, copy k at `Timeline::copy` (the step
+/// from an estimate of the copies needed; times past now are held at now); its lines keep their offsets
+/// from the scenario's first line, capped below the step so the file stays in time order. Returns the
+/// number of lines.
+fn build_queue_log(path: &Path, target: u64, full_day: bool) -> u64 {
     let scenarios = scenarios();
     let per_round: u64 = scenarios.iter().flatten().map(|l| l.len() as u64 + 6).sum();
     let copies = (target / per_round.max(1)).max(1) * scenarios.len() as u64;
-    let now = jiff::Timestamp::now().as_second();
-    let start = now - SPAN_DAYS * 86_400;
-    let step = ((SPAN_DAYS * 86_400) as f64 / copies as f64).max(1.0);
+    let timeline = Timeline::new(copies, full_day);
+    let now = timeline.now;
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create"));
     let (mut written, mut lines) = (0u64, 0u64);
     for k in 0.. {
@@ -175,8 +234,7 @@ fn build_queue_log(path: &Path, target: u64) -> u64 {
         }
         let lines_of = &scenarios[(k % scenarios.len() as u64) as usize];
         let first = epoch(&lines_of[0]);
-        let base = start + (k as f64 * step) as i64;
-        let cap = (step as i64 - 1).max(0);
+        let (base, cap) = timeline.copy(k);
         for line in lines_of {
             let t = (base + (epoch(line) - first).clamp(0, cap)).min(now);
             let mut fields = line.splitn(3, |&b| b == b'|');
@@ -240,6 +298,8 @@ fn split_and_count(path: &Path) -> Measured {
 struct DaemonRun {
     measured: Measured,
     before_kib: u64,
+    /// VmRSS when `following` was seen.
+    at_following_kib: u64,
 }
 
 /// The daemon following an empty queue_log (its RSS "before"), then the same daemon starting on the file.
@@ -254,6 +314,7 @@ fn daemon_start_up(dir: &Path, queue_log: &Path) -> DaemonRun {
     let _ = child.wait();
     let _ = baseline;
     let (mut child, measured) = start_daemon(dir, &redis, "big", queue_log);
+    let at_following_kib = measured.rss_after_kib;
     std::thread::sleep(SETTLE);
     let (peak, after) = memory(&child.id().to_string()).unwrap_or((measured.peak_kib, 0));
     let _ = child.kill();
@@ -265,6 +326,7 @@ fn daemon_start_up(dir: &Path, queue_log: &Path) -> DaemonRun {
             rss_after_kib: after,
         },
         before_kib,
+        at_following_kib,
     }
 }
 
@@ -291,10 +353,10 @@ fn start_daemon(dir: &Path, redis: &RedisServer, pbx: &str, queue_log: &Path) ->
         .spawn()
         .expect("start queuecast run");
     let pid = child.id().to_string();
-    let mut peak = 0;
+    let (mut peak, mut rss) = (0, 0);
     loop {
-        if let Some((hwm, _)) = memory(&pid) {
-            peak = peak.max(hwm);
+        if let Some((hwm, now)) = memory(&pid) {
+            (peak, rss) = (peak.max(hwm), now);
         }
         let state: Option<String> =
             redis::cmd("HGET").arg(&meta).arg("queue_log").query(&mut conn).ok().flatten();
@@ -305,5 +367,5 @@ fn start_daemon(dir: &Path, redis: &RedisServer, pbx: &str, queue_log: &Path) ->
         std::thread::sleep(SAMPLE_EVERY * 4);
     }
     let seconds = started.elapsed().as_secs_f64();
-    (child, Measured { seconds, peak_kib: peak, rss_after_kib: 0 })
+    (child, Measured { seconds, peak_kib: peak, rss_after_kib: rss })
 }

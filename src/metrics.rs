@@ -104,8 +104,14 @@ static QUEUE_LOG_LINES_SO_FAR: AtomicU64 = AtomicU64::new(0);
 
 /// Counts one queue_log line read.
 pub fn queue_log_line() {
-    QUEUE_LOG_LINES_SO_FAR.fetch_add(1, Ordering::Relaxed);
-    queue_log_lines().increment(1);
+    queue_log_lines_read(1);
+}
+
+/// Counts `lines` queue_log lines read: a reader that decodes a whole buffer counts it once, not with two
+/// atomic additions per line.
+pub fn queue_log_lines_read(lines: u64) {
+    QUEUE_LOG_LINES_SO_FAR.fetch_add(lines, Ordering::Relaxed);
+    queue_log_lines().increment(lines);
 }
 
 pub fn queue_log_lines_so_far() -> u64 {

@@ -15,7 +15,7 @@ use crate::normalize::static_members::{StaticMember, static_member_events};
 use crate::sources::tail::batch::MAX_EVENTS_PER_BATCH;
 use crate::sources::tail::decode::Decoder;
 use crate::sources::tail::history::History;
-use crate::sources::tail::{follow, startup};
+use crate::sources::tail::startup;
 pub use ami_feed::{Capture, Feed};
 use parsers::ami::{AmiDecoder, Message, Parsed};
 use std::path::{Path, PathBuf};
@@ -100,10 +100,15 @@ pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError
     };
     let bad_lines = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT);
-        let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, history, &tx));
-        // Applied in place: a batch is dropped whole once applied, no event is moved out of it.
-        let applied =
-            rx.iter().try_for_each(|batch| batch.iter().try_for_each(|event| run.queue_log_event(event)));
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT + 2);
+        let batches = Batches { tx, back: back_rx };
+        let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, history, batches));
+        // Applied in place (no event is moved out of a batch), then handed back to be emptied and reused.
+        let applied = rx.iter().try_for_each(|batch| {
+            let applied = batch.iter().try_for_each(|event| run.queue_log_event(event));
+            let _ = back_tx.try_send(batch);
+            applied
+        });
         // On an error the receiver is dropped first, so the reader stops at its next batch.
         drop(rx);
         let bad_lines = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
@@ -124,37 +129,88 @@ pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError
     })
 }
 
+/// One read of a queue_log file, and the longest partial line kept: as the tail's follower, so a file
+/// without line ends is cut where the daemon cuts it.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+const MAX_PARTIAL_BYTES: usize = 1024 * 1024;
+
+/// The reader's ends of its two channels: full batches go to the merge, applied ones come back. The events
+/// are dropped where their strings were allocated: glibc frees another thread's blocks slowly (its arena's
+/// lock, none of them reused from this thread's cache), and the reader reuses the vector's capacity.
+struct Batches {
+    tx: std::sync::mpsc::SyncSender<Vec<Event>>,
+    back: std::sync::mpsc::Receiver<Vec<Event>>,
+}
+
+impl Batches {
+    /// An empty batch: an applied one emptied, or a new one.
+    fn fresh(&self) -> Vec<Event> {
+        match self.back.try_recv() {
+            Ok(mut batch) => {
+                batch.clear();
+                batch
+            }
+            Err(_) => Vec::with_capacity(MAX_EVENTS_PER_BATCH),
+        }
+    }
+}
+
 /// The queue_log files in order → batches of the events `history` keeps; returns the bad lines skipped.
-fn read_queue_logs(
-    paths: &[PathBuf],
-    history: History,
-    tx: &std::sync::mpsc::SyncSender<Vec<Event>>,
-) -> Result<usize, ReplayError> {
+/// Lines are decoded straight from the read buffer (`Decoder::decode_buffer`), so an earlier day's call
+/// line is dropped on its head.
+fn read_queue_logs(paths: &[PathBuf], history: History, batches: Batches) -> Result<usize, ReplayError> {
     let mut decoder = Decoder::default();
-    let mut batch = Vec::with_capacity(MAX_EVENTS_PER_BATCH);
+    let mut batch = batches.fresh();
     let mut stopped = false;
+    // `buf[..held]` is read and not yet decoded; the rest is room for the next read (zeroed once).
+    let mut buf = vec![0; 2 * READ_CHUNK_BYTES];
     for path in paths {
-        let file = std::fs::File::open(path)
-            .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
-        follow::read_to_end(file, 0, &mut |line| {
-            if stopped {
-                return;
+        let failed = |source| ReplayError::Read { path: path.to_owned(), source };
+        let mut file = std::fs::File::open(path).map_err(failed)?;
+        let mut held = 0;
+        while !stopped {
+            if buf.len() < held + READ_CHUNK_BYTES {
+                buf.resize(held + READ_CHUNK_BYTES, 0);
             }
-            decoder.decode_kept(line, history, &mut batch);
-            if batch.len() >= MAX_EVENTS_PER_BATCH {
-                stopped =
-                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(MAX_EVENTS_PER_BATCH))).is_err();
+            let room = buf.get_mut(held..held + READ_CHUNK_BYTES).unwrap_or_default();
+            let read = read_some(&mut file, room).map_err(failed)?;
+            held += read;
+            let at_eof = read == 0;
+            let filled = buf.get(..held).unwrap_or_default();
+            let taken = decoder.decode_buffer(filled, at_eof, history, |event| {
+                batch.push(event);
+                if batch.len() >= MAX_EVENTS_PER_BATCH && !stopped {
+                    let full = std::mem::replace(&mut batch, batches.fresh());
+                    stopped = batches.tx.send(full).is_err();
+                }
+            });
+            if at_eof {
+                break;
             }
-        })
-        .map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
+            buf.copy_within(taken.min(held)..held, 0);
+            held -= taken.min(held);
+            if held > MAX_PARTIAL_BYTES {
+                held = 0;
+            }
+        }
         if stopped {
             break;
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.send(batch);
+    if !batch.is_empty() && !stopped {
+        let _ = batches.tx.send(batch);
     }
     Ok(decoder.bad_lines as usize)
+}
+
+/// One `read`, retried when interrupted.
+fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match std::io::Read::read(file, buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// The day the inputs end in (`until`, else the last line of the last queue_log) decides which earlier

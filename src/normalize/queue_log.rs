@@ -149,7 +149,8 @@ fn agent_session(record: &Record<'_>, logged_in: bool) -> Option<EventKind> {
 
 /// The member named by the agent column: interface or member name (QUEUE_LOG.md §1.4).
 fn member(record: &Record<'_>) -> Option<MemberRef> {
-    column(&record.agent).map(|agent| MemberRef::from_agent_column(&agent))
+    let agent = &record.agent;
+    (!agent.is_empty() && *agent != NONE).then(|| MemberRef::from_agent_column(&agent.to_cow()))
 }
 
 /// A column's value, or `None` for `NONE`/empty.

@@ -1,6 +1,6 @@
 //! Asterisk `queue_log` lines (protocol/QUEUE_LOG.md): `<epoch>|<callid>|<queue>|<agent>|<EVENT>|<data...>`.
 //!
-//! The public API is two functions and a thin iterator over the second:
+//! The public API is three functions and a thin iterator over the second:
 //!
 //! * [`parse_record`]`(line) -> Result<Record, ErrorKind>`: one line, without its `\n` (a trailing `\r` is
 //!   stripped). For callers that frame lines themselves.
@@ -10,6 +10,9 @@
 //!   `at_eof` the end of `buf` also ends a line, so a last line without `\n` (hand-made files) is parsed, and
 //!   `Incomplete` means nothing but blank lines was left. A bad line is an error that still says how many
 //!   bytes to skip, so the next line parses.
+//! * [`parse_next_if`]`(buf, at_eof, keep)`: the same reader, for callers that drop most lines by their time
+//!   and event name (the start-up replay of days before today): `keep` sees the line's [`Head`] first, and a
+//!   line it refuses is framed and skipped without its data being read, typed or checked for UTF-8.
 //! * [`records`]`(buf)`: every line of a complete input (`parse_next` with `at_eof`, until the end).
 //!
 //! Framing is tolerant of what people do to these files: `\r\n` endings (copied through Windows tools) and
@@ -44,6 +47,35 @@ pub enum Parsed<T> {
 /// Parses the first line of `buf`; blank lines in front of it are skipped and counted in `consumed` and
 /// `lines`. `at_eof`: no byte will follow `buf`, so its end also ends the last line.
 pub fn parse_next(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineError> {
+    next_line(buf, at_eof, record_of)
+}
+
+/// `parse_next`, deciding on each line from its head: a line `keep` refuses is `Complete` with `None`
+/// (its bytes and lines consumed as usual). The head is checked as for any line (five fields, an epoch,
+/// an event name), so a line too broken to have a head is still an error; the data of a refused line is
+/// not read at all, so an error there goes unnoticed.
+pub fn parse_next_if<'a>(
+    buf: &'a [u8],
+    at_eof: bool,
+    mut keep: impl FnMut(&Head<'a>) -> bool,
+) -> Result<Parsed<Option<Record<'a>>>, LineError> {
+    next_line(buf, at_eof, |line| {
+        let (head, fixed) = head_of(line)?;
+        if !keep(&head) {
+            return Ok(None);
+        }
+        record_from(line, head, &fixed).map(Some)
+    })
+}
+
+/// The framing both readers share: skips blank lines, hands the first other line (without its `\n` and
+/// `\r`) to `parse`.
+#[inline(always)]
+fn next_line<'a, T>(
+    buf: &'a [u8],
+    at_eof: bool,
+    mut parse: impl FnMut(&'a [u8]) -> Result<T, ErrorKind>,
+) -> Result<Parsed<T>, LineError> {
     let mut consumed = 0;
     let mut lines = 0;
     loop {
@@ -55,7 +87,7 @@ pub fn parse_next(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineEr
         if line.is_empty() {
             continue;
         }
-        return match record_of(line) {
+        return match parse(line) {
             Ok(record) => Ok(Parsed::Complete { record, consumed, lines }),
             Err(kind) => Err(LineError { kind, consumed, lines }),
         };
@@ -95,9 +127,25 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
+/// What a line says before its event data: enough to decide whether the rest is worth reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head<'a> {
+    /// Write time of the line, seconds since the Unix epoch (UTC).
+    pub time: i64,
+    /// The event name as written (not empty; not checked for UTF-8).
+    pub name: &'a [u8],
+}
+
 /// A line that is not blank, without its terminator. The checks run in the order a reader would make them:
 /// enough fields, then the epoch, then the event name, then the event's own data.
 fn record_of(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
+    let (head, fixed) = head_of(line)?;
+    record_from(line, head, &fixed)
+}
+
+/// The fixed fields, the epoch and a non-empty event name.
+#[inline(always)]
+fn head_of(line: &[u8]) -> Result<(Head<'_>, grammar::Fixed<'_>), ErrorKind> {
     let fixed =
         grammar::fixed_fields(line).ok_or_else(|| ErrorKind::TooFewFields { found: fields::count(line) })?;
     let time = grammar::epoch(fixed.epoch)
@@ -105,13 +153,23 @@ fn record_of(line: &[u8]) -> Result<Record<'_>, ErrorKind> {
     if fixed.name.is_empty() {
         return Err(ErrorKind::EmptyEvent);
     }
+    Ok((Head { time, name: fixed.name }, fixed))
+}
+
+/// The rest of a line whose head was read: its text fields and its event's data.
+#[inline(always)]
+fn record_from<'a>(
+    line: &'a [u8],
+    head: Head<'a>,
+    fixed: &grammar::Fixed<'a>,
+) -> Result<Record<'a>, ErrorKind> {
     let text = fields::LineText::new(line);
     Ok(Record {
-        time,
+        time: head.time,
         callid: text.get(fixed.callid),
         queue: text.get(fixed.queue),
         agent: text.get(fixed.agent),
-        event: event::parse_event(text, fixed.name, fixed.data)?,
+        event: event::parse_event(text, head.name, fixed.data)?,
     })
 }
 

@@ -311,6 +311,39 @@ fn framing() {
 }
 
 #[test]
+fn refused_lines_are_framed_but_not_read() {
+    let buf = b"\n5|u|q|a|ENTERQUEUE|x\xff\n6|NONE|q|a|PAUSE|lunch\n";
+    let mut heads = Vec::new();
+    let mut keep = |head: &Head<'_>| {
+        heads.push((head.time, head.name.to_vec()));
+        head.name == b"PAUSE"
+    };
+    // Bad data (one field for ENTERQUEUE, not UTF-8), but refused on its head: skipped, no error.
+    let Ok(Parsed::Complete { record: None, consumed, lines }) = parse_next_if(buf, false, &mut keep) else {
+        panic!("first line refused")
+    };
+    assert_eq!((consumed, lines), (23, 2));
+    let rest = &buf[consumed..];
+    let kept = parse_next_if(rest, false, &mut keep);
+    assert_eq!(
+        kept,
+        parse_next(rest, false).map(|parsed| match parsed {
+            Parsed::Complete { record, consumed, lines } =>
+                Parsed::Complete { record: Some(record), consumed, lines },
+            Parsed::Incomplete => Parsed::Incomplete,
+        })
+    );
+    assert_eq!(heads, [(5, b"ENTERQUEUE".to_vec()), (6, b"PAUSE".to_vec())]);
+    // A line without a head is an error whatever `keep` says, with the same error as `parse_next`.
+    for broken in [&b"7|u|q|a\n"[..], b"x|u|q|a|PAUSE|\n", b"8|u|q|a||\n"] {
+        let refused = parse_next_if(broken, false, |_| false).map(|_| ());
+        assert_eq!(refused, parse_next(broken, false).map(|_| ()), "{broken:?}");
+        assert!(refused.is_err(), "{broken:?}");
+    }
+    assert_eq!(parse_next_if(b"9|u|q|a|X", false, |_| true), Ok(Parsed::Incomplete));
+}
+
+#[test]
 fn bad_line_is_skipped() {
     let buf = b"1|NONE|NONE|NONE|QUEUESTART|\nnot a line\n2|NONE|NONE|NONE|CONFIGRELOAD|\n";
     let items: Vec<_> = records(buf).collect();

@@ -8,7 +8,7 @@
 
 use super::startup::DAY_START_MARGIN_S;
 use crate::engine::{Event, EventKind, TsMs};
-use parsers::queue_log::{QlEvent, Record};
+use parsers::queue_log::{Head, QlEvent, Record};
 
 /// Events before `calls_from_ms` keep only membership and pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,9 +36,32 @@ impl History {
     pub fn keeps_record(&self, record: &Record<'_>) -> bool {
         record.time.saturating_mul(1000) >= self.calls_from_ms || record_shapes_membership(&record.event)
     }
+
+    /// The same decision on a line's head (its time and event name), before its data is read: a call line
+    /// of an earlier day then costs its framing and its five fixed fields only.
+    pub fn keeps_head(&self, head: &Head<'_>) -> bool {
+        head.time.saturating_mul(1000) >= self.calls_from_ms || verb_shapes_membership(head.name)
+    }
 }
 
-/// The queue_log verbs that can give a membership event (see `normalize::queue_log`).
+/// The queue_log verbs that can give a membership event (see `normalize::queue_log`), by name.
+fn verb_shapes_membership(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"QUEUESTART"
+            | b"AGENTLOGIN"
+            | b"AGENTCALLBACKLOGIN"
+            | b"AGENTLOGOFF"
+            | b"AGENTCALLBACKLOGOFF"
+            | b"ADDMEMBER"
+            | b"REMOVEMEMBER"
+            | b"PAUSE"
+            | b"UNPAUSE"
+            | b"PENALTY"
+    )
+}
+
+/// `verb_shapes_membership` on a typed event (a match on the variant, for the reader of parsed lines).
 fn record_shapes_membership(event: &QlEvent<'_>) -> bool {
     matches!(
         event,
@@ -105,5 +128,58 @@ mod tests {
         assert!(!history.keeps(&at(100_000 - DAY_START_MARGIN_S - 1, join.clone())));
         assert!(History::everything().keeps(&at(0, join)));
         assert!(History::everything().keeps(&at(0, pause)));
+    }
+
+    #[test]
+    fn heads_and_records_are_kept_alike() {
+        let history = History::from_day_start(100_000);
+        let verbs = [
+            "ENTERQUEUE|||1",
+            "ABANDON|1|1|1",
+            "EXITEMPTY|1|1|1",
+            "EXITWITHTIMEOUT|1",
+            "EXITWITHKEY|1|1",
+            "WITHDRAW|1|1|1|x",
+            "CONNECT|1|u|1",
+            "COMPLETECALLER|1|1|1",
+            "COMPLETEAGENT|1|1|1",
+            "BLINDTRANSFER|1|c|1|1|1",
+            "ATTENDEDTRANSFER|APP|x|1|1|1",
+            "TRANSFER|1|c",
+            "AGENTDUMP|",
+            "SYSCOMPAT|",
+            "RINGNOANSWER|1",
+            "RINGCANCELED|1",
+            "ADDMEMBER|",
+            "REMOVEMEMBER|",
+            "PAUSE|x",
+            "UNPAUSE|",
+            "PAUSEALL|",
+            "UNPAUSEALL|",
+            "PENALTY|1",
+            "RINGINUSE|1",
+            "AGENTLOGIN|c",
+            "AGENTLOGOFF|c|1",
+            "AGENTCALLBACKLOGIN|1@c",
+            "AGENTCALLBACKLOGOFF|1@c|1|r",
+            "OUTCALL|s|1|p",
+            "QUEUESTART|",
+            "CONFIGRELOAD|",
+            "DID|1",
+            "CUSTOM|x",
+        ];
+        let mut kept = 0;
+        for verb in verbs {
+            for time in [1_000, 100_000] {
+                let line = format!("{time}|u|q|PJSIP/1|{verb}");
+                let parsed = parsers::queue_log::parse_record(line.as_bytes());
+                let record = parsed.unwrap_or_else(|error| panic!("{line}: {error}"));
+                let name = line.split('|').nth(4).unwrap_or_default();
+                let head = Head { time: record.time, name: name.as_bytes() };
+                assert_eq!(history.keeps_record(&record), history.keeps_head(&head), "{line}");
+                kept += usize::from(time == 1_000 && history.keeps_head(&head));
+            }
+        }
+        assert_eq!(kept, 10, "membership verbs before the day");
     }
 }
