@@ -6,10 +6,11 @@
 //! MiB instead of the whole log as decoded events.
 
 use super::decode::Decoder;
-use super::follow::Line;
+use super::follow::{Line, LineSink};
 use super::history::History;
 use crate::engine::Event;
 use crate::sources::SourceMsg;
+use parsers::queue_log::Head;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -62,12 +63,16 @@ impl Batcher {
         if self.closed {
             return;
         }
-        self.lines += 1;
-        self.uncounted += 1;
+        self.count_line();
         self.decoder.decode_kept(line, self.history, &mut self.events);
         if self.events.len() >= MAX_EVENTS_PER_BATCH {
             self.flush();
         }
+    }
+
+    fn count_line(&mut self) {
+        self.lines += 1;
+        self.uncounted += 1;
     }
 
     /// Counts the lines handed in and sends the events collected so far. Must run outside the async runtime
@@ -87,5 +92,20 @@ impl Batcher {
         if self.closed || self.cancel.is_cancelled() || self.tx.blocking_send(msg).is_err() {
             self.closed = true;
         }
+    }
+}
+
+/// What `history` refuses on a line's head (an earlier day's call line) is skipped unparsed.
+impl LineSink for Batcher {
+    fn wants(&mut self, head: &Head<'_>) -> bool {
+        !self.closed && self.history.keeps_head(head)
+    }
+
+    fn line(&mut self, line: Line<'_>) {
+        Batcher::line(self, line)
+    }
+
+    fn skipped(&mut self) {
+        self.count_line();
     }
 }

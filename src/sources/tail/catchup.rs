@@ -32,7 +32,7 @@ pub fn replay(
         }
     }
     loop {
-        match follower.poll(Instant::now(), &mut |line| batcher.line(line)) {
+        match follower.poll(Instant::now(), &mut *batcher) {
             Ok(poll) => {
                 poll.notes.iter().for_each(super::log_note);
                 if batcher.closed() {
@@ -65,10 +65,10 @@ fn replay_rotated(segment: OpenSegment, follower: &mut Follower, batcher: &mut B
         .is_ok_and(|modified| modified + RETIRED_GRACE > SystemTime::now());
     let read = if recent {
         follower
-            .adopt_rotated(file, segment.start, Instant::now(), &mut |line| batcher.line(line))
+            .adopt_rotated(file, segment.start, Instant::now(), &mut *batcher)
             .map(|notes| notes.iter().for_each(super::log_note))
     } else {
-        follow::read_to_end(file, segment.start, &mut |line| batcher.line(line))
+        follow::read_to_end(file, segment.start, &mut *batcher)
     };
     if let Err(e) = read {
         tracing::warn!(path = %path.display(), error = %e, "rotated queue_log read failed");

@@ -66,7 +66,7 @@ fn lines_seen(
     let mut batcher = Batcher::new(tx, CancellationToken::new(), History::everything());
     let mut follower = replay(plan, planned_at, &setup.settings, &mut batcher).expect("replay");
     between();
-    follower.poll(Instant::now(), &mut |line| batcher.line(line)).expect("poll");
+    follower.poll(Instant::now(), &mut batcher).expect("poll");
     batcher.flush();
     drop(batcher);
     let mut seen = BTreeMap::new();

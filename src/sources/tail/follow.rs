@@ -16,7 +16,7 @@
 //!
 //! No clock reads: the caller passes `now`, so tests drive time.
 
-use parsers::queue_log::{ErrorKind, Parsed, Record, parse_next};
+use parsers::queue_log::{ErrorKind, Head, Parsed, Record, parse_next_if};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -55,8 +55,26 @@ pub struct BadLine<'a> {
     pub bytes: &'a [u8],
 }
 
-/// Where lines go.
-pub type LineSink<'s> = dyn FnMut(Line<'_>) + 's;
+/// Where lines go. A sink may refuse lines on their head (time and event name): the start-up replay wants
+/// only membership and pause of days before today, so their call lines are skipped without parsing their
+/// data. A closure takes every line.
+pub trait LineSink {
+    /// Whether the line with this head is wanted.
+    fn wants(&mut self, _head: &Head<'_>) -> bool {
+        true
+    }
+
+    fn line(&mut self, line: Line<'_>);
+
+    /// A line was refused on its head.
+    fn skipped(&mut self) {}
+}
+
+impl<F: FnMut(Line<'_>)> LineSink for F {
+    fn line(&mut self, line: Line<'_>) {
+        self(line)
+    }
+}
 
 /// Identity of an open file: the same path can name another file after a rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +177,7 @@ impl Reader {
 
     /// Reads up to `budget` bytes and hands every completed line to `line`. Returns the number of bytes
     /// read; fewer than `budget` means EOF was reached.
-    fn drain(&mut self, budget: u64, notes: &mut Vec<Note>, line: &mut LineSink<'_>) -> io::Result<u64> {
+    fn drain(&mut self, budget: u64, notes: &mut Vec<Note>, line: &mut dyn LineSink) -> io::Result<u64> {
         let mut total = 0u64;
         while total < budget {
             let held = self.partial.len();
@@ -183,17 +201,21 @@ impl Reader {
 
     /// Hands out every complete line held; `at_eof` = nothing will follow (a complete file), so a last line
     /// without `\n` is a line too.
-    fn frame(&mut self, at_eof: bool, notes: &mut Vec<Note>, line: &mut LineSink<'_>) {
+    fn frame(&mut self, at_eof: bool, notes: &mut Vec<Note>, line: &mut dyn LineSink) {
         let mut start = 0;
         while let Some(rest) = self.partial.get(start..).filter(|rest| !rest.is_empty()) {
-            match parse_next(rest, at_eof) {
-                Ok(Parsed::Complete { record, consumed, .. }) => {
-                    line(Ok(record));
+            match parse_next_if(rest, at_eof, |head| line.wants(head)) {
+                Ok(Parsed::Complete { record: Some(record), consumed, .. }) => {
+                    line.line(Ok(record));
+                    start += consumed.max(1);
+                }
+                Ok(Parsed::Complete { record: None, consumed, .. }) => {
+                    line.skipped();
                     start += consumed.max(1);
                 }
                 Err(error) => {
                     let bytes = rest.get(..error.consumed).unwrap_or(rest);
-                    line(Err(BadLine { kind: error.kind, bytes }));
+                    line.line(Err(BadLine { kind: error.kind, bytes }));
                     start += error.consumed.max(1);
                 }
                 Ok(Parsed::Incomplete) => break,
@@ -230,7 +252,7 @@ fn read_at_most(file: &File, buf: &mut [u8], mut pos: u64) -> io::Result<usize> 
 /// Reads an open file from `start` to its end as a complete file (a rotated file of the start-up replay,
 /// held open since it was planned; a file given to `replay`): every line goes to `line`, a last line without
 /// `\n` included.
-pub fn read_to_end(file: File, start: u64, line: &mut LineSink<'_>) -> io::Result<()> {
+pub fn read_to_end(file: File, start: u64, line: &mut dyn LineSink) -> io::Result<()> {
     let id = FileId::of(&file.metadata()?);
     let mut reader = Reader { file, id, offset: start, fingerprint: Vec::new(), partial: Vec::new() };
     reader.file.seek(SeekFrom::Start(start))?;
@@ -318,7 +340,7 @@ impl Follower {
         file: File,
         start: u64,
         now: Instant,
-        line: &mut LineSink<'_>,
+        line: &mut dyn LineSink,
     ) -> io::Result<Vec<Note>> {
         let id = FileId::of(&file.metadata()?);
         let mut reader = Reader { file, id, offset: start, fingerprint: Vec::new(), partial: Vec::new() };
@@ -354,7 +376,7 @@ impl Follower {
 
     /// Checks the path, reads what is new, and calls `line` for each complete line (ending in `\n`)
     /// in file order.
-    pub fn poll(&mut self, now: Instant, line: &mut LineSink<'_>) -> io::Result<Poll> {
+    pub fn poll(&mut self, now: Instant, line: &mut dyn LineSink) -> io::Result<Poll> {
         let mut poll = Poll::default();
         let mut budget = MAX_BYTES_PER_POLL;
         match std::fs::metadata(&self.path) {
@@ -382,7 +404,7 @@ impl Follower {
         meta: &std::fs::Metadata,
         now: Instant,
         notes: &mut Vec<Note>,
-        line: &mut LineSink<'_>,
+        line: &mut dyn LineSink,
     ) -> io::Result<()> {
         if self.was_missing {
             notes.push(Note::Appeared);
@@ -412,7 +434,7 @@ impl Follower {
         &mut self,
         now: Instant,
         notes: &mut Vec<Note>,
-        line: &mut LineSink<'_>,
+        line: &mut dyn LineSink,
     ) -> io::Result<()> {
         let fresh = match Reader::open(&self.path, 0) {
             Ok(reader) => reader,
@@ -473,7 +495,7 @@ impl Follower {
         &mut self,
         now: Instant,
         notes: &mut Vec<Note>,
-        line: &mut LineSink<'_>,
+        line: &mut dyn LineSink,
     ) -> io::Result<()> {
         for retired in &mut self.retired {
             retired.reader.drain(u64::MAX, notes, line)?;
@@ -498,7 +520,7 @@ fn recover_from_copy(
     glob: &str,
     live: &Path,
     notes: &mut Vec<Note>,
-    line: &mut LineSink<'_>,
+    line: &mut dyn LineSink,
 ) -> io::Result<()> {
     if reader.fingerprint.is_empty() {
         return Ok(());

@@ -135,7 +135,7 @@ struct Step {
 async fn poll_blocking(mut tail: Tail, cancel: &CancellationToken) -> Option<(Tail, std::io::Result<Step>)> {
     let job = tokio::task::spawn_blocking(move || {
         let Tail { follower, batcher, .. } = &mut tail;
-        let outcome = follower.poll(Instant::now(), &mut |line| batcher.line(line)).map(|poll| Step {
+        let outcome = follower.poll(Instant::now(), batcher).map(|poll| Step {
             notes: poll.notes,
             missing: poll.missing,
             more: poll.more,
