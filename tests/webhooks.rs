@@ -140,7 +140,6 @@ fn form_pairs(text: &str) -> BTreeMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_event_once_per_id_across_restart_and_outage_with_filters_and_signatures() {
     let (server, sink) = redis_and_sink().await;
-    let settings = server.settings(PBX);
     let mut main = Receiver::start(Mode::Accept).await;
     let side = Receiver::start(Mode::Accept).await;
     let slow = Receiver::start(Mode::Hang).await;
