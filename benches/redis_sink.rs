@@ -7,7 +7,7 @@
 //! Run: `cargo bench --bench redis_sink`. Needs `redis-server` on PATH.
 
 use queuecast::config::RedisConfig;
-use queuecast::sink::{self, SinkMsg, Update};
+use queuecast::sink::{self, SinkHandle, SinkMsg, Update};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -39,15 +39,38 @@ fn call(i: u64, t_ns: u64) -> Update {
     }
 }
 
+/// The sink task as the daemon runs it (own cancellation and tracker), its state resynced to empty and
+/// flushed before any figure is taken.
+struct RunningSink {
+    handle: SinkHandle,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl RunningSink {
+    /// The running sink and a client of the same Redis.
+    async fn start(settings: &RedisConfig) -> (Self, redis::Client) {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
+        handle.send(SinkMsg::Resync(Vec::new()));
+        assert!(handle.flushed(Duration::from_secs(10)).await);
+        let client = redis::Client::open(settings.url.expose()).expect("client");
+        (Self { handle, cancel, tracker }, client)
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
 /// `subscribed`: a pub/sub client reads every message of the `events` channel meanwhile, as a wallboard
 /// backend would; each `PUBLISH` then also costs Redis the write to that subscriber's socket.
 async fn throughput(settings: RedisConfig, subscribed: bool) {
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
-    handle.send(SinkMsg::Resync(Vec::new()));
-    assert!(handle.flushed(Duration::from_secs(10)).await);
-    let client = redis::Client::open(settings.url.expose()).expect("client");
+    let (running, client) = RunningSink::start(&settings).await;
+    let handle = &running.handle;
     let subscriber = if subscribed { Some(subscriber(&client, &settings).await) } else { None };
     let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
     let redis_cpu_before = redis_cpu_s(&mut conn).await;
@@ -94,9 +117,7 @@ async fn throughput(settings: RedisConfig, subscribed: bool) {
         own_cpu * 1e6 / THROUGHPUT_CHANGES as f64
     );
     print_command_stats(&stats_before, &stats);
-    cancel.cancel();
-    tracker.close();
-    tracker.wait().await;
+    running.stop().await;
 }
 
 /// Subscribes to the `events` channel and counts messages until `THROUGHPUT_CHANGES` have arrived.
@@ -114,12 +135,8 @@ async fn subscriber(client: &redis::Client, settings: &RedisConfig) -> tokio::ta
 }
 
 async fn latency(settings: RedisConfig) {
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let handle = sink::spawn(settings.clone(), cancel.clone(), &tracker);
-    handle.send(SinkMsg::Resync(Vec::new()));
-    assert!(handle.flushed(Duration::from_secs(10)).await);
-    let client = redis::Client::open(settings.url.expose()).expect("client");
+    let (running, client) = RunningSink::start(&settings).await;
+    let handle = &running.handle;
     let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
     pubsub.subscribe(settings.keys().events()).await.expect("subscribe");
     let origin = Instant::now();
@@ -154,9 +171,7 @@ async fn latency(settings: RedisConfig) {
         pct(0.99),
         pct(1.0)
     );
-    cancel.cancel();
-    tracker.close();
-    tracker.wait().await;
+    running.stop().await;
 }
 
 /// CPU seconds (user + sys) redis-server has used so far.

@@ -12,8 +12,6 @@ use queuecast::sink::{RedisConn, SinkMsg};
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -59,15 +57,7 @@ async fn example_consumer_ends_with_the_hashes_state() {
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/consumer.py");
-    let mut consumer = Command::new("python3")
-        .arg(script)
-        .args(["--redis", &server.url(), "--pbx", "pbx1", "--idle-exit", IDLE_EXIT_S])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed");
-    let mut lines = BufReader::new(consumer.stdout.take().expect("stdout")).lines();
-    let (first, lines) = tokio::task::spawn_blocking(move || (lines.next(), lines)).await.unwrap();
+    let (mut consumer, first, lines) = common::consumer::start(&server, IDLE_EXIT_S).await;
     let first =
         first.expect("the consumer printed nothing (is the python `redis` module installed?)").unwrap();
     assert!(first.starts_with("snapshot seq="), "{first}");
@@ -107,15 +97,7 @@ async fn example_consumer_reconnects_and_resnapshots_after_a_redis_restart() {
     }
     sink.flushed().await;
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/consumer.py");
-    let mut consumer = Command::new("python3")
-        .arg(script)
-        .args(["--redis", &server.url(), "--pbx", "pbx1", "--idle-exit", IDLE_EXIT_AFTER_RESTART_S])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed");
-    let mut lines = BufReader::new(consumer.stdout.take().expect("stdout")).lines();
-    let (first, lines) = tokio::task::spawn_blocking(move || (lines.next(), lines)).await.unwrap();
+    let (mut consumer, first, lines) = common::consumer::start(&server, IDLE_EXIT_AFTER_RESTART_S).await;
     assert!(first.expect("a first line").unwrap().starts_with("snapshot seq="));
 
     server.stop();

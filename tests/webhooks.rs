@@ -5,8 +5,8 @@
 mod common;
 
 use axum::http::Method;
-use common::gateway::Gateway;
-use common::receiver::{Mode, Received, Receiver};
+use common::gateway::{Gateway, log_lines};
+use common::receiver::{Mode, Received, Receiver, agent_event_hook};
 use common::redis::{RedisServer, eventually};
 use common::sink::Sink;
 use common::updates::{fields, queue};
@@ -91,6 +91,18 @@ async fn pending(server: &RedisServer, hook: &str) -> u64 {
     reply.0
 }
 
+/// The ids of the agent events in the stream after `after`, in order.
+async fn agent_event_ids(server: &RedisServer, after: &str) -> Vec<String> {
+    stream_after(server, after).await.iter().filter(|m| m["type"] == "agent_event").map(event_id).collect()
+}
+
+/// A fresh redis-server and the sink every test writes through (one `sales` queue in its state).
+async fn redis_and_sink() -> (RedisServer, Sink) {
+    let server = RedisServer::start();
+    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    (server, sink)
+}
+
 fn event_id(msg: &Value) -> String {
     format!("{}:{}:{}", msg["pbx"].as_str().unwrap(), msg["epoch"].as_str().unwrap(), msg["seq"])
 }
@@ -127,13 +139,12 @@ fn form_pairs(text: &str) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_event_once_per_id_across_restart_and_outage_with_filters_and_signatures() {
-    let server = RedisServer::start();
-    let settings = server.settings(PBX);
-    let sink = Sink::start_with_state(settings.clone(), vec![queue("sales", &[], 0)]).await;
+    let (server, sink) = redis_and_sink().await;
     let mut main = Receiver::start(Mode::Accept).await;
     let side = Receiver::start(Mode::Accept).await;
     let slow = Receiver::start(Mode::Hang).await;
-    let hooks = format!(
+    let retries = "backoff_min_ms = 20\nbackoff_max_ms = 300\n";
+    let main_hook = format!(
         r#"
 [[gateway.webhooks]]
 name = "main"
@@ -141,41 +152,24 @@ url = "{main}"
 events = ["agent_event", "queue_update"]
 secret = "{SECRET}"
 timeout_ms = 1000
-backoff_min_ms = 20
-backoff_max_ms = 300
-
-[[gateway.webhooks]]
-name = "get"
-url = "{get}"
-method = "GET"
-events = ["agent_event"]
-agents = ["PJSIP/1001"]
-secret = "{SECRET}"
-backoff_min_ms = 20
-backoff_max_ms = 300
-
-[[gateway.webhooks]]
-name = "form"
-url = "{form}"
-body = "form"
-events = ["agent_event"]
-queues = ["support"]
-backoff_min_ms = 20
-backoff_max_ms = 300
-
-[[gateway.webhooks]]
-name = "slow"
-url = "{slow}"
-events = ["agent_event"]
-timeout_ms = 200
-backoff_min_ms = 20
-backoff_max_ms = 300
-"#,
+{retries}"#,
         main = main.url("/hooks/main"),
-        get = side.url("/get?key=abc"),
-        form = side.url("/form"),
-        slow = slow.url("/slow"),
     );
+    let hooks = [
+        main_hook,
+        agent_event_hook(
+            "get",
+            &side.url("/get?key=abc"),
+            &format!("method = \"GET\"\nagents = [\"PJSIP/1001\"]\nsecret = \"{SECRET}\"\n{retries}"),
+        ),
+        agent_event_hook(
+            "form",
+            &side.url("/form"),
+            &format!("body = \"form\"\nqueues = [\"support\"]\n{retries}"),
+        ),
+        agent_event_hook("slow", &slow.url("/slow"), &format!("timeout_ms = 200\n{retries}")),
+    ]
+    .join("");
     let mut gw = Gateway::start_with(&server, PBX, &hooks);
     let start = groups(&server, 4).await;
     let from = start["queuecast-webhook-main"].clone();
@@ -310,8 +304,7 @@ backoff_max_ms = 300
 
     // The outage was said once, and its end once; the secret never.
     let log = gw.log();
-    let lines =
-        |needle: &str| log.lines().filter(|l| l.contains(needle) && l.contains("webhook=main")).count();
+    let lines = |needle: &str| log_lines(&log, &[needle, "webhook=main"]);
     assert_eq!(lines("webhook receiver failed"), 1, "{log}");
     assert_eq!(lines("webhook receiver is back"), 1, "{log}");
     assert!(!log.contains(SECRET), "secret in the log:\n{log}");
@@ -323,13 +316,9 @@ backoff_max_ms = 300
 /// one instance or the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateway_instances_deliver_each_event_once() {
-    let server = RedisServer::start();
-    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    let (server, sink) = redis_and_sink().await;
     let receiver = Receiver::start(Mode::Accept).await;
-    let hook = format!(
-        "\n[[gateway.webhooks]]\nname = \"crm\"\nurl = \"{}\"\nevents = [\"agent_event\"]\nbackoff_min_ms = 20\n",
-        receiver.url("/crm")
-    );
+    let hook = agent_event_hook("crm", &receiver.url("/crm"), "backoff_min_ms = 20\n");
     let first = Gateway::start_with(&server, PBX, &hook);
     let from = groups(&server, 1).await["queuecast-webhook-crm"].clone();
     let second = Gateway::start_with(&server, PBX, &hook);
@@ -370,12 +359,7 @@ async fn two_gateway_instances_deliver_each_event_once() {
     for n in 11..=20 {
         publish(&sink, n).await;
     }
-    let expected: Vec<String> = stream_after(&server, &from)
-        .await
-        .iter()
-        .filter(|m| m["type"] == "agent_event")
-        .map(event_id)
-        .collect();
+    let expected = agent_event_ids(&server, &from).await;
     assert_eq!(expected.len(), 40);
     eventually(WAIT, "every event delivered", || async { receiver.accepted_count() >= expected.len() }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -384,7 +368,7 @@ async fn two_gateway_instances_deliver_each_event_once() {
     assert_eq!(got, expected);
     let log = format!("{}{}", first.log(), second.log());
     assert!(!log.contains("webhook receiver failed"), "{log}");
-    let skipped = log.lines().filter(|l| l.contains("that are not messages") && l.contains(&junk_id)).count();
+    let skipped = log_lines(&log, &["that are not messages", &junk_id]);
     assert_eq!(skipped, 1, "the junk entry is skipped once, by the instance that read it:\n{log}");
     sink.stop().await;
 }
@@ -394,13 +378,11 @@ async fn two_gateway_instances_deliver_each_event_once() {
 /// daemon writes to the new stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_hang_and_data_loss() {
-    let mut server = RedisServer::start();
-    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    let (mut server, sink) = redis_and_sink().await;
     let receiver = Receiver::start(Mode::Accept).await;
     let hook = format!(
-        "pbx = [\"{PBX}\"]\n\n[[gateway.webhooks]]\nname = \"crm\"\nurl = \"{}\"\nevents = [\"agent_event\"]\n\
-         backoff_min_ms = 20\n",
-        receiver.url("/crm")
+        "pbx = [\"{PBX}\"]\n{}",
+        agent_event_hook("crm", &receiver.url("/crm"), "backoff_min_ms = 20\n")
     );
     let gw = Gateway::start_with(&server, PBX, &hook);
     let from = groups(&server, 1).await["queuecast-webhook-crm"].clone();
@@ -437,12 +419,7 @@ async fn redis_hang_and_data_loss() {
     for n in 7..=9 {
         publish(&sink, n).await;
     }
-    let after: Vec<String> = stream_after(&server, "0-0")
-        .await
-        .iter()
-        .filter(|m| m["type"] == "agent_event")
-        .map(event_id)
-        .collect();
+    let after = agent_event_ids(&server, "0-0").await;
     // Agent events the sink could not write while Redis was down end in its resync, not in the stream.
     assert!(after.len() >= 2, "the new stream holds events written after the restart: {after:?}");
     eventually(WAIT, "events after the data loss", || async {
@@ -452,8 +429,7 @@ async fn redis_hang_and_data_loss() {
     let all = ids_once(&receiver.accepted(), "after the data loss");
     assert_eq!(all[delivered..], after[..]);
     let log = gw.log();
-    let count =
-        |needle: &str| log.lines().filter(|l| l.contains(needle) && l.contains("webhook=crm")).count();
+    let count = |needle: &str| log_lines(&log, &[needle, "webhook=crm"]);
     assert!(
         count("webhook lost Redis") >= 1 && count("webhook lost Redis") == count("webhook reads Redis again"),
         "{log}"
@@ -465,16 +441,11 @@ async fn redis_hang_and_data_loss() {
 /// A 3xx is a failed try (the redirect is not followed), and a huge response body is not read whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_are_not_followed_and_response_bodies_are_bounded() {
-    let server = RedisServer::start();
-    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    let (server, sink) = redis_and_sink().await;
     let elsewhere = Receiver::start(Mode::Accept).await;
     let target: &'static str = Box::leak(elsewhere.url("/elsewhere").into_boxed_str());
     let receiver = Receiver::start(Mode::Redirect(target)).await;
-    let hook = format!(
-        "\n[[gateway.webhooks]]\nname = \"crm\"\nurl = \"{}\"\nevents = [\"agent_event\"]\n\
-         backoff_min_ms = 20\nbackoff_max_ms = 100\n",
-        receiver.url("/crm")
-    );
+    let hook = agent_event_hook("crm", &receiver.url("/crm"), "backoff_min_ms = 20\nbackoff_max_ms = 100\n");
     let gw = Gateway::start_with(&server, PBX, &hook);
     let from = groups(&server, 1).await["queuecast-webhook-crm"].clone();
     publish(&sink, 1).await;
@@ -484,12 +455,7 @@ async fn redirects_are_not_followed_and_response_bodies_are_bounded() {
     for n in 2..=4 {
         publish(&sink, n).await;
     }
-    let expected: Vec<String> = stream_after(&server, &from)
-        .await
-        .iter()
-        .filter(|m| m["type"] == "agent_event")
-        .map(event_id)
-        .collect();
+    let expected = agent_event_ids(&server, &from).await;
     eventually(WAIT, "delivered to a receiver with huge answers", || async {
         receiver.accepted_count() >= expected.len()
     })
@@ -504,34 +470,24 @@ async fn redirects_are_not_followed_and_response_bodies_are_bounded() {
 /// try, said once) against the default webpki roots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_receiver_checked_against_its_ca() {
-    let server = RedisServer::start();
-    let sink = Sink::start_with_state(server.settings(PBX), vec![queue("sales", &[], 0)]).await;
+    let (server, sink) = redis_and_sink().await;
     let good = Receiver::start_tls(Mode::Accept).await;
     let strict = Receiver::start_tls(Mode::Accept).await;
     let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
-    let hooks = format!(
-        "\n[[gateway.webhooks]]\nname = \"private-ca\"\nurl = \"{}\"\nevents = [\"agent_event\"]\nca_file = \"{ca}\"\n\
-         \n[[gateway.webhooks]]\nname = \"webpki\"\nurl = \"{}\"\nevents = [\"agent_event\"]\nbackoff_min_ms = 20\n",
-        good.url("/tls"),
-        strict.url("/tls"),
-    );
+    let hooks = agent_event_hook("private-ca", &good.url("/tls"), &format!("ca_file = \"{ca}\"\n"))
+        + &agent_event_hook("webpki", &strict.url("/tls"), "backoff_min_ms = 20\n");
     let gw = Gateway::start_with(&server, PBX, &hooks);
     let from = groups(&server, 2).await["queuecast-webhook-private-ca"].clone();
     publish(&sink, 1).await;
-    let expected: Vec<String> = stream_after(&server, &from)
-        .await
-        .iter()
-        .filter(|m| m["type"] == "agent_event")
-        .map(event_id)
-        .collect();
+    let expected = agent_event_ids(&server, &from).await;
     eventually(WAIT, "delivered over TLS", || async { good.accepted_count() >= expected.len() }).await;
     assert_eq!(ids_once(&good.accepted(), "tls"), expected);
     eventually(WAIT, "the unknown CA refused", || async {
-        gw.log().lines().any(|l| l.contains("webhook receiver failed") && l.contains("webhook=webpki"))
+        log_lines(&gw.log(), &["webhook receiver failed", "webhook=webpki"]) > 0
     })
     .await;
     assert_eq!(strict.accepted_count(), 0);
     let log = gw.log();
-    assert!(log.lines().any(|l| l.contains("webhook=webpki") && l.contains("TLS")), "{log}");
+    assert!(log_lines(&log, &["webhook=webpki", "TLS"]) > 0, "{log}");
     sink.stop().await;
 }

@@ -138,6 +138,12 @@ impl Config {
     }
 }
 
+/// `#[serde(default = "super::millis::<DEFAULT_…_MS>")]`: one function for every default duration in
+/// milliseconds instead of one per field.
+fn millis<const MS: u64>() -> u64 {
+    MS
+}
+
 /// The astdb file the `asterisk.conf` beside queues.conf names (Asterisk's default when there is none).
 fn default_astdb(queues_conf: &Path) -> PathBuf {
     let asterisk_conf = queues_conf.with_file_name("asterisk.conf");

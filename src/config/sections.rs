@@ -83,13 +83,13 @@ pub struct AmiConfig {
     pub tls: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    #[serde(default = "default_ping_interval_ms")]
+    #[serde(default = "super::millis::<DEFAULT_PING_INTERVAL_MS>")]
     pub ping_interval_ms: u64,
-    #[serde(default = "default_ping_timeout_ms")]
+    #[serde(default = "super::millis::<DEFAULT_PING_TIMEOUT_MS>")]
     pub ping_timeout_ms: u64,
-    #[serde(default = "default_backoff_min_ms")]
+    #[serde(default = "super::millis::<DEFAULT_BACKOFF_MIN_MS>")]
     pub backoff_min_ms: u64,
-    #[serde(default = "default_backoff_max_ms")]
+    #[serde(default = "super::millis::<DEFAULT_BACKOFF_MAX_MS>")]
     pub backoff_max_ms: u64,
     /// Exit 69 when AMI is unreachable at start instead of retrying forever.
     #[serde(default)]
@@ -399,16 +399,4 @@ fn default_ami_port() -> u16 {
 }
 fn default_event_mask() -> String {
     DEFAULT_EVENT_MASK.to_owned()
-}
-fn default_ping_interval_ms() -> u64 {
-    DEFAULT_PING_INTERVAL_MS
-}
-fn default_ping_timeout_ms() -> u64 {
-    DEFAULT_PING_TIMEOUT_MS
-}
-fn default_backoff_min_ms() -> u64 {
-    DEFAULT_BACKOFF_MIN_MS
-}
-fn default_backoff_max_ms() -> u64 {
-    DEFAULT_BACKOFF_MAX_MS
 }

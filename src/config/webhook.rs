@@ -78,11 +78,11 @@ pub struct WebhookConfig {
     /// webpki roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    #[serde(default = "default_timeout")]
+    #[serde(default = "super::millis::<DEFAULT_WEBHOOK_TIMEOUT_MS>")]
     pub timeout_ms: u64,
-    #[serde(default = "default_backoff_min")]
+    #[serde(default = "super::millis::<DEFAULT_WEBHOOK_BACKOFF_MIN_MS>")]
     pub backoff_min_ms: u64,
-    #[serde(default = "default_backoff_max")]
+    #[serde(default = "super::millis::<DEFAULT_WEBHOOK_BACKOFF_MAX_MS>")]
     pub backoff_max_ms: u64,
     #[serde(skip)]
     pub(crate) resolved_secret: Option<Secret>,
@@ -90,15 +90,6 @@ pub struct WebhookConfig {
 
 fn default_method() -> WebhookMethod {
     WebhookMethod::Post
-}
-fn default_timeout() -> u64 {
-    DEFAULT_WEBHOOK_TIMEOUT_MS
-}
-fn default_backoff_min() -> u64 {
-    DEFAULT_WEBHOOK_BACKOFF_MIN_MS
-}
-fn default_backoff_max() -> u64 {
-    DEFAULT_WEBHOOK_BACKOFF_MAX_MS
 }
 
 fn masked<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {

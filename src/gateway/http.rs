@@ -25,11 +25,14 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/metrics", get(metrics))
         .route("/v1/pbx", get(pbx_list))
         .route("/v1/{pbx}/state", get(state))
-        .route("/v1/{pbx}/agents", get(agents))
+        .route("/v1/{pbx}/agents", get(|request: PbxRequest| part(request, "agents")))
         .route("/v1/session", get(super::actions::session))
-        .route("/v1/{pbx}/agents/{*id}", get(agent).post(super::actions::post))
-        .route("/v1/{pbx}/queues", get(queues))
-        .route("/v1/{pbx}/queues/{name}", get(queue))
+        .route(
+            "/v1/{pbx}/agents/{*id}",
+            get(|app, auth, path| one(app, auth, path, "agents")).post(super::actions::post),
+        )
+        .route("/v1/{pbx}/queues", get(|request: PbxRequest| part(request, "queues")))
+        .route("/v1/{pbx}/queues/{name}", get(|app, auth, path| one(app, auth, path, "queues")))
         .route("/v1/{pbx}/calls/{uniqueid}", get(call))
 }
 
@@ -104,6 +107,42 @@ impl FromRequestParts<Arc<App>> for Auth {
     }
 }
 
+/// A request about one PBX (`/v1/{pbx}/…`): the verified token, the PBX from the path and the query.
+/// Its scope and hub are looked up by [`PbxRequest::open`] in the handler, after all its extractors, so
+/// that the order of rejections stays: token, the handler's own extractors, then scope and PBX.
+pub struct PbxRequest {
+    pub app: Arc<App>,
+    pub claims: Claims,
+    pub pbx: String,
+    pub query: Option<String>,
+}
+
+impl FromRequestParts<Arc<App>> for PbxRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        let Auth(claims) = Auth::from_request_parts(parts, app).await.map_err(IntoResponse::into_response)?;
+        let Path(pbx) =
+            Path::<String>::from_request_parts(parts, app).await.map_err(IntoResponse::into_response)?;
+        Ok(PbxRequest { app: app.clone(), claims, pbx, query: parts.uri.query().map(str::to_owned) })
+    }
+}
+
+impl PbxRequest {
+    /// The client's scope ([`scope_of`]) and the PBX's hub ([`hub_of`]).
+    pub async fn open(&self) -> Result<(Scope, Arc<super::hub::Hub>), ApiError> {
+        let scope = scope_of(&self.claims, &self.pbx, self.query.as_deref())?;
+        Ok((scope, hub_of(&self.app, &self.pbx).await?))
+    }
+
+    /// The scoped snapshot as JSON (`{pbx, seq, epoch, ts, agents, queues}`).
+    async fn state(&self) -> Result<Value, ApiError> {
+        let (scope, hub) = self.open().await?;
+        let view = hub.snapshot(0).await?;
+        Ok(filtered_state(&view, &scope, &self.pbx, now_ms()))
+    }
+}
+
 /// The client's scope from its token and the query's `agent`/`queue` filters: 403 when it asks for more
 /// than the token allows, or for a PBX the token does not name.
 pub fn scope_of(claims: &Claims, pbx: &str, query: Option<&str>) -> Result<Scope, ApiError> {
@@ -163,74 +202,36 @@ async fn discover(app: &App) -> Result<Vec<String>, ApiError> {
     Ok(super::discover_pbx(&mut app.conn.clone(), &app.redis.prefix).await?)
 }
 
-/// The scoped snapshot of `pbx` as JSON (`{pbx, seq, epoch, ts, agents, queues}`).
-async fn scoped_state(app: &App, claims: &Claims, pbx: &str, query: Option<&str>) -> Result<Value, ApiError> {
-    let scope = scope_of(claims, pbx, query)?;
-    let hub = hub_of(app, pbx).await?;
-    let view = hub.snapshot(0).await?;
-    Ok(filtered_state(&view, &scope, pbx, now_ms()))
+async fn state(request: PbxRequest) -> Result<Json<Value>, ApiError> {
+    Ok(Json(request.state().await?))
 }
 
-async fn state(
-    State(app): State<Arc<App>>,
-    Auth(claims): Auth,
-    Path(pbx): Path<String>,
-    uri: axum::http::Uri,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(scoped_state(&app, &claims, &pbx, uri.query()).await?))
+/// One part (`agents`, `queues`) of the scoped snapshot.
+async fn part(request: PbxRequest, key: &'static str) -> Result<Json<Value>, ApiError> {
+    Ok(Json(request.state().await?[key].take()))
 }
 
-async fn agents(
-    State(app): State<Arc<App>>,
-    Auth(claims): Auth,
-    Path(pbx): Path<String>,
-    uri: axum::http::Uri,
-) -> Result<Json<Value>, ApiError> {
-    let mut state = scoped_state(&app, &claims, &pbx, uri.query()).await?;
-    Ok(Json(state["agents"].take()))
-}
-
-async fn queues(
-    State(app): State<Arc<App>>,
-    Auth(claims): Auth,
-    Path(pbx): Path<String>,
-    uri: axum::http::Uri,
-) -> Result<Json<Value>, ApiError> {
-    let mut state = scoped_state(&app, &claims, &pbx, uri.query()).await?;
-    Ok(Json(state["queues"].take()))
-}
-
-/// One entity of the token's view: 404 when it does not exist, 403 when the token does not show it.
-async fn one(app: &App, claims: &Claims, pbx: &str, kind: &str, id: &str) -> Result<Json<Value>, ApiError> {
-    // One snapshot, seen twice: whole (does it exist?) and through the token's scope (may it be shown?).
-    let everything = Claims { agent: None, queues: None, ..claims.clone() };
-    let open = scope_of(&everything, pbx, None)?;
-    let view = hub_of(app, pbx).await?.snapshot(0).await?;
-    let ts = now_ms();
-    if filtered_state(&view, &open, pbx, ts)[kind].get(id).is_none() {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no {} {id}", &kind[..kind.len() - 1])));
-    }
-    let mut mine = filtered_state(&view, &scope_of(claims, pbx, None)?, pbx, ts);
-    match mine[kind].get_mut(id) {
-        Some(value) => Ok(Json(value.take())),
-        None => Err(ApiError(StatusCode::FORBIDDEN, format!("{id} is outside the token's scope"))),
-    }
-}
-
-async fn agent(
+/// One entity (of `kind` `agents` or `queues`) of the token's view: 404 when it does not exist, 403 when
+/// the token does not show it.
+async fn one(
     State(app): State<Arc<App>>,
     Auth(claims): Auth,
     Path((pbx, id)): Path<(String, String)>,
+    kind: &'static str,
 ) -> Result<Json<Value>, ApiError> {
-    one(&app, &claims, &pbx, "agents", &id).await
-}
-
-async fn queue(
-    State(app): State<Arc<App>>,
-    Auth(claims): Auth,
-    Path((pbx, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    one(&app, &claims, &pbx, "queues", &name).await
+    // One snapshot, seen twice: whole (does it exist?) and through the token's scope (may it be shown?).
+    let everything = Claims { agent: None, queues: None, ..claims.clone() };
+    let open = scope_of(&everything, &pbx, None)?;
+    let view = hub_of(&app, &pbx).await?.snapshot(0).await?;
+    let ts = now_ms();
+    if filtered_state(&view, &open, &pbx, ts)[kind].get(&id).is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no {} {id}", &kind[..kind.len() - 1])));
+    }
+    let mut mine = filtered_state(&view, &scope_of(&claims, &pbx, None)?, &pbx, ts);
+    match mine[kind].get_mut(&id) {
+        Some(value) => Ok(Json(value.take())),
+        None => Err(ApiError(StatusCode::FORBIDDEN, format!("{id} is outside the token's scope"))),
+    }
 }
 
 async fn call(

@@ -3,11 +3,10 @@
 
 use super::App;
 use super::follow::{Follower, Frame, FrameSink, Resume};
-use super::http::{ApiError, Auth, hub_of, scope_of};
+use super::http::{ApiError, PbxRequest};
 use super::ws::{permit, resume_of};
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use std::convert::Infallible;
@@ -23,20 +22,17 @@ pub(super) fn routes() -> Router<Arc<App>> {
 }
 
 async fn events(
-    State(app): State<Arc<App>>,
-    Auth(claims): Auth,
-    Path(pbx): Path<String>,
-    uri: Uri,
+    request: PbxRequest,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let scope = scope_of(&claims, &pbx, uri.query())?;
-    let hub = hub_of(&app, &pbx).await?;
+    let (scope, hub) = request.open().await?;
+    let app = request.app;
     let permit = permit(&app)?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(Resume::parse_event_id)
-        .or_else(|| resume_of(uri.query()));
+        .or_else(|| resume_of(request.query.as_deref()));
     let (follower, first) = Follower::start(hub, scope, resume).await?;
     let (tx, rx) = mpsc::channel::<Frame>(SSE_BUFFER_FRAMES);
     let cancel = app.cancel.clone();

@@ -2,12 +2,11 @@
 //! resume, `agent`/`queue` filter, `token` authenticates (browsers cannot set headers on a WebSocket).
 
 use super::follow::{FollowEnd, Follower, Frame, FrameSink, Resume};
-use super::http::{ApiError, Auth, hub_of, query_pairs, scope_of};
+use super::http::{ApiError, PbxRequest, query_pairs};
 use super::{App, MAX_CLIENT_FRAME_BYTES};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use futures::stream::SplitSink;
@@ -38,18 +37,11 @@ pub fn permit(app: &App) -> Result<OwnedSemaphorePermit, ApiError> {
         .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "too many streams".into()))
 }
 
-async fn upgrade(
-    State(app): State<Arc<App>>,
-    Auth(claims): Auth,
-    Path(pbx): Path<String>,
-    uri: Uri,
-    ws: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    let scope = scope_of(&claims, &pbx, uri.query())?;
-    let hub = hub_of(&app, &pbx).await?;
-    let permit = permit(&app)?;
-    let resume = resume_of(uri.query());
-    let cancel = app.cancel.clone();
+async fn upgrade(request: PbxRequest, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+    let (scope, hub) = request.open().await?;
+    let permit = permit(&request.app)?;
+    let resume = resume_of(request.query.as_deref());
+    let cancel = request.app.cancel.clone();
     // tungstenite's default 128 KiB read buffer per socket is most of a client's memory; clients send
     // only small control frames, and each outgoing frame is flushed as it is written.
     let ws = ws

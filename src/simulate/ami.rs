@@ -43,6 +43,11 @@ impl Msg {
         }
     }
 
+    /// The call's queue and the member it rings (`Queue`, `Interface`, `MemberName`).
+    fn queue_member(self, call: &CallInfo, m: &MemberInfo) -> Self {
+        self.field("Queue", &call.queue).field("Interface", &m.interface).field("MemberName", &m.name)
+    }
+
     pub fn finish(mut self) -> String {
         self.0.push_str("\r\n");
         self.0
@@ -64,57 +69,45 @@ pub fn events(fact: &Fact) -> Vec<String> {
                 .field("Count", count)
                 .finish(),
         ],
-        Fact::AgentCalled { call, member, .. } => {
-            let mut out = vec![
+        Fact::AgentCalled { call, member, .. } => with_status(
+            member,
+            vec![
                 agent_leg(Msg::agent_event("AgentCalled"), call, member, (0, "Down"))
-                    .field("Queue", &call.queue)
-                    .field("Interface", &member.interface)
-                    .field("MemberName", &member.name)
+                    .queue_member(call, member)
                     .finish(),
-            ];
-            out.extend(status_events(member));
-            out
-        }
-        Fact::RingNoAnswer { call, member, ring_ms, .. } => {
-            let mut out = vec![
+            ],
+        ),
+        Fact::RingNoAnswer { call, member, ring_ms, .. } => with_status(
+            member,
+            vec![
                 agent_leg(Msg::agent_event("AgentRingNoAnswer"), call, member, (5, "Ringing"))
-                    .field("Queue", &call.queue)
-                    .field("Interface", &member.interface)
-                    .field("MemberName", &member.name)
+                    .queue_member(call, member)
                     .field("RingTime", ring_ms)
                     .finish(),
-            ];
-            out.extend(status_events(member));
-            out
-        }
-        Fact::Connect { call, count, member, hold_s, ring_s, .. } => {
-            let mut out = vec![
+            ],
+        ),
+        Fact::Connect { call, count, member, hold_s, ring_s, .. } => with_status(
+            member,
+            vec![
                 leave(call, *count),
                 agent_leg(Msg::agent_event("AgentConnect"), call, member, (6, "Up"))
-                    .field("Queue", &call.queue)
-                    .field("Interface", &member.interface)
-                    .field("MemberName", &member.name)
+                    .queue_member(call, member)
                     .field("HoldTime", hold_s)
                     .field("RingTime", ring_s)
                     .finish(),
-            ];
-            out.extend(status_events(member));
-            out
-        }
-        Fact::Complete { call, member, hold_s, talk_s, by_agent, .. } => {
-            let mut out = vec![
+            ],
+        ),
+        Fact::Complete { call, member, hold_s, talk_s, by_agent, .. } => with_status(
+            member,
+            vec![
                 caller(Msg::agent_event("AgentComplete"), call)
-                    .field("Queue", &call.queue)
-                    .field("Interface", &member.interface)
-                    .field("MemberName", &member.name)
+                    .queue_member(call, member)
                     .field("HoldTime", hold_s)
                     .field("TalkTime", talk_s)
                     .field("Reason", if *by_agent { "agent" } else { "caller" })
                     .finish(),
-            ];
-            out.extend(status_events(member));
-            out
-        }
+            ],
+        ),
         Fact::CallerLeft { call, count, wait_s, abandoned, .. } => {
             let mut out = Vec::new();
             if *abandoned {
@@ -250,6 +243,12 @@ fn member_event(name: &str, queue: &str, m: &MemberInfo) -> String {
 /// Device state changes reach every queue the member is in.
 fn status_events(m: &MemberInfo) -> Vec<String> {
     m.queues.iter().map(|q| member_event("QueueMemberStatus", q, m)).collect()
+}
+
+/// `events` of a call's leg to `m`, then the device state changes that leg causes.
+fn with_status(m: &MemberInfo, mut events: Vec<String>) -> Vec<String> {
+    events.extend(status_events(m));
+    events
 }
 
 fn leave(call: &CallInfo, count: usize) -> String {

@@ -164,19 +164,12 @@ impl MemberBook {
         paused: bool,
         reason: &str,
     ) -> (Answer, Vec<Effect>) {
-        let targets = self.targets(queue, interface);
-        if targets.is_empty() {
-            return (Answer::InterfaceNotFound, Vec::new());
-        }
-        let mut effects = Vec::new();
-        for q in targets {
-            if let Some(m) = self.member_mut(&q, interface) {
-                m.paused = paused;
-                m.reason = reason.to_owned();
-                effects.push(Effect::Paused { queue: q, member: m.clone() });
-            }
-        }
-        (if paused { Answer::Paused } else { Answer::Unpaused }, effects)
+        let answer = if paused { Answer::Paused } else { Answer::Unpaused };
+        self.change_member(queue, interface, (answer, Answer::InterfaceNotFound), |queue, m| {
+            m.paused = paused;
+            m.reason = reason.to_owned();
+            Effect::Paused { queue, member: m.clone() }
+        })
     }
 
     fn add(
@@ -220,18 +213,32 @@ impl MemberBook {
     }
 
     fn penalty(&mut self, queue: Option<&str>, interface: &str, penalty: i64) -> (Answer, Vec<Effect>) {
+        self.change_member(queue, interface, (Answer::PenaltySet, Answer::InvalidPenalty), |queue, m| {
+            m.penalty = penalty;
+            Effect::Penalty { queue, member: m.clone() }
+        })
+    }
+
+    /// `change` on `interface` in `queue` (or, without one, in every queue it is in): answered `done` with
+    /// one effect per queue, or `not_found` with none when it is in none of them.
+    fn change_member(
+        &mut self,
+        queue: Option<&str>,
+        interface: &str,
+        (done, not_found): (Answer, Answer),
+        mut change: impl FnMut(String, &mut Member) -> Effect,
+    ) -> (Answer, Vec<Effect>) {
         let targets = self.targets(queue, interface);
         if targets.is_empty() {
-            return (Answer::InvalidPenalty, Vec::new());
+            return (not_found, Vec::new());
         }
         let mut effects = Vec::new();
         for q in targets {
             if let Some(m) = self.member_mut(&q, interface) {
-                m.penalty = penalty;
-                effects.push(Effect::Penalty { queue: q, member: m.clone() });
+                effects.push(change(q, m));
             }
         }
-        (Answer::PenaltySet, effects)
+        (done, effects)
     }
 }
 

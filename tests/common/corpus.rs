@@ -288,20 +288,11 @@ impl Scenario {
     /// left), as (queue, uniqueid).
     pub fn waiting_at(&self, t: i64) -> BTreeSet<(String, String)> {
         let mut waiting = BTreeSet::new();
-        for line in self.queue_log_text().lines() {
-            let cols: Vec<&str> = line.split('|').collect();
-            let (Some(time), Some(uid), Some(queue), Some(event)) =
-                (cols.first(), cols.get(1), cols.get(2), cols.get(4))
-            else {
-                continue;
-            };
-            if time.parse::<i64>().is_ok_and(|time| time > t) {
-                break;
-            }
-            let key = ((*queue).to_owned(), (*uid).to_owned());
-            if *event == "ENTERQUEUE" {
+        for row in rows_until(&self.queue_log_text(), t) {
+            let key = (row.queue.to_owned(), row.uid.to_owned());
+            if row.event == "ENTERQUEUE" {
                 waiting.insert(key);
-            } else if *event == "CONNECT" || UNANSWERED_EXITS.iter().any(|(e, _)| e == event) {
+            } else if row.event == "CONNECT" || UNANSWERED_EXITS.iter().any(|(e, _)| *e == row.event) {
                 waiting.remove(&key);
             }
         }
@@ -344,24 +335,15 @@ impl Scenario {
     pub fn connected_at(&self, t: i64) -> BTreeMap<String, String> {
         let names = member_names(&self.read("ami.raw"));
         let mut bridged: BTreeMap<String, String> = BTreeMap::new();
-        for line in self.queue_log_text().lines() {
-            let cols: Vec<&str> = line.split('|').collect();
-            let (Some(time), Some(uid), Some(agent), Some(event)) =
-                (cols.first(), cols.get(1), cols.get(3), cols.get(4))
-            else {
-                continue;
-            };
-            if time.parse::<i64>().is_ok_and(|time| time > t) {
-                break;
-            }
-            let interface = names.get(*agent).cloned().unwrap_or_else(|| (*agent).to_owned());
-            match *event {
+        for row in rows_until(&self.queue_log_text(), t) {
+            let interface = names.get(row.agent).cloned().unwrap_or_else(|| row.agent.to_owned());
+            match row.event {
                 "CONNECT" => {
-                    bridged.insert(interface, (*uid).to_owned());
+                    bridged.insert(interface, row.uid.to_owned());
                 }
-                "ENTERQUEUE" => bridged.retain(|_, u| u != uid),
+                "ENTERQUEUE" => bridged.retain(|_, u| *u != row.uid),
                 "COMPLETECALLER" | "COMPLETEAGENT" | "BLINDTRANSFER" | "ATTENDEDTRANSFER" | "TRANSFER"
-                    if bridged.get(&interface).is_some_and(|u| u == uid) =>
+                    if bridged.get(&interface).is_some_and(|u| u == row.uid) =>
                 {
                     bridged.remove(&interface);
                 }
@@ -544,4 +526,24 @@ pub fn assert_identity(scenario: &Scenario, s: &Snapshot, name_only: &[&str]) {
         assert_eq!(q["agents_logged_in"], json!(members.len()), "{ctx}: {queue} agents_logged_in");
         assert_eq!(q["agents_paused"], json!(paused), "{ctx}: {queue} agents_paused");
     }
+}
+
+/// One queue_log line's fixed fields (`time|callid|queue|agent|event|…`).
+struct Row<'a> {
+    time: &'a str,
+    uid: &'a str,
+    queue: &'a str,
+    agent: &'a str,
+    event: &'a str,
+}
+
+/// The lines of `text` that have all the fixed fields, up to the first one after second `t`.
+fn rows_until(text: &str, t: i64) -> impl Iterator<Item = Row<'_>> {
+    text.lines()
+        .filter_map(|line| {
+            let mut cols = line.split('|');
+            let (time, uid, queue, agent) = (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
+            Some(Row { time, uid, queue, agent, event: cols.next()? })
+        })
+        .take_while(move |row| !row.time.parse::<i64>().is_ok_and(|time| time > t))
 }

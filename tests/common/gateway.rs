@@ -118,6 +118,11 @@ impl Drop for Gateway {
     }
 }
 
+/// How many lines of `log` contain every one of `needles`.
+pub fn log_lines(log: &str, needles: &[&str]) -> usize {
+    log.lines().filter(|line| needles.iter().all(|needle| line.contains(needle))).count()
+}
+
 pub fn now_s() -> u64 {
     (queuecast::sink::now_ms() / 1000) as u64
 }

@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod commands;
+pub mod consumer;
 pub mod corpus;
 pub mod daemon;
 pub mod fake_ami;

@@ -192,3 +192,8 @@ impl Receiver {
         format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 }
+
+/// One `[[gateway.webhooks]]` table for `agent_event`s to `url`, then `extra` (its own `key = value` lines).
+pub fn agent_event_hook(name: &str, url: &str, extra: &str) -> String {
+    format!("\n[[gateway.webhooks]]\nname = \"{name}\"\nurl = \"{url}\"\nevents = [\"agent_event\"]\n{extra}")
+}

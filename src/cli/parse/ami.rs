@@ -5,10 +5,9 @@
 //! Files are streamed in fixed-size reads through the same decoder the AMI client uses, so a capture's
 //! chunking can never change the result. Login secrets (`Secret`, MD5 `Key`) are masked in the output.
 
-use super::Printer;
+use super::{Printer, Report};
 use parsers::ami::{AmiDecoder, Field, Message, MessageKind, Parsed};
 use serde::Serialize;
-use std::io::{self, Write};
 use std::path::PathBuf;
 /// Keys whose value must never be printed (plain secret, and the MD5 login key derived from it).
 const SECRET_KEYS: &[&str] = &["Secret", "Key"];
@@ -24,7 +23,7 @@ struct Output<'a> {
 }
 
 pub fn ami(files: &[PathBuf]) -> anyhow::Result<u8> {
-    super::run(files, |name| FileState { name, decoder: AmiDecoder::new(), line: 1, clean: true })
+    super::run(files, |name| FileState { name, decoder: AmiDecoder::new(), line: 1 })
 }
 
 struct FileState {
@@ -32,24 +31,13 @@ struct FileState {
     decoder: AmiDecoder,
     /// Line number of the first byte not yet consumed.
     line: u64,
-    clean: bool,
 }
 
 impl Printer for FileState {
-    fn clean(&self) -> bool {
-        self.clean
-    }
-
-    fn drain(
-        &mut self,
-        buf: &[u8],
-        at_eof: bool,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> anyhow::Result<usize> {
-        let done = self.drain_messages(buf, out, err)?;
+    fn drain(&mut self, buf: &[u8], at_eof: bool, to: &mut Report<'_>) -> anyhow::Result<usize> {
+        let done = self.drain_messages(buf, to)?;
         if at_eof {
-            self.finish(buf.get(done..).unwrap_or_default(), err)?;
+            self.finish(buf.get(done..).unwrap_or_default(), to)?;
             return Ok(buf.len());
         }
         Ok(done)
@@ -58,12 +46,7 @@ impl Printer for FileState {
 
 impl FileState {
     /// Prints every complete message in `buf`; returns the bytes done with.
-    fn drain_messages(
-        &mut self,
-        buf: &[u8],
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> anyhow::Result<usize> {
+    fn drain_messages(&mut self, buf: &[u8], to: &mut Report<'_>) -> anyhow::Result<usize> {
         let mut start = 0;
         loop {
             let rest = buf.get(start..).unwrap_or_default();
@@ -73,17 +56,18 @@ impl FileState {
                     let taken = rest.get(..consumed).unwrap_or_default();
                     let line = self.line + leading_empty_lines(taken);
                     let message = masked(message);
-                    let output = Output { file: &self.name, line, message: &message };
-                    serde_json::to_writer(&mut *out, &output).map_err(io::Error::from)?;
-                    out.write_all(b"\n")?;
+                    to.item(&Output { file: &self.name, line, message: &message })?;
                     self.advance(taken);
                     start += consumed;
                 }
                 Err(error) => {
                     let skip = error.skip().min(rest.len()).max(1);
                     let taken = rest.get(..skip).unwrap_or_default();
-                    writeln!(err, "{}:{}: {error}", self.name, self.line + leading_empty_lines(taken))?;
-                    self.clean = false;
+                    to.bad(format_args!(
+                        "{}:{}: {error}",
+                        self.name,
+                        self.line + leading_empty_lines(taken)
+                    ))?;
                     self.advance(taken);
                     start += skip;
                 }
@@ -92,16 +76,14 @@ impl FileState {
     }
 
     /// End of file: anything but blank lines left over is a message cut short.
-    fn finish(&mut self, rest: &[u8], err: &mut dyn Write) -> anyhow::Result<()> {
+    fn finish(&mut self, rest: &[u8], to: &mut Report<'_>) -> anyhow::Result<()> {
         if !rest.iter().all(u8::is_ascii_whitespace) {
             let line = self.line + leading_empty_lines(rest);
-            writeln!(
-                err,
-                "{}:{line}: incomplete AMI message at end of file ({} bytes)",
-                self.name,
-                rest.len()
-            )?;
-            self.clean = false;
+            let bytes = rest.len();
+            to.bad(format_args!(
+                "{}:{line}: incomplete AMI message at end of file ({bytes} bytes)",
+                self.name
+            ))?;
         }
         Ok(())
     }

@@ -26,15 +26,27 @@ const EXIT_BAD_INPUT: u8 = 1;
 /// One format's streaming printer for one file.
 trait Printer {
     /// Prints every complete item of `buf` (and, `at_eof`, whatever is left); returns the bytes done with.
-    fn drain(
-        &mut self,
-        buf: &[u8],
-        at_eof: bool,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> anyhow::Result<usize>;
-    /// True when every item parsed.
-    fn clean(&self) -> bool;
+    fn drain(&mut self, buf: &[u8], at_eof: bool, to: &mut Report<'_>) -> anyhow::Result<usize>;
+}
+
+/// Where one file's items go: each parsed one as a JSON line on `out`, each bad one as a line on `err`
+/// (which marks the file as not clean).
+struct Report<'a> {
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
+    clean: bool,
+}
+
+impl Report<'_> {
+    fn item(&mut self, item: &impl serde::Serialize) -> io::Result<()> {
+        serde_json::to_writer(&mut *self.out, item).map_err(io::Error::from)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn bad(&mut self, line: std::fmt::Arguments<'_>) -> io::Result<()> {
+        self.clean = false;
+        writeln!(self.err, "{line}")
+    }
 }
 
 /// Runs `printer_for(file name)` over every file.
@@ -78,6 +90,7 @@ fn parse_file(
     err: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     let mut file = File::open(path).context("cannot open")?;
+    let mut to = Report { out, err, clean: true };
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES * 2);
     loop {
         let filled = buf.len();
@@ -90,9 +103,9 @@ fn parse_file(
         };
         buf.truncate(filled + read);
         let at_eof = read == 0;
-        let consumed = printer.drain(&buf, at_eof, out, err)?;
+        let consumed = printer.drain(&buf, at_eof, &mut to)?;
         if at_eof {
-            return Ok(printer.clean());
+            return Ok(to.clean);
         }
         // Keep only the unfinished item for the next read.
         buf.drain(..consumed);

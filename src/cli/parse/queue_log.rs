@@ -1,10 +1,9 @@
 //! `queuecast parse queue-log FILE…`: every line as one JSON object (`file`, `line`, then the record's
 //! fields) on stdout; a bad line is one `FILE:LINE: reason` on stderr and parsing goes on.
 
-use super::Printer;
+use super::{Printer, Report};
 use parsers::queue_log::{LineError, Parsed, Record, parse_next};
 use serde::Serialize;
-use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// One stdout line.
@@ -17,28 +16,17 @@ struct Output<'a> {
 }
 
 pub fn queue_log(files: &[PathBuf]) -> anyhow::Result<u8> {
-    super::run(files, |name| FileState { name, line: 0, clean: true })
+    super::run(files, |name| FileState { name, line: 0 })
 }
 
 struct FileState {
     name: String,
     /// Lines of the file consumed so far.
     line: u64,
-    clean: bool,
 }
 
 impl Printer for FileState {
-    fn clean(&self) -> bool {
-        self.clean
-    }
-
-    fn drain(
-        &mut self,
-        buf: &[u8],
-        at_eof: bool,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> anyhow::Result<usize> {
+    fn drain(&mut self, buf: &[u8], at_eof: bool, to: &mut Report<'_>) -> anyhow::Result<usize> {
         let mut start = 0;
         loop {
             let rest = buf.get(start..).unwrap_or_default();
@@ -47,15 +35,12 @@ impl Printer for FileState {
                 Ok(Parsed::Incomplete) => return Ok(start),
                 Ok(Parsed::Complete { record, consumed, lines }) => {
                     self.line += lines as u64;
-                    let output = Output { file: &self.name, line: self.line, record: &record };
-                    serde_json::to_writer(&mut *out, &output).map_err(io::Error::from)?;
-                    out.write_all(b"\n")?;
+                    to.item(&Output { file: &self.name, line: self.line, record: &record })?;
                     start += consumed;
                 }
                 Err(LineError { kind, consumed, lines }) => {
                     self.line += lines as u64;
-                    writeln!(err, "{}:{}: {kind}", self.name, self.line)?;
-                    self.clean = false;
+                    to.bad(format_args!("{}:{}: {kind}", self.name, self.line))?;
                     start += consumed;
                 }
             }

@@ -12,91 +12,89 @@ const INTERFACE_KEYS: &[&str] = &["Interface", "Location", "Member"];
 /// Member name: member events `MemberName`, QueueMember `Name`, ≤11 AgentCalled `AgentName`.
 const MEMBER_NAME_KEYS: &[&str] = &["MemberName", "Name", "AgentName"];
 
-/// A member row: QueueMemberAdded/Removed/Pause(d)/Penalty/Status/Ringinuse and QueueStatus `QueueMember`.
-/// Older versions send fewer fields; absent ones are `None`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MemberEvent<'a> {
-    pub queue: Cow<'a, str>,
-    pub interface: Cow<'a, str>,
-    pub name: Option<Cow<'a, str>>,
-    pub state_interface: Option<Cow<'a, str>>,
-    /// `dynamic`, `static` or `realtime` (QueueMember never says `realtime`).
-    pub membership: Option<Cow<'a, str>>,
-    pub penalty: Option<i64>,
-    pub calls_taken: Option<u32>,
-    /// Epoch seconds of the end of the last call (0 = none).
-    pub last_call: Option<i64>,
-    /// Device state code (`enum ast_device_state`).
-    pub status: Option<u32>,
-    pub paused: Option<bool>,
-    /// 13.8+ `PausedReason` (empty = none).
-    pub paused_reason: Option<Cow<'a, str>>,
-    /// 12–17 QueueMemberPause `Reason`, ≤11 QueueMemberPaused `Reason`.
-    pub reason: Option<Cow<'a, str>>,
-    /// 13.8+ `InCall`, 11.22–11.25 `IsInCall`.
-    pub in_call: Option<bool>,
-    pub ringinuse: Option<bool>,
-    /// Member wrap-up override in seconds (0 = the queue's).
-    pub wrapup_s: Option<u32>,
-    pub action_id: Option<Cow<'a, str>>,
+/// A typed event body and its `from_message`, from one table: each field, its type and how it is read
+/// (`required`, `text`, `number` or `flag` of the first of its keys the message has, or its `ActionID`).
+macro_rules! event_body {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_meta:meta])* $field:ident: $ty:ty = $read:ident $( ($keys:expr) )? ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        pub struct $name<'a> {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+        }
+
+        impl<'a> $name<'a> {
+            pub fn from_message(msg: &Message<'a>) -> Result<Self, EventError> {
+                let f = Fields::new(msg);
+                Ok(Self { $( $field: read_field!(f, msg, $read $(, $keys)?), )* })
+            }
+        }
+    };
 }
 
-impl<'a> MemberEvent<'a> {
-    pub fn from_message(msg: &Message<'a>) -> Result<Self, EventError> {
-        let f = Fields::new(msg);
-        Ok(Self {
-            queue: f.required(&["Queue"])?,
-            interface: f.required(INTERFACE_KEYS)?,
-            name: f.text(MEMBER_NAME_KEYS),
-            state_interface: f.text(&["StateInterface"]),
-            membership: f.text(&["Membership"]),
-            penalty: f.number(&["Penalty"]),
-            calls_taken: f.number(&["CallsTaken"]),
-            last_call: f.number(&["LastCall"]),
-            status: f.number(&["Status"]),
-            paused: f.flag(&["Paused"]),
-            paused_reason: f.text(&["PausedReason"]),
-            reason: f.text(&["Reason"]),
-            in_call: f.flag(&["InCall", "IsInCall"]),
-            ringinuse: f.flag(&["Ringinuse"]),
-            wrapup_s: f.number(&["Wrapuptime"]),
-            action_id: msg.action_id(),
-        })
+/// One field of [`event_body!`].
+macro_rules! read_field {
+    ($f:ident, $msg:ident, required, $keys:expr) => {
+        $f.required($keys)?
+    };
+    ($f:ident, $msg:ident, $read:ident, $keys:expr) => {
+        $f.$read($keys)
+    };
+    ($f:ident, $msg:ident, action_id) => {
+        $msg.action_id()
+    };
+}
+
+event_body! {
+    /// A member row: QueueMemberAdded/Removed/Pause(d)/Penalty/Status/Ringinuse and QueueStatus `QueueMember`.
+    /// Older versions send fewer fields; absent ones are `None`.
+    pub struct MemberEvent {
+        queue: Cow<'a, str> = required(&["Queue"]),
+        interface: Cow<'a, str> = required(INTERFACE_KEYS),
+        name: Option<Cow<'a, str>> = text(MEMBER_NAME_KEYS),
+        state_interface: Option<Cow<'a, str>> = text(&["StateInterface"]),
+        /// `dynamic`, `static` or `realtime` (QueueMember never says `realtime`).
+        membership: Option<Cow<'a, str>> = text(&["Membership"]),
+        penalty: Option<i64> = number(&["Penalty"]),
+        calls_taken: Option<u32> = number(&["CallsTaken"]),
+        /// Epoch seconds of the end of the last call (0 = none).
+        last_call: Option<i64> = number(&["LastCall"]),
+        /// Device state code (`enum ast_device_state`).
+        status: Option<u32> = number(&["Status"]),
+        paused: Option<bool> = flag(&["Paused"]),
+        /// 13.8+ `PausedReason` (empty = none).
+        paused_reason: Option<Cow<'a, str>> = text(&["PausedReason"]),
+        /// 12–17 QueueMemberPause `Reason`, ≤11 QueueMemberPaused `Reason`.
+        reason: Option<Cow<'a, str>> = text(&["Reason"]),
+        /// 13.8+ `InCall`, 11.22–11.25 `IsInCall`.
+        in_call: Option<bool> = flag(&["InCall", "IsInCall"]),
+        ringinuse: Option<bool> = flag(&["Ringinuse"]),
+        /// Member wrap-up override in seconds (0 = the queue's).
+        wrapup_s: Option<u32> = number(&["Wrapuptime"]),
+        action_id: Option<Cow<'a, str>> = action_id,
     }
 }
 
-/// QueueCallerJoin/Leave/Abandon (and ≤11 Join/Leave).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CallerEvent<'a> {
-    pub queue: Cow<'a, str>,
-    pub uniqueid: Cow<'a, str>,
-    pub channel: Option<Cow<'a, str>>,
-    /// `CallerIDNum` (1.4/1.6 Join: `CallerID`).
-    pub caller_id_num: Option<Cow<'a, str>>,
-    pub caller_id_name: Option<Cow<'a, str>>,
-    pub position: Option<u32>,
-    /// Callers waiting after this event (Join/Leave).
-    pub count: Option<u32>,
-    /// QueueCallerAbandon: position when the caller entered.
-    pub original_position: Option<u32>,
-    /// QueueCallerAbandon: seconds waited.
-    pub hold_time_s: Option<u32>,
-}
-
-impl<'a> CallerEvent<'a> {
-    pub fn from_message(msg: &Message<'a>) -> Result<Self, EventError> {
-        let f = Fields::new(msg);
-        Ok(Self {
-            queue: f.required(&["Queue"])?,
-            uniqueid: f.required(&["Uniqueid"])?,
-            channel: f.text(&["Channel"]),
-            caller_id_num: f.text(&["CallerIDNum", "CallerID"]),
-            caller_id_name: f.text(&["CallerIDName"]),
-            position: f.number(&["Position"]),
-            count: f.number(&["Count"]),
-            original_position: f.number(&["OriginalPosition"]),
-            hold_time_s: f.number(&["HoldTime"]),
-        })
+event_body! {
+    /// QueueCallerJoin/Leave/Abandon (and ≤11 Join/Leave).
+    pub struct CallerEvent {
+        queue: Cow<'a, str> = required(&["Queue"]),
+        uniqueid: Cow<'a, str> = required(&["Uniqueid"]),
+        channel: Option<Cow<'a, str>> = text(&["Channel"]),
+        /// `CallerIDNum` (1.4/1.6 Join: `CallerID`).
+        caller_id_num: Option<Cow<'a, str>> = text(&["CallerIDNum", "CallerID"]),
+        caller_id_name: Option<Cow<'a, str>> = text(&["CallerIDName"]),
+        position: Option<u32> = number(&["Position"]),
+        /// Callers waiting after this event (Join/Leave).
+        count: Option<u32> = number(&["Count"]),
+        /// QueueCallerAbandon: position when the caller entered.
+        original_position: Option<u32> = number(&["OriginalPosition"]),
+        /// QueueCallerAbandon: seconds waited.
+        hold_time_s: Option<u32> = number(&["HoldTime"]),
     }
 }
 
@@ -164,101 +162,51 @@ impl<'a> AgentSession<'a> {
     }
 }
 
-/// QueueStatus `QueueParams` item. Holdtime/TalkTime are running averages, counters are since reset/reload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QueueParams<'a> {
-    pub queue: Cow<'a, str>,
-    pub max: Option<u32>,
-    pub strategy: Option<Cow<'a, str>>,
-    pub calls: Option<u32>,
-    pub hold_time_s: Option<u32>,
-    pub talk_time_s: Option<u32>,
-    pub completed: Option<u32>,
-    pub abandoned: Option<u32>,
-    pub service_level_s: Option<u32>,
-    pub service_level_perf: Option<Cow<'a, str>>,
-    pub weight: Option<i64>,
-    pub action_id: Option<Cow<'a, str>>,
-}
-
-impl<'a> QueueParams<'a> {
-    pub fn from_message(msg: &Message<'a>) -> Result<Self, EventError> {
-        let f = Fields::new(msg);
-        Ok(Self {
-            queue: f.required(&["Queue"])?,
-            max: f.number(&["Max"]),
-            strategy: f.text(&["Strategy"]),
-            calls: f.number(&["Calls"]),
-            hold_time_s: f.number(&["Holdtime"]),
-            talk_time_s: f.number(&["TalkTime"]),
-            completed: f.number(&["Completed"]),
-            abandoned: f.number(&["Abandoned"]),
-            service_level_s: f.number(&["ServiceLevel"]),
-            service_level_perf: f.text(&["ServicelevelPerf"]),
-            weight: f.number(&["Weight"]),
-            action_id: msg.action_id(),
-        })
+event_body! {
+    /// QueueStatus `QueueParams` item. Holdtime/TalkTime are running averages, counters are since reset/reload.
+    pub struct QueueParams {
+        queue: Cow<'a, str> = required(&["Queue"]),
+        max: Option<u32> = number(&["Max"]),
+        strategy: Option<Cow<'a, str>> = text(&["Strategy"]),
+        calls: Option<u32> = number(&["Calls"]),
+        hold_time_s: Option<u32> = number(&["Holdtime"]),
+        talk_time_s: Option<u32> = number(&["TalkTime"]),
+        completed: Option<u32> = number(&["Completed"]),
+        abandoned: Option<u32> = number(&["Abandoned"]),
+        service_level_s: Option<u32> = number(&["ServiceLevel"]),
+        service_level_perf: Option<Cow<'a, str>> = text(&["ServicelevelPerf"]),
+        weight: Option<i64> = number(&["Weight"]),
+        action_id: Option<Cow<'a, str>> = action_id,
     }
 }
 
-/// QueueStatus `QueueEntry` item: a waiting caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QueueEntry<'a> {
-    pub queue: Cow<'a, str>,
-    pub uniqueid: Cow<'a, str>,
-    pub position: Option<u32>,
-    pub channel: Option<Cow<'a, str>>,
-    pub caller_id_num: Option<Cow<'a, str>>,
-    pub caller_id_name: Option<Cow<'a, str>>,
-    /// Seconds waited so far.
-    pub wait_s: Option<u32>,
-    pub priority: Option<i64>,
-    pub action_id: Option<Cow<'a, str>>,
-}
-
-impl<'a> QueueEntry<'a> {
-    pub fn from_message(msg: &Message<'a>) -> Result<Self, EventError> {
-        let f = Fields::new(msg);
-        Ok(Self {
-            queue: f.required(&["Queue"])?,
-            uniqueid: f.required(&["Uniqueid"])?,
-            position: f.number(&["Position"]),
-            channel: f.text(&["Channel"]),
-            caller_id_num: f.text(&["CallerIDNum", "CallerID"]),
-            caller_id_name: f.text(&["CallerIDName"]),
-            wait_s: f.number(&["Wait"]),
-            priority: f.number(&["Priority"]),
-            action_id: msg.action_id(),
-        })
+event_body! {
+    /// QueueStatus `QueueEntry` item: a waiting caller.
+    pub struct QueueEntry {
+        queue: Cow<'a, str> = required(&["Queue"]),
+        uniqueid: Cow<'a, str> = required(&["Uniqueid"]),
+        position: Option<u32> = number(&["Position"]),
+        channel: Option<Cow<'a, str>> = text(&["Channel"]),
+        caller_id_num: Option<Cow<'a, str>> = text(&["CallerIDNum", "CallerID"]),
+        caller_id_name: Option<Cow<'a, str>> = text(&["CallerIDName"]),
+        /// Seconds waited so far.
+        wait_s: Option<u32> = number(&["Wait"]),
+        priority: Option<i64> = number(&["Priority"]),
+        action_id: Option<Cow<'a, str>> = action_id,
     }
 }
 
-/// `QueueSummary` item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QueueSummary<'a> {
-    pub queue: Cow<'a, str>,
-    pub logged_in: Option<u32>,
-    pub available: Option<u32>,
-    pub callers: Option<u32>,
-    pub hold_time_s: Option<u32>,
-    pub talk_time_s: Option<u32>,
-    pub longest_hold_time_s: Option<u32>,
-    pub action_id: Option<Cow<'a, str>>,
-}
-
-impl<'a> QueueSummary<'a> {
-    pub fn from_message(msg: &Message<'a>) -> Result<Self, EventError> {
-        let f = Fields::new(msg);
-        Ok(Self {
-            queue: f.required(&["Queue"])?,
-            logged_in: f.number(&["LoggedIn"]),
-            available: f.number(&["Available"]),
-            callers: f.number(&["Callers"]),
-            hold_time_s: f.number(&["HoldTime"]),
-            talk_time_s: f.number(&["TalkTime"]),
-            longest_hold_time_s: f.number(&["LongestHoldTime"]),
-            action_id: msg.action_id(),
-        })
+event_body! {
+    /// `QueueSummary` item.
+    pub struct QueueSummary {
+        queue: Cow<'a, str> = required(&["Queue"]),
+        logged_in: Option<u32> = number(&["LoggedIn"]),
+        available: Option<u32> = number(&["Available"]),
+        callers: Option<u32> = number(&["Callers"]),
+        hold_time_s: Option<u32> = number(&["HoldTime"]),
+        talk_time_s: Option<u32> = number(&["TalkTime"]),
+        longest_hold_time_s: Option<u32> = number(&["LongestHoldTime"]),
+        action_id: Option<Cow<'a, str>> = action_id,
     }
 }
 
