@@ -2,6 +2,28 @@
 //! `engine::Event`s (through `crate::normalize`) and send them, with their own health, to the engine task.
 
 use crate::engine::Event;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Why a source stopped sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    Cancelled,
+    /// The engine task dropped its receiver.
+    EngineGone,
+}
+
+/// Sends `msg` to the engine task, waiting for room (back-pressure) unless cancelled first.
+pub async fn send(
+    tx: &mpsc::Sender<SourceMsg>,
+    cancel: &CancellationToken,
+    msg: SourceMsg,
+) -> Result<(), Stopped> {
+    tokio::select! {
+        _ = cancel.cancelled() => Err(Stopped::Cancelled),
+        sent = tx.send(msg) => sent.map_err(|_| Stopped::EngineGone),
+    }
+}
 
 /// What a source tells the engine task.
 #[derive(Debug, Clone, PartialEq)]

@@ -163,8 +163,8 @@ async fn send_health(
     cancel: &CancellationToken,
     health: AmiHealth,
 ) -> Result<(), AmiError> {
-    tokio::select! {
-        _ = cancel.cancelled() => Err(AmiError::Cancelled),
-        sent = tx.send(SourceMsg::Ami(health)) => sent.map_err(|_| AmiError::EngineGone),
-    }
+    crate::sources::send(tx, cancel, SourceMsg::Ami(health)).await.map_err(|stopped| match stopped {
+        crate::sources::Stopped::Cancelled => AmiError::Cancelled,
+        crate::sources::Stopped::EngineGone => AmiError::EngineGone,
+    })
 }

@@ -30,14 +30,13 @@ impl Decoder {
     #[inline]
     pub fn decode_kept(&mut self, line: Line<'_>, history: History, out: &mut Vec<Event>) {
         match line {
-            Ok(record) if history.keeps_record(&record) => {
+            Ok(record) => {
                 if let Some(event) = crate::normalize::queue_log::event(&record)
                     && history.keeps(&event)
                 {
                     out.push(event);
                 }
             }
-            Ok(_) => {}
             Err(bad) => self.bad_line(bad.bytes, &bad.kind),
         }
     }

@@ -8,7 +8,7 @@
 
 use super::startup::DAY_START_MARGIN_S;
 use crate::engine::{Event, EventKind, TsMs};
-use parsers::queue_log::{Head, QlEvent, Record};
+use parsers::queue_log::Head;
 
 /// Events before `calls_from_ms` keep only membership and pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,12 +29,6 @@ impl History {
 
     pub fn keeps(&self, event: &Event) -> bool {
         event.ts_ms >= self.calls_from_ms || shapes_membership(&event.kind)
-    }
-
-    /// The same decision on a parsed line, before it is normalized: a call line of an earlier day costs
-    /// its parse only. `keeps` still checks what normalizing gives.
-    pub fn keeps_record(&self, record: &Record<'_>) -> bool {
-        record.time.saturating_mul(1000) >= self.calls_from_ms || record_shapes_membership(&record.event)
     }
 
     /// The same decision on a line's head (its time and event name), before its data is read: a call line
@@ -58,23 +52,6 @@ fn verb_shapes_membership(name: &[u8]) -> bool {
             | b"PAUSE"
             | b"UNPAUSE"
             | b"PENALTY"
-    )
-}
-
-/// `verb_shapes_membership` on a typed event (a match on the variant, for the reader of parsed lines).
-fn record_shapes_membership(event: &QlEvent<'_>) -> bool {
-    matches!(
-        event,
-        QlEvent::QueueStart
-            | QlEvent::AgentLogin { .. }
-            | QlEvent::AgentCallbackLogin { .. }
-            | QlEvent::AgentLogoff { .. }
-            | QlEvent::AgentCallbackLogoff { .. }
-            | QlEvent::AddMember { .. }
-            | QlEvent::RemoveMember
-            | QlEvent::Pause { .. }
-            | QlEvent::Unpause { .. }
-            | QlEvent::Penalty { .. }
     )
 }
 
@@ -176,7 +153,11 @@ mod tests {
                 let record = parsed.unwrap_or_else(|error| panic!("{line}: {error}"));
                 let name = line.split('|').nth(4).unwrap_or_default();
                 let head = Head { time: record.time, name: name.as_bytes() };
-                assert_eq!(history.keeps_record(&record), history.keeps_head(&head), "{line}");
+                // Refusing on the head loses nothing that normalizing would have kept.
+                let event = crate::normalize::queue_log::event(&record);
+                if !history.keeps_head(&head) {
+                    assert!(event.is_none_or(|e| !history.keeps(&e)), "{line}");
+                }
                 kept += usize::from(time == 1_000 && history.keeps_head(&head));
             }
         }

@@ -111,10 +111,7 @@ async fn send(
     cancel: &CancellationToken,
     msg: SourceMsg,
 ) -> Result<(), Closed> {
-    tokio::select! {
-        _ = cancel.cancelled() => Err(Closed),
-        sent = tx.send(msg) => sent.map_err(|_| Closed),
-    }
+    crate::sources::send(tx, cancel, msg).await.map_err(|_| Closed)
 }
 
 /// The follower and the batcher its lines go through, moved together onto the blocking pool.
