@@ -9,6 +9,7 @@ mod catchup;
 pub mod decode;
 pub mod follow;
 pub mod history;
+mod reader;
 pub mod startup;
 
 use crate::engine::PbxSetup;
