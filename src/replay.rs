@@ -14,10 +14,12 @@ use crate::engine::{Engine, Event, EventKind, PbxSetup, Source, TsMs};
 use crate::normalize::static_members::{StaticMember, static_member_events};
 use crate::sources::tail::batch::MAX_EVENTS_PER_BATCH;
 use crate::sources::tail::decode::Decoder;
+use crate::sources::tail::follow::{self, Line, LineSink};
 use crate::sources::tail::history::History;
 use crate::sources::tail::startup;
 pub use ami_feed::{Capture, Feed};
 use parsers::ami::{AmiDecoder, Message, Parsed};
+use parsers::queue_log::Head;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,8 +103,15 @@ pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError
     let bad_lines = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT);
         let (back_tx, back_rx) = std::sync::mpsc::sync_channel(QUEUE_LOG_BATCHES_IN_FLIGHT + 2);
-        let batches = Batches { tx, back: back_rx };
-        let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, history, batches));
+        let batches = Batches {
+            tx,
+            back: back_rx,
+            decoder: Decoder::default(),
+            history,
+            batch: Vec::with_capacity(MAX_EVENTS_PER_BATCH),
+            stopped: false,
+        };
+        let reader = scope.spawn(move || read_queue_logs(&inputs.queue_logs, batches));
         // Applied in place (no event is moved out of a batch), then handed back to be emptied and reused.
         let applied = rx.iter().try_for_each(|batch| {
             let applied = batch.iter().try_for_each(|event| run.queue_log_event(event));
@@ -129,17 +138,18 @@ pub fn replay(config: PbxSetup, inputs: &Inputs) -> Result<Replayed, ReplayError
     })
 }
 
-/// One read of a queue_log file, and the longest partial line kept: as the tail's follower, so a file
-/// without line ends is cut where the daemon cuts it.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
-const MAX_PARTIAL_BYTES: usize = 1024 * 1024;
-
-/// The reader's ends of its two channels: full batches go to the merge, applied ones come back. The events
-/// are dropped where their strings were allocated: glibc frees another thread's blocks slowly (its arena's
-/// lock, none of them reused from this thread's cache), and the reader reuses the vector's capacity.
+/// The reader's end of the two channels, as the follower's sink: lines `history` refuses on their head
+/// are skipped unparsed, kept events fill batches that go to the merge, and applied batches come back. The
+/// events are dropped where their strings were allocated: glibc frees another thread's blocks slowly (its
+/// arena's lock, none of them reused from this thread's cache), and the reader reuses the vector's capacity.
 struct Batches {
     tx: std::sync::mpsc::SyncSender<Vec<Event>>,
     back: std::sync::mpsc::Receiver<Vec<Event>>,
+    decoder: Decoder,
+    history: History,
+    batch: Vec<Event>,
+    /// The merge is gone (it failed): nothing more is decoded.
+    stopped: bool,
 }
 
 impl Batches {
@@ -155,62 +165,40 @@ impl Batches {
     }
 }
 
+impl LineSink for Batches {
+    fn wants(&mut self, head: &Head<'_>) -> bool {
+        !self.stopped && self.history.keeps_head(head)
+    }
+
+    fn line(&mut self, line: Line<'_>) {
+        if self.stopped {
+            return;
+        }
+        self.decoder.decode_kept(line, self.history, &mut self.batch);
+        if self.batch.len() >= MAX_EVENTS_PER_BATCH {
+            let fresh = self.fresh();
+            let full = std::mem::replace(&mut self.batch, fresh);
+            self.stopped = self.tx.send(full).is_err();
+        }
+    }
+}
+
 /// The queue_log files in order → batches of the events `history` keeps; returns the bad lines skipped.
-/// Lines are decoded straight from the read buffer (`Decoder::decode_buffer`), so an earlier day's call
-/// line is dropped on its head.
-fn read_queue_logs(paths: &[PathBuf], history: History, batches: Batches) -> Result<usize, ReplayError> {
-    let mut decoder = Decoder::default();
-    let mut batch = batches.fresh();
-    let mut stopped = false;
-    // `buf[..held]` is read and not yet decoded; the rest is room for the next read (zeroed once).
-    let mut buf = vec![0; 2 * READ_CHUNK_BYTES];
+/// Each file is read as the daemon's tail reads a complete file (`follow::read_to_end`), so an earlier
+/// day's call line is dropped on its head there too.
+fn read_queue_logs(paths: &[PathBuf], mut batches: Batches) -> Result<usize, ReplayError> {
     for path in paths {
         let failed = |source| ReplayError::Read { path: path.to_owned(), source };
-        let mut file = std::fs::File::open(path).map_err(failed)?;
-        let mut held = 0;
-        while !stopped {
-            if buf.len() < held + READ_CHUNK_BYTES {
-                buf.resize(held + READ_CHUNK_BYTES, 0);
-            }
-            let room = buf.get_mut(held..held + READ_CHUNK_BYTES).unwrap_or_default();
-            let read = read_some(&mut file, room).map_err(failed)?;
-            held += read;
-            let at_eof = read == 0;
-            let filled = buf.get(..held).unwrap_or_default();
-            let taken = decoder.decode_buffer(filled, at_eof, history, |event| {
-                batch.push(event);
-                if batch.len() >= MAX_EVENTS_PER_BATCH && !stopped {
-                    let full = std::mem::replace(&mut batch, batches.fresh());
-                    stopped = batches.tx.send(full).is_err();
-                }
-            });
-            if at_eof {
-                break;
-            }
-            buf.copy_within(taken.min(held)..held, 0);
-            held -= taken.min(held);
-            if held > MAX_PARTIAL_BYTES {
-                held = 0;
-            }
-        }
-        if stopped {
+        let file = std::fs::File::open(path).map_err(failed)?;
+        follow::read_to_end(file, 0, &mut batches).map_err(failed)?;
+        if batches.stopped {
             break;
         }
     }
-    if !batch.is_empty() && !stopped {
-        let _ = batches.tx.send(batch);
+    if !batches.batch.is_empty() && !batches.stopped {
+        let _ = batches.tx.send(std::mem::take(&mut batches.batch));
     }
-    Ok(decoder.bad_lines as usize)
-}
-
-/// One `read`, retried when interrupted.
-fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match std::io::Read::read(file, buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
+    Ok(batches.decoder.bad_lines as usize)
 }
 
 /// The day the inputs end in (`until`, else the last line of the last queue_log) decides which earlier

@@ -109,3 +109,38 @@ impl LineSink for Batcher {
         self.count_line();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EventKind;
+    use crate::sources::tail::follow;
+
+    #[test]
+    fn a_file_gives_what_history_keeps_and_refused_heads_are_not_bad_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("queue_log");
+        std::fs::write(
+            &path,
+            b"1000|u1|q|PJSIP/1|ENTERQUEUE|bad\n\
+              1001|NONE|q|PJSIP/1|PAUSE|lunch\n\
+              \n\
+              1002|u2|q|a\n\
+              200000|u3|q|NONE|ENTERQUEUE||555|1\n\
+              200001|u3|q|NONE|ABANDON|1",
+        )
+        .expect("write");
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut batcher = Batcher::new(tx, CancellationToken::new(), History::from_day_start(100_000));
+        let file = std::fs::File::open(&path).expect("open");
+        follow::read_to_end(file, 0, &mut batcher).expect("read");
+        batcher.flush();
+        // The earlier day's ENTERQUEUE is refused on its head, so its bad data is not an error; the line
+        // without five fields is, and so is the last one (at the end of a complete file it is a line).
+        assert_eq!(batcher.decoder.bad_lines, 2);
+        assert_eq!(batcher.lines, 5, "every line but the blank one, the refused one included");
+        let Ok(SourceMsg::Events(events)) = rx.try_recv() else { panic!("one batch") };
+        let kinds: Vec<_> = events.into_iter().map(|event| event.kind).collect();
+        assert!(matches!(kinds.as_slice(), [EventKind::MemberPause { .. }, EventKind::CallerJoined { .. }]));
+    }
+}
