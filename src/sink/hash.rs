@@ -22,20 +22,46 @@ pub struct Hash {
     spans: Vec<Span>,
 }
 
+/// Where a field ends in `text`: 8 bytes per field, on each of a day's calls the mirror holds, so the
+/// value's kind rides in the top two bits of `value_end` (a hash's text is kept below [`MAX_TEXT_BYTES`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Span {
     name_end: u32,
-    value_end: u32,
-    kind: Kind,
+    value_end_and_kind: u32,
+}
+
+/// Largest text a hash holds; a larger one is no hash at all (Redis' own limit on a value is half this).
+const MAX_TEXT_BYTES: usize = (1 << 30) - 1;
+const KIND_SHIFT: u32 = 30;
+
+impl Span {
+    fn new(name_end: usize, value_end: usize, kind: Kind) -> Self {
+        // Both fit: `Hash::of` drops a hash whose text outgrew MAX_TEXT_BYTES, and the bits above it
+        // are masked off here.
+        let end = |n: usize| (n.min(MAX_TEXT_BYTES)) as u32;
+        Self { name_end: end(name_end), value_end_and_kind: end(value_end) | (kind as u32) << KIND_SHIFT }
+    }
+
+    fn value_end(self) -> usize {
+        (self.value_end_and_kind & ((1 << KIND_SHIFT) - 1)) as usize
+    }
+
+    fn kind(self) -> Kind {
+        match self.value_end_and_kind >> KIND_SHIFT {
+            0 => Kind::Text,
+            1 => Kind::Null,
+            _ => Kind::Json,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     /// A JSON string; the text is its content.
-    Text,
-    Null,
+    Text = 0,
+    Null = 1,
     /// A number, boolean, object or array; the text is its JSON.
-    Json,
+    Json = 2,
 }
 
 /// One field's value.
@@ -83,7 +109,7 @@ impl Hash {
     pub fn of(view: &impl Serialize) -> Self {
         let mut hash = Hash::new();
         // Only a value that is neither a struct nor a map fails; it has no fields.
-        if view.serialize(HashWriter { hash: &mut hash }).is_err() {
+        if view.serialize(HashWriter { hash: &mut hash }).is_err() || hash.text.len() > MAX_TEXT_BYTES {
             hash = Hash::new();
         }
         hash.text.shrink_to_fit();
@@ -106,12 +132,12 @@ impl Hash {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, FieldValue<'_>)> {
         let mut start = 0;
-        self.spans.iter().map(move |span| {
-            let (name_end, value_end) = (span.name_end as usize, span.value_end as usize);
+        self.spans.iter().map(move |&span| {
+            let (name_end, value_end) = (span.name_end as usize, span.value_end());
             let name = &self.text[start..name_end];
             let value = &self.text[name_end..value_end];
             start = value_end;
-            let value = match span.kind {
+            let value = match span.kind() {
                 Kind::Text => FieldValue::Text(value),
                 Kind::Null => FieldValue::Null,
                 Kind::Json => FieldValue::Json(value),
@@ -142,8 +168,7 @@ impl Hash {
 
     /// Ends the field whose name was pushed last, its value written after it.
     fn end_field(&mut self, name_end: usize, kind: Kind) {
-        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        self.spans.push(Span { name_end: to_u32(name_end), value_end: to_u32(self.text.len()), kind });
+        self.spans.push(Span::new(name_end, self.text.len(), kind));
     }
 }
 

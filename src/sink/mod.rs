@@ -11,6 +11,7 @@
 //! by `queuecast status`): [`reader`].
 
 pub mod batch;
+mod calls;
 pub mod conn;
 mod fence;
 mod handle;

@@ -7,9 +7,10 @@
 //! hash lives in Redis (`call_ttl` after its last write), so that a rewrite puts every call record back: a
 //! Redis restarted empty must not lose the calls that ended before the outage. Ended calls are the bulk of
 //! the mirror (a busy day has tens of thousands) and are only read again by a full rewrite; each is held as
-//! its rendered [`super::Hash`], two allocations of a few hundred bytes.
+//! its rendered [`super::Hash`], densely (`calls.rs`).
 
 use super::batch::HashMode;
+use super::calls::{Calls, Mirrored};
 use super::{Entity, Hash, Update};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -92,13 +93,9 @@ impl Latest {
 /// The state Redis should hold, as last written (or, after a failed write, as it must be rewritten).
 #[derive(Default)]
 pub(super) struct Mirror {
+    /// Agents and queues.
     entities: HashMap<Entity, Mirrored>,
-}
-
-struct Mirrored {
-    update: Update,
-    /// When it was last given; calls are forgotten `call_ttl` after it, as Redis forgets their hashes.
-    at: Instant,
+    calls: Calls,
 }
 
 impl Mirror {
@@ -110,6 +107,10 @@ impl Mirror {
             }
             // A message, not state: a rewrite has nothing of it to write (a `resync` follows instead).
             Update::AgentEvent { .. } | Update::CommandResult { .. } => {}
+            Update::Call { ref uniqueid, .. } => {
+                let uniqueid = uniqueid.clone();
+                self.calls.insert(&uniqueid, Mirrored { update, at: now });
+            }
             update => {
                 self.entities.insert(update.entity(), Mirrored { update, at: now });
             }
@@ -119,26 +120,25 @@ impl Mirror {
     /// `update` is in Redis: keep it, a rewrite has to write it again. A call with nothing left to write
     /// (empty fields: deleted) is forgotten.
     pub fn written(&mut self, update: Update, now: Instant) {
-        if is_deleted_call(&update) {
-            self.entities.remove(&update.entity());
-        } else {
-            self.fold(update, now);
+        match &update {
+            Update::Call { uniqueid, fields } if fields.is_empty() => self.calls.remove(uniqueid),
+            _ => self.fold(update, now),
         }
     }
 
     /// An engine rebuild replaces agents and queues wholesale; calls stay (an unwritten finished call must
     /// still be written, and the rebuilt state brings the live ones anyway).
     pub fn keep_only_calls(&mut self) {
-        self.entities.retain(|entity, _| matches!(entity, Entity::Call(_)));
+        self.entities.clear();
     }
 
     pub fn len(&self) -> usize {
-        self.entities.len()
+        self.entities.len() + self.calls.len()
     }
 
     /// Everything to write (a full rewrite: at start-up, after an outage).
     pub fn updates(&self) -> Vec<&Update> {
-        self.entities.values().map(|m| &m.update).collect()
+        self.entities.values().chain(self.calls.iter()).map(|m| &m.update).collect()
     }
 
     pub fn queue_names(&self) -> impl Iterator<Item = &str> {
@@ -149,7 +149,7 @@ impl Mirror {
     }
 
     pub fn prune_calls(&mut self, now: Instant, ttl: Duration) {
-        self.entities.retain(|entity, m| !matches!(entity, Entity::Call(_)) || now < m.at + ttl);
+        self.calls.retain(|m| now < m.at + ttl);
     }
 
     /// How `update` can be written, given what this sink last wrote for the entity: a plain `HSET` when that
@@ -161,8 +161,11 @@ impl Mirror {
             let mut new = new.names();
             old.names().all(|name| new.any(|n| n == name))
         };
-        let old = self.entities.get(&update.entity()).map(|m| &m.update);
-        let overwrite = match (old, update) {
+        let old = match update {
+            Update::Call { uniqueid, .. } => self.calls.get(uniqueid),
+            _ => self.entities.get(&update.entity()),
+        };
+        let overwrite = match (old.map(|m| &m.update), update) {
             (Some(Update::Agent { fields: old, .. }), Update::Agent { fields: new, .. })
             | (Some(Update::Queue { fields: old, .. }), Update::Queue { fields: new, .. })
             | (Some(Update::Call { fields: old, .. }), Update::Call { fields: new, .. }) => covers(old, new),
@@ -170,11 +173,6 @@ impl Mirror {
         };
         if overwrite { HashMode::Overwrite } else { HashMode::Replace }
     }
-}
-
-/// A call update that deletes its hash (no fields).
-fn is_deleted_call(update: &Update) -> bool {
-    matches!(update, Update::Call { fields, .. } if fields.is_empty())
 }
 
 #[cfg(test)]
