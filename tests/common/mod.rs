@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests; each file is one concern.
 
+pub mod agent_feed;
 pub mod browser;
 pub mod commands;
 pub mod consumer;
