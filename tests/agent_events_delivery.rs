@@ -28,9 +28,9 @@ async fn feed_sink(engine: &mut Engine, sink: &common::sink::Sink, events: &[Eve
 #[tokio::test]
 async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
     use common::redis::RedisServer;
-    use common::sink::Sink;
+    use common::sink::{Sink, stream_messages};
+    use queuecast::sink;
     use queuecast::sink::message::{Message, MessageType};
-    use queuecast::sink::{self, reader};
     use redis::AsyncCommands;
 
     let wait = std::time::Duration::from_secs(30);
@@ -52,7 +52,7 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
     let sink = Sink::start_with_state(settings, sink::render(engine.all_views())).await;
     feed_sink(&mut engine, &sink, &events).await;
 
-    let msgs = reader::read_stream(&mut conn, &keys, 0, 100_000, 0).await.expect("XREAD");
+    let msgs = stream_messages(&mut conn, &keys).await;
     let first = msgs[0].seq;
     for (i, m) in msgs.iter().enumerate() {
         assert_eq!(m.seq, first + i as u64, "consecutive seq");
@@ -119,9 +119,9 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
 async fn the_gateway_forwards_agent_events_in_scope() {
     use common::gateway::{Follower, Gateway, Shared, claims, follow_sse, follow_ws, sign};
     use common::redis::{RedisServer, eventually};
-    use common::sink::Sink;
+    use common::sink::{Sink, stream_messages};
+    use queuecast::sink;
     use queuecast::sink::message::{Message, MessageType};
-    use queuecast::sink::{self, reader};
     use std::sync::{Arc, Mutex};
 
     let s = corpus::scenario("asterisk-22", "login-pause-unpause");
@@ -150,7 +150,7 @@ async fn the_gateway_forwards_agent_events_in_scope() {
 
     feed_sink(&mut engine, &sink, &events).await;
     let mut conn = server.conn().await;
-    let msgs: Vec<Message> = reader::read_stream(&mut conn, &keys, 0, 100_000, 0).await.expect("XREAD");
+    let msgs: Vec<Message> = stream_messages(&mut conn, &keys).await;
     let last = msgs.last().expect("messages").seq;
     let seqs = |pred: &dyn Fn(&Message) -> bool| -> Vec<u64> {
         msgs.iter().filter(|m| m.kind == MessageType::AgentEvent && pred(m)).map(|m| m.seq).collect()
