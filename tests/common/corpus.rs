@@ -415,11 +415,8 @@ pub fn member_names(raw: &[u8]) -> BTreeMap<String, String> {
 }
 
 pub fn each_message(raw: &[u8], mut f: impl FnMut(&Message<'_>)) {
-    let mut decoder = AmiDecoder::new();
-    let mut at = 0;
-    while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&raw[at..]) {
+    for (message, _) in AmiDecoder::new().complete_messages(raw) {
         f(&message);
-        at += consumed;
     }
 }
 
