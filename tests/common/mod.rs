@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod corpus;
 pub mod daemon;
 pub mod fake_ami;
+pub mod fixtures;
 pub mod gateway;
 pub mod proxy;
 pub mod receiver;
