@@ -44,9 +44,7 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
     let settings = server.settings("pbx1");
     let keys = settings.keys();
     let mut conn = server.conn().await;
-    let client = redis::Client::open(server.url()).expect("client");
-    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
-    pubsub.psubscribe(format!("{}:*", keys.base())).await.expect("psubscribe");
+    let mut pubsub = server.subscribe_all(&keys).await;
 
     let mut engine = Engine::new(config);
     let sink = Sink::start_with_state(settings, sink::render(engine.all_views())).await;

@@ -23,9 +23,7 @@ async fn layout_and_messages_follow_design() {
     let keys = settings.keys();
     let mut conn = server.conn().await;
     let RedisConn::Single(single) = server.conn().await else { unreachable!() };
-    let client = redis::Client::open(server.url()).expect("client");
-    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
-    pubsub.psubscribe(format!("{}:*", keys.base())).await.expect("psubscribe");
+    let mut pubsub = server.subscribe_all(&keys).await;
     drop(single);
 
     let sink = Sink::start(settings);
