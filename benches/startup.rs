@@ -25,9 +25,12 @@
 //!
 //! Run: `cargo bench --bench startup` (needs `redis-server` and `wc` on PATH).
 
+#[path = "../tests/common/fixtures.rs"]
+mod fixtures;
 #[path = "../tests/common/redis.rs"]
 mod redis_server;
 
+use fixtures::FIXTURES;
 use redis_server::RedisServer;
 use std::collections::HashMap;
 use std::io::{BufWriter, Read, Write};
@@ -36,7 +39,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_queuecast");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/asterisk-22");
 /// The generated log spans this many days, ending now.
 const SPAN_DAYS: i64 = 120;
 /// How often a child's /proc status is sampled for its peak.
@@ -151,13 +153,8 @@ fn run_child(command: &mut Command) -> Measured {
 
 /// The fixture scenarios' lines (without their line ends), each scenario in file order.
 fn scenarios() -> Vec<Vec<Vec<u8>>> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(FIXTURES)
-        .expect("fixtures")
-        .filter_map(|e| e.ok().map(|e| e.path().join("queue_log")))
-        .filter(|p| p.is_file())
-        .collect();
-    dirs.sort();
-    dirs.iter()
+    fixtures::queue_logs()
+        .iter()
         .map(|p| {
             let bytes = std::fs::read(p).expect("fixture");
             bytes

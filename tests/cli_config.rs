@@ -27,6 +27,20 @@ fn text(output: &Output) -> (String, String) {
     )
 }
 
+/// Runs `check-config` on `path`, checks its exit code, and gives its (stdout, stderr).
+fn exits(path: &Path, code: i32) -> (String, String) {
+    let out = check_config(path);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(code), "stdout: {stdout}\nstderr: {stderr}");
+    (stdout, stderr)
+}
+
+fn assert_hidden(secrets: &[&str], stdout: &str, stderr: &str) {
+    for secret in secrets {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked:\n{stdout}{stderr}");
+    }
+}
+
 #[test]
 fn good_config_passes_and_masks_every_secret() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,12 +67,8 @@ pbx_id = "pbx-test"
 "Alice Smith" = "PJSIP/1001"
 "#,
     );
-    let out = check_config(&config);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
-    for secret in ["ami-file-secret-9f3", "url-secret-5d1"] {
-        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked:\n{stdout}{stderr}");
-    }
+    let (stdout, stderr) = exits(&config, 0);
+    assert_hidden(&["ami-file-secret-9f3", "url-secret-5d1"], &stdout, &stderr);
     assert!(stdout.contains("day_starts_at = \"06:00\""), "{stdout}");
     assert!(stdout.contains("stream_maxlen = 100000"), "defaults filled in: {stdout}");
     assert!(stdout.contains("redis://alice:***@127.0.0.1:6390/0"), "{stdout}");
@@ -69,12 +79,8 @@ pbx_id = "pbx-test"
         "inline.toml",
         "[ami]\nusername = \"qc\"\nsecret = \"inline-secret-31\"\n[redis]\npassword_file = \"redis.secret\"\n",
     );
-    let out = check_config(&config);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    for secret in ["inline-secret-31", "redis-file-secret-77"] {
-        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked:\n{stdout}{stderr}");
-    }
+    let (stdout, stderr) = exits(&config, 0);
+    assert_hidden(&["inline-secret-31", "redis-file-secret-77"], &stdout, &stderr);
     assert!(stdout.contains("secret = \"***\""), "{stdout}");
 }
 
@@ -82,9 +88,7 @@ pbx_id = "pbx-test"
 fn unknown_key_is_78_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), "queuecast.toml", "[redis]\nurl = \"redis://h\"\nprefixx = \"q\"\n");
-    let out = check_config(&config);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stdout}{stderr}");
+    let (_, stderr) = exits(&config, EX_CONFIG);
     assert!(stderr.contains("prefixx") && stderr.contains("line 3"), "{stderr}");
     assert!(stderr.contains("queuecast.toml"), "{stderr}");
 }
@@ -97,9 +101,7 @@ fn bad_value_is_78_and_never_shows_the_secret() {
         "queuecast.toml",
         "[ami]\nusername = \"qc\"\nsecret = \"bad-value-secret-8\"\nport = 0\n",
     );
-    let out = check_config(&config);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stdout}{stderr}");
+    let (stdout, stderr) = exits(&config, EX_CONFIG);
     assert!(stderr.contains("[ami] port:"), "{stderr}");
     assert!(!stdout.contains("bad-value-secret-8") && !stderr.contains("bad-value-secret-8"));
 
@@ -118,9 +120,7 @@ fn missing_files_are_78() {
 
     let config =
         write(dir.path(), "queuecast.toml", "[ami]\nusername = \"qc\"\nsecret_file = \"nope.secret\"\n");
-    let out = check_config(&config);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stderr}");
+    let (_, stderr) = exits(&config, EX_CONFIG);
     assert!(stderr.contains("[ami] secret_file") && stderr.contains("nope.secret"), "{stderr}");
 }
 
@@ -129,9 +129,7 @@ fn missing_files_are_78() {
 #[test]
 fn shipped_config_names_the_missing_ami_login_until_filled_in() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/queuecast.toml");
-    let out = check_config(&shipped);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stdout}{stderr}");
+    let (stdout, stderr) = exits(&shipped, EX_CONFIG);
     // One missing key a line, after the file it is missing from.
     let lines: Vec<&str> = stderr.lines().collect();
     assert!(lines[0].ends_with("packaging/queuecast.toml: not complete yet:"), "{stderr}");
@@ -150,9 +148,7 @@ fn shipped_config_names_the_missing_ami_login_until_filled_in() {
         &format!("username = \"queuecast\"\nsecret_file = {:?}\n", secret.display().to_string()),
     );
     let config = write(dir.path(), "queuecast.toml", &filled);
-    let out = check_config(&config);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (stdout, stderr) = exits(&config, 0);
     assert!(!stdout.contains("shipped-secret-4e1") && !stderr.contains("shipped-secret-4e1"), "{stdout}");
     assert!(
         stdout.contains("[ami]\nenabled = true") && stdout.contains("username = \"queuecast\""),
@@ -206,7 +202,7 @@ fn unusable_log_filter_redis_url_and_metrics_address_are_78() {
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(EX_CONFIG), "{section}: stdout {stdout} stderr {stderr}");
         assert!(stderr.contains(key) && stderr.contains(reason), "{section}: {stderr}");
-        assert!(!stderr.contains("pw-7c2e") && !stdout.contains("pw-7c2e"), "password leaked: {stderr}");
+        assert_hidden(&["pw-7c2e"], &stdout, &stderr);
     }
     let good = "[queue_log]\npath = \"/q\"\n[log]\nlevel = \"warn,queuecast=debug\"\n[metrics]\nlisten = \"127.0.0.1:9464\"\n[redis]\nurl = \"redis://cache-1.example:6380/0\"\n";
     let out = check_config(&write(dir.path(), "good.toml", good));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::gateway::{Follower, Gateway, Shared, claims, follow_sse, follow_ws, now_s, sign};
+use common::gateway::{Follower, Gateway, Served, Shared, claims, follow_sse, follow_ws, now_s, sign};
 use common::redis::{RedisServer, eventually};
 use common::sink::Sink;
 use common::updates::{call, fields, queue, random_batch};
@@ -74,10 +74,7 @@ async fn json_of(url: &str, token: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_with_tokens_scopes_and_hostile_input() {
-    let server = RedisServer::start();
-    let settings = server.settings(PBX);
-    let sink = Sink::start_with_state(settings.clone(), initial_state()).await;
-    let gw = Gateway::start(&server, PBX);
+    let Served { server, settings, sink, gw } = Served::start(PBX, initial_state(), "").await;
     let token = sign(&claims(PBX));
 
     // Open endpoints.
@@ -288,10 +285,7 @@ fn assert_ordered(f: &Follower, from: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_cross_daemon_and_gateway_restarts_and_end_equal_to_the_hashes() {
-    let server = RedisServer::start();
-    let settings = server.settings(PBX);
-    let sink = Sink::start_with_state(settings.clone(), initial_state()).await;
-    let mut gw = Gateway::start(&server, PBX);
+    let Served { server, settings, sink, mut gw } = Served::start(PBX, initial_state(), "").await;
     let token = sign(&claims(PBX));
     let ws: Shared = Arc::default();
     let sse: Shared = Arc::default();
@@ -363,10 +357,7 @@ async fn followers_cross_daemon_and_gateway_restarts_and_end_equal_to_the_hashes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_token_stream_sees_only_its_agent_and_queues() {
-    let server = RedisServer::start();
-    let settings = server.settings(PBX);
-    let sink = Sink::start_with_state(settings.clone(), initial_state()).await;
-    let gw = Gateway::start(&server, PBX);
+    let Served { server, settings, sink, gw } = Served::start(PBX, initial_state(), "").await;
     let mut mine = claims(PBX);
     mine.agent = Some("PJSIP/1001".into());
     let token = sign(&mine);

@@ -5,8 +5,7 @@
 mod common;
 
 use common::browser::{Driver, SLOW_DEADLINE};
-use common::gateway::{Gateway, claims, sign};
-use common::redis::RedisServer;
+use common::gateway::{Served, claims, sign};
 use common::sink::Sink;
 use common::updates::{fields, queue};
 use queuecast::sink::{SinkMsg, Update};
@@ -70,10 +69,7 @@ fn timer_at_least_65s(selector: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wallboard_and_panel_in_headless_chromium() {
-    let server = RedisServer::start();
-    let settings = server.settings(PBX);
-    let sink = Sink::start_with_state(settings.clone(), state()).await;
-    let mut gw = Gateway::start(&server, PBX);
+    let Served { server: _redis, settings, sink, mut gw } = Served::start(PBX, state(), "").await;
     let driver = Driver::start().await;
 
     // Wallboard: the state's queues and agents, then a change within a second.

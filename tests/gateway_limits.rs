@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::gateway::{Gateway, Shared, claims, follow_ws, sign};
-use common::redis::{RedisServer, eventually};
+use common::gateway::{Gateway, Served, Shared, claims, follow_ws, sign};
+use common::redis::eventually;
 use common::sink::Sink;
 use common::updates::{agent, queue};
 use futures::{SinkExt, StreamExt};
@@ -39,6 +39,11 @@ async fn flood(sink: &Sink, from: u64) {
     sink.flushed().await;
 }
 
+/// A gateway over the queue `sales` (`extra` in its config), and a token for it.
+async fn served(extra: &str) -> (Served, String) {
+    (Served::start(PBX, vec![queue("sales", &[], 0)], extra).await, sign(&claims(PBX)))
+}
+
 /// Opens a WebSocket by hand and never reads a byte of it.
 async fn stalled_client(gw: &Gateway, token: &str) -> tokio::net::TcpStream {
     let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
@@ -52,11 +57,7 @@ async fn stalled_client(gw: &Gateway, token: &str) -> tokio::net::TcpStream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_holds_back_nobody_and_memory_stays_bounded() {
-    let server = RedisServer::start();
-    let settings = server.settings(PBX);
-    let sink = Sink::start_with_state(settings.clone(), vec![queue("sales", &[], 0)]).await;
-    let gw = Gateway::start(&server, PBX);
-    let token = sign(&claims(PBX));
+    let (Served { server, settings, sink, gw }, token) = served("").await;
     let _stalled = [stalled_client(&gw, &token).await, stalled_client(&gw, &token).await];
     let live: Shared = Arc::default();
     let _task = follow_ws(gw.ws(&format!("/v1/pbx1/ws?token={token}")), live.clone()).await;
@@ -89,11 +90,7 @@ async fn a_stalled_client_holds_back_nobody_and_memory_stays_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_frames_and_bad_tokens_are_refused_and_others_go_on() {
-    let server = RedisServer::start();
-    let settings = server.settings(PBX);
-    let sink = Sink::start_with_state(settings.clone(), vec![queue("sales", &[], 0)]).await;
-    let gw = Gateway::start(&server, PBX);
-    let token = sign(&claims(PBX));
+    let (Served { server: _redis, sink, gw, .. }, token) = served("").await;
     for bad in ["", "garbage", "a.b.c"] {
         match tokio_tungstenite::connect_async(gw.ws(&format!("/v1/pbx1/ws?token={bad}"))).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
@@ -130,11 +127,7 @@ async fn oversized_frames_and_bad_tokens_are_refused_and_others_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_beyond_max_streams_are_refused_with_503() {
-    let server = RedisServer::start();
-    let settings = server.settings(PBX);
-    let sink = Sink::start_with_state(settings.clone(), vec![queue("sales", &[], 0)]).await;
-    let gw = Gateway::start_with(&server, PBX, "max_streams = 2");
-    let token = sign(&claims(PBX));
+    let (Served { server: _redis, sink, gw, .. }, token) = served("max_streams = 2").await;
     let url = gw.ws(&format!("/v1/pbx1/ws?token={token}"));
     let (first, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
     let (_second, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();

@@ -72,7 +72,25 @@ struct Tail {
 
 impl Tail {
     fn path(&self) -> PathBuf {
-        self.dir.path().join("queue_log")
+        self.file("queue_log")
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Appends lines `range` to the live file.
+    fn append(&self, range: std::ops::Range<usize>) {
+        append(&self.path(), range);
+    }
+
+    /// Truncates the live file in place, as copytruncate or `> queue_log` does.
+    fn truncate(&self) {
+        std::fs::OpenOptions::new().write(true).open(self.path()).unwrap().set_len(0).unwrap();
+    }
+
+    async fn until_health(&mut self, health: QueueLogHealth) {
+        self.until(&format!("{health:?}"), |s| s.health.last() == Some(&health)).await;
     }
 
     fn start(dir: tempfile::TempDir, mode: ReplayMode, day_start: i64) -> Tail {
@@ -126,48 +144,44 @@ async fn started(initial: usize) -> Tail {
 #[tokio::test]
 async fn tail_follows_rename_and_create_rotation() {
     let mut tail = started(50).await;
-    let path = tail.path();
-    append(&path, 50..100);
+    tail.append(50..100);
     // Asterisk `logger rotate`: rename, lines still reach the old inode until the reopen, then a new file.
-    std::fs::rename(&path, tail.dir.path().join("queue_log.0")).unwrap();
-    append(&tail.dir.path().join("queue_log.0"), 100..120);
-    append(&path, 120..200);
+    std::fs::rename(tail.path(), tail.file("queue_log.0")).unwrap();
+    append(&tail.file("queue_log.0"), 100..120);
+    tail.append(120..200);
     tail.expect_all(200).await;
 }
 
 #[tokio::test]
 async fn tail_recovers_unread_lines_after_copytruncate() {
     let mut tail = started(50).await;
-    let path = tail.path();
-    append(&path, 50..150);
+    tail.append(50..150);
     // logrotate copytruncate, possibly before the tail read lines 50..150: they are recovered from the copy.
-    std::fs::copy(&path, tail.dir.path().join("queue_log.1")).unwrap();
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
-    append(&path, 150..200);
+    std::fs::copy(tail.path(), tail.file("queue_log.1")).unwrap();
+    tail.truncate();
+    tail.append(150..200);
     tail.expect_all(200).await;
 }
 
 #[tokio::test]
 async fn tail_restarts_after_plain_truncation() {
     let mut tail = started(20).await;
-    let path = tail.path();
-    append(&path, 20..60);
+    tail.append(20..60);
     tail.expect_all(60).await;
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
-    append(&path, 60..65);
+    tail.truncate();
+    tail.append(60..65);
     tail.expect_all(65).await;
 }
 
 #[tokio::test]
 async fn tail_reports_deletion_and_resumes_on_recreation() {
     let mut tail = started(10).await;
-    let path = tail.path();
-    append(&path, 10..30);
-    std::fs::remove_file(&path).unwrap();
-    tail.until("Missing", |s| s.health.last() == Some(&QueueLogHealth::Missing)).await;
-    append(&path, 30..60);
+    tail.append(10..30);
+    std::fs::remove_file(tail.path()).unwrap();
+    tail.until_health(QueueLogHealth::Missing).await;
+    tail.append(30..60);
     tail.expect_all(60).await;
-    tail.until("Following", |s| s.health.last() == Some(&QueueLogHealth::Following)).await;
+    tail.until_health(QueueLogHealth::Following).await;
 }
 
 #[tokio::test]

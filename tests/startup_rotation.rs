@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::fixtures::{self, FIXTURES};
 use common::redis::{Dumped, RedisServer, dump_pbx};
 use queuecast::engine::{Event, EventKind};
 use queuecast::sink::Keys;
@@ -22,7 +23,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_queuecast");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/asterisk-22");
 /// Generous: two loaded cores.
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -157,13 +157,8 @@ fn callid(event: &Event) -> Option<String> {
 /// Real Asterisk 22 lines: every fixture scenario repeated `copies` times through today (UTC), each copy
 /// with its own uniqueids, in time order, all at least two minutes before now.
 fn todays_lines(copies: usize) -> Vec<String> {
-    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(FIXTURES)
-        .expect("fixtures")
-        .filter_map(|e| e.ok().map(|e| e.path().join("queue_log")))
-        .filter(|p| p.is_file())
-        .collect();
-    scenarios.sort();
-    let texts: Vec<String> = scenarios.iter().map(|p| std::fs::read_to_string(p).expect("read")).collect();
+    let texts: Vec<String> =
+        fixtures::queue_logs().iter().map(|p| std::fs::read_to_string(p).expect("read")).collect();
     let now = jiff::Timestamp::now().as_second();
     let midnight = now - now.rem_euclid(86_400);
     let (from, to) = (midnight + 120, (now - 120).max(midnight + 240));

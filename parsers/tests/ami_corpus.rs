@@ -132,11 +132,8 @@ fn typed_events_have_no_errors() {
 }
 
 fn for_each_message(bytes: &[u8], mut f: impl FnMut(&Message<'_>)) {
-    let mut decoder = AmiDecoder::new();
-    let mut at = 0;
-    while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&bytes[at..]) {
+    for (message, _) in AmiDecoder::new().complete_messages(bytes) {
         f(&message);
-        at += consumed;
     }
 }
 

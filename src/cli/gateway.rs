@@ -90,9 +90,8 @@ pub fn run(config_path: &Path) -> anyhow::Result<u8> {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    if let Err(err) = queuecast::telemetry::init(&config.log.level, config.log.format) {
-        eprintln!("queuecast: logging: {err}");
-        return Ok(EX_CONFIG);
+    if let Err(code) = super::init_logging(&config) {
+        return Ok(code);
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

@@ -14,6 +14,15 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Logging as the config sets it up. No log exists yet to report a bad filter or format to, so stderr says
+/// it, and the caller exits with this code (78, a config error).
+fn init_logging(config: &queuecast::config::Config) -> Result<queuecast::telemetry::LogHandle, u8> {
+    queuecast::telemetry::init(&config.log.level, config.log.format).map_err(|err| {
+        eprintln!("queuecast: logging: {err}");
+        EX_CONFIG
+    })
+}
+
 /// Default config location of the packaged daemon.
 pub const DEFAULT_CONFIG: &str = "/etc/queuecast/queuecast.toml";
 

@@ -17,12 +17,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<u8> {
             return Ok(EX_CONFIG);
         }
     };
-    let log = match queuecast::telemetry::init(&config.log.level, config.log.format) {
+    let log = match super::init_logging(&config) {
         Ok(handle) => Some(handle),
-        Err(err) => {
-            eprintln!("queuecast: logging: {err}");
-            return Ok(EX_CONFIG);
-        }
+        Err(code) => return Ok(code),
     };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

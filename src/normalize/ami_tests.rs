@@ -13,11 +13,8 @@ fn capture(scenario: &str, file: &str) -> Vec<u8> {
 }
 
 fn each_message(bytes: &[u8], mut f: impl FnMut(&Message<'_>)) {
-    let mut decoder = AmiDecoder::new();
-    let mut at = 0;
-    while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&bytes[at..]) {
+    for (message, _) in AmiDecoder::new().complete_messages(bytes) {
         f(&message);
-        at += consumed;
     }
 }
 
@@ -144,15 +141,8 @@ fn flow(scenario: &str) -> Vec<u8> {
 
 /// The first message of a capture that `pick` accepts, as its bytes.
 fn first_message(bytes: &[u8], pick: impl Fn(&Message<'_>) -> bool) -> Vec<u8> {
-    let mut decoder = AmiDecoder::new();
-    let mut at = 0;
-    while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&bytes[at..]) {
-        if pick(&message) {
-            return bytes[at..at + consumed].to_vec();
-        }
-        at += consumed;
-    }
-    panic!("no such message")
+    let mut messages = AmiDecoder::new().complete_messages(bytes);
+    messages.find(|(message, _)| pick(message)).expect("no such message").1.to_vec()
 }
 
 fn push_bytes(bytes: &[u8]) -> Result<Vec<Event>, EventError> {

@@ -259,39 +259,66 @@ fn leave(call: &CallInfo, count: usize) -> String {
         .finish()
 }
 
-/// The caller's channel snapshot (Channel … Linkedid).
+/// One channel's snapshot block as app_queue writes it (`Channel` … `Linkedid`), each key after `prefix`
+/// (`Dest` for the agent leg).
+struct Snapshot<'a> {
+    prefix: &'a str,
+    channel: String,
+    state: (u8, &'a str),
+    caller_id: (&'a str, String),
+    connected_line: (String, String),
+    context: String,
+    priority: u8,
+    uniqueid: String,
+    linkedid: &'a str,
+}
+
+impl Msg {
+    fn snapshot(self, s: Snapshot<'_>) -> Self {
+        let key = |name: &str| format!("{}{name}", s.prefix);
+        self.field(&key("Channel"), s.channel)
+            .field(&key("ChannelState"), s.state.0)
+            .field(&key("ChannelStateDesc"), s.state.1)
+            .field(&key("CallerIDNum"), s.caller_id.0)
+            .field(&key("CallerIDName"), s.caller_id.1)
+            .field(&key("ConnectedLineNum"), s.connected_line.0)
+            .field(&key("ConnectedLineName"), s.connected_line.1)
+            .field(&key("Language"), "en")
+            .field(&key("AccountCode"), "")
+            .field(&key("Context"), s.context)
+            .field(&key("Exten"), s.caller_id.0)
+            .field(&key("Priority"), s.priority)
+            .field(&key("Uniqueid"), s.uniqueid)
+            .field(&key("Linkedid"), s.linkedid)
+    }
+}
+
+/// The caller's channel snapshot.
 fn caller(msg: Msg, call: &CallInfo) -> Msg {
-    msg.field("Channel", call.channel())
-        .field("ChannelState", 6)
-        .field("ChannelStateDesc", "Up")
-        .field("CallerIDNum", &call.caller_id)
-        .field("CallerIDName", format!("Caller {}", call.caller_id))
-        .field("ConnectedLineNum", "<unknown>")
-        .field("ConnectedLineName", "<unknown>")
-        .field("Language", "en")
-        .field("AccountCode", "")
-        .field("Context", format!("in-{}", call.queue))
-        .field("Exten", &call.caller_id)
-        .field("Priority", 3)
-        .field("Uniqueid", &call.uniqueid)
-        .field("Linkedid", &call.uniqueid)
+    msg.snapshot(Snapshot {
+        prefix: "",
+        channel: call.channel(),
+        state: (6, "Up"),
+        caller_id: (&call.caller_id, format!("Caller {}", call.caller_id)),
+        connected_line: ("<unknown>".into(), "<unknown>".into()),
+        context: format!("in-{}", call.queue),
+        priority: 3,
+        uniqueid: call.uniqueid.clone(),
+        linkedid: &call.uniqueid,
+    })
 }
 
 /// Caller snapshot plus the agent leg's `Dest*` snapshot.
-fn agent_leg(msg: Msg, call: &CallInfo, m: &MemberInfo, (state, desc): (u8, &str)) -> Msg {
-    caller(msg, call)
-        .field("DestChannel", call.dest_channel(m))
-        .field("DestChannelState", state)
-        .field("DestChannelStateDesc", desc)
-        .field("DestCallerIDNum", &call.caller_id)
-        .field("DestCallerIDName", "<unknown>")
-        .field("DestConnectedLineNum", &call.caller_id)
-        .field("DestConnectedLineName", format!("Caller {}", call.caller_id))
-        .field("DestLanguage", "en")
-        .field("DestAccountCode", "")
-        .field("DestContext", "agents")
-        .field("DestExten", &call.caller_id)
-        .field("DestPriority", 1)
-        .field("DestUniqueid", call.dest_uniqueid())
-        .field("DestLinkedid", &call.uniqueid)
+fn agent_leg(msg: Msg, call: &CallInfo, m: &MemberInfo, state: (u8, &str)) -> Msg {
+    caller(msg, call).snapshot(Snapshot {
+        prefix: "Dest",
+        channel: call.dest_channel(m),
+        state,
+        caller_id: (&call.caller_id, "<unknown>".into()),
+        connected_line: (call.caller_id.clone(), format!("Caller {}", call.caller_id)),
+        context: "agents".into(),
+        priority: 1,
+        uniqueid: call.dest_uniqueid(),
+        linkedid: &call.uniqueid,
+    })
 }

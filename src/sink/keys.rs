@@ -16,6 +16,33 @@ impl crate::config::RedisConfig {
     }
 }
 
+/// The keys that are the base and one fixed suffix: one row each, so a new one cannot get its layout wrong.
+macro_rules! fixed_keys {
+    ($($(#[$doc:meta])* $name:ident => $suffix:literal;)*) => {
+        impl Keys {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> String {
+                    format!("{}:{}", self.base, $suffix)
+                }
+            )*
+        }
+    };
+}
+
+fixed_keys! {
+    meta => "meta";
+    agents => "agents";
+    queues => "queues";
+    stream => "stream";
+    /// Channel carrying every message.
+    events => "events";
+    /// Stream of commands from panels and `queuecast action` (DESIGN.md "Commands from panels").
+    commands => "commands";
+    /// Stream of command results, one entry per answered command id.
+    results => "results";
+}
+
 impl Keys {
     pub fn new(prefix: &str, pbx: &str) -> Self {
         Self { base: format!("{prefix}:{{{pbx}}}"), pbx: pbx.to_owned() }
@@ -28,18 +55,6 @@ impl Keys {
 
     pub fn pbx(&self) -> &str {
         &self.pbx
-    }
-
-    pub fn meta(&self) -> String {
-        format!("{}:meta", self.base)
-    }
-
-    pub fn agents(&self) -> String {
-        format!("{}:agents", self.base)
-    }
-
-    pub fn queues(&self) -> String {
-        format!("{}:queues", self.base)
     }
 
     /// Hash of one agent; also the agent's pub/sub channel.
@@ -58,25 +73,6 @@ impl Keys {
 
     pub fn call(&self, uniqueid: &str) -> String {
         format!("{}:call:{uniqueid}", self.base)
-    }
-
-    pub fn stream(&self) -> String {
-        format!("{}:stream", self.base)
-    }
-
-    /// Channel carrying every message.
-    pub fn events(&self) -> String {
-        format!("{}:events", self.base)
-    }
-
-    /// Stream of commands from panels and `queuecast action` (DESIGN.md "Commands from panels").
-    pub fn commands(&self) -> String {
-        format!("{}:commands", self.base)
-    }
-
-    /// Stream of command results, one entry per answered command id.
-    pub fn results(&self) -> String {
-        format!("{}:results", self.base)
     }
 
     /// Claim of one command id: set with NX before executing, so an id runs at most once across restarts and

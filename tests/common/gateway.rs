@@ -5,8 +5,11 @@
 #![allow(dead_code)]
 
 use super::redis::{RedisServer, free_port};
+use super::sink::Sink;
 use futures::StreamExt;
+use queuecast::config::RedisConfig;
 use queuecast::gateway::token::{self, Claims, PbxClaim};
+use queuecast::sink::Update;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +19,25 @@ use std::time::{Duration, Instant};
 pub const SECRET: &str = "test-secret-0123456789abcdef";
 /// A loaded 2-core machine may take a while to start the binary.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A test Redis, the sink that wrote `state` into it, and a gateway on it: where most gateway tests start.
+pub struct Served {
+    pub server: RedisServer,
+    pub settings: RedisConfig,
+    pub sink: Sink,
+    pub gw: Gateway,
+}
+
+impl Served {
+    /// `extra` goes into the gateway's `[gateway]` section, as in [`Gateway::start_with`].
+    pub async fn start(pbx: &str, state: Vec<Update>, extra: &str) -> Self {
+        let server = RedisServer::start();
+        let settings = server.settings(pbx);
+        let sink = Sink::start_with_state(settings.clone(), state).await;
+        let gw = Gateway::start_with(&server, pbx, extra);
+        Self { server, settings, sink, gw }
+    }
+}
 
 pub struct Gateway {
     dir: tempfile::TempDir,

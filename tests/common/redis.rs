@@ -107,6 +107,14 @@ impl RedisServer {
         RedisConn::connect(&RedisConfig::new(self.url())).await.expect("connect to test redis")
     }
 
+    /// A pub/sub connection subscribed to every channel of the PBX of `keys`.
+    pub async fn subscribe_all(&self, keys: &Keys) -> redis::aio::PubSub {
+        let client = redis::Client::open(self.url()).expect("client");
+        let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+        pubsub.psubscribe(format!("{}:*", keys.base())).await.expect("psubscribe");
+        pubsub
+    }
+
     /// Kills the server (SIGKILL: an outage, not a clean shutdown). Data is gone (no persistence).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

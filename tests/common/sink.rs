@@ -2,14 +2,17 @@
 
 #![allow(dead_code)]
 
+use super::redis::{Dumped, RedisServer, dump_pbx};
 use queuecast::config::RedisConfig;
-use queuecast::sink::{self, SinkHandle, SinkMsg, Update};
+use queuecast::sink::message::Message;
+use queuecast::sink::{self, Health, Keys, RedisConn, SinkHandle, SinkMsg, Update, reader};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Generous: the CI machine has 2 loaded cores.
-const WAIT: Duration = Duration::from_secs(30);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 pub struct Sink {
     pub handle: SinkHandle,
@@ -43,4 +46,16 @@ impl Sink {
         self.tracker.close();
         tokio::time::timeout(WAIT, self.tracker.wait()).await.expect("sink task ends");
     }
+}
+
+/// Every message on the PBX's stream, oldest first.
+pub async fn stream_messages(conn: &mut RedisConn, keys: &Keys) -> Vec<Message> {
+    reader::read_stream(conn, keys, 0, 100_000, 0).await.expect("XREAD")
+}
+
+/// What `replay --redis` writes for `state`, under another PBX id, normalized.
+pub async fn expected_dump(server: &RedisServer, state: &[Update]) -> BTreeMap<String, Dumped> {
+    let settings = server.settings("expected");
+    sink::write_snapshot(&settings, state, Health::default()).await.expect("write_snapshot");
+    dump_pbx(&mut server.conn().await, &settings.keys(), false).await
 }

@@ -55,6 +55,20 @@ impl AmiDecoder {
         self
     }
 
+    /// The complete messages at the front of `bytes`, each with its bytes, up to the first that is partial or
+    /// does not decode: for a capture read whole, where nothing after such a point is wanted.
+    pub fn complete_messages<'b>(mut self, bytes: &'b [u8]) -> impl Iterator<Item = (Message<'b>, &'b [u8])> {
+        let mut at = 0;
+        std::iter::from_fn(move || match self.decode(&bytes[at..]) {
+            Ok(Parsed::Complete { message, consumed }) => {
+                let raw = &bytes[at..at + consumed];
+                at += consumed;
+                Some((message, raw))
+            }
+            _ => None,
+        })
+    }
+
     /// Decode the next message from the front of `buf` (the caller's receive buffer). On `Complete` drop
     /// `consumed` bytes; on an error report it, drop `err.skip()` bytes and call again; on `Incomplete` read
     /// more and call again with the grown buffer. `consumed` includes discarded remains of an oversized

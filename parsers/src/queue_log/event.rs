@@ -34,9 +34,15 @@ pub(crate) fn parse_event<'a>(line: LineText<'a>, name: &'a [u8], data: &'a [u8]
             let (hold_s, talk_s, orig_position) = complete(&data)?;
             QlEvent::CompleteAgent { hold_s, talk_s, orig_position }
         }
-        b"BLINDTRANSFER" => blind_transfer(&data)?,
+        b"BLINDTRANSFER" => {
+            let (exten, context, hold_s, talk_s, orig_position) = to_exten(&data, &[5], "5")?;
+            QlEvent::BlindTransfer { exten, context, hold_s, talk_s, orig_position }
+        }
         b"ATTENDEDTRANSFER" => attended_transfer(&data)?,
-        b"TRANSFER" => transfer(&data)?,
+        b"TRANSFER" => {
+            let (exten, context, hold_s, talk_s, orig_position) = to_exten(&data, &[2, 4, 5], "2, 4 or 5")?;
+            QlEvent::Transfer { exten, context, hold_s, talk_s, orig_position }
+        }
         b"AGENTDUMP" => QlEvent::AgentDump,
         b"SYSCOMPAT" => QlEvent::SysCompat,
         b"RINGNOANSWER" => QlEvent::RingNoAnswer { ring_ms: ring_ms(&data)? },
@@ -117,19 +123,24 @@ fn enter_queue<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     }
 }
 
-type Left = (Option<i64>, Option<i64>, Option<i64>);
+type Numbers = (Option<i64>, Option<i64>, Option<i64>);
 
-/// `pos|origpos|waittime` (ABANDON, EXITEMPTY).
-fn left(data: &Data<'_>) -> Result<Left> {
+/// Exactly three optional numbers, named for the errors: `pos|origpos|waittime` (ABANDON, EXITEMPTY,
+/// EXITWITHTIMEOUT) or `holdtime|calltime|origpos` (COMPLETECALLER, COMPLETEAGENT).
+fn three_numbers(data: &Data<'_>, [first, second, third]: [&'static str; 3]) -> Result<Numbers> {
     if data.count != 3 {
         return Err(data.wrong_count("3"));
     }
-    let [position, orig, wait] = data.front::<3>();
-    Ok((
-        data.opt_num(position, 1, "pos")?,
-        data.opt_num(orig, 2, "origpos")?,
-        data.opt_num(wait, 3, "waittime")?,
-    ))
+    let [a, b, c] = data.front::<3>();
+    Ok((data.opt_num(a, 1, first)?, data.opt_num(b, 2, second)?, data.opt_num(c, 3, third)?))
+}
+
+fn left(data: &Data<'_>) -> Result<Numbers> {
+    three_numbers(data, ["pos", "origpos", "waittime"])
+}
+
+fn complete(data: &Data<'_>) -> Result<Numbers> {
+    three_numbers(data, ["holdtime", "calltime", "origpos"])
 }
 
 fn exit_with_timeout<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
@@ -178,31 +189,22 @@ fn connect<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     })
 }
 
-/// `holdtime|calltime|origpos` (COMPLETECALLER, COMPLETEAGENT).
-fn complete(data: &Data<'_>) -> Result<Left> {
-    if data.count != 3 {
-        return Err(data.wrong_count("3"));
-    }
-    let [hold, talk, orig] = data.front::<3>();
-    Ok((
-        data.opt_num(hold, 1, "holdtime")?,
-        data.opt_num(talk, 2, "calltime")?,
-        data.opt_num(orig, 3, "origpos")?,
-    ))
-}
+type ToExten<'a> = (Text<'a>, Text<'a>, Option<i64>, Option<i64>, Option<i64>);
 
-fn blind_transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
-    if data.count != 5 {
-        return Err(data.wrong_count("5"));
+/// `exten|context|holdtime|calltime|origpos` (BLINDTRANSFER, TRANSFER), when the field count is one of
+/// `counts` (`expected` says which).
+fn to_exten<'a>(data: &Data<'a>, counts: &[usize], expected: &'static str) -> Result<ToExten<'a>> {
+    if !counts.contains(&data.count) {
+        return Err(data.wrong_count(expected));
     }
     let [exten, context, hold, talk, orig] = data.front::<5>();
-    Ok(QlEvent::BlindTransfer {
-        exten: data.text(exten),
-        context: data.text(context),
-        hold_s: data.opt_num(hold, 3, "holdtime")?,
-        talk_s: data.opt_num(talk, 4, "calltime")?,
-        orig_position: data.opt_num(orig, 5, "origpos")?,
-    })
+    Ok((
+        data.text(exten),
+        data.text(context),
+        data.opt_num(hold, 3, "holdtime")?,
+        data.opt_num(talk, 4, "calltime")?,
+        data.opt_num(orig, 5, "origpos")?,
+    ))
 }
 
 /// `method|target[|peer]|holdtime|calltime|origpos`: numbers read from the end, method from the front,
@@ -225,20 +227,6 @@ fn attended_transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
         hold_s: data.opt_num(hold, count - 2, "holdtime")?,
         talk_s: data.opt_num(talk, count - 1, "calltime")?,
         orig_position: data.opt_num(orig, count, "origpos")?,
-    })
-}
-
-fn transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
-    if !matches!(data.count, 2 | 4 | 5) {
-        return Err(data.wrong_count("2, 4 or 5"));
-    }
-    let [exten, context, hold, talk, orig] = data.front::<5>();
-    Ok(QlEvent::Transfer {
-        exten: data.text(exten),
-        context: data.text(context),
-        hold_s: data.opt_num(hold, 3, "holdtime")?,
-        talk_s: data.opt_num(talk, 4, "calltime")?,
-        orig_position: data.opt_num(orig, 5, "origpos")?,
     })
 }
 

@@ -15,6 +15,24 @@ fn astdb(dir: &Path, rows: &[(&str, &str)]) -> PathBuf {
     path
 }
 
+/// (queue, interface), penalty, paused, name, pause reason: the fields in the order astdb writes them.
+fn member(
+    (queue, interface): (&str, &str),
+    penalty: i64,
+    paused: bool,
+    name: Option<&str>,
+    pause_reason: Option<&str>,
+) -> PersistentMember {
+    PersistentMember {
+        queue: queue.into(),
+        interface: interface.into(),
+        penalty,
+        paused,
+        name: name.map(Into::into),
+        pause_reason: pause_reason.map(Into::into),
+    }
+}
+
 #[test]
 fn reads_the_format_dump_queue_members_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,30 +53,9 @@ fn reads_the_format_dump_queue_members_writes() {
     );
     let (members, bad) = read(&path).unwrap();
     assert_eq!(bad, 0);
-    let alice = PersistentMember {
-        queue: "Support".into(),
-        interface: "Local/1001@agents/n".into(),
-        penalty: 0,
-        paused: true,
-        name: Some("Alice Smith".into()),
-        pause_reason: Some("Lunch".into()),
-    };
-    let carol = PersistentMember {
-        queue: "Support".into(),
-        interface: "Local/1003@agents/n".into(),
-        penalty: 5,
-        paused: false,
-        name: None,
-        pause_reason: None,
-    };
-    let bob = PersistentMember {
-        queue: "sales".into(),
-        interface: "PJSIP/2001".into(),
-        penalty: 2,
-        paused: false,
-        name: Some("Bob Jones".into()),
-        pause_reason: None,
-    };
+    let alice = member(("Support", "Local/1001@agents/n"), 0, true, Some("Alice Smith"), Some("Lunch"));
+    let carol = member(("Support", "Local/1003@agents/n"), 5, false, None, None);
+    let bob = member(("sales", "PJSIP/2001"), 2, false, Some("Bob Jones"), None);
     assert_eq!(members, vec![alice.clone(), carol, bob]);
     let start = alice.to_start_member();
     assert_eq!((start.queue.as_str(), start.paused, start.dynamic), ("support", Some(true), true));
