@@ -40,9 +40,7 @@ async fn agent_events_reach_the_stream_and_pub_sub_but_no_hash() {
     let events = events(&facts);
     let want = engine_rows(config.clone(), &events);
 
-    let server = RedisServer::start();
-    let settings = server.settings("pbx1");
-    let keys = settings.keys();
+    let (server, settings, keys) = RedisServer::start_for("pbx1");
     let mut conn = server.conn().await;
     let mut pubsub = server.subscribe_all(&keys).await;
 
@@ -125,9 +123,7 @@ async fn the_gateway_forwards_agent_events_in_scope() {
     let s = corpus::scenario("asterisk-22", "login-pause-unpause");
     let config = PbxSetup { queue_log_feed: true, ..s.config() };
     let events = events(&facts(&s, Mode::QueueLogAndAmi));
-    let server = RedisServer::start();
-    let settings = server.settings("pbx1");
-    let keys = settings.keys();
+    let (server, settings, keys) = RedisServer::start_for("pbx1");
     let mut engine = Engine::new(config);
     let sink = Sink::start_with_state(settings, sink::render(engine.all_views())).await;
     let gw = Gateway::start(&server, "pbx1");

@@ -37,9 +37,7 @@ fn without_empty(waiting: BTreeMap<String, Hash>) -> BTreeMap<String, Hash> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_consumer_ends_with_the_hashes_state() {
-    let server = RedisServer::start();
-    let settings = server.settings("pbx1");
-    let keys = settings.keys();
+    let (server, settings, keys) = RedisServer::start_for("pbx1");
     let sink = Sink::start_with_state(settings.clone(), vec![]).await;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -18,9 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 #[tokio::test]
 async fn layout_and_messages_follow_design() {
-    let server = RedisServer::start();
-    let settings = server.settings("pbx1");
-    let keys = settings.keys();
+    let (server, settings, keys) = RedisServer::start_for("pbx1");
     let mut conn = server.conn().await;
     let RedisConn::Single(single) = server.conn().await else { unreachable!() };
     let mut pubsub = server.subscribe_all(&keys).await;
@@ -143,9 +141,7 @@ async fn queue_updates_are_coalesced_per_interval() {
 /// Random churn: agents change and disappear, queues change their waiting lists, calls come and go.
 #[tokio::test]
 async fn snapshot_at_any_moment_plus_stream_equals_hashes() {
-    let server = RedisServer::start();
-    let settings = server.settings("pbx1");
-    let keys = settings.keys();
+    let (server, settings, keys) = RedisServer::start_for("pbx1");
     let sink = Sink::start_with_state(settings, vec![]).await;
 
     let writer = {
@@ -193,9 +189,7 @@ async fn follow(conn: &mut RedisConn, keys: &Keys, view: &mut reader::StateView)
 
 #[tokio::test]
 async fn seq_continues_and_epoch_changes_across_sink_restarts() {
-    let server = RedisServer::start();
-    let settings = server.settings("pbx1");
-    let keys = settings.keys();
+    let (server, settings, keys) = RedisServer::start_for("pbx1");
     let mut conn = server.conn().await;
     let first = Sink::start(settings.clone());
     first.handle.send(SinkMsg::Updates(vec![agent("PJSIP/1", "available", 1)]));

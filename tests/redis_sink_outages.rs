@@ -112,9 +112,7 @@ async fn a_long_outage_wakes_the_sink_only_per_reconnect_attempt() {
 /// reply, reconnects, rewrites everything (the clobbered key included) and publishes `resync`.
 #[tokio::test]
 async fn a_failed_batch_with_later_ones_in_flight_converges_with_resync() {
-    let server = RedisServer::start();
-    let settings = server.settings("pbx1");
-    let keys = settings.keys();
+    let (server, settings, keys) = RedisServer::start_for("pbx1");
     let sink = Sink::start_with_state(settings.clone(), vec![]).await;
     sink.handle.send(SinkMsg::Updates(vec![call("clobbered", "waiting")]));
     sink.flushed().await;

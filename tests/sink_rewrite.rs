@@ -32,9 +32,7 @@ fn day_of_calls() -> Vec<Update> {
 
 #[tokio::test]
 async fn a_rewrite_of_many_pipelines_lands_whole() {
-    let server = RedisServer::start();
-    let settings = server.settings("pbx1");
-    let keys = settings.keys();
+    let (server, settings, keys) = RedisServer::start_for("pbx1");
     let state = day_of_calls();
     let seq = sink::write_snapshot(&settings, &state, Health::default()).await.expect("rewrite");
     assert_eq!(seq, 1, "one rewrite, one seq");

@@ -28,6 +28,14 @@ impl RedisServer {
         Self::start_with(&[])
     }
 
+    /// A server with the sink settings and keys of PBX `pbx`: how most sink tests begin.
+    pub fn start_for(pbx: &str) -> (Self, RedisConfig, Keys) {
+        let server = Self::start();
+        let settings = server.settings(pbx);
+        let keys = settings.keys();
+        (server, settings, keys)
+    }
+
     /// Extra `redis-server` arguments, e.g. `["--user", "qc on >pw ~* &* +@all"]`.
     pub fn start_with(extra: &[&str]) -> Self {
         Self::start_on(free_port(), extra)
