@@ -292,17 +292,7 @@ mod tests {
             ts_ms: T0 + ms,
             source: Source::Ami,
             actor: None,
-            kind: EventKind::MemberAdded {
-                queue: "support".into(),
-                member: MemberRef::interface("PJSIP/1001"),
-                paused: Some(false),
-                pause_reason: None,
-                penalty: Some(0),
-                device: None,
-                in_call: None,
-                wrapup_s: None,
-                membership: Some("dynamic".into()),
-            },
+            kind: EventKind::dynamic_member_added("support", MemberRef::interface("PJSIP/1001")),
         }
     }
 
