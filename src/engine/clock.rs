@@ -78,13 +78,13 @@ impl Engine {
                 agent.calls_answered = 0;
                 agent.calls_missed = 0;
                 agent.talk_seconds = 0;
-                self.out.push(Change::Agent(agent.id.clone()));
+                self.turn.out.push(Change::Agent(agent.id.clone()));
             }
         }
         for queue in self.queues.iter_mut() {
             if queue.counters != QueueCounters::default() {
                 queue.counters = QueueCounters::default();
-                self.out.push(Change::Queue(queue.name.clone()));
+                self.turn.out.push(Change::Queue(queue.name.clone()));
             }
         }
         let keep_after = day.start.saturating_sub(DEDUPE_GRACE_MS);
@@ -96,14 +96,14 @@ impl Engine {
 
     /// Recomputes the derived status of every touched agent and the member counts of its queues.
     pub(super) fn refresh_touched(&mut self) {
-        let mut touched = std::mem::take(&mut self.touched);
-        let cause = self.cause;
+        let mut touched = std::mem::take(&mut self.turn.touched);
+        let cause = self.turn.cause;
         for &a in &touched {
             self.refresh_screen(a);
             self.refresh_agent(a, cause);
         }
         touched.clear();
-        self.touched = touched;
+        self.turn.touched = touched;
     }
 
     /// Re-derives the agent's status as of `stamp`: when the cause happened (the event's own time, or the
@@ -128,7 +128,7 @@ impl Engine {
         if status != agent.status {
             agent.status = status;
             agent.status_since = stamp.max(agent.status_since);
-            self.out.push(Change::Agent(agent.id.clone()));
+            self.turn.out.push(Change::Agent(agent.id.clone()));
         }
         for membership in &mut agent.queues {
             let counted = (!uncounted.contains(&membership.queue))
@@ -145,7 +145,7 @@ impl Engine {
                     queue.counts.adjust(counted, 1);
                 }
                 if queue.counts != before {
-                    self.out.push(Change::Queue(queue.name.clone()));
+                    self.turn.out.push(Change::Queue(queue.name.clone()));
                 }
             }
             membership.counted = counted;

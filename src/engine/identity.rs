@@ -34,7 +34,7 @@ impl Engine {
             return Some(a);
         }
         let name = member.name.as_deref().filter(|n| *n != id || provisional);
-        let a = self.agents.add(Agent::new(&id, name, provisional, self.cause));
+        let a = self.agents.add(Agent::new(&id, name, provisional, self.turn.cause));
         if let Some(name) = name.filter(|_| !provisional) {
             self.index_name(a, name);
         }
@@ -126,7 +126,7 @@ impl Engine {
     /// A pair from a host file (astdb): learned like an AMI pair, at the latest time seen, since the file has
     /// no time of its own.
     pub(super) fn member_named_from_host(&mut self, interface: &str, name: &str) -> Vec<Change> {
-        self.cause = self.now;
+        self.turn.cause = self.now;
         self.learn(name, interface);
         self.finish()
     }
@@ -174,7 +174,7 @@ impl Engine {
         let real = match self.agents.of(interface) {
             Some(real) => real,
             None => {
-                let real = self.agents.add(Agent::new(interface, Some(name), false, self.cause));
+                let real = self.agents.add(Agent::new(interface, Some(name), false, self.turn.cause));
                 self.index_name(real, name);
                 real
             }
@@ -186,7 +186,7 @@ impl Engine {
             if let Some(counted) = membership.counted {
                 queue.counts.adjust(counted, -1);
             }
-            self.out.push(Change::Queue(queue.name.clone()));
+            self.turn.out.push(Change::Queue(queue.name.clone()));
         }
         if let Some(agent) = self.agent_mut(real) {
             merge_into(agent, provisional);
@@ -196,8 +196,8 @@ impl Engine {
             .into_iter()
             .map(|(until, a)| (until, if a == p { real } else { a }))
             .collect();
-        self.touched.retain(|a| *a != p);
-        self.out.push(Change::AgentRemoved(name.to_owned()));
+        self.turn.touched.retain(|a| *a != p);
+        self.turn.out.push(Change::AgentRemoved(name.to_owned()));
         self.agent_changed(real);
         self.touch(real);
     }
