@@ -21,6 +21,7 @@ pub mod event;
 mod identity;
 mod key;
 mod members;
+mod names;
 mod reconcile;
 mod records;
 mod state;
@@ -39,7 +40,7 @@ pub use view::{
     WaitingView,
 };
 
-use key::{Key, KeyMap};
+use key::Key;
 use state::{Agent, AgentIx, Call, QueueIx};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,11 +108,7 @@ pub struct Engine {
     agents: records::Agents,
     queues: records::Queues,
     calls: records::Calls,
-    /// Member name → interface, learned from AMI (both spellings in one message).
-    names: KeyMap<Key>,
-    /// Member name → the non-provisional agents carrying it (usually one), so a queue_log line that names a
-    /// member resolves without scanning the queue's members.
-    named: KeyMap<Vec<AgentIx>>,
+    names: names::Names,
     /// Latest event time seen; never goes backwards (feeds interleave out of order by a second or so).
     now: TsMs,
     day: Option<clock::Day>,
@@ -137,8 +134,7 @@ impl Engine {
             agents: records::Agents::default(),
             queues: records::Queues::default(),
             calls: records::Calls::default(),
-            names: KeyMap::default(),
-            named: KeyMap::default(),
+            names: names::Names::default(),
             now: TsMs::MIN,
             day: None,
             wrapups: BTreeSet::new(),
@@ -325,7 +321,7 @@ impl Engine {
     pub fn agent_target(&self, agent: &str) -> Option<AgentTarget> {
         let a = match self.agents.of(agent) {
             Some(a) => a,
-            None => self.agents.of(self.names.get(agent)?.as_str())?,
+            None => self.agents.of(self.names.interface(agent)?.as_str())?,
         };
         let agent = self.agent(a)?;
         Some(AgentTarget {
