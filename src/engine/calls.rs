@@ -174,12 +174,7 @@ impl Engine {
     /// Visits AMI dequeued without an outcome whose settle time passed by `now` (see
     /// [`UNEXPLAINED_LEAVE_SETTLE_MS`]).
     pub(super) fn settle_unexplained_leaves(&mut self, now: TsMs) {
-        while let Some(&(due, ref uid)) = self.unexplained.first() {
-            if due > now {
-                break;
-            }
-            let uid = uid.clone();
-            self.unexplained.pop_first();
+        while let Some(uid) = self.timers.leave_due(now) {
             let Some(c) = self.calls.of(uid.as_str()) else { continue };
             let visits = &self.calls[c as usize].visits;
             let pending: Vec<usize> = (0..visits.len())
@@ -226,7 +221,7 @@ impl Engine {
         }
         if !visit.answered() && visit.leave.is_none() && visit.dequeued_at.is_none() {
             visit.dequeued_at = Some(now);
-            self.unexplained.insert((now + UNEXPLAINED_LEAVE_SETTLE_MS, Key::new(uniqueid)));
+            self.timers.settle_leave(now + UNEXPLAINED_LEAVE_SETTLE_MS, uniqueid);
         }
         self.dequeue(q, uniqueid);
     }

@@ -54,15 +54,13 @@ impl Engine {
         // A wrap-up that ended before this event is settled as of its own end time, exactly as a per-second
         // tick would have settled it: the live daemon (ticking) and `replay` (one tick at the end) must agree
         // on `status_since`. Nothing else happened to the agent in between, so its state is that of `until`.
-        while self.wrapups.first().is_some_and(|(until, _)| *until <= now) {
-            if let Some((until, a)) = self.wrapups.pop_first() {
-                if let Some(agent) = self.agent_mut(a)
-                    && agent.wrapup_scheduled == Some(until)
-                {
-                    agent.wrapup_scheduled = None;
-                }
-                self.refresh_agent(a, until);
+        while let Some((until, a)) = self.timers.wrapup_due(now) {
+            if let Some(agent) = self.agent_mut(a)
+                && agent.wrapup_scheduled == Some(until)
+            {
+                agent.wrapup_scheduled = None;
             }
+            self.refresh_agent(a, until);
         }
         self.settle_unexplained_leaves(now);
     }
@@ -121,7 +119,7 @@ impl Engine {
             && agent.wrapup_scheduled != Some(until)
         {
             agent.wrapup_scheduled = Some(until);
-            self.wrapups.insert((until, a));
+            self.timers.wrapup_ends(until, a);
         }
         let all_paused = !agent.queues.is_empty() && agent.queues.iter().all(|m| m.paused);
         let status = activity.status(agent.queues.is_empty(), all_paused);

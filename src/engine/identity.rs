@@ -174,10 +174,7 @@ impl Engine {
             merge_into(agent, provisional);
         }
         self.repoint_calls(p, real);
-        self.wrapups = std::mem::take(&mut self.wrapups)
-            .into_iter()
-            .map(|(until, a)| (until, if a == p { real } else { a }))
-            .collect();
+        self.timers.move_wrapups(p, real);
         self.turn.touched.retain(|a| *a != p);
         self.turn.out.push(Change::AgentRemoved(name.to_owned()));
         self.agent_changed(real);

@@ -27,6 +27,7 @@ mod records;
 mod state;
 #[cfg(test)]
 mod tests;
+mod timers;
 mod turn;
 pub mod view;
 #[cfg(test)]
@@ -40,10 +41,9 @@ pub use view::{
     WaitingView,
 };
 
-use key::Key;
 use state::{Agent, AgentIx, Call, QueueIx};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Per-queue settings Asterisk does not report over AMI (queues.conf `wrapuptime`, `servicelevel`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -112,11 +112,8 @@ pub struct Engine {
     /// Latest event time seen; never goes backwards (feeds interleave out of order by a second or so).
     now: TsMs,
     day: Option<clock::Day>,
-    /// Pending wrap-up ends: (end time, agent).
-    wrapups: BTreeSet<(TsMs, AgentIx)>,
-    /// Callers AMI took off a waiting list without an outcome: (settle time, uniqueid); see
-    /// `calls::UNEXPLAINED_LEAVE_SETTLE_MS`.
-    unexplained: BTreeSet<(TsMs, Key)>,
+    /// Wrap-up ends and leaves to settle, due later.
+    timers: timers::Timers,
     /// The event being applied and its changes.
     turn: turn::Turn,
     /// queue_log is a feed: an AMI-reported change waits for its word on the source.
@@ -137,8 +134,7 @@ impl Engine {
             names: names::Names::default(),
             now: TsMs::MIN,
             day: None,
-            wrapups: BTreeSet::new(),
-            unexplained: BTreeSet::new(),
+            timers: timers::Timers::default(),
             turn: turn::Turn::default(),
             saw_queue_log: queue_log_feed,
             seen_snapshot: false,

@@ -293,7 +293,7 @@ impl Engine {
         if agent.wrapup_until.is_none_or(|u| u < until) {
             agent.wrapup_until = Some(until);
             agent.wrapup_scheduled = Some(until);
-            self.wrapups.insert((until, a));
+            self.timers.wrapup_ends(until, a);
         }
     }
 
