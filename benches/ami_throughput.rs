@@ -12,7 +12,7 @@
 //! Run: `cargo bench --bench ami_throughput`.
 
 use parsers::ami::events::parse_event;
-use parsers::ami::{AmiDecoder, Message, Parsed};
+use parsers::ami::{AmiDecoder, Message, NextMessage};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -72,7 +72,7 @@ fn touch(message: &Message<'_>) -> usize {
 fn frame_all(stream: &[u8], typed: bool) -> (usize, usize) {
     let mut decoder = AmiDecoder::new().without_banner();
     let (mut at, mut messages, mut checksum) = (0, 0, 0);
-    while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&stream[at..]) {
+    while let Ok(NextMessage::Complete { message, consumed }) = decoder.decode(&stream[at..]) {
         checksum += touch(&message);
         if typed && let Ok(Some(event)) = parse_event(&message) {
             black_box(&event);
@@ -92,7 +92,7 @@ fn frame_streamed(stream: &[u8]) -> (usize, usize) {
     for chunk in stream.chunks(READ_CHUNK_BYTES) {
         buf.extend_from_slice(chunk);
         let mut at = 0;
-        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&buf[at..]) {
+        while let Ok(NextMessage::Complete { message, consumed }) = decoder.decode(&buf[at..]) {
             checksum += touch(&message);
             messages += 1;
             at += consumed;

@@ -38,17 +38,10 @@ fn membership_events() -> Vec<Event> {
             ev(
                 T0_MS,
                 Source::Ami,
-                EventKind::MemberAdded {
-                    queue: format!("q{}", a % QUEUES),
-                    member: MemberRef::both(iface(a), name(a)),
-                    paused: Some(false),
-                    pause_reason: None,
-                    penalty: Some(0),
-                    device: None,
-                    in_call: None,
-                    wrapup_s: None,
-                    membership: Some("dynamic".into()),
-                },
+                EventKind::dynamic_member_added(
+                    format!("q{}", a % QUEUES),
+                    MemberRef::both(iface(a), name(a)),
+                ),
             )
         })
         .collect()

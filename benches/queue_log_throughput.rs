@@ -8,7 +8,7 @@
 //! file in memory. `wc -l` on the same file is printed for reference (GNU `wc` counts with AVX2).
 //! Run: `cargo bench --bench queue_log_throughput`.
 
-use parsers::queue_log::{Parsed, parse_next, records};
+use parsers::queue_log::{NextRecord, parse_next, records};
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufWriter, Read, Write};
@@ -155,7 +155,7 @@ fn parse_streaming(path: &Path) -> u64 {
         loop {
             let step = parse_next(&buf[start..], read == 0);
             match step {
-                Ok(Parsed::Complete { record, consumed, .. }) => {
+                Ok(NextRecord::Complete { record, consumed, .. }) => {
                     black_box(&record);
                     records += 1;
                     start += consumed;
@@ -164,7 +164,7 @@ fn parse_streaming(path: &Path) -> u64 {
                     errors += 1;
                     start += error.consumed;
                 }
-                Ok(Parsed::Incomplete) => break,
+                Ok(NextRecord::Incomplete) => break,
             }
         }
         if read == 0 {

@@ -18,7 +18,7 @@ use crate::sources::tail::follow::{self, Line, LineSink};
 use crate::sources::tail::history::History;
 use crate::sources::tail::startup;
 pub use ami_feed::{Capture, Feed};
-use parsers::ami::{AmiDecoder, Message, Parsed};
+use parsers::ami::{AmiDecoder, Message, NextMessage};
 use parsers::queue_log::Head;
 use std::path::{Path, PathBuf};
 
@@ -358,11 +358,11 @@ fn decode_all(bytes: &[u8], mut decoder: AmiDecoder, mut each: impl FnMut(&Messa
     let mut bad = 0;
     while let Some(rest) = bytes.get(at..).filter(|r| !r.is_empty()) {
         match decoder.decode(rest) {
-            Ok(Parsed::Complete { message, consumed }) => {
+            Ok(NextMessage::Complete { message, consumed }) => {
                 at += consumed.max(1);
                 each(&message, at);
             }
-            Ok(Parsed::Incomplete) => break,
+            Ok(NextMessage::Incomplete) => break,
             Err(err) => {
                 bad += 1;
                 at += err.skip().max(1);

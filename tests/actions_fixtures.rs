@@ -2,7 +2,7 @@
 //! decodes, each case's answer and the member events and queue_log lines it caused are the ones its README
 //! lists (typed here from that table, not derived), and the normalizers read them as the changes they are.
 
-use parsers::ami::{AmiDecoder, MessageKind, Parsed};
+use parsers::ami::{AmiDecoder, MessageKind, NextMessage};
 use queuecast::engine::EventKind;
 use queuecast::normalize::ami::AmiNormalizer;
 use queuecast::replay;
@@ -80,7 +80,7 @@ fn messages(raw: &[u8]) -> Vec<Msg> {
     let mut decoder = AmiDecoder::new();
     let (mut at, mut out) = (0, Vec::new());
     while at < raw.len() {
-        let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&raw[at..]) else {
+        let Ok(NextMessage::Complete { message, consumed }) = decoder.decode(&raw[at..]) else {
             panic!("undecodable or cut at byte {at}")
         };
         let kind = match message.kind {
@@ -135,7 +135,7 @@ fn the_normalizer_reads_each_change() {
         let mut normalizer = AmiNormalizer::new();
         let mut decoder = AmiDecoder::new();
         let (mut at, mut out) = (0, Vec::new());
-        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&raw[at..]) {
+        while let Ok(NextMessage::Complete { message, consumed }) = decoder.decode(&raw[at..]) {
             out.extend(normalizer.push(&message, 0).into_iter().map(|e| e.kind));
             at += consumed;
         }

@@ -4,12 +4,13 @@
 mod common;
 
 use common::fake_ami::{Capture, FakeAmi, Faults, SECRET, USERNAME, tls_acceptor};
+use queuecast::config::QueueLogConfig;
 use queuecast::config::Secret;
 use queuecast::config::{AmiConfig, AuthMethod};
 use queuecast::engine::{Event, EventKind};
 use queuecast::normalize::ami::AmiNormalizer;
+use queuecast::sources::tail;
 use queuecast::sources::tail::startup::{self, ReplayMode};
-use queuecast::sources::tail::{self, TailSettings};
 use queuecast::sources::{AmiHealth, QueueLogHealth, SourceMsg};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -96,9 +97,12 @@ impl Tail {
     fn start(dir: tempfile::TempDir, mode: ReplayMode, day_start: i64) -> Tail {
         let (tx, rx) = mpsc::channel(64);
         let cancel = CancellationToken::new();
-        let mut settings = TailSettings::new(dir.path().join("queue_log"), mode);
-        settings.rotated_glob = Some(dir.path().join("queue_log.*").to_string_lossy().into_owned());
-        tokio::spawn(tail::run(settings, day_start, tx, cancel.clone()));
+        let settings = QueueLogConfig {
+            path: dir.path().join("queue_log"),
+            rotated_glob: dir.path().join("queue_log.*").to_string_lossy().into_owned(),
+            ..QueueLogConfig::default()
+        };
+        tokio::spawn(tail::run(settings, mode, day_start, tx, cancel.clone()));
         Tail { dir, rx, seen: Seen::default(), cancel }
     }
 

@@ -8,10 +8,11 @@ mod common;
 
 use common::fixtures::{self, FIXTURES};
 use common::redis::{Dumped, RedisServer, dump_pbx};
+use queuecast::config::QueueLogConfig;
 use queuecast::engine::{Event, EventKind};
 use queuecast::sink::Keys;
 use queuecast::sources::SourceMsg;
-use queuecast::sources::tail::{self, ReplayMode, TailSettings};
+use queuecast::sources::tail::{self, ReplayMode};
 use rand::{Rng, SeedableRng};
 use redis::AsyncCommands;
 use std::collections::BTreeMap;
@@ -69,9 +70,12 @@ async fn rotations_at_random_moments_of_the_start_up_replay_lose_and_repeat_noth
     append(&dir.path().join("queue_log"), &numbered_range(300_000..400_000));
     let (tx, mut rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
-    let mut settings = TailSettings::new(dir.path().join("queue_log"), ReplayMode::Today);
-    settings.rotated_glob = Some(dir.path().join("queue_log.*").to_string_lossy().into_owned());
-    tokio::spawn(tail::run(settings, DAY, tx, cancel.clone()));
+    let settings = QueueLogConfig {
+        path: dir.path().join("queue_log"),
+        rotated_glob: dir.path().join("queue_log.*").to_string_lossy().into_owned(),
+        ..QueueLogConfig::default()
+    };
+    tokio::spawn(tail::run(settings, ReplayMode::Today, DAY, tx, cancel.clone()));
 
     // Three rotations: the first within 20 ms of the start (planning or the rotated file), the others at
     // random moments after it; each with lines still written to the old file and new ones in the new file.

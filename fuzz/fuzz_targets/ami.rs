@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use parsers::ami::events::parse_event;
-use parsers::ami::{AmiDecoder, Limits, Message, Parsed};
+use parsers::ami::{AmiDecoder, Limits, Message, NextMessage};
 
 /// Small limits so the oversized-message and resync paths are reachable with short inputs.
 const SMALL_LIMITS: Limits = Limits { max_message_bytes: 96, max_lines: 6 };
@@ -34,12 +34,12 @@ fn decode(chunks: &[&[u8]], mut decoder: AmiDecoder) -> (Vec<String>, usize) {
         buf.extend_from_slice(chunk);
         loop {
             match decoder.decode(&buf) {
-                Ok(Parsed::Complete { message, consumed }) => {
+                Ok(NextMessage::Complete { message, consumed }) => {
                     assert!(consumed >= 1 && consumed <= buf.len(), "consumed {consumed} of {}", buf.len());
                     messages.push(touch(&message));
                     buf.drain(..consumed);
                 }
-                Ok(Parsed::Incomplete) => break,
+                Ok(NextMessage::Incomplete) => break,
                 Err(err) => {
                     let skip = err.skip();
                     assert!(skip >= 1 && skip <= buf.len(), "skip {skip} of {}", buf.len());

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use parsers::queue_log::{Head, Parsed, parse_next, parse_next_if, records};
+use parsers::queue_log::{Head, NextRecord, parse_next, parse_next_if, records};
 
 /// Consumes every complete line of `buf` (all of it when `at_eof`); returns bytes done and a summary of
 /// each item (event name or error text).
@@ -17,8 +17,8 @@ fn drain(buf: &[u8], at_eof: bool, out: &mut Vec<String>) -> usize {
         let rest = &buf[start..];
         let step = parse_next(rest, at_eof);
         let (summary, consumed) = match step {
-            Ok(Parsed::Incomplete) => return start,
-            Ok(Parsed::Complete { record, consumed, lines }) => {
+            Ok(NextRecord::Incomplete) => return start,
+            Ok(NextRecord::Complete { record, consumed, lines }) => {
                 assert!(lines >= 1);
                 (format!("{record:?}"), consumed)
             }
@@ -41,9 +41,9 @@ fn drain_if(buf: &[u8], keep: impl Fn(&Head<'_>) -> bool, out: &mut Vec<String>)
     loop {
         let rest = &buf[start..];
         let (summary, consumed) = match parse_next_if(rest, true, &keep) {
-            Ok(Parsed::Incomplete) => return,
-            Ok(Parsed::Complete { record: Some(record), consumed, .. }) => (format!("{record:?}"), consumed),
-            Ok(Parsed::Complete { record: None, consumed, .. }) => ("skipped".to_owned(), consumed),
+            Ok(NextRecord::Incomplete) => return,
+            Ok(NextRecord::Complete { record: Some(record), consumed, .. }) => (format!("{record:?}"), consumed),
+            Ok(NextRecord::Complete { record: None, consumed, .. }) => ("skipped".to_owned(), consumed),
             Err(error) => (error.to_string(), error.consumed),
         };
         assert!(consumed > 0 && consumed <= rest.len(), "progress within the buffer");

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use parsers::ami::events::{QueueEvent, parse_event};
-use parsers::ami::{AmiDecoder, Message, MessageKind, Parsed};
+use parsers::ami::{AmiDecoder, Message, MessageKind, NextMessage};
 
 /// A message detached from its buffer, to compare decodes of differently chunked input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +53,11 @@ fn decode_all(bytes: &[u8], decoder: &mut AmiDecoder, what: &str) -> Vec<Owned> 
     let mut at = 0;
     loop {
         match decoder.decode(&bytes[at..]) {
-            Ok(Parsed::Complete { message, consumed }) => {
+            Ok(NextMessage::Complete { message, consumed }) => {
                 out.push(owned(&message));
                 at += consumed;
             }
-            Ok(Parsed::Incomplete) => break,
+            Ok(NextMessage::Incomplete) => break,
             Err(err) => panic!("{what}: byte {at}: {err}"),
         }
     }
@@ -78,11 +78,11 @@ fn decode_chunked<'c>(chunks: impl IntoIterator<Item = &'c [u8]>, mut decoder: A
         buf.extend_from_slice(chunk);
         loop {
             match decoder.decode(&buf) {
-                Ok(Parsed::Complete { message, consumed }) => {
+                Ok(NextMessage::Complete { message, consumed }) => {
                     out.push(owned(&message));
                     buf.drain(..consumed);
                 }
-                Ok(Parsed::Incomplete) => break,
+                Ok(NextMessage::Incomplete) => break,
                 Err(err) => panic!("chunked decode: {err}"),
             }
         }
@@ -167,7 +167,7 @@ fn split_at_every_byte_gives_the_same_messages() {
         let mut one_shot: Vec<Message<'_>> = Vec::new();
         let mut bounds = vec![0];
         let mut decoder = AmiDecoder::new();
-        while let Ok(Parsed::Complete { message, consumed }) =
+        while let Ok(NextMessage::Complete { message, consumed }) =
             decoder.decode(&bytes[bounds[bounds.len() - 1]..])
         {
             one_shot.push(message);
@@ -184,11 +184,11 @@ fn split_at_every_byte_gives_the_same_messages() {
                 for available in [split, end] {
                     loop {
                         match decoder.decode(&bytes[dropped..available]) {
-                            Ok(Parsed::Complete { message, consumed }) => {
+                            Ok(NextMessage::Complete { message, consumed }) => {
                                 got.push(message);
                                 dropped += consumed;
                             }
-                            Ok(Parsed::Incomplete) => break,
+                            Ok(NextMessage::Incomplete) => break,
                             Err(err) => panic!("{}: split at byte {split}: {err}", path.display()),
                         }
                     }

@@ -1,7 +1,7 @@
 //! queue_log parser against real files: the Asterisk 22 captures and the third-party files must parse with
 //! zero errors, however the bytes are chunked, with LF or CRLF endings, and around garbage lines.
 
-use parsers::queue_log::{LineError, Parsed, Record, parse_next, records};
+use parsers::queue_log::{LineError, NextRecord, Record, parse_next, records};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -64,8 +64,8 @@ fn incremental(buf: &[u8], cuts: &[usize]) -> Vec<Result<String, String>> {
 fn drain(pending: &mut Vec<u8>, out: &mut Vec<Result<String, String>>, at_eof: bool) {
     loop {
         let (item, consumed) = match parse_next(pending, at_eof) {
-            Ok(Parsed::Incomplete) => return,
-            Ok(Parsed::Complete { record, consumed, .. }) => (render(Ok(record)), consumed),
+            Ok(NextRecord::Incomplete) => return,
+            Ok(NextRecord::Complete { record, consumed, .. }) => (render(Ok(record)), consumed),
             Err(error) => {
                 let consumed = error.consumed;
                 (render(Err(error)), consumed)
@@ -120,8 +120,8 @@ fn garbage_line_costs_exactly_one_error() {
 #[test]
 fn last_line_without_newline_waits_then_parses_at_end() {
     let buf = b"1795382851|NONE|NONE|NONE|QUEUESTART|\n1795382851|CLI|support|Local/1001@agents/n|ADDMEMBER|";
-    let Ok(Parsed::Complete { consumed, .. }) = parse_next(buf, false) else { panic!("first line") };
-    assert_eq!(parse_next(&buf[consumed..], false), Ok(Parsed::Incomplete));
+    let Ok(NextRecord::Complete { consumed, .. }) = parse_next(buf, false) else { panic!("first line") };
+    assert_eq!(parse_next(&buf[consumed..], false), Ok(NextRecord::Incomplete));
     assert_eq!(whole(buf).len(), 2);
 }
 
@@ -140,9 +140,9 @@ proptest! {
     fn arbitrary_bytes_never_stall(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let mut rest = &bytes[..];
         while let Some(consumed) = match parse_next(rest, true) {
-            Ok(Parsed::Complete { consumed, .. }) => Some(consumed),
+            Ok(NextRecord::Complete { consumed, .. }) => Some(consumed),
             Err(error) => Some(error.consumed),
-            Ok(Parsed::Incomplete) => None,
+            Ok(NextRecord::Incomplete) => None,
         } {
             prop_assert!(consumed > 0 && consumed <= rest.len());
             rest = &rest[consumed..];

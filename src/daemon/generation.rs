@@ -9,7 +9,7 @@ use crate::engine::Engine;
 use crate::normalize::ami::AmiNormalizer;
 use crate::normalize::static_members::{StaticMember, static_member_events};
 use crate::sink::{Health, SinkHandle, now_ms};
-use crate::sources::tail::{ReplayMode, TailSettings};
+use crate::sources::tail::ReplayMode;
 use crate::sources::{AmiHealth, QueueLogHealth, SourceMsg};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,7 @@ pub struct Generation {
 impl Generation {
     pub fn start(config: &Config, sink: SinkHandle, root: &CancellationToken, tracker: &TaskTracker) -> Self {
         let EngineSetup { pbx, static_members, persistent } = pbx_files::engine_setup(config);
-        let tail = tail_settings(config);
+        let tail = tail_mode(config);
         let health = Health {
             ami: if config.ami.enabled { AmiHealth::Disconnected } else { AmiHealth::Off },
             queue_log: if tail.is_some() { QueueLogHealth::Replaying } else { QueueLogHealth::Off },
@@ -46,8 +46,9 @@ impl Generation {
         let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_DEPTH);
         let cancel = root.child_token();
         let replay_skipped = tail.is_none();
-        if let Some(tail) = tail {
-            crate::sources::tail::spawn(tail, &pbx, tx.clone(), cancel.clone(), tracker);
+        if let Some(mode) = tail {
+            let section = config.queue_log.clone();
+            crate::sources::tail::spawn(section, mode, &pbx, tx.clone(), cancel.clone(), tracker);
         }
         // With AMI, names arrive with every member event; without it, astdb is the place Asterisk says them.
         if !config.ami.enabled {
@@ -172,15 +173,8 @@ impl Generation {
     }
 }
 
-/// The queue_log tail of `[queue_log]`, or none when it is off.
-fn tail_settings(config: &Config) -> Option<TailSettings> {
-    let section = &config.queue_log;
-    if !section.enabled {
-        return None;
-    }
+/// The replay mode of the queue_log tail, or none when `[queue_log]` is off.
+fn tail_mode(config: &Config) -> Option<ReplayMode> {
     // With AMI, membership and pause come from QueueStatus: today's lines suffice for the counters.
-    let mode = if config.ami.enabled { ReplayMode::Today } else { ReplayMode::Whole };
-    let mut settings = TailSettings::new(&section.path, mode);
-    settings.rotated_glob = (!section.rotated_glob.is_empty()).then(|| section.rotated_glob.clone());
-    Some(settings)
+    config.queue_log.enabled.then_some(if config.ami.enabled { ReplayMode::Today } else { ReplayMode::Whole })
 }

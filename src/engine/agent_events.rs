@@ -215,18 +215,18 @@ impl Engine {
         reason: Option<&str>,
         source: Actor,
     ) {
-        if self.quiet {
+        if self.turn.quiet {
             return;
         }
         let Some(agent) = self.agent(a) else { return };
-        let wait = self.event_source == Source::Ami && self.saw_queue_log && source == Actor::Ami;
+        let wait = self.turn.source == Source::Ami && self.saw_queue_log && source == Actor::Ami;
         let event = AgentEvent {
             agent: agent.id.clone(),
             event,
             queue: self.queues[q as usize].name.clone(),
             reason: reason.filter(|r| !r.is_empty()).map(str::to_owned),
             source,
-            at: self.cause,
+            at: self.turn.cause,
         };
         self.agent_events.hold(a, q, event, wait);
     }
@@ -239,14 +239,14 @@ impl Engine {
         event: AgentEventKind,
         actor: Actor,
     ) {
-        if self.event_source == Source::QueueLog {
+        if self.turn.source == Source::QueueLog {
             self.agent_events.confirm(a, q, event, actor);
         }
     }
 
     /// Appends the agent events released by now to `out`, after the entity changes.
     pub(super) fn release_agent_events(&mut self) {
-        self.agent_events.release(self.now, &mut self.out);
+        self.agent_events.release(self.now, &mut self.turn.out);
     }
 }
 
@@ -292,17 +292,7 @@ mod tests {
             ts_ms: T0 + ms,
             source: Source::Ami,
             actor: None,
-            kind: EventKind::MemberAdded {
-                queue: "support".into(),
-                member: MemberRef::interface("PJSIP/1001"),
-                paused: Some(false),
-                pause_reason: None,
-                penalty: Some(0),
-                device: None,
-                in_call: None,
-                wrapup_s: None,
-                membership: Some("dynamic".into()),
-            },
+            kind: EventKind::dynamic_member_added("support", MemberRef::interface("PJSIP/1001")),
         }
     }
 

@@ -30,13 +30,13 @@ impl Engine {
             return c;
         }
         let c = self.calls.add(uniqueid);
-        self.out.push(Change::Call(uniqueid.to_owned()));
+        self.turn.out.push(Change::Call(uniqueid.to_owned()));
         c
     }
 
     pub(super) fn call_changed(&mut self, uniqueid: &str) {
-        if !self.out.iter().any(|c| matches!(c, Change::Call(u) if u == uniqueid)) {
-            self.out.push(Change::Call(uniqueid.to_owned()));
+        if !self.turn.out.iter().any(|c| matches!(c, Change::Call(u) if u == uniqueid)) {
+            self.turn.out.push(Change::Call(uniqueid.to_owned()));
         }
     }
 
@@ -98,7 +98,7 @@ impl Engine {
         let q = self.ensure_queue(queue);
         let c = self.ensure_call(uniqueid);
         let (v, entered) = self.visit_joined(q, c, src);
-        let now = self.cause;
+        let now = self.turn.cause;
         let call = &mut self.calls[c as usize];
         let mut changed = entered;
         if call.caller_id.is_none()
@@ -126,7 +126,7 @@ impl Engine {
         if !over {
             let queue = &mut self.queues[q as usize];
             if put_waiting(queue, uniqueid, caller_id.as_ref(), caller.position, joined_at) {
-                self.out.push(Change::Queue(queue.name.clone()));
+                self.turn.out.push(Change::Queue(queue.name.clone()));
             }
         }
         for a in self.screen_agents(c) {
@@ -165,7 +165,7 @@ impl Engine {
         }
         visit.leave = Some(LeaveReason::Key);
         visit.guessed_exit = true;
-        let at = visit.dequeued_at.unwrap_or(self.cause);
+        let at = visit.dequeued_at.unwrap_or(self.turn.cause);
         super::visits::set_min(&mut visit.ended_at, at);
         self.call_changed(uniqueid);
         self.recount(c, v);
@@ -174,12 +174,7 @@ impl Engine {
     /// Visits AMI dequeued without an outcome whose settle time passed by `now` (see
     /// [`UNEXPLAINED_LEAVE_SETTLE_MS`]).
     pub(super) fn settle_unexplained_leaves(&mut self, now: TsMs) {
-        while let Some(&(due, ref uid)) = self.unexplained.first() {
-            if due > now {
-                break;
-            }
-            let uid = uid.clone();
-            self.unexplained.pop_first();
+        while let Some(uid) = self.timers.leave_due(now) {
             let Some(c) = self.calls.of(uid.as_str()) else { continue };
             let visits = &self.calls[c as usize].visits;
             let pending: Vec<usize> = (0..visits.len())
@@ -195,7 +190,7 @@ impl Engine {
     pub(super) fn put_waiting(&mut self, q: QueueIx, uniqueid: &str, entry: Waiting) {
         let queue = &mut self.queues[q as usize];
         if put_waiting(queue, uniqueid, entry.caller_id.as_ref(), entry.position, entry.joined_at) {
-            self.out.push(Change::Queue(queue.name.clone()));
+            self.turn.out.push(Change::Queue(queue.name.clone()));
         }
     }
 
@@ -218,7 +213,7 @@ impl Engine {
     /// the next join or the settle time says.
     pub(super) fn caller_dequeued(&mut self, queue: &str, uniqueid: &str, src: Source) {
         let (c, v) = self.visit_for(queue, uniqueid, src);
-        let now = self.cause;
+        let now = self.turn.cause;
         let visit = &mut self.calls[c as usize].visits[v];
         let q = visit.queue;
         if let Some(f) = feed(src) {
@@ -226,7 +221,7 @@ impl Engine {
         }
         if !visit.answered() && visit.leave.is_none() && visit.dequeued_at.is_none() {
             visit.dequeued_at = Some(now);
-            self.unexplained.insert((now + UNEXPLAINED_LEAVE_SETTLE_MS, Key::new(uniqueid)));
+            self.timers.settle_leave(now + UNEXPLAINED_LEAVE_SETTLE_MS, uniqueid);
         }
         self.dequeue(q, uniqueid);
     }

@@ -54,15 +54,13 @@ impl Engine {
         // A wrap-up that ended before this event is settled as of its own end time, exactly as a per-second
         // tick would have settled it: the live daemon (ticking) and `replay` (one tick at the end) must agree
         // on `status_since`. Nothing else happened to the agent in between, so its state is that of `until`.
-        while self.wrapups.first().is_some_and(|(until, _)| *until <= now) {
-            if let Some((until, a)) = self.wrapups.pop_first() {
-                if let Some(agent) = self.agent_mut(a)
-                    && agent.wrapup_scheduled == Some(until)
-                {
-                    agent.wrapup_scheduled = None;
-                }
-                self.refresh_agent(a, until);
+        while let Some((until, a)) = self.timers.wrapup_due(now) {
+            if let Some(agent) = self.agent_mut(a)
+                && agent.wrapup_scheduled == Some(until)
+            {
+                agent.wrapup_scheduled = None;
             }
+            self.refresh_agent(a, until);
         }
         self.settle_unexplained_leaves(now);
     }
@@ -78,13 +76,13 @@ impl Engine {
                 agent.calls_answered = 0;
                 agent.calls_missed = 0;
                 agent.talk_seconds = 0;
-                self.out.push(Change::Agent(agent.id.clone()));
+                self.turn.out.push(Change::Agent(agent.id.clone()));
             }
         }
         for queue in self.queues.iter_mut() {
             if queue.counters != QueueCounters::default() {
                 queue.counters = QueueCounters::default();
-                self.out.push(Change::Queue(queue.name.clone()));
+                self.turn.out.push(Change::Queue(queue.name.clone()));
             }
         }
         let keep_after = day.start.saturating_sub(DEDUPE_GRACE_MS);
@@ -96,14 +94,14 @@ impl Engine {
 
     /// Recomputes the derived status of every touched agent and the member counts of its queues.
     pub(super) fn refresh_touched(&mut self) {
-        let mut touched = std::mem::take(&mut self.touched);
-        let cause = self.cause;
+        let mut touched = std::mem::take(&mut self.turn.touched);
+        let cause = self.turn.cause;
         for &a in &touched {
             self.refresh_screen(a);
             self.refresh_agent(a, cause);
         }
         touched.clear();
-        self.touched = touched;
+        self.turn.touched = touched;
     }
 
     /// Re-derives the agent's status as of `stamp`: when the cause happened (the event's own time, or the
@@ -121,14 +119,14 @@ impl Engine {
             && agent.wrapup_scheduled != Some(until)
         {
             agent.wrapup_scheduled = Some(until);
-            self.wrapups.insert((until, a));
+            self.timers.wrapup_ends(until, a);
         }
         let all_paused = !agent.queues.is_empty() && agent.queues.iter().all(|m| m.paused);
         let status = activity.status(agent.queues.is_empty(), all_paused);
         if status != agent.status {
             agent.status = status;
             agent.status_since = stamp.max(agent.status_since);
-            self.out.push(Change::Agent(agent.id.clone()));
+            self.turn.out.push(Change::Agent(agent.id.clone()));
         }
         for membership in &mut agent.queues {
             let counted = (!uncounted.contains(&membership.queue))
@@ -145,7 +143,7 @@ impl Engine {
                     queue.counts.adjust(counted, 1);
                 }
                 if queue.counts != before {
-                    self.out.push(Change::Queue(queue.name.clone()));
+                    self.turn.out.push(Change::Queue(queue.name.clone()));
                 }
             }
             membership.counted = counted;

@@ -274,6 +274,35 @@ pub enum EventKind {
     Tick,
 }
 
+impl EventKind {
+    /// A `MemberAdded` saying no more than the queue, the member and maybe the pause, as queue_log's
+    /// ADDMEMBER does.
+    pub fn member_added(queue: impl Into<String>, member: MemberRef, paused: Option<bool>) -> Self {
+        Self::MemberAdded {
+            queue: queue.into(),
+            member,
+            paused,
+            pause_reason: None,
+            penalty: None,
+            device: None,
+            in_call: None,
+            wrapup_s: None,
+            membership: None,
+        }
+    }
+
+    /// The QueueMemberAdded of a member just logged in through AMI: unpaused, penalty 0, dynamic, its
+    /// device not said.
+    pub fn dynamic_member_added(queue: impl Into<String>, member: MemberRef) -> Self {
+        let mut kind = Self::member_added(queue, member, Some(false));
+        if let Self::MemberAdded { penalty, membership, .. } = &mut kind {
+            *penalty = Some(0);
+            *membership = Some("dynamic".into());
+        }
+        kind
+    }
+}
+
 /// A complete `QueueStatus` answer (QueueParams + QueueMember + QueueEntry items up to QueueStatusComplete).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct StatusSnapshot {

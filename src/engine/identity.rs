@@ -34,9 +34,9 @@ impl Engine {
             return Some(a);
         }
         let name = member.name.as_deref().filter(|n| *n != id || provisional);
-        let a = self.agents.add(Agent::new(&id, name, provisional, self.cause));
+        let a = self.agents.add(Agent::new(&id, name, provisional, self.turn.cause));
         if let Some(name) = name.filter(|_| !provisional) {
-            self.index_name(a, name);
+            self.names.index(a, name);
         }
         self.agent_changed(a);
         self.touch(a);
@@ -72,7 +72,7 @@ impl Engine {
         }
         let learned = self
             .names
-            .get(name)
+            .interface(name)
             .map(Key::as_str)
             .or_else(|| self.config.members.get(name).map(String::as_str));
         if let Some(interface) = learned {
@@ -97,8 +97,9 @@ impl Engine {
 
     /// A non-provisional member of the queue with this name (the first by id when several share it).
     fn member_named(&self, q: QueueIx, name: &str) -> Option<AgentIx> {
-        let ids = self.named.get(name)?;
-        ids.iter()
+        self.names
+            .agents(name)
+            .iter()
             .filter_map(|&a| {
                 self.agent(a).filter(|agent| agent.is_member(q)).map(|agent| (agent.id.as_str(), a))
             })
@@ -106,27 +107,10 @@ impl Engine {
             .map(|(_, a)| a)
     }
 
-    /// Adds a non-provisional agent to the name index.
-    fn index_name(&mut self, a: AgentIx, name: &str) {
-        let ids = self.named.entry(Key::new(name)).or_default();
-        if !ids.contains(&a) {
-            ids.push(a);
-        }
-    }
-
-    fn unindex_name(&mut self, a: AgentIx, name: &str) {
-        if let Some(ids) = self.named.get_mut(name) {
-            ids.retain(|i| *i != a);
-            if ids.is_empty() {
-                self.named.remove(name);
-            }
-        }
-    }
-
     /// A pair from a host file (astdb): learned like an AMI pair, at the latest time seen, since the file has
     /// no time of its own.
     pub(super) fn member_named_from_host(&mut self, interface: &str, name: &str) -> Vec<Change> {
-        self.cause = self.now;
+        self.turn.cause = self.now;
         self.learn(name, interface);
         self.finish()
     }
@@ -140,13 +124,11 @@ impl Engine {
         }
         // Once a name is known, `lookup` never creates a provisional agent for it, and the learn that recorded
         // it merged any earlier one: only a newly learned pair can have a provisional agent to merge.
-        if self.names.get(name).is_none_or(|known| *known != interface) {
-            self.names.insert(Key::new(name), Key::new(interface));
-            if let Some(p) = self.agents.of(name)
-                && self.agent(p).is_some_and(|a| a.provisional)
-            {
-                self.merge_provisional(p, name, interface);
-            }
+        if self.names.learn(name, interface)
+            && let Some(p) = self.agents.of(name)
+            && self.agent(p).is_some_and(|a| a.provisional)
+        {
+            self.merge_provisional(p, name, interface);
         }
         let a = self.agents.of(interface)?;
         self.set_name(a, name);
@@ -161,9 +143,9 @@ impl Engine {
         let old = agent.name.replace(name.to_owned());
         if !agent.provisional {
             if let Some(old) = old {
-                self.unindex_name(a, &old);
+                self.names.unindex(a, &old);
             }
-            self.index_name(a, name);
+            self.names.index(a, name);
         }
         self.agent_changed(a);
     }
@@ -174,8 +156,8 @@ impl Engine {
         let real = match self.agents.of(interface) {
             Some(real) => real,
             None => {
-                let real = self.agents.add(Agent::new(interface, Some(name), false, self.cause));
-                self.index_name(real, name);
+                let real = self.agents.add(Agent::new(interface, Some(name), false, self.turn.cause));
+                self.names.index(real, name);
                 real
             }
         };
@@ -186,18 +168,15 @@ impl Engine {
             if let Some(counted) = membership.counted {
                 queue.counts.adjust(counted, -1);
             }
-            self.out.push(Change::Queue(queue.name.clone()));
+            self.turn.out.push(Change::Queue(queue.name.clone()));
         }
         if let Some(agent) = self.agent_mut(real) {
             merge_into(agent, provisional);
         }
         self.repoint_calls(p, real);
-        self.wrapups = std::mem::take(&mut self.wrapups)
-            .into_iter()
-            .map(|(until, a)| (until, if a == p { real } else { a }))
-            .collect();
-        self.touched.retain(|a| *a != p);
-        self.out.push(Change::AgentRemoved(name.to_owned()));
+        self.timers.move_wrapups(p, real);
+        self.turn.touched.retain(|a| *a != p);
+        self.turn.out.push(Change::AgentRemoved(name.to_owned()));
         self.agent_changed(real);
         self.touch(real);
     }

@@ -26,7 +26,7 @@ impl Engine {
         // Asterisk refuses to add a member twice, so a queue_log ADDMEMBER for a membership already held is
         // the line of the add AMI reported first: its pause flag is from then, not newer than AMI's pause
         // since (the tail reads the line after the AMI events of the same moment).
-        let details = if existed && self.event_source == super::Source::QueueLog {
+        let details = if existed && self.turn.source == super::Source::QueueLog {
             AddedDetails { paused: None, ..details }
         } else {
             details
@@ -124,7 +124,7 @@ impl Engine {
     /// login takes the event's source, or `config` for static and realtime members.
     pub(super) fn ensure_added(&mut self, a: AgentIx, q: QueueIx, membership: Option<&str>) {
         let actor =
-            if matches!(membership, Some("static" | "realtime")) { Actor::Config } else { self.actor };
+            if matches!(membership, Some("static" | "realtime")) { Actor::Config } else { self.turn.actor };
         self.join(a, q, Some(actor));
     }
 
@@ -137,7 +137,7 @@ impl Engine {
     /// The membership of `a` in `q`, created if new. `added_by`: who added it when the event states the
     /// add (a repeat of a held login then names its source), `None` when the event only implies it.
     fn join(&mut self, a: AgentIx, q: QueueIx, added_by: Option<Actor>) {
-        let now = self.cause;
+        let now = self.turn.cause;
         let Some(agent) = self.agents.get_mut(a as usize).and_then(Option::as_mut) else { return };
         let mut membership = Membership::new(q);
         membership.paused_at = now;
@@ -155,10 +155,10 @@ impl Engine {
 
     pub(super) fn remove_membership(&mut self, a: AgentIx, q: QueueIx) {
         let Some(membership) = self.agent_mut(a).and_then(|agent| agent.remove_membership(q)) else {
-            self.confirm_agent_event(a, q, AgentEventKind::Logout, self.actor);
+            self.confirm_agent_event(a, q, AgentEventKind::Logout, self.turn.actor);
             return;
         };
-        self.agent_event(a, q, AgentEventKind::Logout, None, self.actor);
+        self.agent_event(a, q, AgentEventKind::Logout, None, self.turn.actor);
         let queue = &mut self.queues[q as usize];
         queue.remove_member(a);
         if let Some(counted) = membership.counted {
@@ -171,18 +171,18 @@ impl Engine {
 
     /// Pause state in one queue. An empty reason is no reason; an unpause clears the reason.
     pub(super) fn set_pause(&mut self, a: AgentIx, q: QueueIx, paused: bool, reason: Option<&str>) {
-        let now = self.cause;
+        let now = self.turn.cause;
         let Some(m) = self.agent_mut(a).and_then(|agent| agent.membership_mut(q)) else { return };
         let reason = reason.filter(|r| !r.is_empty() && paused);
         let moved = m.paused != paused;
         if !moved && m.pause_reason.as_deref() == reason {
             let kind = if paused { AgentEventKind::Pause } else { AgentEventKind::Unpause };
-            self.confirm_agent_event(a, q, kind, self.actor);
+            self.confirm_agent_event(a, q, kind, self.turn.actor);
             return;
         }
         if moved {
             let kind = if paused { AgentEventKind::Pause } else { AgentEventKind::Unpause };
-            self.agent_event(a, q, kind, reason, self.actor);
+            self.agent_event(a, q, kind, reason, self.turn.actor);
         }
         let Some(m) = self.agent_mut(a).and_then(|agent| agent.membership_mut(q)) else { return };
         m.paused = paused;

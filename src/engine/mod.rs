@@ -21,11 +21,14 @@ pub mod event;
 mod identity;
 mod key;
 mod members;
+mod names;
 mod reconcile;
 mod records;
 mod state;
 #[cfg(test)]
 mod tests;
+mod timers;
+mod turn;
 pub mod view;
 #[cfg(test)]
 mod visit_tests;
@@ -38,10 +41,9 @@ pub use view::{
     WaitingView,
 };
 
-use key::{Key, KeyMap};
 use state::{Agent, AgentIx, Call, QueueIx};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Per-queue settings Asterisk does not report over AMI (queues.conf `wrapuptime`, `servicelevel`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -106,35 +108,18 @@ pub struct Engine {
     agents: records::Agents,
     queues: records::Queues,
     calls: records::Calls,
-    /// Member name → interface, learned from AMI (both spellings in one message).
-    names: KeyMap<Key>,
-    /// Member name → the non-provisional agents carrying it (usually one), so a queue_log line that names a
-    /// member resolves without scanning the queue's members.
-    named: KeyMap<Vec<AgentIx>>,
+    names: names::Names,
     /// Latest event time seen; never goes backwards (feeds interleave out of order by a second or so).
     now: TsMs,
-    /// Time of the event being applied: what a status change it causes is stamped with.
-    cause: TsMs,
     day: Option<clock::Day>,
-    /// Pending wrap-up ends: (end time, agent).
-    wrapups: BTreeSet<(TsMs, AgentIx)>,
-    /// Callers AMI took off a waiting list without an outcome: (settle time, uniqueid); see
-    /// `calls::UNEXPLAINED_LEAVE_SETTLE_MS`.
-    unexplained: BTreeSet<(TsMs, Key)>,
-    /// Changes of the event being applied (a buffer reused across events).
-    out: Vec<Change>,
-    /// Agents whose derived status must be recomputed before `apply` returns.
-    touched: Vec<AgentIx>,
-    /// Feed of the event being applied.
-    event_source: Source,
-    /// Who made the change of the event being applied (`agent_events`).
-    actor: Actor,
+    /// Wrap-up ends and leaves to settle, due later.
+    timers: timers::Timers,
+    /// The event being applied and its changes.
+    turn: turn::Turn,
     /// queue_log is a feed: an AMI-reported change waits for its word on the source.
     saw_queue_log: bool,
     /// A `QueueStatus` answer was applied before (`reconcile`).
     seen_snapshot: bool,
-    /// The event being applied makes no agent events (the first `QueueStatus` answer).
-    quiet: bool,
     agent_events: agent_events::AgentEvents,
 }
 
@@ -146,20 +131,13 @@ impl Engine {
             agents: records::Agents::default(),
             queues: records::Queues::default(),
             calls: records::Calls::default(),
-            names: KeyMap::default(),
-            named: KeyMap::default(),
+            names: names::Names::default(),
             now: TsMs::MIN,
-            cause: TsMs::MIN,
             day: None,
-            wrapups: BTreeSet::new(),
-            unexplained: BTreeSet::new(),
-            out: Vec::new(),
-            touched: Vec::new(),
-            event_source: Source::Clock,
-            actor: Actor::Unknown,
+            timers: timers::Timers::default(),
+            turn: turn::Turn::default(),
             saw_queue_log: queue_log_feed,
             seen_snapshot: false,
-            quiet: false,
             agent_events: agent_events::AgentEvents::default(),
         };
         // Configured queues exist from the start, so a wallboard lists them before their first call.
@@ -182,16 +160,11 @@ impl Engine {
             self.expect_command(agent, queue.as_deref(), *change, event.ts_ms);
             return Vec::new();
         }
-        self.cause = event.ts_ms;
+        self.turn.begin(event.ts_ms);
         self.advance_clock(event.ts_ms);
+        self.turn.heard(event);
         let src = event.source;
-        self.event_source = src;
         self.saw_queue_log |= src == Source::QueueLog;
-        self.actor = event.actor.unwrap_or(match src {
-            Source::Ami => Actor::Ami,
-            Source::Clock => Actor::Config,
-            Source::QueueLog => Actor::Unknown,
-        });
         match &event.kind {
             EventKind::AsteriskStarted => self.asterisk_started(),
             EventKind::MemberAdded {
@@ -276,14 +249,9 @@ impl Engine {
     /// Status refresh of the touched agents and the changes of the event, deduplicated.
     fn finish(&mut self) -> Vec<Change> {
         self.refresh_touched();
-        if self.out.len() > 1 {
-            self.out.sort_unstable();
-            self.out.dedup();
-        }
+        self.turn.dedup();
         self.release_agent_events();
-        // One exact-size allocation for the caller; the buffer keeps its capacity for the next event (taking
-        // it left an empty vector that every event regrew push by push).
-        self.out.drain(..).collect()
+        self.turn.take()
     }
 
     /// The current state of the entities named by `changes`, in their order. An entity the engine no longer
@@ -349,7 +317,7 @@ impl Engine {
     pub fn agent_target(&self, agent: &str) -> Option<AgentTarget> {
         let a = match self.agents.of(agent) {
             Some(a) => a,
-            None => self.agents.of(self.names.get(agent)?.as_str())?,
+            None => self.agents.of(self.names.interface(agent)?.as_str())?,
         };
         let agent = self.agent(a)?;
         Some(AgentTarget {
@@ -435,30 +403,21 @@ impl Engine {
         }
         let settings = self.config.queues.get(&*key).cloned().unwrap_or_default();
         let q = self.queues.add(&key, name, settings);
-        self.out.push(Change::Queue(name.to_owned()));
+        self.turn.out.push(Change::Queue(name.to_owned()));
         q
     }
 
     fn queue_changed(&mut self, q: QueueIx) {
-        let name = &self.queues[q as usize].name;
-        if !self.out.iter().any(|c| matches!(c, Change::Queue(n) if n == name)) {
-            self.out.push(Change::Queue(name.clone()));
-        }
+        self.turn.queue_changed(&self.queues[q as usize].name);
     }
 
-    /// Records an agent change once per event (handlers report the same agent several times; the check is
-    /// cheaper than allocating the id again).
     fn agent_changed(&mut self, a: AgentIx) {
         let Some(agent) = self.agents.get(a as usize).and_then(Option::as_ref) else { return };
-        if !self.out.iter().any(|c| matches!(c, Change::Agent(id) if *id == agent.id)) {
-            self.out.push(Change::Agent(agent.id.clone()));
-        }
+        self.turn.agent_changed(&agent.id);
     }
 
     fn touch(&mut self, a: AgentIx) {
-        if !self.touched.contains(&a) {
-            self.touched.push(a);
-        }
+        self.turn.touch(a);
     }
 }
 

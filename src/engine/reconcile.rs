@@ -12,10 +12,10 @@ impl Engine {
         // The first answer is where the engine starts from (AMI alone knows nothing before it), not a change
         // anybody made: its logins and pauses are no agent events. Later answers (reconnects) find changes
         // missed meanwhile, and those are.
-        self.quiet = !self.seen_snapshot;
+        self.turn.quiet = !self.seen_snapshot;
         self.seen_snapshot = true;
         self.status_snapshot_rows(snapshot);
-        self.quiet = false;
+        self.turn.quiet = false;
     }
 
     fn status_snapshot_rows(&mut self, snapshot: &StatusSnapshot) {
@@ -94,7 +94,7 @@ impl Engine {
     /// with no visit in that queue gets one (it joined before this AMI connection).
     fn apply_entry(&mut self, entry: &QueueEntry) {
         let q = self.ensure_queue(&entry.queue);
-        let now = self.cause;
+        let now = self.turn.cause;
         let joined = now.saturating_sub(entry.wait_s.map_or(0, |w| i64::from(w) * 1000));
         let uid = entry.uniqueid.as_str();
         let c = self.ensure_call(uid);
@@ -164,7 +164,7 @@ impl Engine {
     /// visits end now (their talk time is unknown; they were already counted as answered). A visit that
     /// began after the restart (the other feed ran ahead of this line) is not touched.
     pub(super) fn asterisk_started(&mut self) {
-        let restart = self.cause;
+        let restart = self.turn.cause;
         let mut open: Vec<(CallIx, usize, bool)> = Vec::new();
         for (c, call) in self.calls.iter().enumerate() {
             for (v, visit) in call.visits.iter().enumerate() {
@@ -193,7 +193,7 @@ impl Engine {
 
     /// Ends a bridged visit nobody reported the end of: its agent is free.
     fn end_unreported(&mut self, c: CallIx, v: usize) {
-        let now = self.cause;
+        let now = self.turn.cause;
         let call = &mut self.calls[c as usize];
         let visit = &mut call.visits[v];
         visit.ended_at = Some(now);

@@ -94,8 +94,8 @@ pub struct Agent {
     /// The queue call ringing or connected to the agent, as rendered in its `call` field.
     pub screen: Option<ScreenPop>,
     pub wrapup_until: Option<TsMs>,
-    /// The `(until, agent)` entry of `Engine::wrapups` known to exist for this agent, so re-deriving the
-    /// status of an agent in wrap-up does not insert a duplicate.
+    /// The `(until, agent)` wrap-up end known to be scheduled in `timers` for this agent, so re-deriving
+    /// the status of an agent in wrap-up does not insert a duplicate.
     pub wrapup_scheduled: Option<TsMs>,
     pub status: Status,
     pub status_since: TsMs,

@@ -17,17 +17,15 @@ fn ami(ts_s: i64, kind: EventKind) -> Event {
 }
 
 fn added(queue: &str, member: MemberRef) -> EventKind {
-    EventKind::MemberAdded {
-        queue: queue.into(),
-        member,
-        paused: None,
-        pause_reason: None,
-        penalty: None,
-        device: None,
-        in_call: None,
-        wrapup_s: None,
-        membership: None,
-    }
+    EventKind::member_added(queue, member, None)
+}
+
+/// Alice in support (queue_log, at 1 s) and caller c1 waiting there since 2 s.
+fn alice_and_a_caller() -> Engine {
+    let mut engine = Engine::new(config());
+    engine.apply(&ql(1, added("support", MemberRef::interface(ALICE))));
+    engine.apply(&ql(2, joined("support", "c1")));
+    engine
 }
 
 fn pause(queue: &str, member: MemberRef, paused: bool, reason: &str) -> EventKind {
@@ -98,9 +96,7 @@ fn the_same_event_twice_changes_nothing_the_second_time() {
 
 #[test]
 fn a_call_reported_by_both_feeds_counts_once_and_wraps_up() {
-    let mut engine = Engine::new(config());
-    engine.apply(&ql(1, added("support", MemberRef::interface(ALICE))));
-    engine.apply(&ql(2, joined("support", "c1")));
+    let mut engine = alice_and_a_caller();
     engine.apply(&ami(2, joined("support", "c1")));
     engine.apply(&ql(5, connected("support", "c1", MemberRef::name("Alice Smith"), 3)));
     // AMI names both: the provisional "Alice Smith" merges into the interface.
@@ -147,9 +143,7 @@ fn queue_log_reason_refines_ami_unspecified_in_either_order() {
 
 #[test]
 fn missed_rings_count_once_per_ring_across_feeds() {
-    let mut engine = Engine::new(config());
-    engine.apply(&ql(1, added("support", MemberRef::interface(ALICE))));
-    engine.apply(&ql(2, joined("support", "c1")));
+    let mut engine = alice_and_a_caller();
     let stop = |member| EventKind::RingStopped {
         queue: "support".into(),
         uniqueid: "c1".into(),
@@ -236,9 +230,7 @@ fn names_resolve_through_config_members() {
 
 #[test]
 fn asterisk_restart_ends_calls_and_keeps_membership() {
-    let mut engine = Engine::new(config());
-    engine.apply(&ql(1, added("support", MemberRef::interface(ALICE))));
-    engine.apply(&ql(2, joined("support", "c1")));
+    let mut engine = alice_and_a_caller();
     engine.apply(&ql(3, joined("support", "c2")));
     engine.apply(&ql(4, connected("support", "c2", MemberRef::interface(ALICE), 1)));
     engine.apply(&ql(9, EventKind::AsteriskStarted));
@@ -251,9 +243,7 @@ fn asterisk_restart_ends_calls_and_keeps_membership() {
 #[test]
 fn a_wrapup_noticed_late_ends_at_its_own_end_time() {
     // The daemon ticks every second, replay once at the end: both must give the same `status_since`.
-    let mut engine = Engine::new(config());
-    engine.apply(&ql(1, added("support", MemberRef::interface(ALICE))));
-    engine.apply(&ql(2, joined("support", "c1")));
+    let mut engine = alice_and_a_caller();
     engine.apply(&ql(5, connected("support", "c1", MemberRef::interface(ALICE), 3)));
     engine.apply(&ql(11, ended("support", "c1", MemberRef::interface(ALICE), 6)));
     assert_eq!(field(&engine.agent_fields(ALICE).unwrap(), "status"), "wrapup");

@@ -61,25 +61,21 @@ fn run(events: &[Event]) -> Engine {
     engine
 }
 
+/// Events of one feed, each at its offset in ms.
+fn from(source: Source, steps: impl IntoIterator<Item = (i64, EventKind)>) -> Vec<Event> {
+    steps.into_iter().map(|(ms, kind)| at(ms, source, kind)).collect()
+}
+
 /// requeue-same's first call as queue_log writes it: the exit and the next ENTERQUEUE in the same second.
 fn queue_log_requeue() -> Vec<Event> {
-    let ql = |ms, kind| at(ms, Source::QueueLog, kind);
-    vec![
-        ql(0, joined("support")),
-        ql(6000, left("support", LeaveReason::Timeout)),
-        ql(6000, joined("support")),
-    ]
+    let timeout = left("support", LeaveReason::Timeout);
+    from(Source::QueueLog, [(0, joined("support")), (6000, timeout), (6000, joined("support"))])
 }
 
 /// The same as AMI sends it: QueueCallerAbandon, QueueCallerLeave, then QueueCallerJoin within 1 ms.
 fn ami_requeue() -> Vec<Event> {
-    let ami = |ms, kind| at(ms, Source::Ami, kind);
-    vec![
-        ami(10, joined("support")),
-        ami(6010, left("support", LeaveReason::Unspecified)),
-        ami(6010, dequeued("support")),
-        ami(6011, joined("support")),
-    ]
+    let (leave, dequeue) = (left("support", LeaveReason::Unspecified), dequeued("support"));
+    from(Source::Ami, [(10, joined("support")), (6010, leave), (6010, dequeue), (6011, joined("support"))])
 }
 
 #[test]

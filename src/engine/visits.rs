@@ -102,7 +102,7 @@ impl Engine {
 
     pub(super) fn agent_ringing(&mut self, queue: &str, uniqueid: &str, member: &MemberRef, src: Source) {
         let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
-        let now = self.cause;
+        let now = self.turn.cause;
         let visit = self.visit_mut(at);
         if visit.is_over() || visit.ringing.iter().any(|(r, _)| *r == a) {
             return;
@@ -143,7 +143,7 @@ impl Engine {
         let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
         self.stop_ring(uniqueid, a);
         if missed {
-            let report = (a, src, self.cause);
+            let report = (a, src, self.turn.cause);
             let visit = self.visit_mut(at);
             if !visit.misses.contains(&report) {
                 visit.misses.push(report);
@@ -162,7 +162,7 @@ impl Engine {
     ) {
         let Some((at, a)) = self.visit_and_member(queue, uniqueid, member, src) else { return };
         self.mark_left(at, src);
-        let now = self.cause;
+        let now = self.turn.cause;
         let visit = self.visit_mut(at);
         let mut changed = set_min(&mut visit.connected_at, now);
         if std::mem::take(&mut visit.guessed_exit) {
@@ -242,7 +242,7 @@ impl Engine {
         let q = self.visit_mut(at).queue;
         let named = member.and_then(|m| self.resolve(m, Some(q)));
         self.mark_left(at, end.source);
-        let now = self.cause;
+        let now = self.turn.cause;
         let visit = self.visit_mut(at);
         let mut changed = false;
         if visit.agent.is_none()
@@ -293,7 +293,7 @@ impl Engine {
         if agent.wrapup_until.is_none_or(|u| u < until) {
             agent.wrapup_until = Some(until);
             agent.wrapup_scheduled = Some(until);
-            self.wrapups.insert((until, a));
+            self.timers.wrapup_ends(until, a);
         }
     }
 
@@ -305,7 +305,7 @@ impl Engine {
     pub(super) fn leave_visit(&mut self, at: VisitRef, reason: LeaveReason, src: Source) {
         let uid = self.uniqueid_of(at);
         self.mark_left(at, src);
-        let now = self.cause;
+        let now = self.turn.cause;
         let visit = self.visit_mut(at);
         let mut changed = false;
         let refine = match visit.leave {
@@ -363,9 +363,9 @@ impl Engine {
         let queue = &mut self.queues[q as usize];
         let (changed, max_lowered) = super::counters::apply_queue_delta(queue, &old, new);
         if changed || max_lowered {
-            self.out.push(super::Change::Queue(queue.name.clone()));
+            self.turn.out.push(super::Change::Queue(queue.name.clone()));
         }
-        super::counters::apply_agent_delta(&mut self.agents, &mut self.out, &old, new);
+        super::counters::apply_agent_delta(&mut self.agents, &mut self.turn.out, &old, new);
         if max_lowered {
             self.recompute_hold_max(q);
         }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use parsers::ami::{AmiDecoder, Parsed};
+use parsers::ami::{AmiDecoder, NextMessage};
 
 use super::*;
 
@@ -123,10 +123,10 @@ fn scopes_from_filters() {
 #[test]
 fn control_messages() {
     let raw = b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\nRestart: True\r\n\r\n";
-    let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(raw) else { panic!("parse") };
+    let Ok(NextMessage::Complete { message, .. }) = parsers::ami::parse_message(raw) else { panic!("parse") };
     assert_eq!(control(&message), Some(Control::Shutdown { restart: true }));
     let raw = b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\nTimestamp: 1795382851.269373\r\n\r\n";
-    let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(raw) else { panic!("parse") };
+    let Ok(NextMessage::Complete { message, .. }) = parsers::ami::parse_message(raw) else { panic!("parse") };
     assert_eq!(control(&message), Some(Control::FullyBooted));
     assert_eq!(header_timestamp_ms(&message), Some(1_795_382_851_269));
 }
@@ -146,7 +146,9 @@ fn first_message(bytes: &[u8], pick: impl Fn(&Message<'_>) -> bool) -> Vec<u8> {
 }
 
 fn push_bytes(bytes: &[u8]) -> Result<Vec<Event>, EventError> {
-    let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(bytes) else { panic!("parse") };
+    let Ok(NextMessage::Complete { message, .. }) = parsers::ami::parse_message(bytes) else {
+        panic!("parse")
+    };
     AmiNormalizer::new().push_checked(&message, 7)
 }
 

@@ -119,17 +119,7 @@ fn membership(record: &Record<'_>) -> Option<EventKind> {
     let queue = column(&record.queue)?;
     let member = member(record)?;
     Some(match &record.event {
-        QlEvent::AddMember { paused } => EventKind::MemberAdded {
-            queue,
-            member,
-            paused: Some(*paused),
-            pause_reason: None,
-            penalty: None,
-            device: None,
-            in_call: None,
-            wrapup_s: None,
-            membership: None,
-        },
+        QlEvent::AddMember { paused } => EventKind::member_added(queue, member, Some(*paused)),
         QlEvent::RemoveMember => EventKind::MemberRemoved { queue, member },
         QlEvent::Pause { reason } => {
             EventKind::MemberPause { queue: Some(queue), member, paused: true, reason: non_empty(reason) }

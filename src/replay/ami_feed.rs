@@ -4,7 +4,7 @@
 use super::ReplayError;
 use crate::engine::{Event, TsMs};
 use crate::normalize::ami::AmiNormalizer;
-use parsers::ami::{AmiDecoder, Message, Parsed};
+use parsers::ami::{AmiDecoder, Message, NextMessage};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -73,15 +73,15 @@ impl<R: Read> Capture<R> {
     fn decode_one(&mut self) -> bool {
         let Self { buf, at, base, decoder, normalizer, times, last_ts, pending, bad, .. } = self;
         let rest = buf.get(*at..).unwrap_or_default();
-        let outcome = if rest.is_empty() { Ok(Parsed::Incomplete) } else { decoder.decode(rest) };
+        let outcome = if rest.is_empty() { Ok(NextMessage::Incomplete) } else { decoder.decode(rest) };
         match outcome {
-            Ok(Parsed::Complete { message, consumed }) => {
+            Ok(NextMessage::Complete { message, consumed }) => {
                 *at += consumed.max(1);
                 let ts = super::time_at(times, *base + *at).unwrap_or(*last_ts);
                 stamp(normalizer, &message, ts, last_ts, pending, bad);
                 true
             }
-            Ok(Parsed::Incomplete) => self.refill(),
+            Ok(NextMessage::Incomplete) => self.refill(),
             Err(err) => {
                 *bad += 1;
                 *at += err.skip().max(1);

@@ -9,7 +9,7 @@
 
 use super::ami::Msg;
 use md5::{Digest, Md5};
-use parsers::ami::{AmiDecoder, FrameError, Message, Parsed};
+use parsers::ami::{AmiDecoder, FrameError, Message, NextMessage};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// The AMI user the peer accepts (manager.conf `[username]` with `secret =`).
@@ -103,8 +103,8 @@ impl Peer {
     /// Asterisk would read (too long) is an error: the connection should end.
     pub fn next_reply(&mut self, answers: &mut impl Answers) -> Result<Option<Reply>, FrameError> {
         let (reply, consumed) = match self.decoder.decode(&self.received)? {
-            Parsed::Incomplete => return Ok(None),
-            Parsed::Complete { message, consumed } => {
+            NextMessage::Incomplete => return Ok(None),
+            NextMessage::Complete { message, consumed } => {
                 let mut session = Session {
                     credentials: &self.credentials,
                     challenge_text: &self.challenge_text,

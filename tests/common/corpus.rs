@@ -21,7 +21,7 @@
 
 #![allow(dead_code)]
 
-use parsers::ami::{AmiDecoder, Message, Parsed};
+use parsers::ami::{AmiDecoder, Message, NextMessage};
 use queuecast::config::Config;
 use queuecast::daemon::pbx_files::{self, EngineSetup};
 use queuecast::engine::{Event, PbxSetup, Snapshot, TsMs};
@@ -130,7 +130,7 @@ impl Scenario {
         let raw = self.read("ami.raw");
         let mut decoder = AmiDecoder::new();
         let mut at = 0;
-        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&raw[at..]) {
+        while let Ok(NextMessage::Complete { message, consumed }) = decoder.decode(&raw[at..]) {
             if message.action_id().is_some_and(|id| id.starts_with("final-")) {
                 return raw[..at].to_vec();
             }

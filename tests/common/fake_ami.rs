@@ -16,7 +16,7 @@
 #![allow(dead_code)]
 
 use super::recorded_answers::{RecordedAnswers, members_of};
-use parsers::ami::{AmiDecoder, Message, MessageKind, Parsed};
+use parsers::ami::{AmiDecoder, Message, MessageKind, NextMessage};
 use queuecast::simulate::ami_peer::with_action_id;
 use queuecast::simulate::ami_peer::{self, Answers, ChallengeText, Credentials, Peer, Reply, Writes};
 use queuecast::simulate::member_actions::MemberBook;
@@ -53,7 +53,7 @@ impl Capture {
         let mut rest = raw.as_slice();
         let mut capture = Capture::default();
         let mut lists_started = false;
-        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(rest) {
+        while let Ok(NextMessage::Complete { message, consumed }) = decoder.decode(rest) {
             let bytes = rest[..consumed].to_vec();
             let action_id = message.action_id().map(|id| id.into_owned());
             match (message.kind, action_id.as_deref()) {
@@ -86,7 +86,7 @@ impl Capture {
         let mut decoder = AmiDecoder::new();
         let mut at = 0;
         capture.events.clear();
-        while let Ok(Parsed::Complete { message, consumed }) = decoder.decode(&raw[at..]) {
+        while let Ok(NextMessage::Complete { message, consumed }) = decoder.decode(&raw[at..]) {
             let bytes = &raw[at..at + consumed];
             at += consumed;
             let after_login = capture.events.is_empty() && !message.is_event("FullyBooted");

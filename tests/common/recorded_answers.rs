@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use parsers::ami::{AmiDecoder, Parsed};
+use parsers::ami::{AmiDecoder, NextMessage};
 use queuecast::simulate::member_actions::{Answer, Effect, Member, MemberBook};
 use std::path::Path;
 
@@ -11,7 +11,7 @@ use std::path::Path;
 pub fn members_of(status_answer: &[Vec<u8>]) -> MemberBook {
     let mut book = MemberBook::default();
     for bytes in status_answer {
-        let Ok(Parsed::Complete { message, .. }) = parsers::ami::parse_message(bytes) else { continue };
+        let Ok(NextMessage::Complete { message, .. }) = parsers::ami::parse_message(bytes) else { continue };
         let get = |k: &str| message.get(k).map(|v| v.into_owned()).unwrap_or_default();
         if message.is_event("QueueParams") {
             book.add_queue(&get("Queue"));
@@ -48,7 +48,7 @@ impl RecordedAnswers {
             ("penalty-one", "QueueMemberPenalty"),
         ] {
             let found = messages(&dir.join(format!("{case}.raw"))).into_iter().find(|m| {
-                matches!(parsers::ami::parse_message(m), Ok(Parsed::Complete { message, .. }) if message.is_event(event))
+                matches!(parsers::ami::parse_message(m), Ok(NextMessage::Complete { message, .. }) if message.is_event(event))
             });
             events.insert(event, found.unwrap_or_else(|| panic!("{case}.raw has a {event}")));
         }
@@ -59,7 +59,7 @@ impl RecordedAnswers {
     pub fn answer(&self, answer: Answer, id: &str) -> Vec<u8> {
         let case = answer.recorded_case();
         let response = messages(&self.dir.join(format!("{case}.raw"))).into_iter().find(|m| {
-            matches!(parsers::ami::parse_message(m), Ok(Parsed::Complete { message, .. })
+            matches!(parsers::ami::parse_message(m), Ok(NextMessage::Complete { message, .. })
                 if message.action_id().is_some_and(|a| a == case))
         });
         queuecast::simulate::ami_peer::with_action_id(
@@ -102,7 +102,7 @@ fn messages(path: &Path) -> Vec<Vec<u8>> {
     let mut decoder = AmiDecoder::new();
     let mut rest = raw.as_slice();
     let mut out = Vec::new();
-    while let Ok(Parsed::Complete { consumed, .. }) = decoder.decode(rest) {
+    while let Ok(NextMessage::Complete { consumed, .. }) = decoder.decode(rest) {
         out.push(rest[..consumed].to_vec());
         rest = &rest[consumed..];
     }

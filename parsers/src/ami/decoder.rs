@@ -3,7 +3,7 @@
 
 use super::frame::{last_line_end, line, parse_banner, parse_message_with, skip_message};
 use super::message::Message;
-use super::{FrameError, Limit, Limits, Parsed};
+use super::{FrameError, Limit, Limits, NextMessage};
 
 /// Decoder for one AMI byte stream (one TCP connection, or one capture file); create one per connection.
 ///
@@ -60,7 +60,7 @@ impl AmiDecoder {
     pub fn complete_messages<'b>(mut self, bytes: &'b [u8]) -> impl Iterator<Item = (Message<'b>, &'b [u8])> {
         let mut at = 0;
         std::iter::from_fn(move || match self.decode(&bytes[at..]) {
-            Ok(Parsed::Complete { message, consumed }) => {
+            Ok(NextMessage::Complete { message, consumed }) => {
                 let raw = &bytes[at..at + consumed];
                 at += consumed;
                 Some((message, raw))
@@ -73,7 +73,7 @@ impl AmiDecoder {
     /// `consumed` bytes; on an error report it, drop `err.skip()` bytes and call again; on `Incomplete` read
     /// more and call again with the grown buffer. `consumed` includes discarded remains of an oversized
     /// message reported before.
-    pub fn decode<'b>(&mut self, buf: &'b [u8]) -> Result<Parsed<Message<'b>>, FrameError> {
+    pub fn decode<'b>(&mut self, buf: &'b [u8]) -> Result<NextMessage<Message<'b>>, FrameError> {
         let resync = match self.plan_skip(buf) {
             SkipPlan::End(n) => n,
             SkipPlan::Partial(droppable, state) => return self.skip_partial(buf, droppable, state),
@@ -85,12 +85,12 @@ impl AmiDecoder {
             None => parse_message_with(rest, &self.limits),
         };
         match parsed {
-            Ok(Parsed::Complete { message, consumed }) => {
+            Ok(NextMessage::Complete { message, consumed }) => {
                 self.skipping = Skipping::No;
                 self.expect_banner = false;
-                Ok(Parsed::Complete { message, consumed: resync + consumed })
+                Ok(NextMessage::Complete { message, consumed: resync + consumed })
             }
-            Ok(Parsed::Incomplete) => Ok(Parsed::Incomplete),
+            Ok(NextMessage::Incomplete) => Ok(NextMessage::Incomplete),
             Err(err) => Err(self.after_error(buf, err, resync)),
         }
     }
@@ -118,9 +118,9 @@ impl AmiDecoder {
         buf: &[u8],
         droppable: usize,
         state: Skipping,
-    ) -> Result<Parsed<Message<'b>>, FrameError> {
+    ) -> Result<NextMessage<Message<'b>>, FrameError> {
         if droppable == 0 || buf.len() <= self.limits.max_message_bytes {
-            return Ok(Parsed::Incomplete);
+            return Ok(NextMessage::Incomplete);
         }
         self.skipping = state;
         Err(FrameError::TooLarge {

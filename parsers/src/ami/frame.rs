@@ -11,7 +11,7 @@ use nom::sequence::{preceded, terminated};
 use nom::{IResult, Parser};
 
 use super::message::{Field, Message, MessageKind};
-use super::{FrameError, Limit, Limits, Parsed};
+use super::{FrameError, Limit, Limits, NextMessage};
 
 /// nom results without error detail: every failure becomes `Incomplete` or an [`FrameError`] here.
 type Res<'a, T> = IResult<&'a [u8], T, ()>;
@@ -24,12 +24,15 @@ const END_COMMAND: &[u8] = b"--END COMMAND--";
 const ERROR_EXCERPT_CHARS: usize = 80;
 
 /// Parse one message with the default [`Limits`].
-pub fn parse_message(buf: &[u8]) -> Result<Parsed<Message<'_>>, FrameError> {
+pub fn parse_message(buf: &[u8]) -> Result<NextMessage<Message<'_>>, FrameError> {
     parse_message_with(buf, &Limits::default())
 }
 
 /// Parse one message (`Response`, `Event`, `Action` or ≤13 `Follows`) from the front of `buf`.
-pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<Message<'a>>, FrameError> {
+pub fn parse_message_with<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<NextMessage<Message<'a>>, FrameError> {
     let start = skip_empty_lines(buf);
     let Some((first_line, first_len)) = line(&buf[start..]) else {
         return incomplete_unless_too_large(buf, start, start, limits);
@@ -60,27 +63,27 @@ pub fn parse_message_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<M
     }
     let kind = classify(&first)
         .ok_or_else(|| FrameError::UnknownKind { first_line: excerpt(first_line), skip: at })?;
-    Ok(Parsed::Complete { message: Message { kind, fields }, consumed: at })
+    Ok(NextMessage::Complete { message: Message { kind, fields }, consumed: at })
 }
 
 /// The banner line, if `buf` starts with one (after stray empty lines). `None`: these bytes are not a
 /// banner (a proxy may omit it).
-pub fn parse_banner(buf: &[u8]) -> Option<Parsed<Message<'_>>> {
+pub fn parse_banner(buf: &[u8]) -> Option<NextMessage<Message<'_>>> {
     let start = skip_empty_lines(buf);
     let rest = &buf[start..];
     let prefix: Res<'_, &[u8]> = tag(BANNER_PREFIX).parse(rest);
     match prefix {
         Ok(_) => {}
-        Err(nom::Err::Incomplete(_)) => return Some(Parsed::Incomplete),
+        Err(nom::Err::Incomplete(_)) => return Some(NextMessage::Incomplete),
         Err(_) => return None,
     }
     let Some((line, len)) = line(rest) else {
         // A banner is ~30 bytes; a longer unterminated "banner" is something else, let the caller decide.
-        return (rest.len() <= Limits::default().max_message_bytes).then_some(Parsed::Incomplete);
+        return (rest.len() <= Limits::default().max_message_bytes).then_some(NextMessage::Incomplete);
     };
     let version = line.get(BANNER_PREFIX.len()..).unwrap_or_default();
     let message = Message { kind: MessageKind::Banner { version }, fields: Vec::new() };
-    Some(Parsed::Complete { message, consumed: start + len })
+    Some(NextMessage::Complete { message, consumed: start + len })
 }
 
 /// Bytes up to and including the next empty line (the end of the message `buf` is inside), or `None` if it
@@ -116,7 +119,7 @@ fn parse_follows<'a>(
     first: Field<'a>,
     first_end: usize,
     limits: &Limits,
-) -> Result<Parsed<Message<'a>>, FrameError> {
+) -> Result<NextMessage<Message<'a>>, FrameError> {
     let Some((marker, end)) = find_end_command(buf, first_end) else {
         return incomplete_unless_too_large(buf, start, first_end, limits);
     };
@@ -140,7 +143,7 @@ fn parse_follows<'a>(
         fields.push(field);
         at += len;
     }
-    Ok(Parsed::Complete {
+    Ok(NextMessage::Complete {
         message: Message { kind: MessageKind::Follows { body: &buf[at..marker] }, fields },
         consumed: end,
     })
@@ -169,11 +172,11 @@ fn incomplete_unless_too_large<'a>(
     start: usize,
     line_start: usize,
     limits: &Limits,
-) -> Result<Parsed<Message<'a>>, FrameError> {
+) -> Result<NextMessage<Message<'a>>, FrameError> {
     if buf.len() - start > limits.max_message_bytes {
         return Err(too_large(buf, line_start, Limit::Bytes, limits.max_message_bytes, false));
     }
-    Ok(Parsed::Incomplete)
+    Ok(NextMessage::Incomplete)
 }
 
 /// A message broke a limit. `from` is a line start inside it (or its end when `at_end`): drop through the

@@ -1,7 +1,7 @@
 //! Asterisk Manager Interface framing: a streaming, zero-copy parser over a byte buffer.
 //!
 //! A codec keeps reading socket bytes into a buffer and calls [`AmiDecoder::decode`] (or the stateless
-//! [`parse_message`]) until it answers [`Parsed::Incomplete`]; every [`Parsed::Complete`] says how many bytes
+//! [`parse_message`]) until it answers [`NextMessage::Incomplete`]; every [`NextMessage::Complete`] says how many bytes
 //! to drop. Partial input is never an error, so a message split anywhere across reads decodes identically.
 //!
 //! Framing rules (protocol/AMI.md §1, §3), and the choices made where Asterisk is loose:
@@ -53,9 +53,9 @@ impl Default for Limits {
     }
 }
 
-/// Outcome of one parse step.
+/// The next message at the front of a buffer, or the word that more bytes are needed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Parsed<T> {
+pub enum NextMessage<T> {
     /// A whole message; drop `consumed` bytes from the front of the buffer (they include any stray empty
     /// lines before it).
     Complete { message: T, consumed: usize },

@@ -4,7 +4,7 @@ use super::*;
 
 fn one(buf: &[u8]) -> (Message<'_>, usize) {
     match parse_message(buf) {
-        Ok(Parsed::Complete { message, consumed }) => (message, consumed),
+        Ok(NextMessage::Complete { message, consumed }) => (message, consumed),
         other => panic!("expected a message, got {other:?}"),
     }
 }
@@ -16,11 +16,11 @@ fn run(chunks: &[&[u8]], mut decoder: AmiDecoder) -> (Vec<String>, usize) {
         buf.extend_from_slice(chunk);
         loop {
             match decoder.decode(&buf) {
-                Ok(Parsed::Complete { message, consumed }) => {
+                Ok(NextMessage::Complete { message, consumed }) => {
                     out.push(format!("{:?}", message.fields.first().map(|f| f.value_str())));
                     buf.drain(..consumed);
                 }
-                Ok(Parsed::Incomplete) => break,
+                Ok(NextMessage::Incomplete) => break,
                 Err(err) => {
                     errors += 1;
                     buf.drain(..err.skip());
@@ -63,7 +63,7 @@ fn line_without_colon_is_kept_as_key() {
 fn every_prefix_is_incomplete() {
     let raw = b"\r\nAction: Ping\r\nActionID: 1\r\n\r\n";
     for end in 0..raw.len() {
-        assert_eq!(parse_message(&raw[..end]), Ok(Parsed::Incomplete), "prefix {end}");
+        assert_eq!(parse_message(&raw[..end]), Ok(NextMessage::Incomplete), "prefix {end}");
     }
     assert_eq!(one(raw).1, raw.len(), "leading empty line belongs to the message");
 }
@@ -76,7 +76,7 @@ fn banner_only_at_stream_start() {
         assert_eq!((got.len(), errors), (2, 0), "split {split}");
     }
     let mut decoder = AmiDecoder::new();
-    let Ok(Parsed::Complete { message, .. }) = decoder.decode(raw) else { panic!("banner") };
+    let Ok(NextMessage::Complete { message, .. }) = decoder.decode(raw) else { panic!("banner") };
     assert_eq!(message.kind, MessageKind::Banner { version: b"11.0.0" });
     // Without a banner the first message is read as usual.
     let (got, errors) = run(&[b"Event: FullyBooted\r\n\r\n"], AmiDecoder::new());
@@ -98,7 +98,7 @@ fn follows_runs_to_end_command() {
     let glued = b"Response: Follows\r\nPrivilege: Command\r\nno newline--END COMMAND--\n\n";
     assert_eq!(one(glued).0.kind, MessageKind::Follows { body: b"no newline" });
     for end in 0..glued.len() {
-        assert_eq!(parse_message(&glued[..end]), Ok(Parsed::Incomplete), "prefix {end}");
+        assert_eq!(parse_message(&glued[..end]), Ok(NextMessage::Incomplete), "prefix {end}");
     }
 }
 
@@ -135,8 +135,9 @@ fn runaway_line_without_newline_keeps_memory_bounded() {
     let err = decoder.decode(&junk).expect_err("too large");
     assert_eq!(err.skip(), 200);
     // Still inside the same line: dropped quietly until another limit's worth arrives, then the end is found.
-    assert_eq!(decoder.decode(b"AAAA\r\nmore\r\n"), Ok(Parsed::Incomplete));
-    let Ok(Parsed::Complete { message, consumed }) = decoder.decode(b"AAAA\r\nmore\r\n\r\nEvent: E\r\n\r\n")
+    assert_eq!(decoder.decode(b"AAAA\r\nmore\r\n"), Ok(NextMessage::Incomplete));
+    let Ok(NextMessage::Complete { message, consumed }) =
+        decoder.decode(b"AAAA\r\nmore\r\n\r\nEvent: E\r\n\r\n")
     else {
         panic!("resynchronised message")
     };

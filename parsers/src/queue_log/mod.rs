@@ -4,7 +4,7 @@
 //!
 //! * [`parse_record`]`(line) -> Result<Record, ErrorKind>`: one line, without its `\n` (a trailing `\r` is
 //!   stripped). For callers that frame lines themselves.
-//! * [`parse_next`]`(buf, at_eof) -> Result<Parsed<Record>, LineError>`: the streaming reader. It looks at
+//! * [`parse_next`]`(buf, at_eof) -> Result<NextRecord<Record>, LineError>`: the streaming reader. It looks at
 //!   the front of `buf` and says how many bytes (and lines) the first line took, or `Incomplete` when the
 //!   line is not finished yet (Asterisk may be in the middle of writing it). End of input is explicit: with
 //!   `at_eof` the end of `buf` also ends a line, so a last line without `\n` (hand-made files) is parsed, and
@@ -33,9 +33,9 @@ pub use crate::text::Text;
 pub use error::{ErrorKind, LineError};
 pub use record::{QlEvent, Record};
 
-/// Result of looking at the front of a buffer.
+/// The next record at the front of a buffer, or the word that more bytes are needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed<T> {
+pub enum NextRecord<T> {
     /// The first line parsed. `consumed` bytes (its `\n` and any blank lines before it included) are done;
     /// they hold `lines` lines (the record's own plus the blank ones skipped).
     Complete { record: T, consumed: usize, lines: usize },
@@ -46,7 +46,7 @@ pub enum Parsed<T> {
 
 /// Parses the first line of `buf`; blank lines in front of it are skipped and counted in `consumed` and
 /// `lines`. `at_eof`: no byte will follow `buf`, so its end also ends the last line.
-pub fn parse_next(buf: &[u8], at_eof: bool) -> Result<Parsed<Record<'_>>, LineError> {
+pub fn parse_next(buf: &[u8], at_eof: bool) -> Result<NextRecord<Record<'_>>, LineError> {
     next_line(buf, at_eof, record_of)
 }
 
@@ -58,7 +58,7 @@ pub fn parse_next_if<'a>(
     buf: &'a [u8],
     at_eof: bool,
     mut keep: impl FnMut(&Head<'a>) -> bool,
-) -> Result<Parsed<Option<Record<'a>>>, LineError> {
+) -> Result<NextRecord<Option<Record<'a>>>, LineError> {
     next_line(buf, at_eof, |line| {
         let (head, fixed) = head_of(line)?;
         if !keep(&head) {
@@ -75,12 +75,12 @@ fn next_line<'a, T>(
     buf: &'a [u8],
     at_eof: bool,
     mut parse: impl FnMut(&'a [u8]) -> Result<T, ErrorKind>,
-) -> Result<Parsed<T>, LineError> {
+) -> Result<NextRecord<T>, LineError> {
     let mut consumed = 0;
     let mut lines = 0;
     loop {
         let rest = buf.get(consumed..).unwrap_or_default();
-        let Some((line, taken)) = grammar::line(rest, at_eof) else { return Ok(Parsed::Incomplete) };
+        let Some((line, taken)) = grammar::line(rest, at_eof) else { return Ok(NextRecord::Incomplete) };
         consumed += taken;
         lines += 1;
         let line = strip_cr(line);
@@ -88,7 +88,7 @@ fn next_line<'a, T>(
             continue;
         }
         return match parse(line) {
-            Ok(record) => Ok(Parsed::Complete { record, consumed, lines }),
+            Ok(record) => Ok(NextRecord::Complete { record, consumed, lines }),
             Err(kind) => Err(LineError { kind, consumed, lines }),
         };
     }
@@ -115,8 +115,8 @@ impl<'a> Iterator for Records<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let (item, consumed) = match parse_next(self.rest, true) {
-            Ok(Parsed::Incomplete) => return None,
-            Ok(Parsed::Complete { record, consumed, .. }) => (Ok(record), consumed),
+            Ok(NextRecord::Incomplete) => return None,
+            Ok(NextRecord::Complete { record, consumed, .. }) => (Ok(record), consumed),
             Err(error) => {
                 let consumed = error.consumed;
                 (Err(error), consumed)

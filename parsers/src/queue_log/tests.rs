@@ -292,22 +292,22 @@ fn latin1_text_is_decoded() {
 #[test]
 fn framing() {
     let buf = b"\n\r\n1|NONE|NONE|NONE|QUEUESTART|\r\n2|NONE|NONE|NONE|CONFIG";
-    let Ok(Parsed::Complete { record, consumed, lines }) = parse_next(buf, false) else {
+    let Ok(NextRecord::Complete { record, consumed, lines }) = parse_next(buf, false) else {
         panic!("first line")
     };
     assert_eq!((record.time, consumed, lines), (1, 33, 3));
     let rest = &buf[consumed..];
-    assert_eq!(parse_next(rest, false), Ok(Parsed::Incomplete));
-    let Ok(Parsed::Complete { record, consumed, lines }) = parse_next(rest, true) else {
+    assert_eq!(parse_next(rest, false), Ok(NextRecord::Incomplete));
+    let Ok(NextRecord::Complete { record, consumed, lines }) = parse_next(rest, true) else {
         panic!("last line")
     };
     assert_eq!(
         (record.event, consumed, lines),
         (QlEvent::Unknown { name: c("CONFIG"), data: vec![] }, rest.len(), 1)
     );
-    assert_eq!(parse_next(b"\n\n", false), Ok(Parsed::Incomplete));
-    assert_eq!(parse_next(b"\n\r\n", true), Ok(Parsed::Incomplete));
-    assert_eq!(parse_next(b"", false), Ok(Parsed::Incomplete));
+    assert_eq!(parse_next(b"\n\n", false), Ok(NextRecord::Incomplete));
+    assert_eq!(parse_next(b"\n\r\n", true), Ok(NextRecord::Incomplete));
+    assert_eq!(parse_next(b"", false), Ok(NextRecord::Incomplete));
 }
 
 #[test]
@@ -319,7 +319,8 @@ fn refused_lines_are_framed_but_not_read() {
         head.name == b"PAUSE"
     };
     // Bad data (one field for ENTERQUEUE, not UTF-8), but refused on its head: skipped, no error.
-    let Ok(Parsed::Complete { record: None, consumed, lines }) = parse_next_if(buf, false, &mut keep) else {
+    let Ok(NextRecord::Complete { record: None, consumed, lines }) = parse_next_if(buf, false, &mut keep)
+    else {
         panic!("first line refused")
     };
     assert_eq!((consumed, lines), (23, 2));
@@ -328,9 +329,9 @@ fn refused_lines_are_framed_but_not_read() {
     assert_eq!(
         kept,
         parse_next(rest, false).map(|parsed| match parsed {
-            Parsed::Complete { record, consumed, lines } =>
-                Parsed::Complete { record: Some(record), consumed, lines },
-            Parsed::Incomplete => Parsed::Incomplete,
+            NextRecord::Complete { record, consumed, lines } =>
+                NextRecord::Complete { record: Some(record), consumed, lines },
+            NextRecord::Incomplete => NextRecord::Incomplete,
         })
     );
     assert_eq!(heads, [(5, b"ENTERQUEUE".to_vec()), (6, b"PAUSE".to_vec())]);
@@ -340,7 +341,7 @@ fn refused_lines_are_framed_but_not_read() {
         assert_eq!(refused, parse_next(broken, false).map(|_| ()), "{broken:?}");
         assert!(refused.is_err(), "{broken:?}");
     }
-    assert_eq!(parse_next_if(b"9|u|q|a|X", false, |_| true), Ok(Parsed::Incomplete));
+    assert_eq!(parse_next_if(b"9|u|q|a|X", false, |_| true), Ok(NextRecord::Incomplete));
 }
 
 #[test]
@@ -357,7 +358,7 @@ fn bad_line_is_skipped() {
 fn long_lines_are_parsed() {
     let reason = "x|".repeat(10_000);
     let line = format!("1|NONE|q|Bob|PAUSE|{reason}\n");
-    let Ok(Parsed::Complete { record, consumed, .. }) = parse_next(line.as_bytes(), false) else {
+    let Ok(NextRecord::Complete { record, consumed, .. }) = parse_next(line.as_bytes(), false) else {
         panic!("long line")
     };
     assert_eq!(consumed, line.len());
@@ -379,8 +380,8 @@ fn line_by_line(mut buf: &[u8]) -> Vec<Result<Record<'_>, LineError>> {
     let mut items = Vec::new();
     loop {
         let (item, consumed) = match parse_next(buf, true) {
-            Ok(Parsed::Complete { record, consumed, .. }) => (Ok(record), consumed),
-            Ok(Parsed::Incomplete) => return items,
+            Ok(NextRecord::Complete { record, consumed, .. }) => (Ok(record), consumed),
+            Ok(NextRecord::Incomplete) => return items,
             Err(error) => {
                 let consumed = error.consumed;
                 (Err(error), consumed)

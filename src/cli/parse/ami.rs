@@ -6,7 +6,7 @@
 //! chunking can never change the result. Login secrets (`Secret`, MD5 `Key`) are masked in the output.
 
 use super::{Printer, Report};
-use parsers::ami::{AmiDecoder, Field, Message, MessageKind, Parsed};
+use parsers::ami::{AmiDecoder, Field, Message, MessageKind, NextMessage};
 use serde::Serialize;
 use std::path::PathBuf;
 /// Keys whose value must never be printed (plain secret, and the MD5 login key derived from it).
@@ -51,8 +51,8 @@ impl FileState {
         loop {
             let rest = buf.get(start..).unwrap_or_default();
             match self.decoder.decode(rest) {
-                Ok(Parsed::Incomplete) => return Ok(start),
-                Ok(Parsed::Complete { message, consumed }) => {
+                Ok(NextMessage::Incomplete) => return Ok(start),
+                Ok(NextMessage::Complete { message, consumed }) => {
                     let taken = rest.get(..consumed).unwrap_or_default();
                     let line = self.line + leading_empty_lines(taken);
                     let message = masked(message);

@@ -2,7 +2,7 @@
 //! fields) on stdout; a bad line is one `FILE:LINE: reason` on stderr and parsing goes on.
 
 use super::{Printer, Report};
-use parsers::queue_log::{LineError, Parsed, Record, parse_next};
+use parsers::queue_log::{LineError, NextRecord, Record, parse_next};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -32,8 +32,8 @@ impl Printer for FileState {
             let rest = buf.get(start..).unwrap_or_default();
             let parsed = parse_next(rest, at_eof);
             match parsed {
-                Ok(Parsed::Incomplete) => return Ok(start),
-                Ok(Parsed::Complete { record, consumed, lines }) => {
+                Ok(NextRecord::Incomplete) => return Ok(start),
+                Ok(NextRecord::Complete { record, consumed, lines }) => {
                     self.line += lines as u64;
                     to.item(&Output { file: &self.name, line: self.line, record: &record })?;
                     start += consumed;

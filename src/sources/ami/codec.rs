@@ -4,7 +4,7 @@
 //! exact bytes (`Frame`) and the session parses them again without copying (`Frame::message`). Bad input
 //! (an oversized or unclassifiable message) is logged and skipped here; it never ends the connection.
 
-use parsers::ami::{AmiDecoder, Message, MessageKind, Parsed};
+use parsers::ami::{AmiDecoder, Message, MessageKind, NextMessage};
 use std::io;
 use tokio_util::bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -34,7 +34,7 @@ impl Frame {
             parsers::ami::parse_message(&self.bytes).ok()
         };
         match parsed {
-            Some(Parsed::Complete { message, .. }) => Some(message),
+            Some(NextMessage::Complete { message, .. }) => Some(message),
             _ => None,
         }
     }
@@ -55,12 +55,12 @@ impl Decoder for AmiCodec {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, io::Error> {
         loop {
             match self.decoder.decode(buf) {
-                Ok(Parsed::Complete { message, consumed }) => {
+                Ok(NextMessage::Complete { message, consumed }) => {
                     let banner = matches!(message.kind, MessageKind::Banner { .. });
                     let bytes = buf.split_to(consumed).freeze();
                     return Ok(Some(Frame { bytes, banner }));
                 }
-                Ok(Parsed::Incomplete) => return Ok(None),
+                Ok(NextMessage::Incomplete) => return Ok(None),
                 Err(err) => {
                     self.skipped += 1;
                     let skip = err.skip().min(buf.len());

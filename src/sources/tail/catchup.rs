@@ -7,10 +7,10 @@
 //! the plan found no live file, the follower counts as missing since planning began: every file that was
 //! the live one from then on is read from 0.
 
-use super::TailSettings;
 use super::batch::Batcher;
 use super::follow::{self, FileId, Follower, RETIRED_GRACE};
 use super::startup::{OpenPlan, OpenSegment};
+use crate::config::QueueLogConfig;
 use std::time::{Instant, SystemTime};
 
 /// Replays the plan (made from `planned_at` on) and returns the live follower positioned after the last
@@ -18,7 +18,7 @@ use std::time::{Instant, SystemTime};
 pub fn replay(
     plan: OpenPlan,
     planned_at: SystemTime,
-    settings: &TailSettings,
+    settings: &QueueLogConfig,
     batcher: &mut Batcher,
 ) -> Option<Follower> {
     let mut plan = plan;
@@ -80,7 +80,7 @@ fn replay_rotated(segment: OpenSegment, follower: &mut Follower, batcher: &mut B
 fn live_follower(
     live: Option<(std::fs::File, u64)>,
     planned_at: SystemTime,
-    settings: &TailSettings,
+    settings: &QueueLogConfig,
 ) -> Follower {
     let follower = match live {
         Some((file, start)) => {
@@ -92,7 +92,7 @@ fn live_follower(
         }
         None => Follower::missing_since(&settings.path, planned_at),
     };
-    follower.with_rotated_glob(settings.rotated_glob.clone())
+    follower.with_rotated_glob(&settings.rotated_glob)
 }
 
 #[cfg(test)]

@@ -25,14 +25,17 @@ fn append(path: &Path, lines: std::ops::Range<usize>) {
 
 struct Setup {
     dir: tempfile::TempDir,
-    settings: TailSettings,
+    settings: QueueLogConfig,
 }
 
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = TailSettings::new(dir.path().join("queue_log"), ReplayMode::Whole);
-        settings.rotated_glob = Some(dir.path().join("queue_log.*").to_string_lossy().into_owned());
+        let settings = QueueLogConfig {
+            path: dir.path().join("queue_log"),
+            rotated_glob: dir.path().join("queue_log.*").to_string_lossy().into_owned(),
+            ..QueueLogConfig::default()
+        };
         Self { dir, settings }
     }
 
@@ -48,7 +51,7 @@ impl Setup {
 
     fn plan(&self) -> (OpenPlan, SystemTime) {
         let planned_at = SystemTime::now();
-        let glob = self.settings.rotated_glob.clone().unwrap_or_default();
+        let glob = self.settings.rotated_glob.clone();
         let live = self.settings.path.clone();
         let plan = open_plan(&live, || rotated_files(&glob, &live), DAY, ReplayMode::Whole).expect("plan");
         (plan, planned_at)

@@ -139,8 +139,8 @@ impl Follower {
     }
 
     /// Enables recovery of unread lines from the copy after a copytruncate rotation.
-    pub fn with_rotated_glob(mut self, glob: Option<String>) -> Self {
-        self.rotated_glob = glob.filter(|g| !g.is_empty());
+    pub fn with_rotated_glob(mut self, glob: &str) -> Self {
+        self.rotated_glob = (!glob.is_empty()).then(|| glob.to_owned());
         self
     }
 

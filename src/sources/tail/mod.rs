@@ -12,6 +12,7 @@ pub mod history;
 mod reader;
 pub mod startup;
 
+use crate::config::QueueLogConfig;
 use crate::engine::PbxSetup;
 use crate::sources::{QueueLogHealth, SourceMsg};
 use batch::Batcher;
@@ -26,43 +27,30 @@ use tokio_util::task::TaskTracker;
 
 /// Position check period when notify says nothing (DESIGN: follow appends quickly; notify does the fast
 /// path, this bounds the latency on filesystems without inotify).
-pub const DEFAULT_POLL_INTERVAL_MS: u64 = 250;
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How often to retry setting up the directory watch when it failed (directory missing, inotify limits).
 const WATCH_RETRY: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone)]
-pub struct TailSettings {
-    /// The live queue_log (`/var/log/asterisk/queue_log`).
-    pub path: PathBuf,
-    /// Rotated files (`/var/log/asterisk/queue_log.*`); None = never read rotated files.
-    pub rotated_glob: Option<String>,
-    pub poll_interval_ms: u64,
-    /// `Today` when AMI supplies membership, `Whole` in queue_log-only mode.
-    pub replay: ReplayMode,
-}
-
-impl TailSettings {
-    pub fn new(path: impl Into<PathBuf>, replay: ReplayMode) -> Self {
-        Self { path: path.into(), rotated_glob: None, poll_interval_ms: DEFAULT_POLL_INTERVAL_MS, replay }
-    }
-}
-
-/// Starts the tail task. The day start is taken from the clock now (this is an edge; the engine is not).
+/// Starts the tail task over `[queue_log]` as loaded (its rotated glob resolved; `enabled` is the caller's
+/// business). `replay` is `Today` when AMI supplies membership, `Whole` in queue_log-only mode. The day start
+/// is taken from the clock now (this is an edge; the engine is not).
 pub fn spawn(
-    settings: TailSettings,
+    settings: QueueLogConfig,
+    replay: ReplayMode,
     engine: &PbxSetup,
     tx: mpsc::Sender<SourceMsg>,
     cancel: CancellationToken,
     tracker: &TaskTracker,
 ) {
     let day_start = startup::day_start_epoch(jiff::Timestamp::now(), &engine.tz, engine.day_starts_at);
-    tracker.spawn(run(settings, day_start, tx, cancel));
+    tracker.spawn(run(settings, replay, day_start, tx, cancel));
 }
 
 /// The whole life of the tail: `replaying`, the start-up replay, `ReplayDone`, then follow until cancelled
 /// (or the engine task is gone).
 pub async fn run(
-    settings: TailSettings,
+    settings: QueueLogConfig,
+    mode: ReplayMode,
     day_start: i64,
     tx: mpsc::Sender<SourceMsg>,
     cancel: CancellationToken,
@@ -72,9 +60,8 @@ pub async fn run(
         return;
     }
     let batcher = Batcher::new(tx.clone(), cancel.clone(), History::from_day_start(day_start));
-    let Some(mut tail) = replay(&settings, day_start, batcher, &cancel).await else { return };
+    let Some(mut tail) = replay(&settings, mode, day_start, batcher, &cancel).await else { return };
     let mut health = Some(tail.health);
-    let interval = Duration::from_millis(settings.poll_interval_ms.max(1));
     loop {
         let Some((next, outcome)) = poll_blocking(tail, &cancel).await else { return };
         tail = next;
@@ -98,7 +85,7 @@ pub async fn run(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = wake.recv() => {}
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
         }
     }
 }
@@ -186,7 +173,8 @@ fn log_note(note: &Note) {
 /// Plans (opening every file), replays and sends `ReplayDone` on the blocking pool, and returns the live
 /// follower positioned after what was replayed. None when cancelled or the engine task is gone.
 async fn replay(
-    settings: &TailSettings,
+    settings: &QueueLogConfig,
+    mode: ReplayMode,
     day_start: i64,
     mut batcher: Batcher,
     cancel: &CancellationToken,
@@ -195,7 +183,7 @@ async fn replay(
     let job = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let planned_at = std::time::SystemTime::now();
-        let plan = open_plan_logged(&settings, day_start);
+        let plan = open_plan_logged(&settings, mode, day_start);
         let follower = catchup::replay(plan, planned_at, &settings, &mut batcher)?;
         tracing::info!(
             lines = batcher.lines,
@@ -217,9 +205,9 @@ async fn replay(
     }
 }
 
-fn open_plan_logged(settings: &TailSettings, day_start: i64) -> startup::OpenPlan {
-    let glob = settings.rotated_glob.as_deref();
-    startup::open_plan(&settings.path, || Ok(rotated_candidates(&settings.path, glob)), day_start, settings.replay)
+fn open_plan_logged(settings: &QueueLogConfig, mode: ReplayMode, day_start: i64) -> startup::OpenPlan {
+    let glob = Some(settings.rotated_glob.as_str());
+    startup::open_plan(&settings.path, || Ok(rotated_candidates(&settings.path, glob)), day_start, mode)
         .unwrap_or_else(|e| {
             tracing::warn!(path = %settings.path.display(), error = %e, "cannot plan the queue_log replay; following from the start");
             startup::OpenPlan { rotated: Vec::new(), live: None }

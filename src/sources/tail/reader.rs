@@ -3,7 +3,7 @@
 //! bytes), keeps the bytes after the last `\n` until the line is complete, and remembers the head of the
 //! file to recognise a truncation. [`super::follow`] decides which files to read.
 
-use parsers::queue_log::{ErrorKind, Head, Parsed, Record, parse_next_if};
+use parsers::queue_log::{ErrorKind, Head, NextRecord, Record, parse_next_if};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -172,11 +172,11 @@ impl Reader {
         let mut start = 0;
         while let Some(rest) = self.partial.get(start..).filter(|rest| !rest.is_empty()) {
             match parse_next_if(rest, at_eof, |head| line.wants(head)) {
-                Ok(Parsed::Complete { record: Some(record), consumed, .. }) => {
+                Ok(NextRecord::Complete { record: Some(record), consumed, .. }) => {
                     line.line(Ok(record));
                     start += consumed.max(1);
                 }
-                Ok(Parsed::Complete { record: None, consumed, .. }) => {
+                Ok(NextRecord::Complete { record: None, consumed, .. }) => {
                     line.skipped();
                     start += consumed.max(1);
                 }
@@ -185,7 +185,7 @@ impl Reader {
                     line.line(Err(BadLine { kind: error.kind, bytes }));
                     start += error.consumed.max(1);
                 }
-                Ok(Parsed::Incomplete) => break,
+                Ok(NextRecord::Incomplete) => break,
             }
         }
         self.partial.drain(..start.min(self.partial.len()));
