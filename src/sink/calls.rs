@@ -1,8 +1,7 @@
 //! The calls of the sink's mirror: a busy day's tens of thousands, so they are held apart from agents and
 //! queues, densely. Each sits once in a vector, found through a table of positions keyed by its uniqueid
-//! inline (no second copy of the id on the heap). Held in a hash table of whole entries instead, they took
-//! twice the memory: a table grows by doubling and keeps up to half of its slots empty, each as large as
-//! an entry.
+//! inline (no second copy of the id on the heap). A hash table of whole entries would take twice the
+//! memory: a table grows by doubling and keeps up to half of its slots empty, each as large as an entry.
 
 use super::Update;
 use compact_str::CompactString;
