@@ -34,12 +34,6 @@ impl Engine {
         c
     }
 
-    pub(super) fn call_changed(&mut self, uniqueid: &str) {
-        if !self.turn.out.iter().any(|c| matches!(c, Change::Call(u) if u == uniqueid)) {
-            self.turn.out.push(Change::Call(uniqueid.to_owned()));
-        }
-    }
-
     /// The visit a non-join fact from `src` about the caller in `queue` is about: the latest visit of that
     /// queue the feed reported, else the latest of that queue at all (the feed missed its join, e.g. it
     /// connected mid-call), else a new one (a feed may report a call whose join nobody saw).
@@ -59,7 +53,7 @@ impl Engine {
             visits[at].seen_by[f] = true;
         }
         if found.is_none() {
-            self.call_changed(uniqueid);
+            self.turn.call_changed(uniqueid);
         }
         (c, at)
     }
@@ -118,7 +112,7 @@ impl Engine {
         let (over, joined_at) = (visit.is_over(), visit.joined_at.unwrap_or(now));
         let caller_id = call.caller_id.clone();
         if changed {
-            self.call_changed(uniqueid);
+            self.turn.call_changed(uniqueid);
         }
         if entered {
             self.left_earlier_visits(c, v, uniqueid);
@@ -167,7 +161,7 @@ impl Engine {
         visit.guessed_exit = true;
         let at = visit.dequeued_at.unwrap_or(self.turn.cause);
         super::visits::set_min(&mut visit.ended_at, at);
-        self.call_changed(uniqueid);
+        self.turn.call_changed(uniqueid);
         self.recount(c, v);
     }
 

@@ -108,7 +108,7 @@ impl Engine {
                 visit.joined_at = Some(joined);
                 visits.push(visit);
                 let v = visits.len() - 1;
-                self.call_changed(uid);
+                self.turn.call_changed(uid);
                 v
             }
         };
@@ -117,7 +117,7 @@ impl Engine {
             && let Some(caller_id) = entry.caller_id.as_deref().filter(|c| !c.is_empty())
         {
             call.caller_id = Some(super::key::Key::new(caller_id));
-            self.call_changed(uid);
+            self.turn.call_changed(uid);
         }
         let call = &self.calls[c as usize];
         let joined_at = call.visits[v].joined_at.unwrap_or(joined);
@@ -206,6 +206,6 @@ impl Engine {
             self.touch(a);
         }
         self.stop_call_rings(c, v);
-        self.call_changed(&uid);
+        self.turn.call_changed(&uid);
     }
 }

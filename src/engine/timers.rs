@@ -22,11 +22,7 @@ impl Timers {
 
     /// The earliest wrap-up end at or before `now`, taken off the list.
     pub fn wrapup_due(&mut self, now: TsMs) -> Option<(TsMs, AgentIx)> {
-        if self.wrapups.first().is_some_and(|(until, _)| *until <= now) {
-            self.wrapups.pop_first()
-        } else {
-            None
-        }
+        pop_due(&mut self.wrapups, now)
     }
 
     /// The wrap-ups of agent `from` end for `to` (a provisional agent merged into the real one).
@@ -43,10 +39,11 @@ impl Timers {
 
     /// The earliest caller whose leave settles at or before `now`, taken off the list.
     pub fn leave_due(&mut self, now: TsMs) -> Option<Key> {
-        if self.unexplained.first().is_some_and(|(due, _)| *due <= now) {
-            self.unexplained.pop_first().map(|(_, uid)| uid)
-        } else {
-            None
-        }
+        pop_due(&mut self.unexplained, now).map(|(_, uid)| uid)
     }
+}
+
+/// The earliest entry of `set` due at or before `now`, taken off it.
+fn pop_due<T: Ord>(set: &mut BTreeSet<(TsMs, T)>, now: TsMs) -> Option<(TsMs, T)> {
+    if set.first().is_some_and(|(due, _)| *due <= now) { set.pop_first() } else { None }
 }

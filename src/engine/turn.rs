@@ -55,16 +55,24 @@ impl Turn {
 
     /// A queue change, once per turn.
     pub fn queue_changed(&mut self, name: &str) {
-        if !self.out.iter().any(|c| matches!(c, Change::Queue(n) if n == name)) {
-            self.out.push(Change::Queue(name.to_owned()));
-        }
+        self.once(|c| matches!(c, Change::Queue(n) if n == name), || Change::Queue(name.to_owned()));
     }
 
-    /// An agent change, once per turn (handlers report the same agent several times; the check is cheaper
-    /// than allocating the id again).
+    /// An agent change, once per turn.
     pub fn agent_changed(&mut self, id: &str) {
-        if !self.out.iter().any(|c| matches!(c, Change::Agent(a) if a == id)) {
-            self.out.push(Change::Agent(id.to_owned()));
+        self.once(|c| matches!(c, Change::Agent(a) if a == id), || Change::Agent(id.to_owned()));
+    }
+
+    /// A call change, once per turn.
+    pub fn call_changed(&mut self, uniqueid: &str) {
+        self.once(|c| matches!(c, Change::Call(u) if u == uniqueid), || Change::Call(uniqueid.to_owned()));
+    }
+
+    /// Records the change unless the turn holds it already: handlers report the same entity several times,
+    /// and the scan of a turn's few changes is cheaper than allocating the id again.
+    fn once(&mut self, held: impl Fn(&Change) -> bool, change: impl FnOnce() -> Change) {
+        if !self.out.iter().any(held) {
+            self.out.push(change());
         }
     }
 

@@ -180,7 +180,7 @@ impl Engine {
         let ended = visit.ended_at.is_some();
         let credited = visit.agent == Some(a);
         if changed {
-            self.call_changed(uniqueid);
+            self.turn.call_changed(uniqueid);
         }
         self.dequeue_visit(at);
         self.stop_all_rings(at);
@@ -263,7 +263,7 @@ impl Engine {
         let credited = visit.agent;
         let ended_at = visit.ended_at.unwrap_or(now);
         if changed {
-            self.call_changed(&uid);
+            self.turn.call_changed(&uid);
         }
         self.dequeue_visit(at);
         self.stop_all_rings(at);
@@ -320,7 +320,7 @@ impl Engine {
         visit.guessed_exit = false;
         changed |= set_min(&mut visit.ended_at, now);
         if changed {
-            self.call_changed(&uid);
+            self.turn.call_changed(&uid);
         }
         self.dequeue_visit(at);
         self.stop_all_rings(at);
