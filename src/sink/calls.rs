@@ -27,8 +27,9 @@ impl Calls {
         self.at.get(uniqueid).map(|&i| &self.list[i as usize])
     }
 
-    /// Takes `call` as the state of call `uniqueid`.
-    pub fn insert(&mut self, uniqueid: &str, call: Mirrored) {
+    /// Takes `call` (an [`Update::Call`]) as the state of its call.
+    pub fn insert(&mut self, call: Mirrored) {
+        let uniqueid = uniqueid_of(&call.update);
         if let Some(&i) = self.at.get(uniqueid) {
             self.list[i as usize] = call;
             return;
@@ -96,9 +97,9 @@ mod tests {
     fn removing_and_pruning_keep_every_other_call_findable() {
         let mut calls = Calls::default();
         for uid in ["1.1", "1.2", "1.3", "1.4"] {
-            calls.insert(uid, call(uid));
+            calls.insert(call(uid));
         }
-        calls.insert("1.2", call("1.2"));
+        calls.insert(call("1.2"));
         assert_eq!(calls.len(), 4, "a call given again replaces itself");
         calls.remove("1.1");
         calls.remove("1.9");

@@ -107,10 +107,7 @@ impl Mirror {
             }
             // A message, not state: a rewrite has nothing of it to write (a `resync` follows instead).
             Update::AgentEvent { .. } | Update::CommandResult { .. } => {}
-            Update::Call { ref uniqueid, .. } => {
-                let uniqueid = uniqueid.clone();
-                self.calls.insert(&uniqueid, Mirrored { update, at: now });
-            }
+            update @ Update::Call { .. } => self.calls.insert(Mirrored { update, at: now }),
             update => {
                 self.entities.insert(update.entity(), Mirrored { update, at: now });
             }
