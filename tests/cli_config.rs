@@ -103,7 +103,7 @@ fn bad_value_is_78_and_never_shows_the_secret() {
     );
     let (stdout, stderr) = exits(&config, EX_CONFIG);
     assert!(stderr.contains("[ami] port:"), "{stderr}");
-    assert!(!stdout.contains("bad-value-secret-8") && !stderr.contains("bad-value-secret-8"));
+    assert_hidden(&["bad-value-secret-8"], &stdout, &stderr);
 
     let config = write(dir.path(), "tz.toml", "[queue_log]\nday_starts_at = \"7am\"\n");
     let out = check_config(&config);
@@ -149,7 +149,7 @@ fn shipped_config_names_the_missing_ami_login_until_filled_in() {
     );
     let config = write(dir.path(), "queuecast.toml", &filled);
     let (stdout, stderr) = exits(&config, 0);
-    assert!(!stdout.contains("shipped-secret-4e1") && !stderr.contains("shipped-secret-4e1"), "{stdout}");
+    assert_hidden(&["shipped-secret-4e1"], &stdout, &stderr);
     assert!(
         stdout.contains("[ami]\nenabled = true") && stdout.contains("username = \"queuecast\""),
         "{stdout}"
