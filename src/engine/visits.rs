@@ -341,9 +341,6 @@ impl Engine {
         let q = self.calls[c as usize].visits[v].queue;
         let sl = self.service_level_s(q);
         let visit = &mut self.calls[c as usize].visits[v];
-        if contribution_is(visit, sl, &visit.contributed) {
-            return;
-        }
         let wanted = contribution(visit, sl);
         if wanted == visit.contributed {
             return;
@@ -378,24 +375,8 @@ pub(super) fn device_busy(device: super::DeviceState) -> bool {
     matches!(device, D::InUse | D::Busy | D::OnHold | D::RingInUse)
 }
 
-/// Whether `contribution(visit, service_level_s)` would equal `current`, without building it (most facts a
-/// second feed reports change nothing, and building one allocates).
-fn contribution_is(visit: &Visit, service_level_s: u32, current: &Contribution) -> bool {
-    let answered = visit.answered();
-    let unanswered = visit.leave.filter(|_| !answered);
-    let hold_s = visit.hold_s.filter(|_| answered);
-    current.answered == answered
-        && current.abandoned == unanswered.is_some_and(|r| !is_timed_out(r))
-        && current.timed_out == unanswered.is_some_and(is_timed_out)
-        && current.transferred == (answered && visit.ending == Some(Ending::Transferred))
-        && current.hold_s == hold_s
-        && current.sl_within == hold_s.is_some_and(|h| h <= service_level_s)
-        && current.talk_s == visit.talk_s.filter(|_| answered && visit.ended_at.is_some())
-        && current.agent == visit.agent.filter(|_| answered)
-        && visit.misses.is_empty()
-        && current.misses.is_empty()
-}
-
+/// What the visit adds to the counters now. It allocates only for missed rings, so `recount` can build one
+/// for every fact, most of which change nothing.
 fn contribution(visit: &Visit, service_level_s: u32) -> Contribution {
     let answered = visit.answered();
     let unanswered = visit.leave.filter(|_| !answered);
