@@ -3,11 +3,13 @@
 //! Free functions over the parts they touch (a queue, the agents, the change list), so `recount` can apply a
 //! difference while it still borrows the call record, without copying the contribution.
 
-use super::state::{Agent, AgentIx, Contribution, Queue, QueueCounters, QueueIx};
+use super::state::{Agent, AgentIx, Contribution, CountedOutcome, Queue, QueueCounters, QueueIx};
 use super::{Change, Engine};
 
-fn flag(counter: &mut u64, old: bool, new: bool) {
-    match (old, new) {
+/// Moves the visit's count in `counter` from its old outcome to its new one; `is` tells the outcomes the
+/// counter counts.
+fn flag(counter: &mut u64, old: CountedOutcome, new: CountedOutcome, is: impl Fn(CountedOutcome) -> bool) {
+    match (is(old), is(new)) {
         (false, true) => *counter += 1,
         (true, false) => *counter = counter.saturating_sub(1),
         _ => {}
@@ -31,11 +33,13 @@ fn sample(sum: &mut u64, count: &mut u64, old: Option<u32>, new: Option<u32>) {
 pub(super) fn apply_queue_delta(queue: &mut Queue, old: &Contribution, new: &Contribution) -> (bool, bool) {
     let before = queue.counters;
     let c: &mut QueueCounters = &mut queue.counters;
-    flag(&mut c.answered, old.answered, new.answered);
-    flag(&mut c.abandoned, old.abandoned, new.abandoned);
-    flag(&mut c.timed_out, old.timed_out, new.timed_out);
-    flag(&mut c.transferred, old.transferred, new.transferred);
-    flag(&mut c.sl_within, old.sl_within, new.sl_within);
+    use CountedOutcome as O;
+    let (was, now) = (old.outcome, new.outcome);
+    flag(&mut c.answered, was, now, |o| matches!(o, O::Answered { .. }));
+    flag(&mut c.abandoned, was, now, |o| o == O::Abandoned);
+    flag(&mut c.timed_out, was, now, |o| o == O::TimedOut);
+    flag(&mut c.transferred, was, now, |o| matches!(o, O::Answered { transferred: true, .. }));
+    flag(&mut c.sl_within, was, now, |o| matches!(o, O::Answered { sl_within: true, .. }));
     sample(&mut c.hold_sum_s, &mut c.hold_count, old.hold_s, new.hold_s);
     sample(&mut c.talk_sum_s, &mut c.talk_count, old.talk_s, new.talk_s);
     let max_lowered = old.hold_s.is_some_and(|h| h >= c.hold_max_s) && new.hold_s < old.hold_s;

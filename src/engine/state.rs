@@ -394,11 +394,7 @@ impl Visit {
 /// call arrive twice or are refined (AMI `Unspecified` → queue_log `Timeout`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contribution {
-    pub answered: bool,
-    pub abandoned: bool,
-    pub timed_out: bool,
-    pub transferred: bool,
-    pub sl_within: bool,
+    pub outcome: CountedOutcome,
     pub hold_s: Option<u32>,
     pub talk_s: Option<u32>,
     /// Agent credited with the answer (and the talk seconds).
@@ -411,6 +407,22 @@ impl Contribution {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+}
+
+/// Which outcome counters a visit is in: a visit is answered, abandoned or timed out, never two of them, and
+/// only an answered one counts as transferred or within the service level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CountedOutcome {
+    /// Neither answered nor left: the caller is still waiting, or the visit ended without a leave reason.
+    #[default]
+    Undecided,
+    Abandoned,
+    TimedOut,
+    Answered {
+        transferred: bool,
+        /// The hold time is known and within the queue's service level.
+        sl_within: bool,
+    },
 }
 
 /// Visit outcome as DESIGN.md spells it.

@@ -8,7 +8,9 @@
 
 use super::calls::VisitRef;
 use super::key::Key;
-use super::state::{AgentIx, Call, CallIx, Contribution, Ending, QueueIx, Visit, feed, is_timed_out};
+use super::state::{
+    AgentIx, Call, CallIx, Contribution, CountedOutcome, Ending, QueueIx, Visit, feed, is_timed_out,
+};
 use super::{EndReason, Engine, LeaveReason, MemberRef, Source, TsMs};
 
 #[derive(Debug, Clone, Copy)]
@@ -379,7 +381,6 @@ pub(super) fn device_busy(device: super::DeviceState) -> bool {
 /// for every fact, most of which change nothing.
 fn contribution(visit: &Visit, service_level_s: u32) -> Contribution {
     let answered = visit.answered();
-    let unanswered = visit.leave.filter(|_| !answered);
     let hold_s = visit.hold_s.filter(|_| answered);
     let mut misses: Vec<(AgentIx, u32)> = Vec::new();
     for &(agent, _, _) in &visit.misses {
@@ -391,13 +392,18 @@ fn contribution(visit: &Visit, service_level_s: u32) -> Contribution {
         let n = count(Source::QueueLog).max(count(Source::Ami)).max(count(Source::Clock));
         misses.push((agent, u32::try_from(n).unwrap_or(u32::MAX)));
     }
+    let outcome = match visit.leave {
+        _ if answered => CountedOutcome::Answered {
+            transferred: visit.ending == Some(Ending::Transferred),
+            sl_within: hold_s.is_some_and(|h| h <= service_level_s),
+        },
+        Some(reason) if is_timed_out(reason) => CountedOutcome::TimedOut,
+        Some(_) => CountedOutcome::Abandoned,
+        None => CountedOutcome::Undecided,
+    };
     Contribution {
-        answered,
-        abandoned: unanswered.is_some_and(|r| !is_timed_out(r)),
-        timed_out: unanswered.is_some_and(is_timed_out),
-        transferred: answered && visit.ending == Some(Ending::Transferred),
+        outcome,
         hold_s,
-        sl_within: hold_s.is_some_and(|h| h <= service_level_s),
         talk_s: visit.talk_s.filter(|_| answered && visit.ended_at.is_some()),
         agent: visit.agent.filter(|_| answered),
         misses,
