@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::engine::PbxSetup;
 use crate::normalize::static_members::StaticMember;
-use crate::sources::astdb::{self, PersistentMember};
+use crate::sources::astdb;
 use crate::sources::queues_conf;
 
 /// What the engine needs from the config and from queues.conf.
@@ -17,7 +17,7 @@ pub struct EngineSetup {
     /// them here.
     pub static_members: Vec<StaticMember>,
     /// The persistent members read from astdb at start (the watcher sends only what changes after).
-    pub persistent: Vec<PersistentMember>,
+    pub persistent: Vec<StaticMember>,
 }
 
 pub fn engine_setup(config: &Config) -> EngineSetup {
@@ -39,22 +39,18 @@ pub fn engine_setup(config: &Config) -> EngineSetup {
 
 /// astdb's members join the members present from the start, and their names the known pairs (names in the
 /// queuecast config win, as they do over queues.conf).
-pub fn apply_persistent(
-    persistent: &[PersistentMember],
-    engine: &mut PbxSetup,
-    members: &mut Vec<StaticMember>,
-) {
+pub fn apply_persistent(persistent: &[StaticMember], engine: &mut PbxSetup, members: &mut Vec<StaticMember>) {
     for member in persistent {
         if let Some(name) = &member.name {
             engine.members.entry(name.clone()).or_insert_with(|| member.interface.clone());
         }
-        members.push(member.to_start_member());
     }
+    members.extend_from_slice(persistent);
 }
 
 /// astdb is optional (persistent members off, Asterisk on another host): a missing or unreadable file is
 /// logged once and names come from the other sources.
-fn read_astdb(path: &std::path::Path) -> Vec<PersistentMember> {
+fn read_astdb(path: &std::path::Path) -> Vec<StaticMember> {
     match astdb::read(path) {
         Ok((members, bad)) => {
             if bad > 0 {

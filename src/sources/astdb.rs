@@ -47,37 +47,10 @@ impl AstdbError {
     }
 }
 
-/// One dynamic member as Asterisk stored it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersistentMember {
-    /// As Asterisk wrote it in the key (queue names compare case-insensitively elsewhere).
-    pub queue: String,
-    pub interface: String,
-    pub penalty: i64,
-    pub paused: bool,
-    /// None when Asterisk stored the interface as the name (a member added without one).
-    pub name: Option<String>,
-    pub pause_reason: Option<String>,
-}
-
-impl PersistentMember {
-    /// As a member present from the start, the form the engine's start-up takes queues.conf members in.
-    pub fn to_start_member(&self) -> StaticMember {
-        StaticMember {
-            queue: self.queue.to_ascii_lowercase(),
-            interface: self.interface.clone(),
-            penalty: self.penalty,
-            name: self.name.clone(),
-            paused: Some(self.paused),
-            pause_reason: self.pause_reason.clone(),
-            dynamic: true,
-        }
-    }
-}
-
-/// Every persistent member in the astdb at `path`, and the number of member strings that could not be read
+/// Every persistent member in the astdb at `path`, as a member present from the start (the form the engine's
+/// start-up takes queues.conf members in too), and the number of member strings that could not be read
 /// (skipped, as Asterisk skips them).
-pub fn read(path: &Path) -> Result<(Vec<PersistentMember>, usize), AstdbError> {
+pub fn read(path: &Path) -> Result<(Vec<StaticMember>, usize), AstdbError> {
     let bytes = snapshot(path)?;
     let sqlite = |source| AstdbError::Sqlite { path: path.to_owned(), source };
     let mut db = Connection::open_in_memory_with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sqlite)?;
@@ -104,7 +77,7 @@ pub fn read(path: &Path) -> Result<(Vec<PersistentMember>, usize), AstdbError> {
 }
 
 /// The members of one queue's value, and how many member strings were unreadable.
-pub fn parse_value(queue: &str, value: &str) -> (Vec<PersistentMember>, usize) {
+pub fn parse_value(queue: &str, value: &str) -> (Vec<StaticMember>, usize) {
     let mut out = Vec::new();
     let mut bad = 0;
     for member in value.split([',', '|']).filter(|m| !m.is_empty()) {
@@ -117,7 +90,9 @@ pub fn parse_value(queue: &str, value: &str) -> (Vec<PersistentMember>, usize) {
 }
 
 /// `interface;penalty;paused;membername;state_interface;reason_paused;wrapuptime` (the last two from 16 on).
-fn parse_member(queue: &str, text: &str) -> Option<PersistentMember> {
+/// `queue` is the key's spelling; queue names compare case-insensitively, so the member's is lower-cased. A
+/// name equal to the interface is no name: Asterisk stores the interface there for a member added without one.
+fn parse_member(queue: &str, text: &str) -> Option<StaticMember> {
     let mut fields = text.split(';');
     let interface = fields.next().filter(|i| !i.is_empty())?;
     let penalty = fields.next()?.trim().parse().ok()?;
@@ -129,13 +104,14 @@ fn parse_member(queue: &str, text: &str) -> Option<PersistentMember> {
     let name = fields.next().filter(|n| !n.is_empty() && *n != interface).map(str::to_owned);
     let _state_interface = fields.next();
     let pause_reason = fields.next().filter(|r| paused && !r.is_empty()).map(str::to_owned);
-    Some(PersistentMember {
-        queue: queue.to_owned(),
+    Some(StaticMember {
+        queue: queue.to_ascii_lowercase(),
         interface: interface.to_owned(),
         penalty,
-        paused,
         name,
+        paused: Some(paused),
         pause_reason,
+        dynamic: true,
     })
 }
 

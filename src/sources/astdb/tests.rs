@@ -15,21 +15,23 @@ fn astdb(dir: &Path, rows: &[(&str, &str)]) -> PathBuf {
     path
 }
 
-/// (queue, interface), penalty, paused, name, pause reason: the fields in the order astdb writes them.
+/// (queue, interface), penalty, paused, name, pause reason: the fields in the order astdb writes them; the
+/// queue as the engine takes it (lower-cased), and always a dynamic member.
 fn member(
     (queue, interface): (&str, &str),
     penalty: i64,
     paused: bool,
     name: Option<&str>,
     pause_reason: Option<&str>,
-) -> PersistentMember {
-    PersistentMember {
+) -> StaticMember {
+    StaticMember {
         queue: queue.into(),
         interface: interface.into(),
         penalty,
-        paused,
         name: name.map(Into::into),
+        paused: Some(paused),
         pause_reason: pause_reason.map(Into::into),
+        dynamic: true,
     }
 }
 
@@ -53,12 +55,11 @@ fn reads_the_format_dump_queue_members_writes() {
     );
     let (members, bad) = read(&path).unwrap();
     assert_eq!(bad, 0);
-    let alice = member(("Support", "Local/1001@agents/n"), 0, true, Some("Alice Smith"), Some("Lunch"));
-    let carol = member(("Support", "Local/1003@agents/n"), 5, false, None, None);
+    // The key's `Support` is the engine's `support`.
+    let alice = member(("support", "Local/1001@agents/n"), 0, true, Some("Alice Smith"), Some("Lunch"));
+    let carol = member(("support", "Local/1003@agents/n"), 5, false, None, None);
     let bob = member(("sales", "PJSIP/2001"), 2, false, Some("Bob Jones"), None);
-    assert_eq!(members, vec![alice.clone(), carol, bob]);
-    let start = alice.to_start_member();
-    assert_eq!((start.queue.as_str(), start.paused, start.dynamic), ("support", Some(true), true));
+    assert_eq!(members, vec![alice, carol, bob]);
 }
 
 #[test]
@@ -107,7 +108,11 @@ fn a_locked_database_is_read_without_blocking_asterisk() {
     drop(blocked);
 
     let (members, _) = read(&path).unwrap();
-    assert_eq!((members[0].name.as_deref(), members[0].paused), (Some("Ann"), false), "last committed state");
+    assert_eq!(
+        (members[0].name.as_deref(), members[0].paused),
+        (Some("Ann"), Some(false)),
+        "last committed state"
+    );
     asterisk.execute_batch("COMMIT").expect("Asterisk's commit is not hindered by the read");
     let (members, _) = read(&path).unwrap();
     assert_eq!(members[0].pause_reason.as_deref(), Some("Lunch"), "the committed change is seen next time");

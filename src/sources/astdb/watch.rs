@@ -5,8 +5,9 @@
 //! pause are taken from astdb once, at start (`daemon::pbx_files::engine_setup`): later, queue_log says them first
 //! and exactly, while astdb is committed up to a second late, and a stale copy must not undo a newer line.
 
-use super::{AstdbError, PersistentMember, Stamp, read};
+use super::{AstdbError, Stamp, read};
 use crate::engine::{Event, EventKind, Source};
+use crate::normalize::static_members::StaticMember;
 use crate::sources::SourceMsg;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ type Pairs = BTreeMap<String, String>;
 /// Follows the astdb at `path` until `cancel`; `known` are the pairs the engine already has from the start.
 pub fn spawn(
     path: PathBuf,
-    known: &[PersistentMember],
+    known: &[StaticMember],
     tx: mpsc::Sender<SourceMsg>,
     cancel: CancellationToken,
     tracker: &TaskTracker,
@@ -108,7 +109,7 @@ fn report(path: &Path, err: &AstdbError, failing: &mut Option<String>) {
 }
 
 /// Named pairs only: an unnamed member's name is its interface, which needs no resolving.
-fn pairs(members: &[PersistentMember]) -> Pairs {
+fn pairs(members: &[StaticMember]) -> Pairs {
     members.iter().filter_map(|m| Some((m.name.clone()?, m.interface.clone()))).collect()
 }
 
