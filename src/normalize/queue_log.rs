@@ -5,7 +5,7 @@
 //! custom events) becomes no event at all.
 
 use crate::engine::{Actor, EndReason, Event, EventKind, LeaveReason, MemberRef, Source};
-use parsers::queue_log::{QlEvent, Record, Text};
+use parsers::queue_log::{Completed, Left, QlEvent, Record, Text, ToExten};
 
 /// What queue_log writes in the queue, callid and agent columns when there is none.
 const NONE: &str = "NONE";
@@ -61,19 +61,19 @@ fn kind(record: &Record<'_>) -> Option<EventKind> {
 fn call(record: &Record<'_>) -> Option<EventKind> {
     let queue = column(&record.queue)?;
     let uniqueid = column(&record.callid)?;
-    let left = |reason, position: &Option<i64>, wait_s: &Option<i64>| EventKind::CallerLeft {
+    let left = |reason, left: &Left| EventKind::CallerLeft {
         queue: queue.clone(),
         uniqueid: uniqueid.clone(),
         reason,
-        position: non_negative(position),
-        wait_s: non_negative(wait_s),
+        position: non_negative(&left.position),
+        wait_s: non_negative(&left.wait_s),
     };
-    let ended = |reason, hold_s: &Option<i64>, talk_s: &Option<i64>| EventKind::CallEnded {
+    let ended = |reason, times: &Completed| EventKind::CallEnded {
         queue: queue.clone(),
         uniqueid: uniqueid.clone(),
         member: member(record),
-        hold_s: non_negative(hold_s),
-        talk_s: non_negative(talk_s),
+        hold_s: non_negative(&times.hold_s),
+        talk_s: non_negative(&times.talk_s),
         reason,
     };
     Some(match &record.event {
@@ -85,12 +85,14 @@ fn call(record: &Record<'_>) -> Option<EventKind> {
             position: non_negative(position),
             linkedid: None,
         },
-        QlEvent::Abandon { position, wait_s, .. } => left(LeaveReason::Abandon, position, wait_s),
-        QlEvent::ExitEmpty { position, wait_s, .. } => left(LeaveReason::Empty, position, wait_s),
-        QlEvent::ExitWithTimeout { position, wait_s, .. } => left(LeaveReason::Timeout, position, wait_s),
-        QlEvent::ExitWithKey { position, wait_s, .. } => left(LeaveReason::Key, position, wait_s),
-        QlEvent::Withdraw { position, wait_s, .. } => left(LeaveReason::Withdraw, position, wait_s),
-        QlEvent::SysCompat => left(LeaveReason::SysCompat, &None, &None),
+        QlEvent::Abandon(l) => left(LeaveReason::Abandon, l),
+        QlEvent::ExitEmpty(l) => left(LeaveReason::Empty, l),
+        QlEvent::ExitWithTimeout(l) => left(LeaveReason::Timeout, l),
+        QlEvent::ExitWithKey { left: l, .. } => left(LeaveReason::Key, l),
+        QlEvent::Withdraw { left: l, .. } => left(LeaveReason::Withdraw, l),
+        QlEvent::SysCompat => {
+            left(LeaveReason::SysCompat, &Left { position: None, orig_position: None, wait_s: None })
+        }
         QlEvent::Connect { hold_s, ring_s, .. } => EventKind::CallConnected {
             queue,
             uniqueid,
@@ -98,11 +100,11 @@ fn call(record: &Record<'_>) -> Option<EventKind> {
             hold_s: non_negative(hold_s),
             ring_s: non_negative(ring_s),
         },
-        QlEvent::CompleteCaller { hold_s, talk_s, .. } => ended(EndReason::Caller, hold_s, talk_s),
-        QlEvent::CompleteAgent { hold_s, talk_s, .. } => ended(EndReason::Agent, hold_s, talk_s),
-        QlEvent::BlindTransfer { hold_s, talk_s, .. }
-        | QlEvent::AttendedTransfer { hold_s, talk_s, .. }
-        | QlEvent::Transfer { hold_s, talk_s, .. } => ended(EndReason::Transfer, hold_s, talk_s),
+        QlEvent::CompleteCaller(times) => ended(EndReason::Caller, times),
+        QlEvent::CompleteAgent(times) => ended(EndReason::Agent, times),
+        QlEvent::BlindTransfer(ToExten { times, .. })
+        | QlEvent::AttendedTransfer { times, .. }
+        | QlEvent::Transfer(ToExten { times, .. }) => ended(EndReason::Transfer, times),
         QlEvent::AgentDump => EventKind::AgentDump { queue, uniqueid, member: member(record)? },
         QlEvent::RingNoAnswer { .. } => {
             EventKind::RingStopped { queue, uniqueid, member: member(record)?, missed: true }

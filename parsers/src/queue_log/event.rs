@@ -4,7 +4,7 @@
 use super::error::{ErrorKind, snippet};
 use super::fields::{Data, LineText};
 use super::grammar::{number, split_pipe};
-use super::record::QlEvent;
+use super::record::{Completed, Left, QlEvent, ToExten};
 use crate::text::Text;
 
 type Result<T> = std::result::Result<T, ErrorKind>;
@@ -14,35 +14,17 @@ pub(crate) fn parse_event<'a>(line: LineText<'a>, name: &'a [u8], data: &'a [u8]
     let data = Data::new(name, data, line);
     Ok(match name {
         b"ENTERQUEUE" => enter_queue(&data)?,
-        b"ABANDON" => {
-            let (position, orig_position, wait_s) = left(&data)?;
-            QlEvent::Abandon { position, orig_position, wait_s }
-        }
-        b"EXITEMPTY" => {
-            let (position, orig_position, wait_s) = left(&data)?;
-            QlEvent::ExitEmpty { position, orig_position, wait_s }
-        }
-        b"EXITWITHTIMEOUT" => exit_with_timeout(&data)?,
+        b"ABANDON" => QlEvent::Abandon(left(&data)?),
+        b"EXITEMPTY" => QlEvent::ExitEmpty(left(&data)?),
+        b"EXITWITHTIMEOUT" => QlEvent::ExitWithTimeout(exit_with_timeout(&data)?),
         b"EXITWITHKEY" => exit_with_key(&data)?,
         b"WITHDRAW" => withdraw(&data)?,
         b"CONNECT" => connect(&data)?,
-        b"COMPLETECALLER" => {
-            let (hold_s, talk_s, orig_position) = complete(&data)?;
-            QlEvent::CompleteCaller { hold_s, talk_s, orig_position }
-        }
-        b"COMPLETEAGENT" => {
-            let (hold_s, talk_s, orig_position) = complete(&data)?;
-            QlEvent::CompleteAgent { hold_s, talk_s, orig_position }
-        }
-        b"BLINDTRANSFER" => {
-            let (exten, context, hold_s, talk_s, orig_position) = to_exten(&data, &[5], "5")?;
-            QlEvent::BlindTransfer { exten, context, hold_s, talk_s, orig_position }
-        }
+        b"COMPLETECALLER" => QlEvent::CompleteCaller(complete(&data)?),
+        b"COMPLETEAGENT" => QlEvent::CompleteAgent(complete(&data)?),
+        b"BLINDTRANSFER" => QlEvent::BlindTransfer(to_exten(&data, &[5], "5")?),
         b"ATTENDEDTRANSFER" => attended_transfer(&data)?,
-        b"TRANSFER" => {
-            let (exten, context, hold_s, talk_s, orig_position) = to_exten(&data, &[2, 4, 5], "2, 4 or 5")?;
-            QlEvent::Transfer { exten, context, hold_s, talk_s, orig_position }
-        }
+        b"TRANSFER" => QlEvent::Transfer(to_exten(&data, &[2, 4, 5], "2, 4 or 5")?),
         b"AGENTDUMP" => QlEvent::AgentDump,
         b"SYSCOMPAT" => QlEvent::SysCompat,
         b"RINGNOANSWER" => QlEvent::RingNoAnswer { ring_ms: ring_ms(&data)? },
@@ -135,21 +117,24 @@ fn three_numbers(data: &Data<'_>, [first, second, third]: [&'static str; 3]) -> 
     Ok((data.opt_num(a, 1, first)?, data.opt_num(b, 2, second)?, data.opt_num(c, 3, third)?))
 }
 
-fn left(data: &Data<'_>) -> Result<Numbers> {
-    three_numbers(data, ["pos", "origpos", "waittime"])
+fn left(data: &Data<'_>) -> Result<Left> {
+    let (position, orig_position, wait_s) = three_numbers(data, ["pos", "origpos", "waittime"])?;
+    Ok(Left { position, orig_position, wait_s })
 }
 
-fn complete(data: &Data<'_>) -> Result<Numbers> {
-    three_numbers(data, ["holdtime", "calltime", "origpos"])
+fn complete(data: &Data<'_>) -> Result<Completed> {
+    let (hold_s, talk_s, orig_position) = three_numbers(data, ["holdtime", "calltime", "origpos"])?;
+    Ok(Completed { hold_s, talk_s, orig_position })
 }
 
-fn exit_with_timeout<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
-    let (position, orig_position, wait_s) = match data.count {
-        0 | 1 => (data.opt_num(data.bytes, 1, "pos")?, None, None),
-        3 => left(data)?,
-        _ => return Err(data.wrong_count("1 or 3")),
-    };
-    Ok(QlEvent::ExitWithTimeout { position, orig_position, wait_s })
+fn exit_with_timeout(data: &Data<'_>) -> Result<Left> {
+    match data.count {
+        0 | 1 => {
+            Ok(Left { position: data.opt_num(data.bytes, 1, "pos")?, orig_position: None, wait_s: None })
+        }
+        3 => left(data),
+        _ => Err(data.wrong_count("1 or 3")),
+    }
 }
 
 fn exit_with_key<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
@@ -160,7 +145,7 @@ fn exit_with_key<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
         _ => return Err(data.wrong_count("2 or 4")),
     };
     let position = data.opt_num(position, 2, "pos")?;
-    Ok(QlEvent::ExitWithKey { key: data.text(key), position, orig_position, wait_s })
+    Ok(QlEvent::ExitWithKey { key: data.text(key), left: Left { position, orig_position, wait_s } })
 }
 
 /// `pos|origpos|waittime|withdraw_info`; the info is free text and optional.
@@ -169,12 +154,12 @@ fn withdraw<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
         return Err(data.wrong_count("4"));
     }
     let [position, orig, wait, info] = data.front::<4>();
-    Ok(QlEvent::Withdraw {
+    let left = Left {
         position: data.opt_num(position, 1, "pos")?,
         orig_position: data.opt_num(orig, 2, "origpos")?,
         wait_s: data.opt_num(wait, 3, "waittime")?,
-        info: data.text(info),
-    })
+    };
+    Ok(QlEvent::Withdraw { left, info: data.text(info) })
 }
 
 fn connect<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
@@ -189,8 +174,6 @@ fn connect<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
     })
 }
 
-type ToExten<'a> = (Text<'a>, Text<'a>, Option<i64>, Option<i64>, Option<i64>);
-
 /// `exten|context|holdtime|calltime|origpos` (BLINDTRANSFER, TRANSFER), when the field count is one of
 /// `counts` (`expected` says which).
 fn to_exten<'a>(data: &Data<'a>, counts: &[usize], expected: &'static str) -> Result<ToExten<'a>> {
@@ -198,13 +181,15 @@ fn to_exten<'a>(data: &Data<'a>, counts: &[usize], expected: &'static str) -> Re
         return Err(data.wrong_count(expected));
     }
     let [exten, context, hold, talk, orig] = data.front::<5>();
-    Ok((
-        data.text(exten),
-        data.text(context),
-        data.opt_num(hold, 3, "holdtime")?,
-        data.opt_num(talk, 4, "calltime")?,
-        data.opt_num(orig, 5, "origpos")?,
-    ))
+    Ok(ToExten {
+        exten: data.text(exten),
+        context: data.text(context),
+        times: Completed {
+            hold_s: data.opt_num(hold, 3, "holdtime")?,
+            talk_s: data.opt_num(talk, 4, "calltime")?,
+            orig_position: data.opt_num(orig, 5, "origpos")?,
+        },
+    })
 }
 
 /// `method|target[|peer]|holdtime|calltime|origpos`: numbers read from the end, method from the front,
@@ -224,9 +209,11 @@ fn attended_transfer<'a>(data: &Data<'a>) -> Result<QlEvent<'a>> {
         method: data.text(method),
         target: data.text(target),
         peer,
-        hold_s: data.opt_num(hold, count - 2, "holdtime")?,
-        talk_s: data.opt_num(talk, count - 1, "calltime")?,
-        orig_position: data.opt_num(orig, count, "origpos")?,
+        times: Completed {
+            hold_s: data.opt_num(hold, count - 2, "holdtime")?,
+            talk_s: data.opt_num(talk, count - 1, "calltime")?,
+            orig_position: data.opt_num(orig, count, "origpos")?,
+        },
     })
 }
 

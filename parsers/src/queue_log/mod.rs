@@ -31,7 +31,7 @@ mod tests;
 
 pub use crate::text::Text;
 pub use error::{ErrorKind, LineError};
-pub use record::{QlEvent, Record};
+pub use record::{Completed, Left, QlEvent, Record, ToExten};
 
 /// The next record at the front of a buffer, or the word that more bytes are needed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,39 +34,37 @@ pub enum QlEvent<'a> {
     /// `url|callerid[|origpos[|callerid_name]]` (2 fields ≤1.6, 3 fields 1.8+, 4 with `log-caller-id-name`).
     #[serde(rename = "ENTERQUEUE")]
     EnterQueue { url: Text<'a>, caller_id: Text<'a>, position: Option<i64>, caller_name: Option<Text<'a>> },
-    /// `pos|origpos|waittime`.
     #[serde(rename = "ABANDON")]
-    Abandon { position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64> },
-    /// `pos|origpos|waittime`.
+    Abandon(Left),
     #[serde(rename = "EXITEMPTY")]
-    ExitEmpty { position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64> },
-    /// `pos|origpos|waittime`, or only `pos` (some code paths before 11.18 / 13.4).
+    ExitEmpty(Left),
+    /// Or only `pos` (some code paths before 11.18 / 13.4).
     #[serde(rename = "EXITWITHTIMEOUT")]
-    ExitWithTimeout { position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64> },
+    ExitWithTimeout(Left),
     /// `key|pos|origpos|waittime`, or `key|pos` (≤1.6).
     #[serde(rename = "EXITWITHKEY")]
-    ExitWithKey { key: Text<'a>, position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64> },
+    ExitWithKey {
+        key: Text<'a>,
+        #[serde(flatten)]
+        left: Left,
+    },
     /// `pos|origpos|waittime|withdraw_info` (info is free text).
     #[serde(rename = "WITHDRAW")]
-    Withdraw { position: Option<i64>, orig_position: Option<i64>, wait_s: Option<i64>, info: Text<'a> },
+    Withdraw {
+        #[serde(flatten)]
+        left: Left,
+        info: Text<'a>,
+    },
     /// `holdtime|agent_leg_uniqueid|ringtime` (1 field in 1.2, 2 in 1.4).
     #[serde(rename = "CONNECT")]
     Connect { hold_s: Option<i64>, agent_uniqueid: Option<Text<'a>>, ring_s: Option<i64> },
-    /// `holdtime|calltime|origpos`.
     #[serde(rename = "COMPLETECALLER")]
-    CompleteCaller { hold_s: Option<i64>, talk_s: Option<i64>, orig_position: Option<i64> },
-    /// `holdtime|calltime|origpos`.
+    CompleteCaller(Completed),
     #[serde(rename = "COMPLETEAGENT")]
-    CompleteAgent { hold_s: Option<i64>, talk_s: Option<i64>, orig_position: Option<i64> },
-    /// `exten|context|holdtime|calltime|origpos` (12+).
+    CompleteAgent(Completed),
+    /// 12+.
     #[serde(rename = "BLINDTRANSFER")]
-    BlindTransfer {
-        exten: Text<'a>,
-        context: Text<'a>,
-        hold_s: Option<i64>,
-        talk_s: Option<i64>,
-        orig_position: Option<i64>,
-    },
+    BlindTransfer(ToExten<'a>),
     /// `method|target[|peer]|holdtime|calltime|origpos` (12+): method `BRIDGE` (target = bridge id), `APP`
     /// (target = application) or `LINK` (target and peer = the two channel names).
     #[serde(rename = "ATTENDEDTRANSFER")]
@@ -74,19 +72,12 @@ pub enum QlEvent<'a> {
         method: Text<'a>,
         target: Text<'a>,
         peer: Option<Text<'a>>,
-        hold_s: Option<i64>,
-        talk_s: Option<i64>,
-        orig_position: Option<i64>,
+        #[serde(flatten)]
+        times: Completed,
     },
-    /// ≤11: `exten|context|holdtime|calltime|origpos` (1.6.1+), without origpos (1.4–1.6.0), `exten|context` (1.2).
+    /// ≤11: as BLINDTRANSFER (1.6.1+), without origpos (1.4–1.6.0), `exten|context` (1.2).
     #[serde(rename = "TRANSFER")]
-    Transfer {
-        exten: Text<'a>,
-        context: Text<'a>,
-        hold_s: Option<i64>,
-        talk_s: Option<i64>,
-        orig_position: Option<i64>,
-    },
+    Transfer(ToExten<'a>),
     /// Member hung up during the announcement; no data.
     #[serde(rename = "AGENTDUMP")]
     AgentDump,
@@ -146,6 +137,34 @@ pub enum QlEvent<'a> {
     /// Any other event (`QueueLog()` application/AMI action, add-ons, vendor patches): kept, never rejected.
     #[serde(rename = "UNKNOWN")]
     Unknown { name: Text<'a>, data: Vec<Text<'a>> },
+}
+
+/// `pos|origpos|waittime`: a caller who left the queue unanswered (ABANDON, EXITEMPTY, EXITWITHTIMEOUT, and
+/// inside EXITWITHKEY and WITHDRAW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Left {
+    pub position: Option<i64>,
+    pub orig_position: Option<i64>,
+    pub wait_s: Option<i64>,
+}
+
+/// `holdtime|calltime|origpos`: an answered call that ended (COMPLETECALLER, COMPLETEAGENT, and at the end
+/// of every transfer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Completed {
+    pub hold_s: Option<i64>,
+    pub talk_s: Option<i64>,
+    pub orig_position: Option<i64>,
+}
+
+/// `exten|context|holdtime|calltime|origpos`: an answered call sent on to an extension (BLINDTRANSFER,
+/// TRANSFER).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToExten<'a> {
+    pub exten: Text<'a>,
+    pub context: Text<'a>,
+    #[serde(flatten)]
+    pub times: Completed,
 }
 
 impl QlEvent<'_> {

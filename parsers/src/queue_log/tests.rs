@@ -72,39 +72,23 @@ fn enter_queue_layouts() {
 
 #[test]
 fn caller_leaves() {
-    let positions = (Some(1), Some(2), Some(10));
-    assert_eq!(
-        event("1|u|q|NONE|ABANDON|1|2|10"),
-        QlEvent::Abandon { position: positions.0, orig_position: positions.1, wait_s: positions.2 }
-    );
-    assert_eq!(
-        event("1|u|q|NONE|EXITEMPTY|1|2|10"),
-        QlEvent::ExitEmpty { position: Some(1), orig_position: Some(2), wait_s: Some(10) }
-    );
-    assert_eq!(
-        event("1|u|q|NONE|EXITWITHTIMEOUT|1|2|10"),
-        QlEvent::ExitWithTimeout { position: Some(1), orig_position: Some(2), wait_s: Some(10) }
-    );
-    assert_eq!(
-        event("1|u|q|NONE|EXITWITHTIMEOUT|3"),
-        QlEvent::ExitWithTimeout { position: Some(3), orig_position: None, wait_s: None }
-    );
+    let left = |position, orig_position, wait_s| Left { position, orig_position, wait_s };
+    let positions = left(Some(1), Some(2), Some(10));
+    assert_eq!(event("1|u|q|NONE|ABANDON|1|2|10"), QlEvent::Abandon(positions));
+    assert_eq!(event("1|u|q|NONE|EXITEMPTY|1|2|10"), QlEvent::ExitEmpty(positions));
+    assert_eq!(event("1|u|q|NONE|EXITWITHTIMEOUT|1|2|10"), QlEvent::ExitWithTimeout(positions));
+    assert_eq!(event("1|u|q|NONE|EXITWITHTIMEOUT|3"), QlEvent::ExitWithTimeout(left(Some(3), None, None)));
     assert_eq!(
         event("1|u|q|NONE|EXITWITHKEY|1|1|1|5"),
-        QlEvent::ExitWithKey { key: c("1"), position: Some(1), orig_position: Some(1), wait_s: Some(5) }
+        QlEvent::ExitWithKey { key: c("1"), left: left(Some(1), Some(1), Some(5)) }
     );
     assert_eq!(
         event("1|u|q|NONE|EXITWITHKEY|*9|2"),
-        QlEvent::ExitWithKey { key: c("*9"), position: Some(2), orig_position: None, wait_s: None }
+        QlEvent::ExitWithKey { key: c("*9"), left: left(Some(2), None, None) }
     );
     assert_eq!(
         event("1|u|q|NONE|WITHDRAW|3|3|5|moved|by supervisor"),
-        QlEvent::Withdraw {
-            position: Some(3),
-            orig_position: Some(3),
-            wait_s: Some(5),
-            info: c("moved|by supervisor")
-        }
+        QlEvent::Withdraw { left: left(Some(3), Some(3), Some(5)), info: c("moved|by supervisor") }
     );
     assert!(matches!(
         error("1|u|q|NONE|ABANDON|1|2"),
@@ -138,23 +122,22 @@ fn connect_layouts() {
 
 #[test]
 fn completes_and_transfers() {
+    let times = |hold_s, talk_s, orig_position| Completed { hold_s, talk_s, orig_position };
     assert_eq!(
         event("1|u|q|a|COMPLETECALLER|10|122|1"),
-        QlEvent::CompleteCaller { hold_s: Some(10), talk_s: Some(122), orig_position: Some(1) }
+        QlEvent::CompleteCaller(times(Some(10), Some(122), Some(1)))
     );
     assert_eq!(
         event("1|u|q|a|COMPLETEAGENT|-1|8|1"),
-        QlEvent::CompleteAgent { hold_s: Some(-1), talk_s: Some(8), orig_position: Some(1) }
+        QlEvent::CompleteAgent(times(Some(-1), Some(8), Some(1)))
     );
     assert_eq!(
         event("1|u|q|a|BLINDTRANSFER|200|from-internal|4|30|1"),
-        QlEvent::BlindTransfer {
+        QlEvent::BlindTransfer(ToExten {
             exten: c("200"),
             context: c("from-internal"),
-            hold_s: Some(4),
-            talk_s: Some(30),
-            orig_position: Some(1)
-        }
+            times: times(Some(4), Some(30), Some(1))
+        })
     );
     assert_eq!(
         event("1|u|q|a|ATTENDEDTRANSFER|BRIDGE|5a1b-22|4|30|1"),
@@ -162,9 +145,7 @@ fn completes_and_transfers() {
             method: c("BRIDGE"),
             target: c("5a1b-22"),
             peer: None,
-            hold_s: Some(4),
-            talk_s: Some(30),
-            orig_position: Some(1)
+            times: times(Some(4), Some(30), Some(1))
         }
     );
     assert_eq!(
@@ -173,21 +154,15 @@ fn completes_and_transfers() {
             method: c("LINK"),
             target: c("PJSIP/1-01"),
             peer: Some(c("PJSIP/2-02")),
-            hold_s: Some(4),
-            talk_s: Some(30),
-            orig_position: Some(2)
+            times: times(Some(4), Some(30), Some(2))
         }
     );
     assert!(matches!(
         error("1|u|q|a|ATTENDEDTRANSFER|LINK|x|y|4|z|2"),
         ErrorKind::BadNumber { field: 5, .. }
     ));
-    let transfer = |hold, talk, orig| QlEvent::Transfer {
-        exten: c("200"),
-        context: c("ctx"),
-        hold_s: hold,
-        talk_s: talk,
-        orig_position: orig,
+    let transfer = |hold, talk, orig| {
+        QlEvent::Transfer(ToExten { exten: c("200"), context: c("ctx"), times: times(hold, talk, orig) })
     };
     assert_eq!(event("1|u|q|a|TRANSFER|200|ctx"), transfer(None, None, None));
     assert_eq!(event("1|u|q|a|TRANSFER|200|ctx|3|40"), transfer(Some(3), Some(40), None));
@@ -367,12 +342,32 @@ fn long_lines_are_parsed() {
 
 #[test]
 fn serializes_flat_json() {
-    let record = parse_record(b"1|u|q|Bob|RINGNOANSWER|15000").unwrap_or_else(|error| panic!("{error}"));
-    let json = serde_json::to_string(&record).unwrap_or_else(|error| panic!("{error}"));
+    let json = |line: &str| {
+        let record = parse_record(line.as_bytes()).unwrap_or_else(|error| panic!("{error}"));
+        serde_json::to_string(&record).unwrap_or_else(|error| panic!("{error}"))
+    };
     assert_eq!(
-        json,
+        json("1|u|q|Bob|RINGNOANSWER|15000"),
         r#"{"time":1,"callid":"u","queue":"q","agent":"Bob","event":"RINGNOANSWER","ring_ms":15000}"#
     );
+    // The layouts several events share (`Left`, `Completed`, `ToExten`) are fields of the line, not objects.
+    let head = r#"{"time":1,"callid":"u","queue":"q","agent":"a","event":"#;
+    for (line, data) in [
+        ("ABANDON|1|2|10", r#""ABANDON","position":1,"orig_position":2,"wait_s":10}"#),
+        ("EXITWITHKEY|5|1|1|3", r#""EXITWITHKEY","key":"5","position":1,"orig_position":1,"wait_s":3}"#),
+        ("WITHDRAW|1|1|3|x", r#""WITHDRAW","position":1,"orig_position":1,"wait_s":3,"info":"x"}"#),
+        ("COMPLETEAGENT|4|30|1", r#""COMPLETEAGENT","hold_s":4,"talk_s":30,"orig_position":1}"#),
+        (
+            "TRANSFER|200|ctx|4|30",
+            r#""TRANSFER","exten":"200","context":"ctx","hold_s":4,"talk_s":30,"orig_position":null}"#,
+        ),
+        (
+            "ATTENDEDTRANSFER|APP|Dial|4|30|1",
+            r#""ATTENDEDTRANSFER","method":"APP","target":"Dial","peer":null,"hold_s":4,"talk_s":30,"orig_position":1}"#,
+        ),
+    ] {
+        assert_eq!(json(&format!("1|u|q|a|{line}")), format!("{head}{data}"), "{line}");
+    }
 }
 
 /// What `parse_next` says line by line, feeding the rest of the buffer back: the reference for `records`.
