@@ -83,47 +83,69 @@ mod tests {
         a.fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
 
+    /// A command, the queues the engine knows its agent in, and the one action it is to become (name and
+    /// fields) with the agent events that action is to cause.
+    type Case<'a> = (Command, &'a [String], &'a str, Vec<(&'a str, &'a str)>, Vec<Expectation>);
+
     /// The same fields, in the same order, as the recorded cases `pause-one`, `unpause-all`, `add-unpaused`,
-    /// `remove-ok`, `penalty-one` of tests/fixtures/asterisk-22-actions.
+    /// `penalty-one` of tests/fixtures/asterisk-22-actions, and the agent event each is to cause.
     #[test]
     fn actions_match_what_asterisk_accepted() {
         let iface = "Local/1001@agents/n";
         let mut pause = cmd(Action::Pause, Some("support"));
         pause.reason = "Lunch".into();
-        let (a, e) = plan(&pause, iface, &[]);
-        assert_eq!(a[0].name, "QueuePause");
-        assert_eq!(
-            fields(&a[0]),
-            [("Interface", iface), ("Queue", "support"), ("Paused", "true"), ("Reason", "Lunch")]
-        );
-        assert_eq!(e, [Expectation { queue: Some("support".into()), change: AgentEventKind::Pause }]);
-
-        let (a, e) = plan(&cmd(Action::Unpause, None), iface, &["support".into()]);
-        assert_eq!(fields(&a[0]), [("Interface", iface), ("Paused", "false")]);
-        assert_eq!(e[0].queue, None);
-
         let mut login = cmd(Action::Login, Some("sales"));
         login.member_name = "Dave Brown".into();
-        let (a, _) = plan(&login, iface, &[]);
-        assert_eq!(a[0].name, "QueueAdd");
-        assert_eq!(
-            fields(&a[0]),
-            [
-                ("Queue", "sales"),
-                ("Interface", iface),
-                ("MemberName", "Dave Brown"),
-                ("Penalty", "0"),
-                ("Paused", "false")
-            ]
-        );
-
         let mut penalty = cmd(Action::Penalty, Some("support"));
         penalty.penalty = Some(3);
-        let (a, e) = plan(&penalty, iface, &[]);
-        assert_eq!(fields(&a[0]), [("Interface", iface), ("Penalty", "3"), ("Queue", "support")]);
-        assert!(e.is_empty());
+        let expect = |queue: Option<&str>, change| vec![Expectation { queue: queue.map(Into::into), change }];
+        let in_support = ["support".to_owned()];
+        let cases: [Case<'_>; 4] = [
+            (
+                pause,
+                &[],
+                "QueuePause",
+                vec![("Interface", iface), ("Queue", "support"), ("Paused", "true"), ("Reason", "Lunch")],
+                expect(Some("support"), AgentEventKind::Pause),
+            ),
+            (
+                cmd(Action::Unpause, None),
+                &in_support,
+                "QueuePause",
+                vec![("Interface", iface), ("Paused", "false")],
+                expect(None, AgentEventKind::Unpause),
+            ),
+            (
+                login,
+                &[],
+                "QueueAdd",
+                vec![
+                    ("Queue", "sales"),
+                    ("Interface", iface),
+                    ("MemberName", "Dave Brown"),
+                    ("Penalty", "0"),
+                    ("Paused", "false"),
+                ],
+                expect(Some("sales"), AgentEventKind::Login),
+            ),
+            (
+                penalty,
+                &[],
+                "QueuePenalty",
+                vec![("Interface", iface), ("Penalty", "3"), ("Queue", "support")],
+                Vec::new(),
+            ),
+        ];
+        for (command, queues, name, want_fields, want_expected) in cases {
+            let (a, e) = plan(&command, iface, queues);
+            assert_eq!(a.len(), 1, "{:?}", command.action);
+            assert_eq!(a[0].name, name, "{:?}", command.action);
+            assert_eq!(fields(&a[0]), want_fields, "{:?}", command.action);
+            assert_eq!(e, want_expected, "{:?}", command.action);
+        }
     }
 
+    /// Each with the fields of the recorded case `remove-ok`, in its order.
     #[test]
     fn logout_from_every_queue_is_one_remove_per_queue() {
         let (a, e) = plan(&cmd(Action::Logout, None), "PJSIP/1", &["support".into(), "sales".into()]);
