@@ -5,6 +5,10 @@ mod cli;
 
 use std::process::ExitCode;
 
+/// jemalloc rather than glibc malloc: see docs/DESIGN.md "Memory" (start-up memory given back).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     cli::main()
 }
