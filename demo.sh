@@ -66,6 +66,13 @@ format = "text"
 [engine]
 queues_conf = "$work/queues.conf"
 
+# The operator panel pauses and unpauses its agent through the simulated PBX, which answers QueuePause as
+# Asterisk 22 does.
+[actions]
+enabled = true
+allow = ["pause", "unpause"]
+queues = ["*"]
+
 [gateway]
 listen = "127.0.0.1:$gateway_port"
 token_secret_file = "$work/token.secret"
@@ -83,7 +90,7 @@ pids+=($!)
 "$bin" gateway --config "$work/queuecast.toml" 2>"$work/gateway.log" &
 pids+=($!)
 token=$("$bin" token --config "$work/queuecast.toml" --ttl 8h)
-panel_token=$("$bin" token --config "$work/queuecast.toml" --agent PJSIP/1001 --ttl 8h)
+panel_token=$("$bin" token --config "$work/queuecast.toml" --agent PJSIP/1001 --actions --ttl 8h)
 urls="wallboard:      http://127.0.0.1:$gateway_port/?token=$token
 operator panel: http://127.0.0.1:$gateway_port/panel?agent=PJSIP%2F1001&token=$panel_token"
 echo "queuecast is running (logs: $work/*.log). Ctrl-C stops the demo." >&2

@@ -6,6 +6,7 @@ use parsers::ami::{AmiDecoder, MessageKind, NextMessage};
 use queuecast::engine::EventKind;
 use queuecast::normalize::ami::AmiNormalizer;
 use queuecast::replay;
+use queuecast::simulate::member_actions::Answer;
 use std::path::{Path, PathBuf};
 
 /// (case, Response, Message, member events in order, queue_log verbs in order).
@@ -170,5 +171,34 @@ fn the_normalizer_reads_each_change() {
         let changes: Vec<EventKind> =
             kinds(case).into_iter().filter(|k| !matches!(k, EventKind::MemberDevice { .. })).collect();
         assert!(changes.is_empty(), "{case}: an error changes nothing: {changes:?}");
+    }
+}
+
+/// Every answer the member-action rules give (the simulator's and the fake AMI's).
+const ANSWERS: [Answer; 15] = [
+    Answer::Paused,
+    Answer::Unpaused,
+    Answer::Added,
+    Answer::Removed,
+    Answer::PenaltySet,
+    Answer::InterfaceNotFound,
+    Answer::NeedInterfaceAndPaused,
+    Answer::AlreadyThere,
+    Answer::AddNoSuchQueue,
+    Answer::QueueNotSpecified,
+    Answer::NotThere,
+    Answer::RemoveNoSuchQueue,
+    Answer::NotDynamic,
+    Answer::InvalidPenalty,
+    Answer::PermissionDenied,
+];
+
+#[test]
+fn the_simulator_answers_each_member_action_as_asterisk_did() {
+    for answer in ANSWERS {
+        let case = answer.recorded_case();
+        let (_, response, message, _, _) =
+            CASES.iter().find(|c| c.0 == case).unwrap_or_else(|| panic!("{case} is a recorded case"));
+        assert_eq!(answer.response(), (*response == "Success", *message), "{answer:?} ({case})");
     }
 }

@@ -59,9 +59,13 @@ pub fn events(fact: &Fact) -> Vec<String> {
     match fact {
         Fact::MemberAdded { queue, member, .. } => vec![member_event("QueueMemberAdded", queue, member)],
         Fact::MemberRemoved { queue, member, .. } => vec![member_event("QueueMemberRemoved", queue, member)],
-        Fact::Pause { member, .. } => {
+        Fact::Pause { member, queue: Some(queue), .. } => {
+            vec![member_event("QueueMemberPause", queue, member)]
+        }
+        Fact::Pause { member, queue: None, .. } => {
             member.queues.iter().map(|q| member_event("QueueMemberPause", q, member)).collect()
         }
+        Fact::Penalty { queue, member, .. } => vec![member_event("QueueMemberPenalty", queue, member)],
         Fact::CallerJoin { call, count, .. } => vec![
             caller(Msg::agent_event("QueueCallerJoin"), call)
                 .field("Queue", &call.queue)

@@ -130,9 +130,17 @@ pub enum Fact {
         queue: String,
         member: MemberInfo,
     },
-    /// Paused or unpaused in all its queues; `member.paused` tells which.
+    /// Paused or unpaused (`member.paused` tells which) in all its queues, or in `queue` only (a member
+    /// action naming one: app_queue then writes no PAUSEALL).
     Pause {
         at: u64,
+        member: MemberInfo,
+        queue: Option<String>,
+    },
+    /// Penalty changed in one queue (a member action: PENALTY / QueueMemberPenalty).
+    Penalty {
+        at: u64,
+        queue: String,
         member: MemberInfo,
     },
     /// `count` = callers in the queue after the join.
@@ -185,6 +193,7 @@ impl Fact {
             Fact::MemberAdded { at, .. }
             | Fact::MemberRemoved { at, .. }
             | Fact::Pause { at, .. }
+            | Fact::Penalty { at, .. }
             | Fact::CallerJoin { at, .. }
             | Fact::AgentCalled { at, .. }
             | Fact::RingNoAnswer { at, .. }

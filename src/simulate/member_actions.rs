@@ -42,6 +42,27 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// Asterisk 22's `Response` (Success or Error) and `Message` for this answer, as recorded.
+    pub fn response(self) -> (bool, &'static str) {
+        match self {
+            Answer::Paused => (true, "Interface paused successfully"),
+            Answer::Unpaused => (true, "Interface unpaused successfully"),
+            Answer::Added => (true, "Added interface to queue"),
+            Answer::Removed => (true, "Removed interface from queue"),
+            Answer::PenaltySet => (true, "Interface penalty set successfully"),
+            Answer::InterfaceNotFound => (false, "Interface not found"),
+            Answer::NeedInterfaceAndPaused => (false, "Need 'Interface' and 'Paused' parameters."),
+            Answer::AlreadyThere => (false, "Unable to add interface: Already there"),
+            Answer::AddNoSuchQueue => (false, "Unable to add interface to queue: No such queue"),
+            Answer::QueueNotSpecified => (false, "'Queue' not specified."),
+            Answer::NotThere => (false, "Unable to remove interface: Not there"),
+            Answer::RemoveNoSuchQueue => (false, "Unable to remove interface from queue: No such queue"),
+            Answer::NotDynamic => (false, "Member not dynamic"),
+            Answer::InvalidPenalty => (false, "Invalid interface, queuename or penalty"),
+            Answer::PermissionDenied => (false, "Permission denied"),
+        }
+    }
+
     /// The recorded case (file prefix and ActionID) whose answer this is.
     pub fn recorded_case(self) -> &'static str {
         match self {

@@ -9,6 +9,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 
+mod actions;
+
+/// `until` of a pause that only a member action ends.
+const UNTIL_UNPAUSED: u64 = u64::MAX;
+
 /// Pause reasons seen in real call centers, with how long (seconds, before `speed`) each typically lasts.
 const PAUSE_REASONS: &[(&str, u64, u64)] = &[
     ("Lunch", 900, 1800),
@@ -85,7 +90,10 @@ enum AgentState {
 
 #[derive(Debug, Clone)]
 struct Agent {
+    /// `member.queues` are the queues it is in now.
     member: MemberInfo,
+    /// The queues each of its logins (not a member action's) joins.
+    home_queues: Vec<String>,
     state: AgentState,
     /// Epoch ms after which the agent logs off when next idle.
     shift_ends_at: u64,
@@ -107,6 +115,8 @@ pub struct Model {
     next_arrival: u64,
     next_uid: u64,
     stats: BTreeMap<String, QueueInfo>,
+    /// Facts of member actions, handed out by the next `advance`.
+    pending: Vec<Fact>,
 }
 
 impl Model {
@@ -115,14 +125,23 @@ impl Model {
         let agents = (0..scenario.agents).map(|i| new_agent(i, &scenario, &mut rng, now_ms)).collect();
         let waiting = scenario.queues.iter().map(|q| (q.clone(), Vec::new())).collect();
         let stats = scenario.queues.iter().map(|q| (q.clone(), QueueInfo::new(q))).collect();
-        let mut model = Model { scenario, rng, agents, waiting, next_arrival: now_ms, next_uid: 0, stats };
+        let mut model = Model {
+            scenario,
+            rng,
+            agents,
+            waiting,
+            next_arrival: now_ms,
+            next_uid: 0,
+            stats,
+            pending: Vec::new(),
+        };
         model.next_arrival = now_ms + model.scaled_ms(LOGIN_SPREAD_S as f64 * 1000.0);
         model
     }
 
     /// Everything that happens up to `now_ms`, in order.
     pub fn advance(&mut self, now_ms: u64) -> Vec<Fact> {
-        let mut facts = Vec::new();
+        let mut facts = std::mem::take(&mut self.pending);
         while self.next_arrival <= now_ms {
             let at = self.next_arrival;
             self.arrive(at, &mut facts);
@@ -222,7 +241,15 @@ impl Model {
         let gap = -MEAN_S_BETWEEN_PAUSES * 1000.0 * (1.0 - self.rng.random::<f64>()).ln();
         let pause_at = at + self.scaled_ms(gap).max(1);
         if let Some(agent) = self.agents.get_mut(i) {
-            agent.state = if agent.shift_ends_at <= at {
+            agent.state = if agent.member.queues.is_empty() {
+                // Logged out of its last queue by a member action: stays out until one logs it in.
+                let info = &agent.member;
+                agent.member = MemberInfo::new(info.name.clone(), info.interface.clone(), Vec::new());
+                AgentState::LoggedOut { login_at: u64::MAX }
+            } else if agent.member.paused {
+                // Paused by a member action while busy: stays paused once the call is over.
+                AgentState::Paused { reason: "", until: UNTIL_UNPAUSED }
+            } else if agent.shift_ends_at <= at {
                 AgentState::ShiftOver { at }
             } else {
                 AgentState::Idle { since: at, pause_at }
@@ -236,6 +263,7 @@ impl Model {
         let shift = self.random_s(SHIFT_S.0, SHIFT_S.1);
         if let Some(agent) = self.agents.get_mut(i) {
             agent.shift_ends_at = at + shift;
+            agent.member.queues = agent.home_queues.clone();
         }
         self.set_idle(i, at);
         let Some(agent) = self.agents.get_mut(i) else { return };
@@ -265,15 +293,17 @@ impl Model {
         agent.member.paused = true;
         agent.member.paused_reason = reason.to_owned();
         agent.member.last_pause = at / 1000;
-        facts.push(Fact::Pause { at, member: agent.member.clone() });
+        facts.push(Fact::Pause { at, member: agent.member.clone(), queue: None });
     }
 
     fn unpause(&mut self, i: usize, at: u64, facts: &mut Vec<Fact>) {
+        if let Some(agent) = self.agents.get_mut(i) {
+            agent.member.paused = false;
+            agent.member.paused_reason.clear();
+        }
         self.set_idle(i, at);
-        let Some(agent) = self.agents.get_mut(i) else { return };
-        agent.member.paused = false;
-        agent.member.paused_reason.clear();
-        facts.push(Fact::Pause { at, member: agent.member.clone() });
+        let Some(agent) = self.agents.get(i) else { return };
+        facts.push(Fact::Pause { at, member: agent.member.clone(), queue: None });
     }
 
     /// Rings the longest-idle available member of the queue for each waiting caller not yet ringing.
@@ -437,7 +467,8 @@ fn new_agent(i: usize, scenario: &Scenario, rng: &mut StdRng, now: u64) -> Agent
     let spread_ms = (LOGIN_SPREAD_S as f64 * 1000.0 / scenario.speed.max(0.001)) as u64;
     let login_at = now + rng.random_range(0..=spread_ms);
     Agent {
-        member: MemberInfo::new(format!("{first} {last}"), format!("PJSIP/{}", 1001 + i), queues),
+        member: MemberInfo::new(format!("{first} {last}"), format!("PJSIP/{}", 1001 + i), queues.clone()),
+        home_queues: queues,
         state: AgentState::LoggedOut { login_at },
         shift_ends_at: u64::MAX,
     }

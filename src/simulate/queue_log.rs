@@ -13,20 +13,28 @@ pub fn lines(fact: &Fact) -> Vec<String> {
     let s = fact.at() / 1000;
     match fact {
         Fact::MemberAdded { queue, member, .. } => {
-            vec![format!("{s}|MANAGER|{queue}|{}|ADDMEMBER|", member.interface)]
+            let paused = if member.paused { "PAUSED" } else { "" };
+            vec![format!("{s}|MANAGER|{queue}|{}|ADDMEMBER|{paused}", member.interface)]
         }
         Fact::MemberRemoved { queue, member, .. } => {
             vec![format!("{s}|MANAGER|{queue}|{}|REMOVEMEMBER|", member.interface)]
         }
-        Fact::Pause { member, .. } => {
+        Fact::Pause { member, queue, .. } => {
             let (all, one, reason) = if member.paused {
                 ("PAUSEALL", "PAUSE", member.paused_reason.as_str())
             } else {
                 ("UNPAUSEALL", "UNPAUSE", "")
             };
-            let mut out = vec![format!("{s}|NONE|NONE|{}|{all}|{reason}", member.name)];
-            out.extend(member.queues.iter().map(|q| format!("{s}|NONE|{q}|{}|{one}|{reason}", member.name)));
-            out
+            let line = |q: &str, event: &str| format!("{s}|NONE|{q}|{}|{event}|{reason}", member.name);
+            match queue {
+                Some(queue) => vec![line(queue, one)],
+                None => std::iter::once(line("NONE", all))
+                    .chain(member.queues.iter().map(|q| line(q, one)))
+                    .collect(),
+            }
+        }
+        Fact::Penalty { queue, member, .. } => {
+            vec![format!("{s}|NONE|{queue}|{}|PENALTY|{}", member.interface, member.penalty)]
         }
         Fact::CallerJoin { call, .. } => vec![format!(
             "{s}|{}|{}|NONE|ENTERQUEUE||{}|{}",

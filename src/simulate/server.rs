@@ -5,10 +5,11 @@
 //! model lock, and a session takes the same lock to flush the events it has not written yet and render the
 //! snapshot, so no event is ever written after a snapshot that already contains it.
 
-use super::ami::{BANNER, queue_status};
+use super::ami::{BANNER, Msg, queue_status};
 use super::ami_peer::{self, Answers, ChallengeText, Credentials, Peer, Reply};
 use super::model::Model;
 use parsers::ami::Message;
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -80,6 +81,18 @@ impl Answers for SessionAnswers<'_> {
             let id = action.action_id();
             Reply::Status(
                 self.status(id.as_deref(), queue.as_deref(), member.as_deref(), events_on).into_bytes(),
+            )
+        } else if let Some(answer) =
+            self.shared.model().member_action(name, |h| action.get(h).map(Cow::into_owned), super::now_ms())
+        {
+            // The member events follow with the next step of the simulation, as Asterisk raises them
+            // through stasis after the action has been answered.
+            let (ok, message) = answer.response();
+            Reply::Send(
+                Msg::response(ok, action.action_id().as_deref())
+                    .field("Message", message)
+                    .finish()
+                    .into_bytes(),
             )
         } else {
             ami_peer::unknown_action(name, action.action_id().as_deref())

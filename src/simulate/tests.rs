@@ -116,8 +116,8 @@ async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String 
     let mut buf = [0u8; 8192];
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while !text.contains(needle) {
-        let n =
-            tokio::time::timeout_at(deadline, stream.read(&mut buf)).await.expect("timely answer").unwrap();
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await;
+        let n = read.unwrap_or_else(|_| panic!("no {needle:?} in time: {text}")).unwrap();
         assert!(n > 0, "closed before {needle:?}: {text}");
         text.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
@@ -153,6 +153,23 @@ async fn serves_login_ping_and_queue_status() {
     let text =
         read_until(&mut ami, "Event: QueueStatusComplete\r\nActionID: qs\r\nEventList: Complete").await;
     assert!(text.contains("Event: QueueMember\r\nQueue: "), "{text}");
+    // A panel's pause of a member QueueStatus listed, as the daemon sends it: answered like Asterisk, then
+    // in both feeds.
+    let member = text.split("StateInterface: ").nth(1).and_then(|rest| rest.split("\r\n").next()).unwrap();
+    let pause = format!(
+        "Action: QueuePause\r\nActionID: p1\r\nInterface: {member}\r\nPaused: true\r\nReason: Panel test\r\n\r\n"
+    );
+    ami.write_all(pause.as_bytes()).await.unwrap();
+    read_until(
+        &mut ami,
+        "Response: Success\r\nActionID: p1\r\nMessage: Interface paused successfully\r\n\r\n",
+    )
+    .await;
+    read_until(&mut ami, "Paused: 1\r\nPausedReason: Panel test\r\n").await;
+    ami.write_all(b"Action: QueuePause\r\nActionID: p2\r\nInterface: PJSIP/0000\r\nPaused: true\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut ami, "Response: Error\r\nActionID: p2\r\nMessage: Interface not found\r\n\r\n").await;
     ami.write_all(b"Action: Logoff\r\nActionID: bye\r\n\r\n").await.unwrap();
     read_until(&mut ami, "Response: Goodbye").await;
     cancel.cancel();
@@ -160,4 +177,118 @@ async fn serves_login_ping_and_queue_status() {
     let log = std::fs::read_to_string(dir.path().join("queue_log")).unwrap();
     assert!(log.lines().next().is_some_and(|l| l.ends_with("|NONE|NONE|NONE|QUEUESTART|")), "{log}");
     assert!(log.contains("|ADDMEMBER|"), "{log}");
+    assert!(log.contains("|PAUSEALL|Panel test\n"), "{log}");
+}
+
+/// A model a minute in, with every agent logged in (speed 50: the logins are spread over 160 ms).
+fn staffed_model() -> (Model, u64) {
+    let t0 = 1_795_000_000_000;
+    let mut model = Model::new(Scenario { speed: 50.0, ..scenario(11) }, t0);
+    let now = t0 + 60_000;
+    model.advance(now);
+    (model, now)
+}
+
+fn pause(model: &mut Model, headers: &[(&str, &str)], now: u64) -> Option<member_actions::Answer> {
+    let get = |k: &str| headers.iter().find(|(h, _)| h.eq_ignore_ascii_case(k)).map(|(_, v)| (*v).to_owned());
+    model.member_action("QueuePause", get, now)
+}
+
+#[test]
+fn a_panel_pause_holds_until_the_panel_unpauses() {
+    use member_actions::Answer;
+    let (mut model, now) = staffed_model();
+    let alice = [("Interface", "PJSIP/1001"), ("Paused", "true"), ("Reason", "Coaching")];
+    assert_eq!(pause(&mut model, &alice, now), Some(Answer::Paused));
+    let lines: Vec<String> = model.advance(now).iter().flat_map(queue_log::lines).collect();
+    let s = now / 1000;
+    // PJSIP/1001 (Alice Smith) works support and backs up sales.
+    assert_eq!(
+        lines[..3],
+        [
+            format!("{s}|NONE|NONE|Alice Smith|PAUSEALL|Coaching"),
+            format!("{s}|NONE|support|Alice Smith|PAUSE|Coaching"),
+            format!("{s}|NONE|sales|Alice Smith|PAUSE|Coaching"),
+        ]
+    );
+    // An hour of calls later she is still paused and was never rung.
+    let hour: Vec<Fact> = (1..=36_000).flat_map(|k| model.advance(now + k * 100)).collect();
+    assert!(
+        !hour.iter().any(|f| matches!(f, Fact::AgentCalled { member, .. } if member.name == "Alice Smith"))
+    );
+    let status = model.queues();
+    let alice_now = status[0].1.iter().find(|m| m.name == "Alice Smith").expect("still a member");
+    assert!(alice_now.paused && alice_now.paused_reason == "Coaching", "{alice_now:?}");
+    let later = now + 3_600_000;
+    let back = [("Interface", "PJSIP/1001"), ("Queue", "support"), ("Paused", "false")];
+    assert_eq!(pause(&mut model, &back, later), Some(Answer::Unpaused));
+    let lines: Vec<String> = model.advance(later).iter().flat_map(queue_log::lines).collect();
+    assert_eq!(lines[0], format!("{}|NONE|support|Alice Smith|UNPAUSE|", later / 1000));
+    let events: Vec<String> = model.advance(later).iter().flat_map(ami::events).collect();
+    assert!(events.is_empty(), "each fact is handed out once: {events:?}");
+}
+
+#[test]
+fn member_actions_answer_like_app_queue_and_change_membership() {
+    use member_actions::Answer;
+    let (mut model, now) = staffed_model();
+    let nobody = [("Interface", "PJSIP/9999"), ("Paused", "true")];
+    assert_eq!(pause(&mut model, &nobody, now), Some(Answer::InterfaceNotFound));
+    assert_eq!(pause(&mut model, &[("Interface", "PJSIP/1001")], now), Some(Answer::NeedInterfaceAndPaused));
+    assert!(
+        model.advance(now).iter().all(|f| !matches!(f, Fact::Pause { .. })),
+        "a refused action changes nothing"
+    );
+    assert_eq!(model.member_action("Ping", |_| None, now), None, "not a member action");
+    // Logout from both queues, then a login into one: Alice is in sales only.
+    for queue in ["support", "sales"] {
+        let get = |k: &str| match k {
+            "Queue" => Some(queue.to_owned()),
+            "Interface" => Some("PJSIP/1001".to_owned()),
+            _ => None,
+        };
+        assert_eq!(model.member_action("QueueRemove", get, now), Some(Answer::Removed));
+    }
+    let removed = model.advance(now);
+    assert_eq!(removed.iter().filter(|f| matches!(f, Fact::MemberRemoved { .. })).count(), 2, "{removed:?}");
+    let members = |model: &Model, q: usize| -> Vec<String> {
+        model.queues()[q].1.iter().map(|m| m.name.clone()).collect()
+    };
+    assert!(!members(&model, 0).contains(&"Alice Smith".to_owned()));
+    let login = |k: &str| match k {
+        "Queue" => Some("sales".to_owned()),
+        "Interface" => Some("PJSIP/1001".to_owned()),
+        "Penalty" => Some("2".to_owned()),
+        _ => None,
+    };
+    assert_eq!(model.member_action("QueueAdd", login, now), Some(Answer::Added));
+    assert_eq!(model.member_action("QueueAdd", login, now), Some(Answer::AlreadyThere));
+    let lines: Vec<String> = model.advance(now).iter().flat_map(queue_log::lines).collect();
+    assert_eq!(lines, [format!("{}|MANAGER|sales|PJSIP/1001|ADDMEMBER|", now / 1000)]);
+    assert!(members(&model, 1).contains(&"Alice Smith".to_owned()));
+    assert!(!members(&model, 0).contains(&"Alice Smith".to_owned()), "support stays without her");
+    let penalty = |k: &str| match k {
+        "Interface" => Some("PJSIP/1001".to_owned()),
+        "Penalty" => Some("4".to_owned()),
+        _ => None,
+    };
+    assert_eq!(model.member_action("QueuePenalty", penalty, now), Some(Answer::PenaltySet));
+    let events: Vec<String> = model.advance(now).iter().flat_map(ami::events).collect();
+    assert!(
+        events[0].starts_with("Event: QueueMemberPenalty\r\n") && events[0].contains("\r\nPenalty: 4\r\n")
+    );
+}
+
+#[test]
+fn a_member_the_simulation_never_had_takes_calls_once_logged_in() {
+    let (mut model, now) = staffed_model();
+    let get = |k: &str| match k {
+        "Queue" => Some("support".to_owned()),
+        "Interface" => Some("PJSIP/2001".to_owned()),
+        "MemberName" => Some("Zed Temp".to_owned()),
+        _ => None,
+    };
+    assert_eq!(model.member_action("QueueAdd", get, now), Some(member_actions::Answer::Added));
+    let day: Vec<Fact> = (1..=72_000).flat_map(|k| model.advance(now + k * 100)).collect();
+    assert!(day.iter().any(|f| matches!(f, Fact::Connect { member, .. } if member.name == "Zed Temp")));
 }
