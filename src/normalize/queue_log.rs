@@ -90,9 +90,7 @@ fn call(record: &Record<'_>) -> Option<EventKind> {
         QlEvent::ExitWithTimeout(l) => left(LeaveReason::Timeout, l),
         QlEvent::ExitWithKey { left: l, .. } => left(LeaveReason::Key, l),
         QlEvent::Withdraw { left: l, .. } => left(LeaveReason::Withdraw, l),
-        QlEvent::SysCompat => {
-            left(LeaveReason::SysCompat, &Left { position: None, orig_position: None, wait_s: None })
-        }
+        QlEvent::SysCompat => left(LeaveReason::SysCompat, &Left::default()),
         QlEvent::Connect { hold_s, ring_s, .. } => EventKind::CallConnected {
             queue,
             uniqueid,

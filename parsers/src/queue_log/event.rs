@@ -129,9 +129,7 @@ fn complete(data: &Data<'_>) -> Result<Completed> {
 
 fn exit_with_timeout(data: &Data<'_>) -> Result<Left> {
     match data.count {
-        0 | 1 => {
-            Ok(Left { position: data.opt_num(data.bytes, 1, "pos")?, orig_position: None, wait_s: None })
-        }
+        0 | 1 => Ok(Left { position: data.opt_num(data.bytes, 1, "pos")?, ..Left::default() }),
         3 => left(data),
         _ => Err(data.wrong_count("1 or 3")),
     }

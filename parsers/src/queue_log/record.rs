@@ -141,7 +141,7 @@ pub enum QlEvent<'a> {
 
 /// `pos|origpos|waittime`: a caller who left the queue unanswered (ABANDON, EXITEMPTY, EXITWITHTIMEOUT, and
 /// inside EXITWITHKEY and WITHDRAW).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Left {
     pub position: Option<i64>,
     pub orig_position: Option<i64>,
