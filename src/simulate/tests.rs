@@ -267,6 +267,12 @@ fn member_actions_answer_like_app_queue_and_change_membership() {
     assert_eq!(lines, [format!("{}|MANAGER|sales|PJSIP/1001|ADDMEMBER|", now / 1000)]);
     assert!(members(&model, 1).contains(&"Alice Smith".to_owned()));
     assert!(!members(&model, 0).contains(&"Alice Smith".to_owned()), "support stays without her");
+    // Her simulated shift is long over by then: a panel's login is the panel's, and holds.
+    let hour: Vec<Fact> = (1..=36_000).flat_map(|k| model.advance(now + k * 100)).collect();
+    let logged_off =
+        |f: &Fact| matches!(f, Fact::MemberRemoved { member, .. } if member.name == "Alice Smith");
+    assert!(!hour.iter().any(logged_off), "the simulation logged her off again");
+    assert!(members(&model, 1).contains(&"Alice Smith".to_owned()));
     let penalty = |k: &str| match k {
         "Interface" => Some("PJSIP/1001".to_owned()),
         "Penalty" => Some("4".to_owned()),

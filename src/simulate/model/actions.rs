@@ -95,7 +95,8 @@ impl Model {
     }
 
     /// A login through a panel: into one queue, even for a member the simulation never had (Asterisk takes
-    /// any interface); it then takes calls like the others.
+    /// any interface); it then takes calls like the others. Such a login has no simulated shift: the agent
+    /// stays until a panel logs it out.
     fn add_by_action(&mut self, queue: String, member: &Member, at: u64) {
         let i = match self.agent_of(&member.interface) {
             Some(i) => i,
@@ -112,6 +113,7 @@ impl Model {
         };
         let Some(agent) = self.agents.get_mut(i) else { return };
         let logged_out = matches!(agent.state, AgentState::LoggedOut { .. });
+        agent.shift_ends_at = u64::MAX;
         if logged_out {
             agent.member.queues.clear();
             agent.member.paused = member.paused;
