@@ -5,7 +5,8 @@ mod cli;
 
 use std::process::ExitCode;
 
-/// jemalloc rather than glibc malloc: see docs/DESIGN.md "Memory" (start-up memory given back).
+/// jemalloc rather than glibc malloc: docs/DESIGN.md, "Start-up pipeline and its bounds", bullet "Memory
+/// given back".
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
