@@ -6,7 +6,8 @@
 //! is written under a temp dir and deleted afterwards. Then, in one run:
 //! 1. `wc -l` (GNU coreutils);
 //! 2. a plain split-and-count: the bench's own Rust reads the file in 1 MiB chunks, splits lines on `\n` and
-//!    fields on `|`, and counts lines per event name (the floor for "read every line once");
+//!    fields on `|`, and counts lines per event name (the floor for "read every line once"); then the same
+//!    in a plain Python loop (`python3`, skipped without it), the reference issue 15's goal was set against;
 //! 3. `queuecast replay --json` on the file;
 //! 4. `queuecast run` (queue_log only, so the whole file is replayed) against a private `redis-server`, timed
 //!    until `meta.queue_log` says `following`; its RSS before (the same daemon following an empty queue_log),
@@ -76,6 +77,9 @@ fn main() {
     report("wc -l", bytes, &wc);
     let count = split_and_count(&path);
     report("split-and-count (Rust loop)", bytes, &count);
+    if let Some(python) = python_split_and_count(&path) {
+        report("split-and-count (Python loop)", bytes, &python);
+    }
     let replay = run_child(Command::new(BIN).args(["replay", "--json", "--queue-log"]).arg(&path));
     report("queuecast replay --json", bytes, &replay);
     let daemon = daemon_start_up(dir.path(), &path);
@@ -290,6 +294,24 @@ fn split_and_count(path: &Path) -> Measured {
     assert!(total > 0 && !counts.is_empty(), "the generated file has events");
     let (peak, rss) = memory("self").unwrap_or((0, 0));
     Measured { seconds, peak_kib: if reset { peak } else { 0 }, rss_after_kib: rss }
+}
+
+/// What a user would write first to count a queue_log's events: each line split on `|`, counted by name.
+const PYTHON_SPLIT_AND_COUNT: &str = "\
+import collections, sys
+counts = collections.Counter()
+with open(sys.argv[1], 'rb') as lines:
+    for line in lines:
+        fields = line.split(b'|', 5)
+        if len(fields) > 4:
+            counts[fields[4]] += 1
+assert counts
+";
+
+/// The Python split-and-count as a child (its own peak RSS); `None` without a working `python3`.
+fn python_split_and_count(path: &Path) -> Option<Measured> {
+    let works = Command::new("python3").arg("-c").arg("pass").status().is_ok_and(|s| s.success());
+    works.then(|| run_child(Command::new("python3").arg("-c").arg(PYTHON_SPLIT_AND_COUNT).arg(path)))
 }
 
 struct DaemonRun {

@@ -24,9 +24,11 @@ pub(super) const UNEXPLAINED_LEAVE_SETTLE_MS: TsMs = 5_000;
 pub(super) type VisitRef = (CallIx, usize);
 
 impl Engine {
-    /// The call record, created on first mention.
+    /// The call record, created on first mention. Every fact about a call comes through here before it
+    /// can add or reopen a visit, so this is where the call may stop being settled.
     pub(super) fn ensure_call(&mut self, uniqueid: &str) -> CallIx {
         if let Some(c) = self.calls.of(uniqueid) {
+            self.calls.may_reopen(c);
             return c;
         }
         let c = self.calls.add(uniqueid);

@@ -166,12 +166,12 @@ impl Engine {
     pub(super) fn asterisk_started(&mut self) {
         let restart = self.turn.cause;
         let mut open: Vec<(CallIx, usize, bool)> = Vec::new();
-        for (c, call) in self.calls.iter().enumerate() {
+        for (c, call) in self.calls.unsettled() {
             for (v, visit) in call.visits.iter().enumerate() {
                 let began = visit.joined_at.or(visit.connected_at).or(visit.dequeued_at);
                 let before = began.is_none_or(|t| t <= restart);
-                if before && visit.ended_at.is_none() && visit.leave.is_none() {
-                    open.push((super::ix(c), v, visit.agent.is_some()));
+                if before && visit.is_open() {
+                    open.push((c, v, visit.agent.is_some()));
                 }
             }
         }
@@ -182,6 +182,7 @@ impl Engine {
                 self.leave_visit((c, v), LeaveReason::Abandon, super::Source::Clock);
             }
         }
+        self.calls.settle();
         for a in 0..super::ix(self.agents.len()) {
             let Some(agent) = self.agent_mut(a) else { continue };
             if agent.wrapup_until.is_some_and(|until| until > restart) {

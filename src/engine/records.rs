@@ -2,7 +2,7 @@
 //! and dropped only here, so a record's number and its index entry never disagree.
 
 use super::key::{Key, KeyMap};
-use super::state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx};
+use super::state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx, Visit};
 use super::{QueueSettings, ix, queue_key};
 use std::ops::{Deref, DerefMut};
 
@@ -88,6 +88,11 @@ records_as_slice!(Queues, list, Queue);
 pub(super) struct Calls {
     list: Vec<Call>,
     by_uniqueid: KeyMap<CallIx>,
+    /// Calls before this number have no open visit: an Asterisk restart, which ends every open visit,
+    /// looks only at the calls from here on. A day of calls and of restarts (a scenario loop, a crashing
+    /// Asterisk) otherwise costs calls × restarts. Lowered by [`Calls::may_reopen`] whenever a visit of an
+    /// earlier call is added or reopened.
+    settled: usize,
 }
 
 impl Calls {
@@ -107,8 +112,42 @@ impl Calls {
         c
     }
 
+    /// Call `c` may get a visit, or an ended visit may open again.
+    pub fn may_reopen(&mut self, c: CallIx) {
+        self.settled = self.settled.min(c as usize);
+    }
+
+    /// The calls that may have an open visit, with their numbers.
+    pub fn unsettled(&self) -> impl Iterator<Item = (CallIx, &Call)> {
+        let from = self.settled.min(self.list.len());
+        debug_assert!(
+            !self
+                .list
+                .get(..from)
+                .unwrap_or_default()
+                .iter()
+                .any(|call| call.visits.iter().any(Visit::is_open)),
+            "a settled call has an open visit: a change to visits did not come through `Engine::ensure_call`"
+        );
+        self.list
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(move |(i, call)| (ix(from + i), call))
+    }
+
+    /// Every call before the first that still has an open visit is settled.
+    pub fn settle(&mut self) {
+        let open = |call: &Call| call.visits.iter().any(Visit::is_open);
+        let from = self.settled.min(self.list.len());
+        let first_open = self.list.get(from..).unwrap_or_default().iter().position(open);
+        self.settled = first_open.map_or(self.list.len(), |i| from + i);
+    }
+
     /// Keeps the calls `keep` says, renumbered.
     pub fn retain(&mut self, keep: impl FnMut(&Call) -> bool) {
+        self.settled = 0;
         self.list.retain(keep);
         self.by_uniqueid.clear();
         for (c, call) in self.list.iter().enumerate() {

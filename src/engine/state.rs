@@ -380,6 +380,11 @@ impl Visit {
         }
     }
 
+    /// Neither ended nor left: what an Asterisk restart ends.
+    pub fn is_open(&self) -> bool {
+        self.ended_at.is_none() && self.leave.is_none()
+    }
+
     /// The caller left this queue's waiting list for good (answered, left or ended).
     pub fn is_over(&self) -> bool {
         self.ended_at.is_some() || self.leave.is_some() || self.agent.is_some() || self.dequeued_at.is_some()

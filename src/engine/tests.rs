@@ -257,3 +257,19 @@ fn a_wrapup_noticed_late_ends_at_its_own_end_time() {
     engine.apply(&ql(25, pause("support", MemberRef::interface(ALICE), true, "Lunch")));
     assert_eq!(field(&engine.agent_fields(ALICE).unwrap(), "status_since"), T0 + 25_000);
 }
+
+#[test]
+fn a_restart_ends_what_a_call_settled_by_an_earlier_restart_opened_again() {
+    // A restart looks only at the calls that may still have an open visit: c1, settled by the first restart,
+    // enters the queue again and must be ended by the second like the caller who is new.
+    let mut engine = alice_and_a_caller();
+    engine.apply(&ql(3, left("support", "c1", LeaveReason::Abandon)));
+    engine.apply(&ql(4, EventKind::AsteriskStarted));
+    engine.apply(&ql(5, joined("support", "c2")));
+    engine.apply(&ql(6, joined("support", "c1")));
+    let queue = engine.queue_fields("support").unwrap();
+    assert_eq!((field(&queue, "calls_waiting"), field(&queue, "abandoned")), (2.into(), 1.into()));
+    engine.apply(&ql(9, EventKind::AsteriskStarted));
+    let queue = engine.queue_fields("support").unwrap();
+    assert_eq!((field(&queue, "calls_waiting"), field(&queue, "abandoned")), (0.into(), 3.into()));
+}

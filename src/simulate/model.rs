@@ -13,6 +13,11 @@ mod actions;
 
 /// `until` of a pause that only a member action ends.
 const UNTIL_UNPAUSED: u64 = u64::MAX;
+/// `login_at` of a logged-out agent that only a member action logs in again.
+const UNTIL_LOGGED_IN: u64 = u64::MAX;
+/// `shift_ends_at` while no simulated shift is running: before an agent's first login (which sets it), and
+/// for an agent a panel logged in, which stays until a panel logs it out.
+const NO_SHIFT_END: u64 = u64::MAX;
 
 /// Pause reasons seen in real call centers, with how long (seconds, before `speed`) each typically lasts.
 const PAUSE_REASONS: &[(&str, u64, u64)] = &[
@@ -245,7 +250,7 @@ impl Model {
                 // Logged out of its last queue by a member action: stays out until one logs it in.
                 let info = &agent.member;
                 agent.member = MemberInfo::new(info.name.clone(), info.interface.clone(), Vec::new());
-                AgentState::LoggedOut { login_at: u64::MAX }
+                AgentState::LoggedOut { login_at: UNTIL_LOGGED_IN }
             } else if agent.member.paused {
                 // Paused by a member action while busy: stays paused once the call is over.
                 AgentState::Paused { reason: "", until: UNTIL_UNPAUSED }
@@ -470,6 +475,6 @@ fn new_agent(i: usize, scenario: &Scenario, rng: &mut StdRng, now: u64) -> Agent
         member: MemberInfo::new(format!("{first} {last}"), format!("PJSIP/{}", 1001 + i), queues.clone()),
         home_queues: queues,
         state: AgentState::LoggedOut { login_at },
-        shift_ends_at: u64::MAX,
+        shift_ends_at: NO_SHIFT_END,
     }
 }

@@ -6,7 +6,7 @@
 //! The simulated agents pause as a whole: a pause that names one queue is announced for that queue only, as
 //! app_queue does, but keeps the agent from taking calls of its other queues too.
 
-use super::{AgentState, Model, UNTIL_UNPAUSED};
+use super::{AgentState, Model, NO_SHIFT_END, UNTIL_LOGGED_IN, UNTIL_UNPAUSED};
 use crate::simulate::fact::{Fact, MemberInfo};
 use crate::simulate::member_actions::{Answer, Effect, Member, MemberBook};
 
@@ -105,15 +105,15 @@ impl Model {
                 self.agents.push(super::Agent {
                     member: info,
                     home_queues: vec![queue.clone()],
-                    state: AgentState::LoggedOut { login_at: u64::MAX },
-                    shift_ends_at: u64::MAX,
+                    state: AgentState::LoggedOut { login_at: UNTIL_LOGGED_IN },
+                    shift_ends_at: NO_SHIFT_END,
                 });
                 self.agents.len() - 1
             }
         };
         let Some(agent) = self.agents.get_mut(i) else { return };
         let logged_out = matches!(agent.state, AgentState::LoggedOut { .. });
-        agent.shift_ends_at = u64::MAX;
+        agent.shift_ends_at = NO_SHIFT_END;
         if logged_out {
             agent.member.queues.clear();
             agent.member.paused = member.paused;
