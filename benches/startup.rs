@@ -7,7 +7,7 @@
 //! 1. `wc -l` (GNU coreutils);
 //! 2. a plain split-and-count: the bench's own Rust reads the file in 1 MiB chunks, splits lines on `\n` and
 //!    fields on `|`, and counts lines per event name (the floor for "read every line once"); then the same
-//!    in a plain Python loop (`python3`, skipped without it), the reference issue 15's goal was set against;
+//!    in a plain Python loop (`python3`, skipped without it), the script a user would time first;
 //! 3. `queuecast replay --json` on the file;
 //! 4. `queuecast run` (queue_log only, so the whole file is replayed) against a private `redis-server`, timed
 //!    until `meta.queue_log` says `following`; its RSS before (the same daemon following an empty queue_log),
