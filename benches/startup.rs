@@ -11,7 +11,9 @@
 //! 3. `queuecast replay --json` on the file;
 //! 4. `queuecast run` (queue_log only, so the whole file is replayed) against a private `redis-server`, timed
 //!    until `meta.queue_log` says `following`; its RSS before (the same daemon following an empty queue_log),
-//!    at the peak, when it reached `following`, and 3 s after.
+//!    at the peak, when it reached `following`, and 3 s after; then, for the RSS after to be read against the
+//!    state a day leaves, the same day followed live: the daemon started on the lines before today, today's
+//!    lines appended once it follows, its RSS 3 s after it published the last (`startup/live.rs`).
 //!
 //! Each with seconds, MB/s, peak RSS (VmHWM) and RSS afterwards (VmRSS) from /proc/PID/status. The machine's
 //! load averages are printed before and after: on a shared machine the times are upper bounds.
@@ -28,6 +30,8 @@
 
 #[path = "../tests/common/fixtures.rs"]
 mod fixtures;
+#[path = "startup/live.rs"]
+mod live;
 #[path = "../tests/common/redis.rs"]
 mod redis_server;
 
@@ -92,6 +96,14 @@ fn main() {
         SETTLE.as_secs(),
         daemon.measured.rss_after_kib as f64 / 1024.0,
         (daemon.measured.rss_after_kib as f64 - daemon.before_kib as f64) / 1024.0
+    );
+    println!(
+        "the same day followed live (the lines before today at start, today's {} appended after): RSS {:.1} MiB \
+         {} s after the last; the start-up's RSS after is {:+.1} MiB from it",
+        daemon.live.lines,
+        daemon.live.rss_kib as f64 / 1024.0,
+        SETTLE.as_secs(),
+        (daemon.measured.rss_after_kib as f64 - daemon.live.rss_kib as f64) / 1024.0
     );
     println!("load average after: {}", loadavg());
 }
@@ -218,14 +230,12 @@ impl Timeline {
 }
 
 /// Writes copies of the scenarios round-robin until `target` bytes, copy k at `Timeline::copy` (the step
-/// from an estimate of the copies needed; times past now are held at now); its lines keep their offsets
+/// from the copies needed, `copies_to_fill`; times past now are held at now); its lines keep their offsets
 /// from the scenario's first line, capped below the step so the file stays in time order. Returns the
 /// number of lines.
 fn build_queue_log(path: &Path, target: u64, full_day: bool) -> u64 {
     let scenarios = scenarios();
-    let per_round: u64 = scenarios.iter().flatten().map(|l| l.len() as u64 + 6).sum();
-    let copies = (target / per_round.max(1)).max(1) * scenarios.len() as u64;
-    let timeline = Timeline::new(copies, full_day);
+    let timeline = Timeline::new(copies_to_fill(&scenarios, target), full_day);
     let now = timeline.now;
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create"));
     let (mut written, mut lines) = (0u64, 0u64);
@@ -241,7 +251,7 @@ fn build_queue_log(path: &Path, target: u64, full_day: bool) -> u64 {
             let mut fields = line.splitn(3, |&b| b == b'|');
             let (_, uniqueid, rest) =
                 (fields.next(), fields.next().unwrap_or(b""), fields.next().unwrap_or(b""));
-            let text = if uniqueid == b"NONE" || uniqueid.is_empty() {
+            let text = if !has_uniqueid(uniqueid) {
                 format!("{t}|{}|", String::from_utf8_lossy(uniqueid))
             } else {
                 format!("{t}|{}-{k}|", String::from_utf8_lossy(uniqueid))
@@ -255,6 +265,32 @@ fn build_queue_log(path: &Path, target: u64, full_day: bool) -> u64 {
     }
     out.flush().expect("flush");
     lines
+}
+
+fn has_uniqueid(callid: &[u8]) -> bool {
+    callid != b"NONE" && !callid.is_empty()
+}
+
+/// How many copies `build_queue_log` writes to reach `target` bytes: a copy's lines as they are, each with
+/// its `\n` and, where it has a uniqueid, `-k` (the epochs keep their 10 digits). Exact, so that the last
+/// copy lands at the end of the timeline (now) and "today" holds what the options say.
+fn copies_to_fill(scenarios: &[Vec<Vec<u8>>], target: u64) -> u64 {
+    let sizes: Vec<(u64, u64)> = scenarios
+        .iter()
+        .map(|lines| {
+            let bytes = lines.iter().map(|l| l.len() as u64 + 1).sum();
+            let with_uniqueid =
+                lines.iter().filter(|l| has_uniqueid(l.split(|&b| b == b'|').nth(1).unwrap_or(b""))).count();
+            (bytes, with_uniqueid as u64)
+        })
+        .collect();
+    let (mut written, mut k) = (0u64, 0u64);
+    while written < target {
+        let (bytes, with_uniqueid) = sizes[(k % sizes.len() as u64) as usize];
+        written += bytes + with_uniqueid * (1 + u64::from(k.checked_ilog10().unwrap_or(0)) + 1);
+        k += 1;
+    }
+    k.max(1)
 }
 
 /// The floor: read every byte, split lines and fields, count per event name. In this process, so its peak
@@ -319,6 +355,7 @@ struct DaemonRun {
     before_kib: u64,
     /// VmRSS when `following` was seen.
     at_following_kib: u64,
+    live: live::Live,
 }
 
 /// The daemon following an empty queue_log (its RSS "before"), then the same daemon starting on the file.
@@ -346,6 +383,7 @@ fn daemon_start_up(dir: &Path, queue_log: &Path) -> DaemonRun {
         },
         before_kib,
         at_following_kib,
+        live: live::followed_live(dir, &redis, queue_log),
     }
 }
 
