@@ -2,7 +2,7 @@
 //! and dropped only here, so a record's number and its index entry never disagree.
 
 use super::key::{Key, KeyMap};
-use super::state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx, Visit};
+use super::state::{Agent, AgentIx, Call, CallIx, Queue, QueueIx};
 use super::{QueueSettings, ix, queue_key};
 use std::ops::{Deref, DerefMut};
 
@@ -90,8 +90,8 @@ pub(super) struct Calls {
     by_uniqueid: KeyMap<CallIx>,
     /// Calls before this number have no open visit: an Asterisk restart, which ends every open visit,
     /// looks only at the calls from here on. A day of calls and of restarts (a scenario loop, a crashing
-    /// Asterisk) otherwise costs calls × restarts. Lowered by [`Calls::may_reopen`] whenever a visit of an
-    /// earlier call is added or reopened.
+    /// Asterisk) otherwise costs calls × restarts. Lowered by [`Calls::may_reopen`] for every fact about an
+    /// earlier call, which may add a visit or reopen one.
     settled: usize,
 }
 
@@ -121,12 +121,7 @@ impl Calls {
     pub fn unsettled(&self) -> impl Iterator<Item = (CallIx, &Call)> {
         let from = self.settled.min(self.list.len());
         debug_assert!(
-            !self
-                .list
-                .get(..from)
-                .unwrap_or_default()
-                .iter()
-                .any(|call| call.visits.iter().any(Visit::is_open)),
+            !self.list.get(..from).unwrap_or_default().iter().any(Call::has_open_visit),
             "a settled call has an open visit: a change to visits did not come through `Engine::ensure_call`"
         );
         self.list
@@ -139,9 +134,8 @@ impl Calls {
 
     /// Every call before the first that still has an open visit is settled.
     pub fn settle(&mut self) {
-        let open = |call: &Call| call.visits.iter().any(Visit::is_open);
         let from = self.settled.min(self.list.len());
-        let first_open = self.list.get(from..).unwrap_or_default().iter().position(open);
+        let first_open = self.list.get(from..).unwrap_or_default().iter().position(Call::has_open_visit);
         self.settled = first_open.map_or(self.list.len(), |i| from + i);
     }
 

@@ -301,6 +301,11 @@ impl Call {
         Self { uniqueid: Key::new(uniqueid), caller_id: None, linkedid: None, visits: Vec::new() }
     }
 
+    /// What an Asterisk restart would end: a visit neither ended nor left.
+    pub fn has_open_visit(&self) -> bool {
+        self.visits.iter().any(Visit::is_open)
+    }
+
     /// The call is over when every visit is: the time the last one ended.
     pub fn ended_at(&self) -> Option<TsMs> {
         let mut latest = None;
