@@ -248,9 +248,7 @@ fn build_queue_log(path: &Path, target: u64, full_day: bool) -> u64 {
         let (base, cap) = timeline.copy(k);
         for line in lines_of {
             let t = (base + (epoch(line) - first).clamp(0, cap)).min(now);
-            let mut fields = line.splitn(3, |&b| b == b'|');
-            let (_, uniqueid, rest) =
-                (fields.next(), fields.next().unwrap_or(b""), fields.next().unwrap_or(b""));
+            let (uniqueid, rest) = callid_and_rest(line);
             let text = if !has_uniqueid(uniqueid) {
                 format!("{t}|{}|", String::from_utf8_lossy(uniqueid))
             } else {
@@ -267,6 +265,12 @@ fn build_queue_log(path: &Path, target: u64, full_day: bool) -> u64 {
     lines
 }
 
+/// A line's callid column and what follows it (the epoch is rewritten, so it is dropped).
+fn callid_and_rest(line: &[u8]) -> (&[u8], &[u8]) {
+    let mut fields = line.splitn(3, |&b| b == b'|').skip(1);
+    (fields.next().unwrap_or(b""), fields.next().unwrap_or(b""))
+}
+
 fn has_uniqueid(callid: &[u8]) -> bool {
     callid != b"NONE" && !callid.is_empty()
 }
@@ -279,8 +283,7 @@ fn copies_to_fill(scenarios: &[Vec<Vec<u8>>], target: u64) -> u64 {
         .iter()
         .map(|lines| {
             let bytes = lines.iter().map(|l| l.len() as u64 + 1).sum();
-            let with_uniqueid =
-                lines.iter().filter(|l| has_uniqueid(l.split(|&b| b == b'|').nth(1).unwrap_or(b""))).count();
+            let with_uniqueid = lines.iter().filter(|l| has_uniqueid(callid_and_rest(l).0)).count();
             (bytes, with_uniqueid as u64)
         })
         .collect();
